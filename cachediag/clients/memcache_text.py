@@ -1,0 +1,164 @@
+"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+from cachediag.clients.net import ConnectInfo, Deadline, classify_os_error, open_socket
+from cachediag.errors import ProbeError
+from cachediag.targets import Target
+
+_ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+
+
+def _describe_foreign(line: bytes) -> str:
+    text = line[:60].decode("ascii", "backslashreplace")
+    if line.startswith((b"-ERR", b"-NOAUTH", b"-WRONGPASS", b"+", b"$", b"*")):
+        return f"not a Memcached server: it answered like Redis ('{text}')"
+    if line.startswith(b"HTTP/"):
+        return f"not a Memcached server: it answered like an HTTP server ('{text}')"
+    return f"not a Memcached server: unexpected reply '{text}'"
+
+
+class MemcachedClient:
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.info = ConnectInfo()
+        self._buffer = b""
+
+    def connect(self) -> MemcachedClient:
+        self.sock, self.info = open_socket(self.target, self.timeout)
+        return self
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self) -> MemcachedClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- wire -----------------------------------------------------------------------
+    def send(self, line: bytes) -> None:
+        if self.sock is None:
+            raise ProbeError("closed", "not connected")
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(line)
+        except OSError as exc:
+            raise classify_os_error(exc, "sending to the server", self.timeout) from exc
+
+    def _fill(self, deadline: Deadline) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.settimeout(deadline.remaining())
+            chunk = self.sock.recv(1 << 20)
+        except OSError as exc:
+            self.close()
+            raise classify_os_error(exc, "waiting for the reply", deadline.seconds) from exc
+        if not chunk:
+            self.close()
+            if self._buffer:
+                raise ProbeError("protocol", _describe_foreign(self._buffer))
+            raise ProbeError("closed", "the server closed the connection mid-reply")
+        self._buffer += chunk
+
+    def read_line(self, deadline: Deadline) -> bytes:
+        while True:
+            # metadump ends its lines with a bare \n; every other reply with \r\n.
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+                return line.removesuffix(b"\r")
+            if len(self._buffer) > 1 << 20:
+                raise ProbeError("protocol", _describe_foreign(self._buffer))
+            self._fill(deadline)
+
+    def read_exact(self, size: int, deadline: Deadline) -> bytes:
+        while len(self._buffer) < size:
+            self._fill(deadline)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    # -- commands -------------------------------------------------------------------
+    def version(self) -> str:
+        self.send(b"version\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if not line.startswith(b"VERSION "):
+            raise ProbeError("protocol", _describe_foreign(line))
+        return line[8:].decode("ascii", "replace")
+
+    def timed_noop(self) -> int:
+        """One `mn` (meta no-op) round trip in microseconds; `version` on servers without meta."""
+        started = time.perf_counter_ns()
+        self.send(b"mn\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"MN":
+            return int((time.perf_counter_ns() - started) // 1000)
+        if line == b"ERROR":  # before 1.6: no meta commands
+            started = time.perf_counter_ns()
+            self.version()
+            return int((time.perf_counter_ns() - started) // 1000)
+        raise ProbeError("protocol", _describe_foreign(line))
+
+    def stats(self, group: str = "") -> dict[str, str]:
+        """`stats [group]` as a dict; a server error becomes a ProbeError of kind 'error'."""
+        self.send(f"stats {group}".rstrip().encode() + b"\r\n")
+        deadline = Deadline(self.timeout)
+        values: dict[str, str] = {}
+        while True:
+            line = self.read_line(deadline)
+            if line == b"END":
+                return values
+            if line.startswith(_ERRORS):
+                raise ProbeError("error", f"stats {group} failed: {line.decode('ascii', 'replace')}")
+            if not line.startswith(b"STAT "):
+                raise ProbeError("protocol", _describe_foreign(line))
+            _, name, value = line.decode("utf-8", "replace").split(" ", 2)
+            values[name] = value
+
+    def metadump(self, max_items: int, timeout: float | None = None) -> Iterator[bytes]:
+        """Lines of `lru_crawler metadump all`, at most `max_items`.
+
+        Stopping early closes the connection: the dump is a stream the server pushes,
+        and closing is the only way to stop it (the caller reconnects if needed).
+        """
+        self.send(b"lru_crawler metadump all\r\n")
+        deadline = Deadline(self.timeout if timeout is None else timeout)
+        count = 0
+        while True:
+            line = self.read_line(deadline)
+            if line == b"END":
+                return
+            if line.startswith(_ERRORS) or line.startswith(b"BUSY"):
+                raise ProbeError("error", line.decode("ascii", "replace"))
+            yield line
+            count += 1
+            if count >= max_items:
+                self.close()
+                return
+
+    def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
+        """Values of `keys` with one multi-get (a read; no flag or TTL is touched)."""
+        if not keys:
+            return {}
+        self.send(b"get " + b" ".join(keys) + b"\r\n")
+        deadline = Deadline(self.timeout)
+        values: dict[bytes, bytes] = {}
+        while True:
+            line = self.read_line(deadline)
+            if line == b"END":
+                return values
+            if not line.startswith(b"VALUE "):
+                raise ProbeError("protocol", _describe_foreign(line))
+            _, key, _flags, size, *_ = line.split(b" ")
+            values[key] = self.read_exact(int(size) + 2, deadline)[:-2]

@@ -1,0 +1,153 @@
+"""A lean Redis client: RESP2 packed with hiredis, one deadline per call, typed failures."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import hiredis
+
+from cachediag.clients.net import ConnectInfo, Deadline, classify_os_error, open_socket
+from cachediag.errors import ProbeError
+from cachediag.targets import Target
+
+Arg = str | bytes | int | float
+
+
+class ReplyError(Exception):
+    """An error reply (-ERR ...), returned in place of a value, never raised by the reader."""
+
+    @property
+    def text(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+_AUTH_MARKERS = ("NOAUTH", "WRONGPASS", "invalid password", "invalid username-password")
+
+
+def is_auth_error(reply: object) -> bool:
+    return isinstance(reply, ReplyError) and any(m in reply.text for m in _AUTH_MARKERS)
+
+
+def _describe_foreign(head: bytes) -> str:
+    """Name what answered when it did not speak RESP, from its first bytes."""
+    text = head.split(b"\r\n", 1)[0][:60].decode("ascii", "backslashreplace")
+    if head.startswith(b"HTTP/"):
+        return f"not a Redis server: it answered like an HTTP server ('{text}')"
+    if head.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
+        return f"not a Redis server: it answered like Memcached ('{text}')"
+    return f"not a Redis server: unexpected reply '{text}'"
+
+
+class RedisClient:
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.info = ConnectInfo()
+        self.auth_us: int | None = None
+        self._reader = hiredis.Reader(replyError=ReplyError)
+
+    # -- connection -----------------------------------------------------------------
+    def connect(self) -> RedisClient:
+        """Connect, authenticate and select the database; every failure is a ProbeError."""
+        self.sock, self.info = open_socket(self.target, self.timeout)
+        if self.target.password is not None:
+            args: list[Arg] = ["AUTH"]
+            if self.target.username:
+                args.append(self.target.username)
+            args.append(self.target.password)
+            started = time.perf_counter()
+            reply = self.call(*args)
+            self.auth_us = int((time.perf_counter() - started) * 1_000_000)
+            # A password sent to a server that has none is harmless; anything else is not.
+            if isinstance(reply, ReplyError) and "without any password" not in reply.text:
+                self.close()
+                raise ProbeError("auth", f"authentication failed: {reply.text}")
+        if self.target.db:
+            reply = self.call("SELECT", self.target.db)
+            if is_auth_error(reply):
+                self.close()
+                raise ProbeError("auth", f"authentication failed: {reply}")
+            if isinstance(reply, ReplyError):
+                self.close()
+                raise ProbeError("error", f"cannot select database {self.target.db}: {reply}")
+        return self
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self) -> RedisClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands -------------------------------------------------------------------
+    def call(self, *args: Arg) -> Any:
+        return self.pipeline([args])[0]
+
+    def pipeline(self, commands: Sequence[Sequence[Arg]], timeout: float | None = None) -> list[Any]:
+        """Send all commands in one write and read all replies: one round trip."""
+        payload = b"".join(hiredis.pack_command(tuple(cmd)) for cmd in commands)
+        self.send_raw(payload)
+        return self.read_replies(len(commands), timeout)
+
+    def send_raw(self, payload: bytes) -> None:
+        if self.sock is None:
+            raise ProbeError("closed", "not connected")
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(payload)
+        except OSError as exc:
+            raise classify_os_error(exc, "sending to the server", self.timeout) from exc
+
+    def read_replies(self, count: int, timeout: float | None = None) -> list[Any]:
+        assert self.sock is not None
+        limit = self.timeout if timeout is None else timeout
+        deadline = Deadline(limit)
+        replies: list[Any] = []
+        first_bytes = b""
+        while len(replies) < count:
+            try:
+                reply = self._reader.gets()
+            except hiredis.ProtocolError:
+                self.close()
+                raise ProbeError("protocol", _describe_foreign(first_bytes)) from None
+            if reply is not False:
+                replies.append(reply)
+                continue
+            try:
+                self.sock.settimeout(deadline.remaining())
+                chunk = self.sock.recv(1 << 20)
+            except OSError as exc:
+                self.close()
+                raise classify_os_error(exc, "waiting for the reply", limit) from exc
+            if not chunk:
+                self.close()
+                if first_bytes:
+                    raise ProbeError("protocol", _describe_foreign(first_bytes))
+                raise ProbeError("closed", "the server closed the connection mid-reply")
+            if len(first_bytes) < 64:
+                first_bytes += chunk[:64]
+            self._reader.feed(chunk)
+        return replies
+
+    def timed_ping(self) -> int:
+        """One PING round trip in microseconds (checked to be PONG)."""
+        started = time.perf_counter_ns()
+        reply = self.call("PING")
+        elapsed = (time.perf_counter_ns() - started) // 1000
+        if reply != b"PONG":
+            if is_auth_error(reply):
+                raise ProbeError("auth", f"authentication failed: {reply.text}")
+            if isinstance(reply, ReplyError):
+                raise ProbeError("error", f"PING answered an error: {reply.text}")
+            raise ProbeError("protocol", f"not a Redis server: PING answered {reply!r:.60}")
+        return int(elapsed)

@@ -1,0 +1,94 @@
+"""What every server-facing command does first: read config, resolve targets, handle errors."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import typer
+
+from cachediag.config import Config, load_config
+from cachediag.errors import CachediagError
+from cachediag.options import CommonOptions
+from cachediag.targets import Target, TargetRequest, TLSOptions, mask_secrets, resolve_targets
+
+DEFAULT_TIMEOUT = 2.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Setup:
+    config: Config
+    targets: list[Target]
+    timeout: float
+
+
+def setup(common: CommonOptions) -> Setup:
+    config = load_config(common.config)
+    tls = TLSOptions(
+        ca=str(common.tls_ca) if common.tls_ca else None,
+        cert=str(common.tls_cert) if common.tls_cert else None,
+        key=str(common.tls_key) if common.tls_key else None,
+        insecure=common.tls_insecure,
+    )
+    for name, path in (("--tls-ca", common.tls_ca), ("--tls-cert", common.tls_cert), ("--tls-key", common.tls_key)):
+        if path is not None and not path.is_file():
+            raise CachediagError(f"{name} {path}: no such file")
+    request = TargetRequest(
+        redis_flags=tuple(common.redis),
+        memcached_flags=tuple(common.memcached),
+        config_redis=config.redis,
+        config_memcached=config.memcached,
+        tls_options=tls,
+    )
+    timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
+    return Setup(config, resolve_targets(request), timeout)
+
+
+def err(message: str) -> None:
+    """One line on stderr, passwords masked whatever the message held."""
+    print(f"cachediag: {mask_secrets(message)}", file=sys.stderr)
+
+
+@contextmanager
+def cli_errors(debug: bool) -> Iterator[None]:
+    """Typed errors become one sentence and exit 2; anything else one sentence and exit 3."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except CachediagError as exc:
+        if debug:
+            traceback.print_exc()
+        err(f"error: {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the user gets a sentence, --debug the traceback
+        if debug:
+            traceback.print_exc()
+        err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        raise typer.Exit(3) from None
+
+
+def guarded(debug: bool, fn: Callable[[], T]) -> T:
+    with cli_errors(debug):
+        return fn()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def write_output(text: str, output: str | None) -> None:
+    if output and output != "-":
+        try:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise CachediagError(f"cannot write {output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()

@@ -1,0 +1,57 @@
+"""Parsing of Redis INFO and Memcached stats text into plain typed dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def to_number(text: str) -> Any:
+    """'12' -> 12, '1.5' -> 1.5, anything else stays a string."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+# Lines whose value is itself a list of name=value pairs.
+_FIELD_LINES = ("db", "cmdstat_", "errorstat_", "latency_percentiles_usec_")
+
+
+def _fields(text: str) -> dict[str, Any]:
+    """'keys=1,expires=0,avg_ttl=0' -> {'keys': 1, 'expires': 0, 'avg_ttl': 0}."""
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if sep:
+            out[name] = to_number(value)
+    return out
+
+
+def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
+    """INFO output by section: {'memory': {'used_memory': 123, ...}, 'keyspace': {'db0': {...}}}."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    sections: dict[str, dict[str, Any]] = {}
+    current = sections.setdefault("server", {})
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            current = sections.setdefault(line[1:].strip().lower(), {})
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if "=" in value and name.startswith(_FIELD_LINES):
+            current[name] = _fields(value)
+        else:
+            current[name] = to_number(value)
+    return sections
+
+
+def stats_numbers(stats: dict[str, str]) -> dict[str, Any]:
+    return {name: to_number(value) for name, value in stats.items()}

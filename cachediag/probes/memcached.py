@@ -1,0 +1,123 @@
+"""Collect the facts of one Memcached target. Read-only.
+
+Facts: the common ones (see probes/common.py) plus
+  version, stats, settings, slabs, items   (`stats`, `stats settings|slabs|items`, typed)
+  sample: keys [{key, exp, la, size, cls, fetch, head_hex}], complete, max_keys,
+          crawler (true/false), error
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.errors import ProbeError
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.probes.info import stats_numbers
+from cachediag.scan import VALUE_HEAD_BYTES
+from cachediag.targets import Target
+from cachediag.textsafe import safe_text
+
+# Values fetched to validate cache-kit envelopes: enough to judge, small enough to be gentle.
+VALUE_SAMPLE = 100
+VALUE_SIZE_LIMIT = 64 * 1024
+
+
+def parse_metadump_line(line: bytes) -> dict[str, Any]:
+    """'key=user%3A1 exp=-1 la=17 cas=2 fetch=no cls=1 size=63' -> typed dict (key as bytes)."""
+    item: dict[str, Any] = {}
+    for field in line.split(b" "):
+        name, _, value = field.partition(b"=")
+        if name == b"key":
+            item["key"] = unquote_to_bytes(value)
+        elif name in (b"exp", b"la", b"cas", b"cls", b"size"):
+            item[name.decode()] = int(value) if value.lstrip(b"-").isdigit() else None
+        elif name == b"fetch":
+            item["fetch"] = value == b"yes"
+    return item
+
+
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+    facts = base_facts(target)
+    client = MemcachedClient(target, timeout)
+    try:
+        client.connect()
+    except ProbeError as error:
+        return mark_down(facts, error, "connect")
+    facts["connect"] = {"ok": True, "error": None, **client.info.to_dict()}
+    try:
+        with client:
+            facts["version"] = client.version()
+            facts["ping"]["samples_us"] = [client.timed_noop() for _ in range(PING_SAMPLES)]
+            facts["ping"]["ok"] = True
+            facts["status"] = "up"
+            facts["stats"] = stats_numbers(client.stats())
+            for group in ("settings", "slabs", "items"):
+                try:
+                    facts[group] = stats_numbers(client.stats(group))
+                except ProbeError as error:
+                    facts[group] = None
+                    facts["errors"][group] = error.message
+            _collect_sample(client, facts, sample_keys)
+    except ProbeError as error:
+        if facts["status"] != "up":
+            return mark_down(facts, error, "ping")
+        facts["errors"]["probe"] = error.message
+    return facts
+
+
+def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys: int) -> None:
+    crawler = str((facts.get("settings") or {}).get("lru_crawler", "")).lower() in ("yes", "true")
+    sample: dict[str, Any] = {
+        "keys": [],
+        "complete": False,
+        "max_keys": sample_keys,
+        "crawler": crawler,
+        "error": None,
+    }
+    facts["sample"] = sample
+    if sample_keys <= 0:
+        return
+    if not crawler:
+        sample["error"] = "the LRU crawler is disabled (memcached -o no_lru_crawler): no key sample"
+        return
+    items: list[dict[str, Any]] = []
+    try:
+        items = [parse_metadump_line(line) for line in client.metadump(sample_keys)]
+    except ProbeError as error:
+        sample["error"] = f"lru_crawler metadump failed: {error.message}"
+    sample["complete"] = len(items) < sample_keys and sample["error"] is None
+    heads = _value_heads(client, items)
+    sample["keys"] = [
+        {
+            **{k: v for k, v in item.items() if k != "key"},
+            "key": safe_text(item.get("key", b"")),
+            "head_hex": heads[item["key"]][0].hex() if item.get("key") in heads else None,
+            "length": heads[item["key"]][1] if item.get("key") in heads else None,
+        }
+        for item in items
+    ]
+
+
+def _value_heads(
+    client: MemcachedClient, items: list[dict[str, Any]]
+) -> dict[bytes, tuple[bytes, int]]:
+    """First bytes of a bounded number of small values, for envelope validation."""
+    wanted = [
+        item["key"]
+        for item in items
+        if item.get("key") and (item.get("size") or 0) <= VALUE_SIZE_LIMIT
+    ][:VALUE_SAMPLE]
+    if not wanted:
+        return {}
+    fetcher = MemcachedClient(client.target, client.timeout)
+    try:
+        with fetcher.connect():
+            values = fetcher.get_many(wanted)
+    except ProbeError:
+        return {}
+    return {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}
+
+
+

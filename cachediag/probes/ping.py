@@ -1,0 +1,70 @@
+"""A quick liveness probe: connect, a few round trips, version and role. Read-only."""
+
+from __future__ import annotations
+
+import statistics
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cachediag.errors import ProbeError
+from cachediag.targets import Target
+
+ROUND_TRIPS = 3
+DEGRADED_US = 100_000  # the guide's health check calls anything slower than 100 ms degraded
+
+
+def ping_one(target: Target, timeout: float) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "target": target.name,
+        "kind": target.kind,
+        "source": target.source,
+        "status": "unhealthy",
+        "latency_us": None,
+        "connect_us": None,
+        "version": None,
+        "role": None,
+        "error": None,
+    }
+    try:
+        if target.kind == "redis":
+            _ping_redis(target, timeout, row)
+        else:
+            _ping_memcached(target, timeout, row)
+    except ProbeError as error:
+        row["error"] = error.to_dict()
+        if target.is_default and error.kind == "refused":
+            row["status"] = "skipped"
+            row["error"]["message"] = f"nothing listening at the default address; name one with --{target.kind}"
+        return row
+    row["status"] = "degraded" if row["latency_us"] > DEGRADED_US else "healthy"
+    return row
+
+
+def _ping_redis(target: Target, timeout: float, row: dict[str, Any]) -> None:
+    from cachediag.clients.resp import RedisClient, ReplyError
+    from cachediag.probes.info import parse_info
+
+    with RedisClient(target, timeout).connect() as client:
+        row["connect_us"] = client.info.tcp_us
+        row["latency_us"] = int(statistics.median(client.timed_ping() for _ in range(ROUND_TRIPS)))
+        server, replication = client.pipeline([("INFO", "server"), ("INFO", "replication")])
+        if not isinstance(server, ReplyError):
+            row["version"] = parse_info(server).get("server", {}).get("redis_version")
+        if not isinstance(replication, ReplyError):
+            row["role"] = parse_info(replication).get("replication", {}).get("role")
+
+
+def _ping_memcached(target: Target, timeout: float, row: dict[str, Any]) -> None:
+    from cachediag.clients.memcache_text import MemcachedClient
+
+    with MemcachedClient(target, timeout).connect() as client:
+        row["connect_us"] = client.info.tcp_us
+        row["version"] = client.version()
+        row["latency_us"] = int(statistics.median(client.timed_noop() for _ in range(ROUND_TRIPS)))
+
+
+def ping_all(targets: list[Target], timeout: float) -> list[dict[str, Any]]:
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        return list(pool.map(lambda t: ping_one(t, timeout), targets))

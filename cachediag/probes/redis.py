@@ -1,0 +1,103 @@
+"""Collect the facts of one Redis target. Read-only: no command here writes.
+
+Facts (all JSON-serializable):
+  kind, target, source, default, local, address, collected_at, status (up/down/skipped)
+  connect: ok, addresses, tcp_us, tls_us, auth_us, error {kind, message}
+  ping:    ok, samples_us [PING round trips], error
+  info:    INFO all by section (numbers typed; keyspace/commandstats as dicts)
+  config:  available, reason, values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly}
+  dbsize
+  sample:  keys [{key, type, ttl_ms, memory, length, head_hex}], complete, max_keys,
+           memory_available, memory_reason, error
+  errors:  {step: message} for steps that failed while the server was up
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
+from cachediag.errors import ProbeError
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.probes.info import parse_info
+from cachediag.scan import scan_sample
+from cachediag.targets import Target
+
+CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "tcp-backlog", "dir", "save", "appendonly")
+
+
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+    facts = base_facts(target)
+    client = RedisClient(target, timeout)
+    try:
+        client.connect()
+    except ProbeError as error:
+        return mark_down(facts, error, "connect")
+    facts["connect"] = {
+        "ok": True,
+        "error": None,
+        **client.info.to_dict(),
+        "auth_us": client.auth_us,
+    }
+    try:
+        with client:
+            facts["ping"]["samples_us"] = [client.timed_ping() for _ in range(PING_SAMPLES)]
+            facts["ping"]["ok"] = True
+            facts["status"] = "up"
+            _collect_state(client, facts)
+            _collect_sample(client, facts, sample_keys)
+    except ProbeError as error:
+        if facts["status"] != "up":
+            return mark_down(facts, error, "ping")
+        facts["errors"]["probe"] = error.message
+    return facts
+
+
+def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
+    """INFO, CONFIG GET and DBSIZE in a single round trip."""
+    commands: list[tuple[str, ...]] = [("INFO", "all"), ("DBSIZE",)]
+    commands += [("CONFIG", "GET", name) for name in CONFIG_PARAMS]
+    info_reply, dbsize, *config_replies = client.pipeline(commands)
+
+    if isinstance(info_reply, ReplyError):
+        facts["errors"]["info"] = info_reply.text
+        facts["info"] = None
+    else:
+        facts["info"] = parse_info(info_reply)
+    facts["dbsize"] = dbsize if isinstance(dbsize, int) else None
+
+    values: dict[str, str] = {}
+    refused: str | None = None
+    for name, reply in zip(CONFIG_PARAMS, config_replies):
+        if isinstance(reply, ReplyError):
+            refused = refused or reply.text
+        elif reply:
+            values[name] = reply[1].decode("utf-8", "replace")
+    if refused and not values:
+        # Managed services rename or forbid CONFIG; ACLs may deny it. Checks that
+        # need it skip with this reason rather than fail.
+        reason = f"CONFIG GET is unavailable: {refused}"
+        facts["config"] = {"available": False, "reason": reason, "values": {}}
+    else:
+        facts["config"] = {"available": True, "reason": None, "values": values}
+
+
+def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int) -> None:
+    sample: dict[str, Any] = {"keys": [], "complete": False, "max_keys": sample_keys, "error": None}
+    facts["sample"] = sample
+    if sample_keys <= 0:
+        return
+    try:
+        result = scan_sample(client, max_keys=sample_keys)
+    except RuntimeError as exc:  # SCAN denied by an ACL, say
+        sample["error"] = str(exc)
+        return
+    sample.update(
+        keys=[info.to_fact() for info in result.keys],
+        complete=result.complete,
+        memory_available=result.memory_available,
+        memory_reason=result.memory_reason,
+    )
+
+
+__all__ = ["collect", "is_auth_error"]

@@ -1,0 +1,19 @@
+"""`check --list`: every check with its section, item, thresholds in force and remedy."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from cachediag.checklist import Checklist
+from cachediag.render.console import render_to_string
+
+
+def render(checklist: Checklist) -> str:
+    table = Table(title=f"{checklist.title} ({checklist.source})", title_justify="left")
+    for column in ("id", "section", "item", "thresholds", "remedy"):
+        table.add_column(column, overflow="fold")
+    for spec in checklist.checks:
+        thresholds = ", ".join(f"{k}={v}" for k, v in spec.thresholds.items()) or "–"
+        table.add_row(Text(spec.id), Text(spec.section), Text(spec.item), Text(thresholds), Text(spec.remedy))
+    return render_to_string(table)

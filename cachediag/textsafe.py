@@ -1,0 +1,52 @@
+"""Untrusted text (key names, log lines, server replies) made safe to show.
+
+Key names and log lines are data. Shown raw they could move the cursor, change the
+terminal title or, through rich, be read as markup. Everything user-facing goes
+through `safe_text` before it reaches a renderer, and renderers build rich `Text`
+objects (never markup strings) from it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _is_unsafe(ch: str) -> bool:
+    # Cc: C0/C1 controls incl. ESC and DEL; Cf: bidi overrides and other invisible
+    # formatting that can make a name look like another; Zl/Zp: line separators.
+    return ch == "\\" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+
+
+def safe_text(value: str | bytes) -> str:
+    """Printable, unambiguous form of `value`: controls and invalid bytes escaped.
+
+    Bytes are decoded as UTF-8; bytes that are not UTF-8 become \\xNN. A backslash is
+    doubled so that an escaped form can't be confused with a literal one.
+    """
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", errors="surrogateescape")
+    else:
+        text = value
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte kept by surrogateescape
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif _is_unsafe(ch):
+            out.append(_escape_char(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
