@@ -1,0 +1,128 @@
+"""Fixtures that start real servers per scenario and always stop them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import (  # noqa: E402
+    MemcachedServer,
+    RedisServer,
+    SilentServer,
+    start_http,
+    start_memcached,
+    start_redis,
+)
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    started: list[RedisServer] = []
+
+    def start(*args: str, **kwargs: Any) -> RedisServer:
+        server = start_redis(tmp_path / f"redis{len(started)}", *args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server(redis_factory: Callable[..., RedisServer]) -> RedisServer:
+    """A healthy Redis with a memory limit and an LRU policy."""
+    return redis_factory("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+
+
+@pytest.fixture
+def memcached_factory() -> Iterator[Callable[..., MemcachedServer]]:
+    started: list[MemcachedServer] = []
+
+    def start(*args: str) -> MemcachedServer:
+        server = start_memcached(*args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def memcached_server(memcached_factory: Callable[..., MemcachedServer]) -> MemcachedServer:
+    return memcached_factory()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    server, port = start_http()
+    yield port
+    server.shutdown()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    from servers import free_port
+
+    return free_port()
+
+
+def cachediag_binary() -> str:
+    """The installed console script, as users run it."""
+    candidate = Path(sys.executable).parent / "cachediag"
+    found = str(candidate) if candidate.exists() else shutil.which("cachediag")
+    if not found:
+        pytest.fail("the cachediag console script is not installed (run `make test`)")
+    return found
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.proc = proc
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cachediag(tmp_path: Path) -> Callable[..., Run]:
+    """Run the installed `cachediag` in an empty directory with a clean environment."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir(exist_ok=True)
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None) -> Run:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))}
+        base.pop("NO_COLOR", None)
+        proc = subprocess.run(
+            [cachediag_binary(), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=workdir,
+            env={**base, **(env or {})},
+            input=input,
+        )
+        return Run(proc)
+
+    return run

@@ -1,0 +1,222 @@
+"""Real servers for the tests: redis-server, memcached and misbehaving sockets on free ports.
+
+Every server is started on a free loopback port with the configuration of its scenario,
+waited for until it answers, and stopped by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+
+
+def require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        pytest.fail(f"{binary} is not installed: run `make test`, which installs it")
+    return path
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    password: str | None = None
+    tls: bool = False
+    unix_socket: str | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        auth = f":{self.password}@" if self.password else ""
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> str:
+        """Seed or inspect with redis-cli (the tests, not cachediag, write to servers)."""
+        cmd = [require("redis-cli"), "-p", str(self.port), "--no-auth-warning"]
+        if self.password:
+            cmd += ["-a", self.password]
+        if self.tls:
+            cmd += ["--tls", "--cacert", str(self.workdir / "ca.crt")]
+        return subprocess.run([*cmd, *args], capture_output=True, check=True, timeout=30).stdout.decode()
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import redis
+
+        return redis.Redis(port=self.port, password=self.password, socket_timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_redis(workdir: Path, *args: str, password: str | None = None, tls: bool = False,
+                unix_socket: bool = False) -> RedisServer:
+    require("redis-server")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = [require("redis-server"), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning",
+           "--logfile", str(workdir / "redis.log")]
+    if tls:
+        make_tls_files(workdir)
+        cmd += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(workdir / "server.crt"),
+                "--tls-key-file", str(workdir / "server.key"), "--tls-ca-cert-file", str(workdir / "ca.crt"),
+                "--tls-auth-clients", "no"]
+    else:
+        cmd += ["--port", str(port)]
+    sock_path = None
+    if unix_socket:
+        sock_path = str(workdir / "redis.sock")
+        cmd += ["--unixsocket", sock_path, "--unixsocketperm", "700"]
+    if password:
+        cmd += ["--requirepass", password]
+    cmd += list(args)
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_port(port, process, "redis-server")
+    return RedisServer(port, process, workdir, password, tls, sock_path)
+
+
+def make_tls_files(workdir: Path) -> None:
+    """A CA made for the test, and a server certificate it signs for 127.0.0.1/localhost."""
+    openssl = require("openssl")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=workdir, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=cachediag test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")
+    (workdir / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+
+
+@dataclass
+class MemcachedServer:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def client(self):  # type: ignore[no-untyped-def]
+        from pymemcache.client.base import Client
+
+        return Client(("127.0.0.1", self.port), timeout=10, connect_timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_memcached(*args: str) -> MemcachedServer:
+    binary = require("memcached")
+    port = free_port()
+    cmd = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", *args]
+    # memcached refuses to run as root without -u.
+    cmd += ["-u", "root"] if _is_root() else []
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _wait_for_port(port, process, "memcached")
+    return MemcachedServer(port, process)
+
+
+def _is_root() -> bool:
+    import os
+
+    return os.geteuid() == 0
+
+
+@dataclass
+class SilentServer:
+    """Accepts connections and never answers: a hung server, or a black hole behind a proxy."""
+
+    port: int = field(default_factory=free_port)
+    _sock: socket.socket | None = None
+    _accepted: list[socket.socket] = field(default_factory=list)
+    _stopping: bool = False
+
+    def start(self) -> SilentServer:
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", self.port))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stopping:
+            try:
+                conn, _ = self._sock.accept()
+                self._accepted.append(conn)
+            except OSError:
+                continue
+
+    def stop(self) -> None:
+        self._stopping = True
+        for conn in self._accepted:
+            conn.close()
+        if self._sock:
+            self._sock.close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def start_http() -> tuple[http.server.ThreadingHTTPServer, int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
