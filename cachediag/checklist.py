@@ -107,7 +107,9 @@ def load_checklist(path: Path | None = None) -> Checklist:
     return Checklist(str(data.get("title", path.stem)), tuple(specs), str(path))
 
 
-def select(checklist: Checklist, only: list[str], skip: list[str], disabled: list[str]) -> Checklist:
+def select(
+    checklist: Checklist, only: list[str], skip: list[str], disabled: list[str]
+) -> Checklist:
     """Narrow a checklist by ids, globs (`redis.*`) or section names; unknown names are errors."""
 
     def matches(spec: CheckSpec, pattern: str) -> bool:
@@ -115,7 +117,9 @@ def select(checklist: Checklist, only: list[str], skip: list[str], disabled: lis
 
     for pattern in [*only, *skip, *disabled]:
         if not any(matches(spec, pattern) for spec in checklist.checks):
-            raise UsageError(f"unknown check id or section '{pattern}' (see cachediag check --list)")
+            raise UsageError(
+                f"unknown check id or section '{pattern}' (see cachediag check --list)"
+            )
     kept = [
         spec
         for spec in checklist.checks
@@ -139,7 +143,9 @@ def with_overrides(checklist: Checklist, overrides: dict[str, dict[str, Any]]) -
                 f"(it has: {', '.join(sorted(spec.thresholds)) or 'none'})"
             )
     specs = tuple(
-        CheckSpec(s.id, s.section, s.item, s.remedy, s.ref, {**s.thresholds, **overrides.get(s.id, {})})
+        CheckSpec(
+            s.id, s.section, s.item, s.remedy, s.ref, {**s.thresholds, **overrides.get(s.id, {})}
+        )
         for s in checklist.checks
     )
     return Checklist(checklist.title, specs, checklist.source)

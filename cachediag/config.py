@@ -60,8 +60,12 @@ def load_config(explicit: Path | None) -> Config:
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise UsageError(f"config {path}: 'timeout' must be a positive number of seconds")
     thresholds = data.get("thresholds", {})
-    if not isinstance(thresholds, dict) or not all(isinstance(v, dict) for v in thresholds.values()):
-        raise UsageError(f"config {path}: 'thresholds' must be tables like [thresholds.\"redis.hit_rate\"]")
+    if not isinstance(thresholds, dict) or not all(
+        isinstance(v, dict) for v in thresholds.values()
+    ):
+        raise UsageError(
+            f"config {path}: 'thresholds' must be tables like [thresholds.\"redis.hit_rate\"]"
+        )
     return Config(
         path=str(path),
         redis=_strings(path, data, "redis"),
@@ -69,5 +73,7 @@ def load_config(explicit: Path | None) -> Config:
         timeout=float(timeout) if timeout is not None else None,
         disabled=_strings(path, data, "disabled"),
         thresholds=thresholds,
-        extra={k: v for k, v in data.items() if k in ("logs", "metrics_url", "health_url", "metrics")},
+        extra={
+            k: v for k, v in data.items() if k in ("logs", "metrics_url", "health_url", "metrics")
+        },
     )

@@ -1,4 +1,4 @@
-"""Typed errors. The core raises them; only the CLI turns them into one sentence and an exit code."""
+"""Typed errors: the core raises them; only the CLI turns them into a sentence and an exit code."""
 
 from __future__ import annotations
 

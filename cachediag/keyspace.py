@@ -12,10 +12,19 @@ import re
 from datetime import datetime, timezone
 
 _NUMBER = re.compile(r"^-?\d+$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+)
 _HEX = re.compile(r"^(?=.*\d)(?=.*[a-fA-F])[0-9a-fA-F]{12,}$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T _]\d{2}[:.]?\d{2}([:.]?\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T _]\d{2}[:.]?\d{2}([:.]?\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
 _ISO_COMPACT = re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])T?\d{6}Z?$")
+
+# An ISO timestamp holds the ':' delimiter itself, so it is found in the whole key first.
+_ISO_IN_KEY = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
 
 # Epoch values are read as timestamps only near the time the facts were collected, so
 # that an ordinary 10-digit id is not mistaken for one.
@@ -34,6 +43,7 @@ def is_variable(segment: str) -> bool:
 
 
 def namespace_of(key: str, delimiter: str = ":") -> str:
+    key = _ISO_IN_KEY.sub("*", key)
     if not delimiter or delimiter not in key:
         return "*" if is_variable(key) else "(no namespace)"
     return delimiter.join("*" if is_variable(s) else s for s in key.split(delimiter))
@@ -59,6 +69,9 @@ def nondeterministic_segment(key: str, now: float, delimiter: str = ":") -> str 
     another id segment: `session:<uuid>` is an entity's own id, `user:42:<uuid>` is
     a fresh key for the same user each time.
     """
+    iso = _ISO_IN_KEY.search(key)
+    if iso:
+        return f"ISO date segment '{iso.group(0)}'"
     segments = key.split(delimiter) if delimiter else [key]
     for segment in segments:
         kind = timestamp_kind(segment, now)

@@ -42,7 +42,8 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             typer.Option(
                 "--redis",
                 metavar="URL",
-                help="Redis to diagnose: redis://user:password@host:port/db (all but host optional), rediss://… (TLS) "
+                help="Redis to diagnose: redis://user:password@host:port/db (all but host optional), "
+                "rediss://… (TLS) "
                 "or unix:///path.sock?db=N. Repeatable. Password also from REDISCLI_AUTH or "
                 "CACHEDIAG_REDIS_PASSWORD.",
                 rich_help_panel=_TARGETS,
@@ -57,25 +58,63 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             typer.Option(
                 "--memcached",
                 metavar="ADDR",
-                help="Memcached to diagnose: host:port, memcached://host:port or unix:///path. Repeatable.",
+                help="Memcached to diagnose: host:port, memcached://host:port or unix:///path. "
+                "Repeatable.",
                 rich_help_panel=_TARGETS,
             ),
         ],
         None,
     ),
-    ("tls_ca", Annotated[Path | None, typer.Option("--tls-ca", help="CA bundle for rediss:// targets.", rich_help_panel=_TARGETS)], None),
-    ("tls_cert", Annotated[Path | None, typer.Option("--tls-cert", help="Client certificate for rediss://.", rich_help_panel=_TARGETS)], None),
-    ("tls_key", Annotated[Path | None, typer.Option("--tls-key", help="Client key for rediss://.", rich_help_panel=_TARGETS)], None),
+    (
+        "tls_ca",
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--tls-ca", help="CA bundle for rediss:// targets.", rich_help_panel=_TARGETS
+            ),
+        ],
+        None,
+    ),
+    (
+        "tls_cert",
+        Annotated[
+            Path | None,
+            typer.Option(
+                "--tls-cert", help="Client certificate for rediss://.", rich_help_panel=_TARGETS
+            ),
+        ],
+        None,
+    ),
+    (
+        "tls_key",
+        Annotated[
+            Path | None,
+            typer.Option("--tls-key", help="Client key for rediss://.", rich_help_panel=_TARGETS),
+        ],
+        None,
+    ),
     (
         "tls_insecure",
-        Annotated[bool, typer.Option("--tls-insecure", help="Do not verify the server certificate.", rich_help_panel=_TARGETS)],
+        Annotated[
+            bool,
+            typer.Option(
+                "--tls-insecure",
+                help="Do not verify the server certificate.",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
         False,
     ),
     (
         "config",
         Annotated[
             Path | None,
-            typer.Option("--config", metavar="FILE", help="Config file (default: ./cachediag.toml when present).", rich_help_panel=_TARGETS),
+            typer.Option(
+                "--config",
+                metavar="FILE",
+                help="Config file (default: ./cachediag.toml when present).",
+                rich_help_panel=_TARGETS,
+            ),
         ],
         None,
     ),
@@ -83,7 +122,13 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
         "timeout",
         Annotated[
             float | None,
-            typer.Option("--timeout", metavar="SECONDS", min=0.01, help="Bound on connect and on every command. [default: 2]", rich_help_panel=_TARGETS),
+            typer.Option(
+                "--timeout",
+                metavar="SECONDS",
+                min=0.01,
+                help="Bound on connect and on every command. [default: 2]",
+                rich_help_panel=_TARGETS,
+            ),
         ],
         None,
     ),
@@ -97,7 +142,9 @@ def target_options(fn: F) -> F:
     signature = inspect.signature(fn, eval_str=True)  # real objects, not strings
     own = [p for p in signature.parameters.values() if p.name != "common"]
     extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+        )
         for name, annotation, default in _PARAMETERS
     ]
 
@@ -111,5 +158,5 @@ def target_options(fn: F) -> F:
     parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-    del wrapper.__wrapped__  # type: ignore[attr-defined]  # Typer must see the new signature
+    del wrapper.__wrapped__  # Typer must see the new signature
     return wrapper  # type: ignore[return-value]

@@ -1,28 +1,88 @@
 """The keyspace scanning engine: SCAN in bounded batches, each batch inspected in one round trip.
 
 Never KEYS: SCAN with COUNT walks the keyspace incrementally, and every caller sets
-a budget (keys), so a scan of a production server is bounded.
+a budget (keys, seconds), so a scan of a production server is bounded.
+
+Per batch, one pipelined write carries, for every key, TYPE, MEMORY USAGE, the
+length command of its type and PTTL, plus the SCAN for the next batch. The type
+is not known before TYPE answers, so the length command is guessed from the type
+last seen in the key's namespace (strings by default); the few mis-guesses are
+re-inspected inside the next batch's write, so they cost no extra round trip.
+While the server works on batch N+1, the replies of batch N are parsed here: the
+two cores work in parallel and at most two batches are ever in flight.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.keyspace import is_variable
 
 VALUE_HEAD_BYTES = 64
+DEFAULT_COUNT = 1000
+
+# The command that gives a key's element count (bytes for strings), by type.
+LENGTH_COMMANDS = {
+    "string": b"STRLEN",
+    "list": b"LLEN",
+    "set": b"SCARD",
+    "zset": b"ZCARD",
+    "hash": b"HLEN",
+    "stream": b"XLEN",
+}
+SCAN_TYPES = (*LENGTH_COMMANDS, )
+
+# Without MEMORY USAGE, a collection's size is estimated at this many bytes per element.
+ELEMENT_BYTES_ESTIMATE = 16
+
+_NAMESPACE_CACHE_LIMIT = 50_000
+_GUESS_TABLE_LIMIT = 10_000
 
 
-@dataclass
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def _command(*parts: bytes) -> bytes:
+    return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
+
+
 class KeyInfo:
-    key: bytes
-    type: str
-    ttl_ms: int  # -1: no expiry, -2: gone
-    memory: int | None  # MEMORY USAGE bytes, None when unavailable
-    length: int | None  # string length (other types: None here)
-    head: bytes | None  # first bytes of a string value
+    """What one key is: the engine's unit of output. Slots: a million of these pass through."""
+
+    __slots__ = ("head", "key", "length", "memory", "namespace", "ttl_ms", "type")
+
+    def __init__(
+        self,
+        key: bytes,
+        type: str,
+        ttl_ms: int,
+        memory: int | None,
+        length: int | None,
+        head: bytes | None = None,
+        namespace: str = "",
+    ) -> None:
+        self.key = key
+        self.type = type
+        self.ttl_ms = ttl_ms  # -1: no expiry
+        self.memory = memory  # MEMORY USAGE bytes, None when unavailable
+        self.length = length  # bytes of a string, elements of a collection, None if unknown
+        self.head = head  # first bytes of a string value, when asked for
+        self.namespace = namespace
+
+    @property
+    def size(self) -> int:
+        """MEMORY USAGE, or an estimate from the length when MEMORY is unavailable."""
+        if self.memory is not None:
+            return self.memory
+        length = self.length or 0
+        per_item = 1 if self.type == "string" else ELEMENT_BYTES_ESTIMATE
+        return len(self.key) + length * per_item
 
     def to_fact(self) -> dict[str, Any]:
         from cachediag.textsafe import safe_text
@@ -36,6 +96,433 @@ class KeyInfo:
             "head_hex": self.head.hex() if self.head is not None else None,
         }
 
+    def __repr__(self) -> str:
+        return f"KeyInfo({self.key!r}, {self.type}, ttl={self.ttl_ms}, mem={self.memory}, len={self.length})"
+
+
+class Namespacer:
+    """keyspace.namespace_of for bytes keys, fast enough for a million keys a second.
+
+    The words of a namespace (`user`, `session`) repeat, ids do not: words are
+    remembered, digits are recognised without a regex, the rest go to keyspace.
+    """
+
+    def __init__(self, delimiter: str = ":") -> None:
+        self.delimiter = delimiter
+        self._words: dict[str, bool] = {}
+
+    def _variable(self, segment: str) -> bool:
+        if segment.isdigit():
+            return True
+        known = self._words.get(segment)
+        if known is not None:
+            return known
+        variable = is_variable(segment)
+        if not variable and len(self._words) < _NAMESPACE_CACHE_LIMIT:
+            self._words[segment] = False
+        return variable
+
+    def __call__(self, key: bytes | str) -> str:
+        text = key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key
+        delimiter = self.delimiter
+        if not delimiter or delimiter not in text:
+            return "*" if self._variable(text) else "(no namespace)"
+        return delimiter.join("*" if self._variable(s) else s for s in text.split(delimiter))
+
+
+@dataclass
+class ScanOptions:
+    count: int = DEFAULT_COUNT
+    match: str | None = None
+    type: str | None = None  # SCAN ... TYPE
+    max_keys: int = 0  # 0: the whole keyspace
+    max_seconds: float | None = None
+    sleep_ms: float = 0.0
+    samples: int | None = None  # MEMORY USAGE SAMPLES; None: the server's default
+    cursor: int = 0  # resume from here
+    with_head: bool = False  # also read the first VALUE_HEAD_BYTES of strings
+    delimiter: str = ":"
+    # Back off when a PING between batches takes longer than this (None: 5x the
+    # baseline measured before the scan, at least 2 ms).
+    backoff_above_ms: float | None = None
+    ping_every_s: float = 0.5
+    use_memory: bool = True
+
+
+@dataclass
+class ScanResult:
+    start_cursor: int = 0
+    cursor: int = 0  # resume with --cursor this; 0 with complete=True: all seen
+    complete: bool = False
+    stop_reason: str | None = None  # max-keys, max-seconds, interrupted
+    scanned: int = 0  # keys SCAN returned and we inspected
+    inspected: int = 0  # keys that still existed
+    deleted: int = 0  # keys gone between SCAN and inspection (skipped)
+    batches: int = 0
+    round_trips: int = 0
+    misguesses: int = 0  # keys re-inspected because the length command guessed wrong
+    memory_available: bool = True
+    memory_reason: str | None = None
+    elapsed_s: float = 0.0
+    dbsize: int | None = None
+    ping_baseline_us: int | None = None
+    ping_max_us: int | None = None
+    backoffs: int = 0
+    slept_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start_cursor": str(self.start_cursor),
+            "cursor": str(self.cursor),
+            "complete": self.complete,
+            "stop_reason": self.stop_reason,
+            "scanned": self.scanned,
+            "inspected": self.inspected,
+            "deleted": self.deleted,
+            "batches": self.batches,
+            "round_trips": self.round_trips,
+            "misguesses": self.misguesses,
+            "memory_available": self.memory_available,
+            "memory_reason": self.memory_reason,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "dbsize": self.dbsize,
+            "ping_baseline_us": self.ping_baseline_us,
+            "ping_max_us": self.ping_max_us,
+            "backoffs": self.backoffs,
+            "slept_s": round(self.slept_s, 3),
+        }
+
+
+class Progress(Protocol):
+    def update(self, done: int, total: int | None, elapsed: float) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class ScanError(RuntimeError):
+    """SCAN itself was refused (an ACL, a renamed command): nothing can be scanned."""
+
+
+@dataclass
+class _Batch:
+    start: int  # the cursor that produced these keys
+    following: int  # the cursor SCAN returned with them
+    keys: list[bytes]
+    found: list[KeyInfo] = field(default_factory=list)
+    pending: int = 0  # keys carried into a later write
+    replies_read: bool = False
+
+
+@dataclass
+class _Job:
+    """One key in a write: what was sent for it, so its replies can be read back."""
+
+    key: bytes
+    guess: str
+    batch: _Batch
+    retry: bool = False
+
+
+class _Engine:
+    def __init__(self, client: RedisClient, options: ScanOptions, on_batch: Callable[[list[KeyInfo]], None],
+                 progress: Progress | None) -> None:
+        self.client = client
+        self.options = options
+        self.on_batch = on_batch
+        self.progress = progress
+        self.result = ScanResult(start_cursor=options.cursor, cursor=options.cursor)
+        self.namespace = Namespacer(options.delimiter)
+        self.guesses: dict[str, str] = {}
+        self.carry: list[_Job] = []
+        self.open: deque[_Batch] = deque()
+        self.memory = options.use_memory
+        samples = [b"SAMPLES", b"%d" % options.samples] if options.samples is not None else []
+        self._memory_tail = samples
+        self._started = time.monotonic()
+        self._last_ping = self._started
+        self._threshold_us: float | None = None
+        self._backoff_s = 0.0
+        self._count = max(int(options.count), 1)
+
+    # -- packing ------------------------------------------------------------------------
+    def _scan_command(self, cursor: int) -> bytes:
+        count = self._count
+        if self.options.max_keys:
+            # Ask for no more than the budget has room for: the scan stops at a batch edge.
+            count = max(min(count, self.options.max_keys - self.result.scanned), 10)
+        parts = [b"SCAN", b"%d" % cursor]
+        if self.options.match:
+            parts += [b"MATCH", self.options.match.encode("utf-8", "surrogateescape")]
+        parts += [b"COUNT", b"%d" % count]
+        if self.options.type:
+            parts += [b"TYPE", self.options.type.encode()]
+        return _command(*parts)
+
+    def _pack(self, jobs: list[_Job]) -> tuple[bytes, int]:
+        mem_head = b"*%d\r\n$6\r\nMEMORY\r\n$5\r\nUSAGE\r\n" % (3 + len(self._memory_tail))
+        mem_tail = b"".join(_bulk(p) for p in self._memory_tail)
+        ptype = b"*2\r\n$4\r\nTYPE\r\n"
+        pttl = b"*2\r\n$4\r\nPTTL\r\n"
+        heads = {name: b"*2\r\n$%d\r\n%s\r\n" % (len(cmd), cmd) for name, cmd in LENGTH_COMMANDS.items()}
+        getrange = b"$1\r\n0\r\n" + _bulk(b"%d" % (VALUE_HEAD_BYTES - 1))
+        memory = self.memory
+        with_head = self.options.with_head
+        parts: list[bytes] = []
+        replies = 0
+        for job in jobs:
+            arg = b"$%d\r\n%s\r\n" % (len(job.key), job.key)
+            parts.append(ptype + arg)
+            if memory:
+                parts.append(mem_head + arg + mem_tail)
+            length = heads.get(job.guess)
+            if length is not None:
+                parts.append(length + arg)
+            parts.append(pttl + arg)
+            replies += 2 + memory + (length is not None)
+            if with_head and job.guess == "string":
+                parts.append(b"*4\r\n$8\r\nGETRANGE\r\n" + arg + getrange)
+                replies += 1
+        return b"".join(parts), replies
+
+    # -- reading ------------------------------------------------------------------------
+    def _read_jobs(self, jobs: list[_Job], memory: bool) -> None:
+        """Read the replies of `jobs` (sent with MEMORY when `memory`) and file the results."""
+        with_head = self.options.with_head
+        for job in jobs:
+            type_reply, *rest = self.client.read_replies(
+                2 + memory + (job.guess in LENGTH_COMMANDS) + (with_head and job.guess == "string")
+            )
+            self._file(job, type_reply, rest, memory)
+
+    def _file(self, job: _Job, type_reply: Any, rest: list[Any], memory: bool) -> None:
+        kind = type_reply.decode() if isinstance(type_reply, bytes) else "none"
+        batch = job.batch
+        if job.retry:
+            batch.pending -= 1
+        if isinstance(type_reply, ReplyError):
+            raise ScanError(f"TYPE failed: {type_reply.text}")
+        index = 0
+        mem_reply = None
+        if memory:
+            mem_reply = rest[0]
+            index = 1
+        len_reply = None
+        if job.guess in LENGTH_COMMANDS:
+            len_reply = rest[index]
+            index += 1
+        pttl = rest[index]
+        head = rest[index + 1] if index + 1 < len(rest) else None
+        if kind == "none" or pttl == -2:
+            self.result.deleted += 1  # gone between SCAN and now: not an error
+            return
+        namespace = self.namespace(job.key)
+        if kind != job.guess and kind in LENGTH_COMMANDS and not job.retry:
+            # The guess was wrong: re-inspect with the right command in the next write.
+            self.result.misguesses += 1
+            if len(self.guesses) < _GUESS_TABLE_LIMIT or namespace in self.guesses:
+                self.guesses[namespace] = kind
+            batch.pending += 1
+            self.carry.append(_Job(job.key, kind, batch, retry=True))
+            return
+        if isinstance(mem_reply, ReplyError):
+            self._memory_refused(mem_reply.text)
+            mem_reply = None
+        length = len_reply if isinstance(len_reply, int) and kind == job.guess else None
+        batch.found.append(
+            KeyInfo(
+                job.key,
+                kind,
+                pttl if isinstance(pttl, int) else -1,
+                mem_reply if isinstance(mem_reply, int) else None,
+                length,
+                head if isinstance(head, bytes) and kind == "string" else None,
+                namespace,
+            )
+        )
+
+    def _memory_refused(self, reason: str) -> None:
+        if self.memory:
+            self.memory = False
+            self.result.memory_available = False
+            self.result.memory_reason = reason
+            if self.progress:
+                self.progress.note(f"MEMORY USAGE unavailable ({reason}): sizes estimated from lengths")
+
+    # -- the loop -----------------------------------------------------------------------
+    def _read_scan(self, start: int) -> _Batch:
+        reply = self.client.read_replies(1)[0]
+        if isinstance(reply, ReplyError):
+            raise ScanError(f"SCAN failed: {reply.text}")
+        following = int(reply[0])
+        keys = list(reply[1])
+        self.result.scanned += len(keys)
+        self.result.batches += 1
+        return _Batch(start, following, keys)
+
+    def _jobs_for(self, batch: _Batch) -> list[_Job]:
+        jobs = self.carry
+        self.carry = []
+        forced = self.options.type
+        guesses = self.guesses
+        if forced:
+            jobs += [_Job(key, forced, batch) for key in batch.keys]
+        elif guesses:
+            namespace = self.namespace
+            jobs += [_Job(key, guesses.get(namespace(key), "string"), batch) for key in batch.keys]
+        else:
+            jobs += [_Job(key, "string", batch) for key in batch.keys]
+        return jobs
+
+    def _budget_left(self) -> str | None:
+        if self.options.max_keys and self.result.scanned >= self.options.max_keys:
+            return "max-keys"
+        if self.options.max_seconds is not None and time.monotonic() - self._started >= self.options.max_seconds:
+            return "max-seconds"
+        return None
+
+    def _emit_done(self) -> None:
+        while self.open and self.open[0].replies_read and self.open[0].pending == 0:
+            batch = self.open.popleft()
+            self.result.inspected += len(batch.found)
+            self.result.cursor = batch.following
+            if batch.found:
+                self.on_batch(batch.found)
+            batch.found = []
+        if self.progress:
+            self._report_progress()
+
+    def _report_progress(self) -> None:
+        assert self.progress is not None
+        total = self.result.dbsize
+        done = self.result.scanned
+        if self.options.match or self.options.type:
+            done = self.result.batches * self._count  # keys visited, roughly
+        if self.options.max_keys:
+            total = min(total, self.options.max_keys) if total is not None else self.options.max_keys
+        self.progress.update(done, total, time.monotonic() - self._started)
+
+    def _pace(self) -> bool:
+        """Between batches: sleep, measure PING, back off. True when the next write may overlap."""
+        options = self.options
+        now = time.monotonic()
+        if options.sleep_ms > 0 or self._backoff_s > 0 or now - self._last_ping >= options.ping_every_s:
+            return False
+        return True
+
+    def _pause(self) -> None:
+        """Run with nothing in flight: the sleep, and a PING that sees only the server's own load."""
+        options = self.options
+        now = time.monotonic()
+        if now - self._last_ping >= options.ping_every_s or self._backoff_s > 0:
+            self._last_ping = now
+            latency = self.client.timed_ping()
+            self.result.round_trips += 1
+            self.result.ping_max_us = max(self.result.ping_max_us or 0, latency)
+            assert self._threshold_us is not None
+            if latency > self._threshold_us:
+                if self._backoff_s == 0 and self.progress:
+                    self.progress.note(f"server PING took {latency / 1000:.1f} ms: slowing down")
+                self.result.backoffs += 1
+                self._backoff_s = min(max(self._backoff_s * 2, 0.01), 1.0)
+            elif self._backoff_s:
+                self._backoff_s = self._backoff_s / 2 if self._backoff_s > 0.01 else 0.0
+        pause = options.sleep_ms / 1000 + self._backoff_s
+        if pause > 0:
+            time.sleep(pause)
+            self.result.slept_s += pause
+
+    def run(self) -> ScanResult:
+        client = self.client
+        result = self.result
+        dbsize, *pings = client.pipeline([("DBSIZE",), ("PING",)])
+        result.dbsize = dbsize if isinstance(dbsize, int) else None
+        baseline = min(client.timed_ping() for _ in range(3))
+        result.round_trips += 4
+        result.ping_baseline_us = baseline
+        if self.options.backoff_above_ms is not None:
+            self._threshold_us = self.options.backoff_above_ms * 1000
+        else:
+            self._threshold_us = max(5 * baseline, 2000)
+
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            result.stop_reason = "interrupted"
+            # The cursor stays at the first batch not fully inspected: resuming
+            # from it sees every key this run did not report.
+            result.cursor = self.open[0].start if self.open else result.cursor
+        result.complete = result.cursor == 0 and result.stop_reason is None
+        result.elapsed_s = time.monotonic() - self._started
+        if self.progress:
+            self.progress.finish()
+        return result
+
+    def _loop(self) -> None:
+        client = self.client
+        result = self.result
+        client.send_raw(self._scan_command(self.options.cursor))
+        result.round_trips += 1
+        upcoming: _Batch | None = self._read_scan(self.options.cursor)
+        inflight: tuple[_Batch | None, list[_Job], bool] | None = None
+        while upcoming is not None or inflight is not None or self.carry:
+            # Send the next write: the next SCAN first (its reply comes back first),
+            # then the inspection of the keys we hold.
+            batch = upcoming
+            upcoming = None
+            follow = batch is not None and batch.following != 0 and self._budget_left() is None
+            payload = self._scan_command(batch.following) if follow and batch else b""
+            jobs = self._jobs_for(batch) if batch is not None else self._take_carry()
+            body, _ = self._pack(jobs)
+            if batch is not None:
+                self.open.append(batch)
+            if inflight is not None:
+                self._finish(inflight)  # sequential mode: the previous write is read first
+                inflight = None
+            client.send_raw(payload + body)
+            result.round_trips += 1
+            sent = (batch, jobs, self.memory)
+            if follow and batch is not None:
+                upcoming = self._read_scan(batch.following)
+                if self._pace():
+                    inflight = sent  # overlap: read these replies after sending the next write
+                    continue
+            self._finish(sent)
+            if upcoming is not None or self.carry:
+                self._pause()
+        if result.stop_reason is None:
+            result.stop_reason = self._budget_left() if result.cursor != 0 else None
+
+    def _take_carry(self) -> list[_Job]:
+        jobs, self.carry = self.carry, []
+        return jobs
+
+    def _finish(self, sent: tuple[_Batch | None, list[_Job], bool]) -> None:
+        batch, jobs, memory = sent
+        self._read_jobs(jobs, memory)
+        if batch is not None:
+            batch.replies_read = True
+        self._emit_done()
+
+
+def scan_keyspace(
+    client: RedisClient,
+    options: ScanOptions,
+    on_batch: Callable[[list[KeyInfo]], None],
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan with `options`, handing each fully inspected batch of keys to `on_batch`.
+
+    Stops at the end of the keyspace, at a budget (max_keys, max_seconds) or on
+    Ctrl-C; the result says which and holds the cursor to resume from. Keys deleted
+    while the scan runs are counted and skipped. Raises ScanError when SCAN is refused.
+    """
+    return _Engine(client, options, on_batch, progress).run()
+
+
+# -- the check's bounded sample, and the older helpers built on the same commands -------
+
 
 @dataclass
 class SampleResult:
@@ -44,6 +531,25 @@ class SampleResult:
     complete: bool = False  # the cursor came back to 0: the whole keyspace was seen
     memory_available: bool = True
     memory_reason: str | None = None
+
+
+def scan_sample(
+    client: RedisClient, *, max_keys: int = 1000, count: int = 1000, match: str | None = None
+) -> SampleResult:
+    """A bounded sample: about the first `max_keys` keys SCAN returns, each inspected with its value head."""
+    keys: list[KeyInfo] = []
+    options = ScanOptions(count=min(count, max_keys), match=match, max_keys=max_keys, with_head=True)
+    try:
+        outcome = scan_keyspace(client, options, keys.extend)
+    except ScanError as exc:
+        raise RuntimeError(str(exc)) from None
+    return SampleResult(
+        keys=keys[:max_keys],
+        scanned_batches=outcome.batches,
+        complete=outcome.complete and len(keys) <= max_keys,
+        memory_available=outcome.memory_available,
+        memory_reason=outcome.memory_reason,
+    )
 
 
 def iter_scan_batches(
@@ -64,61 +570,43 @@ def iter_scan_batches(
 
 
 def inspect_keys(client: RedisClient, keys: list[bytes]) -> tuple[list[KeyInfo], str | None]:
-    """TYPE, PTTL, MEMORY USAGE, STRLEN and the first value bytes of `keys`, in one round trip.
+    """TYPE, PTTL, MEMORY USAGE, length and value head of a few named keys: two round trips.
 
-    Returns the infos (keys deleted since SCAN are left out) and, when MEMORY USAGE
+    Returns the infos (keys that do not exist are left out) and, when MEMORY USAGE
     was refused (managed services, ACLs), why.
     """
+    if not keys:
+        return [], None
+    types = client.pipeline([("TYPE", key) for key in keys])
     commands: list[tuple[Any, ...]] = []
-    for key in keys:
+    for key, type_reply in zip(keys, types):
+        kind = type_reply.decode() if isinstance(type_reply, bytes) else "none"
+        length = LENGTH_COMMANDS.get(kind, b"EXISTS")
         commands += [
-            ("TYPE", key),
             ("PTTL", key),
             ("MEMORY", "USAGE", key),
-            ("STRLEN", key),
-            ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1),
+            (length, key),
+            ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1) if kind == "string" else ("EXISTS", key),
         ]
     replies = client.pipeline(commands)
     infos = []
     memory_reason = None
-    for index, key in enumerate(keys):
-        type_, pttl, memory, strlen, head = replies[index * 5 : index * 5 + 5]
-        kind = type_.decode() if isinstance(type_, bytes) else "none"
+    for index, (key, type_reply) in enumerate(zip(keys, types)):
+        kind = type_reply.decode() if isinstance(type_reply, bytes) else "none"
+        pttl, memory, length, head = replies[index * 4 : index * 4 + 4]
         if kind == "none" or pttl == -2:
-            continue  # deleted between SCAN and now: not an error
+            continue
         if isinstance(memory, ReplyError):
             memory_reason = memory_reason or memory.text
             memory = None
-        is_string = kind == "string"
         infos.append(
             KeyInfo(
                 key=key,
                 type=kind,
                 ttl_ms=int(pttl) if isinstance(pttl, int) else -1,
                 memory=int(memory) if isinstance(memory, int) else None,
-                length=int(strlen) if is_string and isinstance(strlen, int) else None,
-                head=head if is_string and isinstance(head, bytes) else None,
+                length=int(length) if kind in LENGTH_COMMANDS and isinstance(length, int) else None,
+                head=head if kind == "string" and isinstance(head, bytes) else None,
             )
         )
     return infos, memory_reason
-
-
-def scan_sample(
-    client: RedisClient, *, max_keys: int = 1000, count: int = 1000, match: str | None = None
-) -> SampleResult:
-    """A bounded sample: the first `max_keys` keys SCAN returns, each inspected."""
-    result = SampleResult()
-    for cursor, keys in iter_scan_batches(client, count=count, match=match):
-        result.scanned_batches += 1
-        room = max_keys - len(result.keys)
-        infos, memory_reason = inspect_keys(client, keys[:room])
-        result.keys += infos
-        if memory_reason:
-            result.memory_available = False
-            result.memory_reason = memory_reason
-        if cursor == 0:
-            result.complete = len(keys) <= room
-            break
-        if len(result.keys) >= max_keys:
-            break
-    return result

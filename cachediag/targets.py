@@ -181,7 +181,9 @@ def parse_memcached(raw: str, source: str) -> Target:
     if "://" in text:
         parts = urlsplit(text)
         if parts.scheme.lower() != "memcached":
-            raise _bad(option, raw, f"unknown scheme '{parts.scheme}' (use memcached:// or unix://)")
+            raise _bad(
+                option, raw, f"unknown scheme '{parts.scheme}' (use memcached:// or unix://)"
+            )
         if parts.path not in ("", "/"):
             raise _bad(option, raw, "memcached has no databases; drop the path")
         text = parts.netloc

@@ -36,10 +36,7 @@ def safe_text(value: str | bytes) -> str:
     Bytes are decoded as UTF-8; bytes that are not UTF-8 become \\xNN. A backslash is
     doubled so that an escaped form can't be confused with a literal one.
     """
-    if isinstance(value, bytes):
-        text = value.decode("utf-8", errors="surrogateescape")
-    else:
-        text = value
+    text = value.decode("utf-8", errors="surrogateescape") if isinstance(value, bytes) else value
     out: list[str] = []
     for ch in text:
         code = ord(ch)

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import (  # noqa: E402
+from servers import (
     MemcachedServer,
     RedisServer,
     SilentServer,
@@ -111,8 +111,12 @@ def cachediag(tmp_path: Path) -> Callable[..., Run]:
     workdir = tmp_path / "cwd"
     workdir.mkdir(exist_ok=True)
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None) -> Run:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))}
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None
+    ) -> Run:
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))
+        }
         base.pop("NO_COLOR", None)
         proc = subprocess.run(
             [cachediag_binary(), *args],

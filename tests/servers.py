@@ -24,7 +24,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 10) -> None:
+def _wait_for_port(
+    port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 10
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -70,7 +72,9 @@ class RedisServer:
             cmd += ["-a", self.password]
         if self.tls:
             cmd += ["--tls", "--cacert", str(self.workdir / "ca.crt")]
-        return subprocess.run([*cmd, *args], capture_output=True, check=True, timeout=30).stdout.decode()
+        return subprocess.run(
+            [*cmd, *args], capture_output=True, check=True, timeout=30
+        ).stdout.decode()
 
     def client(self):  # type: ignore[no-untyped-def]
         import redis
@@ -87,19 +91,49 @@ class RedisServer:
                 self.process.wait(5)
 
 
-def start_redis(workdir: Path, *args: str, password: str | None = None, tls: bool = False,
-                unix_socket: bool = False) -> RedisServer:
+def start_redis(
+    workdir: Path,
+    *args: str,
+    password: str | None = None,
+    tls: bool = False,
+    unix_socket: bool = False,
+) -> RedisServer:
     require("redis-server")
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [require("redis-server"), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-           "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning",
-           "--logfile", str(workdir / "redis.log")]
+    cmd = [
+        require("redis-server"),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+        "--logfile",
+        str(workdir / "redis.log"),
+    ]
     if tls:
         make_tls_files(workdir)
-        cmd += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(workdir / "server.crt"),
-                "--tls-key-file", str(workdir / "server.key"), "--tls-ca-cert-file", str(workdir / "ca.crt"),
-                "--tls-auth-clients", "no"]
+        cmd += [
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(workdir / "server.crt"),
+            "--tls-key-file",
+            str(workdir / "server.key"),
+            "--tls-ca-cert-file",
+            str(workdir / "ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ]
     else:
         cmd += ["--port", str(port)]
     sock_path = None
@@ -121,13 +155,51 @@ def make_tls_files(workdir: Path) -> None:
     def run(*args: str) -> None:
         subprocess.run([openssl, *args], cwd=workdir, check=True, capture_output=True, timeout=60)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", "/CN=cachediag test CA")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=localhost")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cachediag test CA",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    )
     (workdir / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
 
 
 @dataclass
@@ -207,7 +279,7 @@ class SilentServer:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"hello")

@@ -35,13 +35,13 @@ DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}
 
 
 def down_outcome(facts: Facts, what: str = "") -> Outcome:
-    """The verdict for a target that never answered: skipped default, or a failure with the cause."""
+    """Verdict for a target that never answered: a skipped default, or a failure with the cause."""
     if facts.get("status") == "skipped":
         return skipped(DEFAULT_SKIP.format(kind=facts.get("kind", "redis")))
-    error = (facts.get("ping") or {}).get("error") or (facts.get("connect") or {}).get("error") or {}
-    return failed(
-        f"{what}{error.get('message', 'no answer')}", cause=error.get("kind", "error")
+    error = (
+        (facts.get("ping") or {}).get("error") or (facts.get("connect") or {}).get("error") or {}
     )
+    return failed(f"{what}{error.get('message', 'no answer')}", cause=error.get("kind", "error"))
 
 
 @rule("redis.running", "memcached.running", judges_down=True)
@@ -112,10 +112,18 @@ def pool(facts: Facts, th: Thresholds) -> Outcome:
         "rejected": rejected,
         "blocked": blocked,
     }
-    text = f"{current:.0f} of {limit:.0f} connections ({used:.1f}%)" if limit else f"{current:.0f} connections"
+    text = (
+        f"{current:.0f} of {limit:.0f} connections ({used:.1f}%)"
+        if limit
+        else f"{current:.0f} connections"
+    )
     if listen_disabled:
         observed["listen_disabled_num"] = listen_disabled
-        return failed(f"{text}; the connection limit was hit {listen_disabled:.0f} times (listen_disabled_num)", **observed)
+        return failed(
+            f"{text}; the connection limit was hit {listen_disabled:.0f} times "
+            "(listen_disabled_num)",
+            **observed,
+        )
     status = graded_at(used, th.get("warn_at_percent", 80), th.get("fail_at_percent"))
     notes = []
     if rejected:
@@ -139,7 +147,11 @@ def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
     lookups = hits + misses
     minimum = th.get("min_lookups", 100)
     if lookups < minimum:
-        return skipped(f"only {lookups:.0f} lookups since start (fewer than {minimum}): too few to judge", hits=hits, misses=misses)
+        return skipped(
+            f"only {lookups:.0f} lookups since start (fewer than {minimum}): too few to judge",
+            hits=hits,
+            misses=misses,
+        )
     rate = hits / lookups
     return Outcome(
         graded(rate, th, above=False),
@@ -186,7 +198,9 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
                 parts.append(f"{states[envelope.NO_ENVELOPE]} with an invalid magic header")
             if states[envelope.UNDECODABLE]:
                 parts.append(f"{states[envelope.UNDECODABLE]} that cannot be decoded")
-            problems.append(f"{namespace}: {' and '.join(parts)} of {len(entries)} (e.g. {bad[0][0]})")
+            problems.append(
+                f"{namespace}: {' and '.join(parts)} of {len(entries)} (e.g. {bad[0][0]})"
+            )
     if not carrying:
         return skipped("no sampled value carries the cache-kit envelope", **observed)
     if problems:
@@ -205,7 +219,8 @@ def memory(facts: Facts, th: Thresholds) -> Outcome:
         return skipped("memory use was not reported")
     if not limit:
         return warned(
-            f"{human_bytes(used)} used and no maxmemory: Redis grows until the host runs out (Solution 3C)",
+            f"{human_bytes(used)} used and no maxmemory: Redis grows until the host runs out "
+            "(Solution 3C)",
             used_bytes=used,
             max_bytes=0,
         )
@@ -242,7 +257,11 @@ def ttl(facts: Facts, th: Thresholds) -> Outcome:
     if not total:
         return passed("no keys stored", keys=0)
     share = (total - expiring) / total
-    observed = {"keys": total, "without_ttl": total - expiring, "share_without_ttl": round(share, 4)}
+    observed = {
+        "keys": total,
+        "without_ttl": total - expiring,
+        "share_without_ttl": round(share, 4),
+    }
     text = f"{share:.1%} of keys have no expiry ({total - expiring:.0f} of {total:.0f}, {source})"
     namespaces = _no_ttl_namespaces(keys, no_expiry)
     if namespaces:
@@ -270,7 +289,9 @@ def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
     if sum(len(v) for v in flagged.values()) < th.get("min_keys", 1):
         return passed(f"{len(keys)} sampled keys, none carries a timestamp or nonce", **observed)
     worst = sorted(flagged.items(), key=lambda kv: -len(kv[1]))
-    parts = [f"{ns}: {len(items)} keys, e.g. {items[0][0]} ({items[0][1]})" for ns, items in worst[:3]]
+    parts = [
+        f"{ns}: {len(items)} keys, e.g. {items[0][0]} ({items[0][1]})" for ns, items in worst[:3]
+    ]
     return warned("each write makes a new key: " + "; ".join(parts), **observed)
 
 
@@ -281,7 +302,10 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
         if not evictions:
             return skipped("stats settings did not report evictions")
         if evictions == "off":
-            return failed("started with -M: a full cache answers writes with errors instead of evicting", evictions="off")
+            return failed(
+                "started with -M: a full cache answers writes with errors instead of evicting",
+                evictions="off",
+            )
         return passed("evictions on (LRU)", evictions="on")
     policy = section(facts, "memory").get("maxmemory_policy")
     if policy is None:
@@ -290,7 +314,9 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
         return skipped("maxmemory-policy was not reported")
     observed: dict[str, Any] = {"policy": policy}
     if policy == "noeviction":
-        return failed("noeviction: once maxmemory is reached every write fails with OOM", **observed)
+        return failed(
+            "noeviction: once maxmemory is reached every write fails with OOM", **observed
+        )
     if policy.startswith("volatile-"):
         keyspace = section(facts, "keyspace")
         total = sum(db.get("keys", 0) for db in keyspace.values() if isinstance(db, dict))
@@ -298,7 +324,9 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
         share = (total - expiring) / total if total else 0.0
         observed["share_without_ttl"] = round(share, 4)
         if share > th.get("warn_share_without_ttl", 0.5):
-            return warned(f"{policy} can evict only keys with a TTL, and {share:.0%} have none", **observed)
+            return warned(
+                f"{policy} can evict only keys with a TTL, and {share:.0%} have none", **observed
+            )
     return passed(policy, **observed)
 
 
@@ -315,7 +343,10 @@ def evictions(facts: Facts, th: Thresholds) -> Outcome:
     hours = max((uptime or 0) / 3600, 1 / 60)
     observed = {"evicted": count, "per_hour": round(count / hours, 1), "uptime_seconds": uptime}
     if count > th.get("warn_above", 0):
-        return warned(f"{count:.0f} keys evicted since start ({count / hours:.1f}/hour): the cache is full", **observed)
+        return warned(
+            f"{count:.0f} keys evicted since start ({count / hours:.1f}/hour): the cache is full",
+            **observed,
+        )
     return passed("no evictions since start", **observed)
 
 
@@ -335,15 +366,25 @@ def entry_size(facts: Facts, th: Thresholds) -> Outcome:
         return skipped("no entry sizes in the sample")
     average = sum(s for s, _ in sizes) / len(sizes)
     largest_size, largest_key = max(sizes)
-    observed = {"sampled": len(sizes), "average_bytes": round(average), "largest_bytes": largest_size, "largest_key": largest_key}
+    observed = {
+        "sampled": len(sizes),
+        "average_bytes": round(average),
+        "largest_bytes": largest_size,
+        "largest_key": largest_key,
+    }
     findings = []
     if average >= th.get("warn_avg_bytes", 512):
-        findings.append(f"average sampled entry {human_bytes(average)}: consider smaller DTOs (Solution 3B)")
+        findings.append(
+            f"average sampled entry {human_bytes(average)}: consider smaller DTOs (Solution 3B)"
+        )
     if largest_size >= th.get("warn_entry_bytes", 1024 * 1024):
         findings.append(f"{largest_key} is {human_bytes(largest_size)}")
     if findings:
         return warned("; ".join(findings), **observed)
-    return passed(f"average sampled entry {human_bytes(average)}, largest {human_bytes(largest_size)}", **observed)
+    return passed(
+        f"average sampled entry {human_bytes(average)}, largest {human_bytes(largest_size)}",
+        **observed,
+    )
 
 
 @rule("redis.fragmentation")
@@ -358,10 +399,17 @@ def fragmentation(facts: Facts, th: Thresholds) -> Outcome:
     # Small instances have ratios far from 1 that mean nothing: judge only a gap that matters.
     significant = abs(gap) > th.get("min_gap_bytes", 10 * 1024 * 1024)
     if significant and ratio < th.get("fail_below", 1.0):
-        return failed(f"ratio {ratio:.2f}: {human_bytes(-gap)} of the dataset is not in RAM (swapping)", **observed)
+        return failed(
+            f"ratio {ratio:.2f}: {human_bytes(-gap)} of the dataset is not in RAM (swapping)",
+            **observed,
+        )
     if significant and ratio > th.get("warn_above", 1.5):
-        return warned(f"ratio {ratio:.2f}: {human_bytes(gap)} wasted (consider activedefrag yes)", **observed)
-    return passed(f"ratio {ratio:.2f} (RSS {human_bytes(rss)}, used {human_bytes(used)})", **observed)
+        return warned(
+            f"ratio {ratio:.2f}: {human_bytes(gap)} wasted (consider activedefrag yes)", **observed
+        )
+    return passed(
+        f"ratio {ratio:.2f} (RSS {human_bytes(rss)}, used {human_bytes(used)})", **observed
+    )
 
 
 @rule("redis.restarts", "memcached.restarts")
@@ -395,9 +443,13 @@ def latency(facts: Facts, th: Thresholds) -> Outcome:
     if not samples:
         return skipped("no round trips were timed")
     summary = latency_summary(samples)
-    status = graded(summary["p99_us"], {"warn_above": th.get("warn_p99_us", 10_000), "fail_above": th.get("fail_p99_us", 100_000)})
+    status = graded(
+        summary["p99_us"],
+        {"warn_above": th.get("warn_p99_us", 10_000), "fail_above": th.get("fail_p99_us", 100_000)},
+    )
     return Outcome(
         status,
-        f"p50 {human_us(summary['p50_us'])}, p99 {human_us(summary['p99_us'])}, max {human_us(summary['max_us'])} over {summary['samples']} round trips",
+        f"p50 {human_us(summary['p50_us'])}, p99 {human_us(summary['p99_us'])}, "
+        f"max {human_us(summary['max_us'])} over {summary['samples']} round trips",
         summary,
     )

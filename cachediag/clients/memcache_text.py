@@ -14,10 +14,10 @@ _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 
 
 def _describe_foreign(line: bytes) -> str:
-    text = line[:60].decode("ascii", "backslashreplace")
+    text = line.strip()[:60].decode("ascii", "backslashreplace")
     if line.startswith((b"-ERR", b"-NOAUTH", b"-WRONGPASS", b"+", b"$", b"*")):
         return f"not a Memcached server: it answered like Redis ('{text}')"
-    if line.startswith(b"HTTP/"):
+    if line.startswith(b"HTTP/") or line.lstrip()[:1] == b"<":
         return f"not a Memcached server: it answered like an HTTP server ('{text}')"
     return f"not a Memcached server: unexpected reply '{text}'"
 
@@ -67,8 +67,6 @@ class MemcachedClient:
             raise classify_os_error(exc, "waiting for the reply", deadline.seconds) from exc
         if not chunk:
             self.close()
-            if self._buffer:
-                raise ProbeError("protocol", _describe_foreign(self._buffer))
             raise ProbeError("closed", "the server closed the connection mid-reply")
         self._buffer += chunk
 

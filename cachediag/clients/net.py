@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from cachediag.errors import ProbeError
 from cachediag.targets import Target
@@ -28,7 +29,7 @@ def _elapsed_us(started: float) -> int:
     return int((time.perf_counter() - started) * 1_000_000)
 
 
-def resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple]]:  # type: ignore[type-arg]
+def resolve(host: str, port: int, timeout: float) -> list[tuple[int, Any]]:
     """getaddrinfo with a timeout: the libc call has none, so it runs in a daemon thread."""
     answer: queue.Queue[object] = queue.Queue(maxsize=1)
 
@@ -45,7 +46,8 @@ def resolve(host: str, port: int, timeout: float) -> list[tuple[int, tuple]]:  #
         raise ProbeError("dns", f"DNS lookup of {host} timed out after {timeout:g}s") from None
     if isinstance(result, OSError):
         raise ProbeError("dns", f"DNS lookup of {host} failed: {_reason(result)}")
-    return [(family, sockaddr) for family, _, _, _, sockaddr in result]  # type: ignore[union-attr]
+    assert isinstance(result, list)
+    return [(family, sockaddr) for family, _, _, _, sockaddr in result]
 
 
 def _reason(exc: OSError) -> str:
@@ -53,6 +55,12 @@ def _reason(exc: OSError) -> str:
 
 
 def classify_os_error(exc: OSError, what: str, timeout: float) -> ProbeError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return ProbeError(
+            "tls",
+            f"TLS failed: certificate verify failed: {exc.verify_message} "
+            "(give the CA with --tls-ca, or --tls-insecure)",
+        )
     if isinstance(exc, ssl.SSLError):
         return ProbeError("tls", f"TLS failed: {exc.reason or exc}")
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -76,7 +84,7 @@ class Deadline:
     def remaining(self) -> float:
         left = self.at - time.monotonic()
         if left <= 0:
-            raise socket.timeout("deadline passed")
+            raise TimeoutError("deadline passed")
         return left
 
 
@@ -145,7 +153,11 @@ def _wrap_tls(
         sock.close()
         error = classify_os_error(exc, "TLS handshake", timeout)
         if error.kind == "closed":
-            error = ProbeError("tls", "TLS failed: the server closed the connection during the handshake (is TLS enabled on it?)")
+            error = ProbeError(
+                "tls",
+                "TLS failed: the server closed the connection during the handshake "
+                "(is TLS enabled on it?)",
+            )
         raise error from exc
     info.tls_us = _elapsed_us(started)
     return tls_sock

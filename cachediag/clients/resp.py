@@ -33,8 +33,8 @@ def is_auth_error(reply: object) -> bool:
 
 def _describe_foreign(head: bytes) -> str:
     """Name what answered when it did not speak RESP, from its first bytes."""
-    text = head.split(b"\r\n", 1)[0][:60].decode("ascii", "backslashreplace")
-    if head.startswith(b"HTTP/"):
+    text = head.split(b"\n", 1)[0].strip()[:60].decode("ascii", "backslashreplace")
+    if head.startswith(b"HTTP/") or head.lstrip()[:1] == b"<":
         return f"not a Redis server: it answered like an HTTP server ('{text}')"
     if head.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
         return f"not a Redis server: it answered like Memcached ('{text}')"
@@ -93,9 +93,11 @@ class RedisClient:
     def call(self, *args: Arg) -> Any:
         return self.pipeline([args])[0]
 
-    def pipeline(self, commands: Sequence[Sequence[Arg]], timeout: float | None = None) -> list[Any]:
+    def pipeline(
+        self, commands: Sequence[Sequence[Arg]], timeout: float | None = None
+    ) -> list[Any]:
         """Send all commands in one write and read all replies: one round trip."""
-        payload = b"".join(hiredis.pack_command(tuple(cmd)) for cmd in commands)
+        payload = b"".join(hiredis.pack_command(tuple(cmd)) for cmd in commands)  # type: ignore[arg-type]
         self.send_raw(payload)
         return self.read_replies(len(commands), timeout)
 
@@ -130,9 +132,9 @@ class RedisClient:
                 self.close()
                 raise classify_os_error(exc, "waiting for the reply", limit) from exc
             if not chunk:
+                # What arrived so far was valid RESP (hiredis would have said otherwise):
+                # the server went away in the middle of its reply.
                 self.close()
-                if first_bytes:
-                    raise ProbeError("protocol", _describe_foreign(first_bytes))
                 raise ProbeError("closed", "the server closed the connection mid-reply")
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]

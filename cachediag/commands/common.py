@@ -35,7 +35,11 @@ def setup(common: CommonOptions) -> Setup:
         key=str(common.tls_key) if common.tls_key else None,
         insecure=common.tls_insecure,
     )
-    for name, path in (("--tls-ca", common.tls_ca), ("--tls-cert", common.tls_cert), ("--tls-key", common.tls_key)):
+    for name, path in (
+        ("--tls-ca", common.tls_ca),
+        ("--tls-cert", common.tls_cert),
+        ("--tls-key", common.tls_key),
+    ):
         if path is not None and not path.is_file():
             raise CachediagError(f"{name} {path}: no such file")
     request = TargetRequest(
@@ -69,7 +73,7 @@ def cli_errors(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         err("interrupted")
         raise typer.Exit(130) from None
-    except Exception as exc:  # noqa: BLE001 - the user gets a sentence, --debug the traceback
+    except Exception as exc:
         if debug:
             traceback.print_exc()
         err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")

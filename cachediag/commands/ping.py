@@ -41,9 +41,11 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 @target_options
 def ping(
     common: CommonOptions,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a cachediag.ping/v1 JSON document.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a cachediag.ping/v1 JSON document.")
+    ] = False,
 ) -> None:
-    """Ping every target: healthy, degraded (slower than 100 ms) or unhealthy, with version and role.
+    """Ping every target: healthy, degraded (over 100 ms) or unhealthy, with version and role.
 
     Example: cachediag ping --redis redis://127.0.0.1:6379 --memcached 127.0.0.1:11211
 

@@ -118,6 +118,3 @@ def _value_heads(
     except ProbeError:
         return {}
     return {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}
-
-
-

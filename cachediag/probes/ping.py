@@ -34,7 +34,9 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
         row["error"] = error.to_dict()
         if target.is_default and error.kind == "refused":
             row["status"] = "skipped"
-            row["error"]["message"] = f"nothing listening at the default address; name one with --{target.kind}"
+            row["error"]["message"] = (
+                f"nothing listening at the default address; name one with --{target.kind}"
+            )
         return row
     row["status"] = "degraded" if row["latency_us"] > DEGRADED_US else "healthy"
     return row

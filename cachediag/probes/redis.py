@@ -5,7 +5,8 @@ Facts (all JSON-serializable):
   connect: ok, addresses, tcp_us, tls_us, auth_us, error {kind, message}
   ping:    ok, samples_us [PING round trips], error
   info:    INFO all by section (numbers typed; keyspace/commandstats as dicts)
-  config:  available, reason, values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly}
+  config:  available, reason,
+           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly}
   dbsize
   sample:  keys [{key, type, ttl_ms, memory, length, head_hex}], complete, max_keys,
            memory_available, memory_reason, error
@@ -68,7 +69,7 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
 
     values: dict[str, str] = {}
     refused: str | None = None
-    for name, reply in zip(CONFIG_PARAMS, config_replies):
+    for name, reply in zip(CONFIG_PARAMS, config_replies, strict=True):
         if isinstance(reply, ReplyError):
             refused = refused or reply.text
         elif reply:

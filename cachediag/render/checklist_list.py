@@ -15,5 +15,7 @@ def render(checklist: Checklist) -> str:
         table.add_column(column, overflow="fold")
     for spec in checklist.checks:
         thresholds = ", ".join(f"{k}={v}" for k, v in spec.thresholds.items()) or "–"
-        table.add_row(Text(spec.id), Text(spec.section), Text(spec.item), Text(thresholds), Text(spec.remedy))
+        table.add_row(
+            Text(spec.id), Text(spec.section), Text(spec.item), Text(thresholds), Text(spec.remedy)
+        )
     return render_to_string(table)

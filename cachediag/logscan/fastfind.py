@@ -1,0 +1,96 @@
+"""Find every occurrence of a literal in a chunk, at C speed.
+
+`bytes.find` runs at ~3 GB/s per needle, and the scanner looks for a dozen needles in
+every chunk. glibc's `strstr` is vectorised (40-70 GB/s here on rare needles), so when
+it is available the scanner calls it through ctypes on the chunk's own buffer (no copy).
+That is only safe on a NUL-terminated buffer without NULs inside: CPython guarantees the
+terminator for `bytes` objects and `Haystack` replaces inner NULs (positions are kept).
+
+Set CACHEDIAG_NO_LIBC=1 to use the pure-Python path (same results, slower).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+_StrStr = Callable[[int, bytes], "int | None"]
+
+
+def _load_strstr() -> _StrStr | None:
+    if os.environ.get("CACHEDIAG_NO_LIBC") or sys.implementation.name != "cpython":
+        return None
+    if os.name != "posix":
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        fn = libc.strstr
+        fn.restype = ctypes.c_void_p
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    except (OSError, AttributeError):  # pragma: no cover - platform without a usable libc
+        return None
+    # Sanity check on this platform before trusting it with every chunk.
+    probe = b"abc\x01needle\x01"
+    base = _address(probe)
+    found = fn(base, b"needle")
+    if found is None or found - base != 4 or fn(base + 5, b"needle") is not None:
+        return None  # pragma: no cover
+    return fn  # type: ignore[no-any-return]
+
+
+def _address(data: bytes) -> int:
+    import ctypes
+
+    value = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+    assert value is not None
+    return value
+
+
+_STRSTR = _load_strstr()
+
+
+def backend() -> str:
+    """Which search is in use: "libc-strstr" or "python"."""
+    return "libc-strstr" if _STRSTR is not None else "python"
+
+
+class Haystack:
+    """A lowered chunk, searchable up to `end` (the chunk may carry a partial line after it)."""
+
+    __slots__ = ("_addr", "data", "end")
+
+    def __init__(self, data: bytes, end: int) -> None:
+        if _STRSTR is not None and b"\x00" in data:
+            data = data.replace(b"\x00", b"\x01")  # strstr stops at NUL; same length
+        self.data = data
+        self.end = end
+        self._addr = _address(data) if _STRSTR is not None else 0
+
+    def find_all(self, needle: bytes, limit: int | None = None, start: int = 0) -> list[int] | None:
+        """Start offsets of `needle` in [start, end), in order; None once more than `limit`."""
+        out: list[int] = []
+        end = self.end
+        if _STRSTR is not None:
+            strstr = _STRSTR
+            addr = self._addr
+            stop = addr + end - len(needle)
+            pointer = addr + start
+            while True:
+                found = strstr(pointer, needle)
+                if found is None or found > stop:
+                    return out
+                out.append(found - addr)
+                if limit is not None and len(out) > limit:
+                    return None
+                pointer = found + 1
+        data = self.data
+        pos = data.find(needle, start, end)
+        while pos >= 0:
+            out.append(pos)
+            if limit is not None and len(out) > limit:
+                return None
+            pos = data.find(needle, pos + 1, end)
+        return out

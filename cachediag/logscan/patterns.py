@@ -1,0 +1,141 @@
+"""What the scanner looks for: categories of log lines, their literal anchors and checks.
+
+Lines are matched lowercased (matching is case-insensitive). A line can belong to a
+category only if it contains one of the category's `anchors` (plain substrings, found at
+C speed over whole chunks); `verify`, when set, must then also match the lowercased line,
+which keeps e.g. "connection_timeout=5s" out of `timeout`.
+
+Message texts come from cache-kit and the troubleshooting guide
+(../shared/guide/cache-kit-facts.md): "Cache serialization failed", "Invalid cache entry:
+expected magic ...", "Cache version mismatch", "Connection pool exhausted: 10 active, 3
+waiting", "Cache backend unavailable: ..., using fallback", "Backend error: ...",
+"Timeout: ...", "Cache miss, falling back to database", "Redis FLUSHDB executed",
+"Cache HIT: <key> took ...", "Cache MISS: <key> took ...".
+
+`bulk` categories (hits, misses, fallbacks) may be the majority of a debug log: when a chunk
+holds many of them they are counted with `bytes.count` per minute of the chunk instead of
+line by line, occurrences of an `exclude` literal (which contain the anchor) subtracted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    severity: str  # "error", "warning" or "info"
+    description: str
+    anchors: tuple[bytes, ...]
+    verify: re.Pattern[bytes] | None = None
+    exclude: tuple[bytes, ...] = ()
+    bulk: bool = False
+    keys: bool = False  # affected keys are collected from its lines
+
+    def matches(self, line: bytes) -> bool:
+        """Does the lowercased line belong to this category?"""
+        for anchor in self.anchors:
+            if anchor in line:
+                break
+        else:
+            return False
+        if self.verify is not None:
+            return self.verify.search(line) is not None
+        return True
+
+
+_ERROR_WORD = rb"(?:fail|err|invalid|unsupported|unexpected|corrupt|mismatch|unable|cannot|could not)"
+
+CATEGORIES: tuple[Category, ...] = (
+    Category(
+        "serialization",
+        "error",
+        "serialization/deserialization failed, invalid cache entry or magic header, version mismatch",
+        (b"serializ", b"invalid cache entry", b"magic", b"version mismatch"),
+        re.compile(
+            rb"serializ[^\n]*?" + _ERROR_WORD
+            + rb"|" + _ERROR_WORD + rb"\w*\W+(?:\w+\W+)?(?:de)?serializ"
+            + rb"|invalid cache entry|magic header|(?:invalid|bad|wrong|unexpected|expected) magic"
+            + rb"|version mismatch"
+        ),
+        keys=True,
+    ),
+    Category(
+        "pool_exhausted",
+        "error",
+        "connection pool exhausted",
+        (b"exhausted", b"waiting for connection"),
+        re.compile(rb"pool|waiting for connection"),
+        keys=True,
+    ),
+    Category(
+        "backend_unavailable",
+        "warning",
+        "backend unavailable, connection refused or reset, backend error",
+        (b"unavailable", b"refused", b"backend error", b"connection reset", b"broken pipe", b"connect"),
+        re.compile(
+            rb"(?:backend|cache|redis|memcached?|valkey|server|connection)\W+(?:is\W+|was\W+)?unavailable"
+            rb"|connection refused|refused connection|backend error|connection reset|broken pipe"
+            rb"|(?:failed|unable|could not|couldn't|cannot|can't) (?:to )?connect"
+        ),
+        keys=True,
+    ),
+    Category(
+        "timeout",
+        "warning",
+        "timeouts",
+        (b"timeout", b"timed out", b"time out", b"timedout"),
+        re.compile(rb"(?<![a-z_.-])timeout(?![a-z_.=-])|timed ?out|time out"),
+        keys=True,
+    ),
+    Category(
+        "cache_error",
+        "warning",
+        'other "cache error" lines (cache-kit: "Cache ERROR for <key>: <error>")',
+        (b"cache error",),
+        keys=True,
+    ),
+    Category(
+        "fallback",
+        "info",
+        "fallback used (using fallback, falling back to database)",
+        (b"fallback", b"falling back"),
+        bulk=True,
+    ),
+    Category(
+        "flush",
+        "warning",
+        "cache flushed (FLUSHDB / FLUSHALL / FLUSH_ALL executed)",
+        (b"flushdb", b"flushall", b"flush_all"),
+    ),
+    Category(
+        "hit",
+        "info",
+        "cache hits where logged",
+        (b"cache hit",),
+        re.compile(rb"cache hit(?!s| rat)"),
+        exclude=(b"cache hits", b"cache hit rat"),
+        bulk=True,
+    ),
+    Category(
+        "miss",
+        "info",
+        "cache misses where logged",
+        (b"cache miss",),
+        re.compile(rb"cache miss(?!es| rat)"),
+        exclude=(b"cache misses", b"cache miss rat"),
+        bulk=True,
+    ),
+)
+
+BY_NAME = {c.name: c for c in CATEGORIES}
+CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)
+
+# Backend errors after which app.fallback expects to see a fallback line nearby.
+BACKEND_ERROR_CATEGORIES = ("backend_unavailable", "timeout", "cache_error")
+FALLBACK_ANCHORS = (b"fallback", b"falling back")
+NEAR_LINES = 5
+NEAR_SECONDS = 5.0
+NEAR_WINDOW = 64 * 1024  # bytes searched either side of a backend error

@@ -1,0 +1,125 @@
+"""`--format prometheus`: the text exposition format, for node_exporter's textfile collector.
+
+Write it atomically where the collector looks (`-o /var/lib/node_exporter/cachediag.prom.tmp`
+then `mv`), from cron or a systemd timer. Every check becomes
+`cachediag_check_status{id,target}` (0 pass, 1 warn, 2 fail, 3 error, -1 skip), and the
+key readings become gauges, so one alert rule can watch the whole checklist.
+"""
+
+from __future__ import annotations
+
+import math
+from calendar import timegm
+from collections import defaultdict
+from time import strptime
+
+from cachediag.render.readings import Reading, readings
+from cachediag.report import Report
+from cachediag.textsafe import safe_text
+
+STATUS_VALUES = {"pass": 0, "warn": 1, "fail": 2, "error": 3, "skip": -1}
+
+# reading name -> (metric, extra labels)
+_GAUGES: dict[str, tuple[str, dict[str, str]]] = {
+    "hit_rate": ("cachediag_hit_ratio", {}),
+    "memory_used": ("cachediag_memory_used_ratio", {}),
+    "latency_p99": ("cachediag_latency_seconds", {"quantile": "0.99"}),
+    "latency_p50": ("cachediag_latency_seconds", {"quantile": "0.5"}),
+    "clients": ("cachediag_connected_clients", {}),
+    "evictions": ("cachediag_evicted_keys", {}),
+    "error_rate": ("cachediag_app_error_ratio", {}),
+    "health_latency": ("cachediag_app_health_seconds", {}),
+}
+_HELP = {
+    "cachediag_latency_seconds": "Round trip of PING (or version) from this host, by quantile.",
+}
+
+
+def escape_label(value: str) -> str:
+    """A label value as the exposition format needs it (after safe_text: no raw controls)."""
+    return safe_text(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(pairs: dict[str, str]) -> str:
+    if not pairs:
+        return ""
+    return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs.items()) + "}"
+
+
+def _value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+class _Families:
+    """Metric families in first-seen order, each written once with its HELP and TYPE."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.meta: dict[str, tuple[str, str]] = {}
+        self.samples: dict[str, list[str]] = defaultdict(list)
+
+    def add(self, name: str, kind: str, help_text: str, labels: dict[str, str], value: float) -> None:
+        if name not in self.meta:
+            self.order.append(name)
+            self.meta[name] = (kind, help_text)
+        self.samples[name].append(f"{name}{_labels(labels)} {_value(value)}")
+
+    def text(self) -> str:
+        lines = []
+        for name in self.order:
+            kind, help_text = self.meta[name]
+            # HELP text escapes only backslash and newline.
+            help_line = help_text.replace("\\", "\\\\").replace("\n", "\\n")
+            lines += [f"# HELP {name} {help_line}", f"# TYPE {name} {kind}", *self.samples[name]]
+        return "\n".join(lines) + "\n"
+
+
+def _reading(families: _Families, reading: Reading) -> None:
+    mapped = _GAUGES.get(reading.name)
+    if mapped is None:
+        return
+    metric, extra = mapped
+    help_text = _HELP.get(metric, reading.help)
+    families.add(metric, "gauge", help_text, {"target": reading.target, **extra}, reading.value)
+
+
+def render(report: Report) -> str:
+    families = _Families()
+    for result in report.results:
+        families.add(
+            "cachediag_check_status",
+            "gauge",
+            "Verdict of each check: 0 pass, 1 warn, 2 fail, 3 error (could not run), -1 skip.",
+            {"id": result.id, "target": result.target},
+            STATUS_VALUES[result.status],
+        )
+    for target in report.targets:
+        families.add(
+            "cachediag_target_up",
+            "gauge",
+            "1 when the target answered, 0 when it was down or nothing listened at its default address.",
+            {"target": target["name"], "kind": target["kind"], "status": target["status"]},
+            1 if target["status"] == "up" else 0,
+        )
+    for reading in readings(report):
+        _reading(families, reading)
+    for status, count in report.counts().items():
+        families.add("cachediag_check_results", "gauge", "Number of check results by status.", {"status": status}, count)
+    families.add("cachediag_check_exit_code", "gauge",
+                 "Exit code of the run: 0 ok, 1 a check failed, 3 a check could not run.", {}, report.exit_code)
+    families.add("cachediag_check_duration_seconds", "gauge", "Wall time of the whole run.", {},
+                 report.duration_ms / 1000)
+    try:
+        stamp = timegm(strptime(report.generated_at, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        stamp = None
+    if stamp is not None:
+        families.add("cachediag_check_timestamp_seconds", "gauge",
+                     "When the facts were collected (Unix time): alert when it grows stale.", {}, stamp)
+    return families.text()

@@ -1,0 +1,141 @@
+"""Facts as a probe records them, built by hand so rules can be tested without a server."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+NOW = 1_795_000_000.0
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def redis_facts(**overrides: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "kind": "redis",
+        "target": "redis://127.0.0.1:6379/0",
+        "source": "flag",
+        "default": False,
+        "local": True,
+        "address": "127.0.0.1:6379",
+        "collected_at": NOW,
+        "status": "up",
+        "connect": {
+            "ok": True,
+            "error": None,
+            "addresses": ["127.0.0.1"],
+            "tcp_us": 150,
+            "tls_us": None,
+            "auth_us": None,
+        },
+        "ping": {"ok": True, "samples_us": [100] * 19 + [300], "error": None},
+        "info": {
+            "server": {"redis_version": "7.0.15", "uptime_in_seconds": 86_400},
+            "clients": {"connected_clients": 10, "maxclients": 10_000, "blocked_clients": 0},
+            "memory": {
+                "used_memory": 50 * 2**20,
+                "used_memory_rss": 55 * 2**20,
+                "maxmemory": 100 * 2**20,
+                "maxmemory_policy": "allkeys-lru",
+                "mem_fragmentation_ratio": 1.1,
+            },
+            "stats": {
+                "keyspace_hits": 900,
+                "keyspace_misses": 100,
+                "evicted_keys": 0,
+                "rejected_connections": 0,
+            },
+            "replication": {"role": "master"},
+            "commandstats": {"cmdstat_get": {"calls": 1000}},
+            "keyspace": {"db0": {"keys": 100, "expires": 100, "avg_ttl": 1000}},
+        },
+        "config": {
+            "available": True,
+            "reason": None,
+            "values": {"maxmemory-policy": "allkeys-lru"},
+        },
+        "dbsize": 100,
+        "sample": {"keys": [], "complete": True, "max_keys": 1000, "error": None},
+        "errors": {},
+    }
+    return _merge(facts, copy.deepcopy(overrides))
+
+
+def memcached_facts(**overrides: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "kind": "memcached",
+        "target": "memcached://127.0.0.1:11211",
+        "source": "flag",
+        "default": False,
+        "local": True,
+        "address": "127.0.0.1:11211",
+        "collected_at": NOW,
+        "status": "up",
+        "connect": {
+            "ok": True,
+            "error": None,
+            "addresses": ["127.0.0.1"],
+            "tcp_us": 150,
+            "tls_us": None,
+        },
+        "ping": {"ok": True, "samples_us": [80] * 20, "error": None},
+        "version": "1.6.18",
+        "stats": {
+            "uptime": 86_400,
+            "curr_connections": 5,
+            "rejected_connections": 0,
+            "listen_disabled_num": 0,
+            "get_hits": 900,
+            "get_misses": 100,
+            "bytes": 10 * 2**20,
+            "limit_maxbytes": 64 * 2**20,
+            "evictions": 0,
+            "cmd_flush": 0,
+        },
+        "settings": {"maxconns": 1024, "evictions": "on", "lru_crawler": "yes"},
+        "sample": {"keys": [], "complete": True, "max_keys": 1000, "crawler": True, "error": None},
+        "errors": {},
+    }
+    return _merge(facts, copy.deepcopy(overrides))
+
+
+def key(
+    name: str,
+    *,
+    ttl_ms: int = 60_000,
+    memory: int = 100,
+    head: bytes | None = b"plain",
+    length: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "key": name,
+        "type": "string",
+        "ttl_ms": ttl_ms,
+        "memory": memory,
+        "length": length if length is not None else (len(head) if head is not None else None),
+        "head_hex": head.hex() if head is not None else None,
+    }
+
+
+def down(kind: str, error_kind: str, message: str, *, default: bool = False) -> dict[str, Any]:
+    builder = redis_facts if kind == "redis" else memcached_facts
+    facts = builder(
+        status="skipped" if default and error_kind == "refused" else "down", default=default
+    )
+    error = {"kind": error_kind, "message": message}
+    facts["connect"] = {
+        "ok": error_kind in ("auth", "protocol"),
+        "error": None if error_kind in ("auth", "protocol") else error,
+        "addresses": ["127.0.0.1"],
+    }
+    facts["ping"] = {"ok": False, "samples_us": [], "error": error}
+    for name in ("info", "stats", "settings", "sample"):
+        facts.pop(name, None)
+    return facts
