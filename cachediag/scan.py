@@ -35,7 +35,7 @@ LENGTH_COMMANDS = {
     "hash": b"HLEN",
     "stream": b"XLEN",
 }
-SCAN_TYPES = (*LENGTH_COMMANDS, )
+SCAN_TYPES = tuple(LENGTH_COMMANDS)
 
 # Without MEMORY USAGE, a collection's size is estimated at this many bytes per element.
 ELEMENT_BYTES_ESTIMATE = 16
@@ -216,6 +216,14 @@ class _Batch:
 
 
 @dataclass
+class _Sent:
+    batch: _Batch | None
+    jobs: list[_Job]
+    memory: bool
+    replies: int
+
+
+@dataclass
 class _Job:
     """One key in a write: what was sent for it, so its replies can be read back."""
 
@@ -287,39 +295,41 @@ class _Engine:
         return b"".join(parts), replies
 
     # -- reading ------------------------------------------------------------------------
-    def _read_jobs(self, jobs: list[_Job], memory: bool) -> None:
+    def _read_jobs(self, jobs: list[_Job], memory: bool, replies: int) -> None:
         """Read the replies of `jobs` (sent with MEMORY when `memory`) and file the results."""
+        values = self.client.read_replies(replies) if replies else []
         with_head = self.options.with_head
+        index = 0
         for job in jobs:
-            type_reply, *rest = self.client.read_replies(
-                2 + memory + (job.guess in LENGTH_COMMANDS) + (with_head and job.guess == "string")
-            )
-            self._file(job, type_reply, rest, memory)
+            guess = job.guess
+            type_reply = values[index]
+            mem_reply = values[index + 1] if memory else None
+            index += 1 + memory
+            len_reply = None
+            if guess in LENGTH_COMMANDS:
+                len_reply = values[index]
+                index += 1
+            pttl = values[index]
+            index += 1
+            head = None
+            if with_head and guess == "string":
+                head = values[index]
+                index += 1
+            self._file(job, type_reply, mem_reply, len_reply, pttl, head)
 
-    def _file(self, job: _Job, type_reply: Any, rest: list[Any], memory: bool) -> None:
-        kind = type_reply.decode() if isinstance(type_reply, bytes) else "none"
+    def _file(self, job: _Job, type_reply: Any, mem_reply: Any, len_reply: Any, pttl: Any, head: Any) -> None:
         batch = job.batch
         if job.retry:
             batch.pending -= 1
         if isinstance(type_reply, ReplyError):
             raise ScanError(f"TYPE failed: {type_reply.text}")
-        index = 0
-        mem_reply = None
-        if memory:
-            mem_reply = rest[0]
-            index = 1
-        len_reply = None
-        if job.guess in LENGTH_COMMANDS:
-            len_reply = rest[index]
-            index += 1
-        pttl = rest[index]
-        head = rest[index + 1] if index + 1 < len(rest) else None
+        kind = type_reply.decode()
         if kind == "none" or pttl == -2:
             self.result.deleted += 1  # gone between SCAN and now: not an error
             return
         namespace = self.namespace(job.key)
         if kind != job.guess and kind in LENGTH_COMMANDS and not job.retry:
-            # The guess was wrong: re-inspect with the right command in the next write.
+            # The guess was wrong: re-inspect with the right command in a later write.
             self.result.misguesses += 1
             if len(self.guesses) < _GUESS_TABLE_LIMIT or namespace in self.guesses:
                 self.guesses[namespace] = kind
@@ -329,14 +339,13 @@ class _Engine:
         if isinstance(mem_reply, ReplyError):
             self._memory_refused(mem_reply.text)
             mem_reply = None
-        length = len_reply if isinstance(len_reply, int) and kind == job.guess else None
         batch.found.append(
             KeyInfo(
                 job.key,
                 kind,
                 pttl if isinstance(pttl, int) else -1,
                 mem_reply if isinstance(mem_reply, int) else None,
-                length,
+                len_reply if isinstance(len_reply, int) and kind == job.guess else None,
                 head if isinstance(head, bytes) and kind == "string" else None,
                 namespace,
             )
@@ -403,13 +412,12 @@ class _Engine:
             total = min(total, self.options.max_keys) if total is not None else self.options.max_keys
         self.progress.update(done, total, time.monotonic() - self._started)
 
-    def _pace(self) -> bool:
-        """Between batches: sleep, measure PING, back off. True when the next write may overlap."""
+    def _may_overlap(self) -> bool:
+        """Whether the next write may go out before this one is read: not when pausing is due."""
         options = self.options
-        now = time.monotonic()
-        if options.sleep_ms > 0 or self._backoff_s > 0 or now - self._last_ping >= options.ping_every_s:
+        if options.sleep_ms > 0 or self._backoff_s > 0:
             return False
-        return True
+        return time.monotonic() - self._last_ping < options.ping_every_s
 
     def _pause(self) -> None:
         """Run with nothing in flight: the sleep, and a PING that sees only the server's own load."""
@@ -436,7 +444,7 @@ class _Engine:
     def run(self) -> ScanResult:
         client = self.client
         result = self.result
-        dbsize, *pings = client.pipeline([("DBSIZE",), ("PING",)])
+        dbsize = client.call("DBSIZE")
         result.dbsize = dbsize if isinstance(dbsize, int) else None
         baseline = min(client.timed_ping() for _ in range(3))
         result.round_trips += 4
@@ -453,6 +461,8 @@ class _Engine:
             # The cursor stays at the first batch not fully inspected: resuming
             # from it sees every key this run did not report.
             result.cursor = self.open[0].start if self.open else result.cursor
+        if result.cursor == 0:
+            result.stop_reason = None  # the budget ran out exactly at the end
         result.complete = result.cursor == 0 and result.stop_reason is None
         result.elapsed_s = time.monotonic() - self._started
         if self.progress:
@@ -465,44 +475,47 @@ class _Engine:
         client.send_raw(self._scan_command(self.options.cursor))
         result.round_trips += 1
         upcoming: _Batch | None = self._read_scan(self.options.cursor)
-        inflight: tuple[_Batch | None, list[_Job], bool] | None = None
+        inflight: _Sent | None = None
         while upcoming is not None or inflight is not None or self.carry:
-            # Send the next write: the next SCAN first (its reply comes back first),
-            # then the inspection of the keys we hold.
-            batch = upcoming
-            upcoming = None
-            follow = batch is not None and batch.following != 0 and self._budget_left() is None
-            payload = self._scan_command(batch.following) if follow and batch else b""
+            # One write: the next SCAN first (its reply comes back first), then the
+            # inspection of the keys we hold and of the keys carried from mis-guesses.
+            batch, upcoming = upcoming, None
+            follow = False
+            if batch is not None and batch.following != 0:
+                stop = self._budget_left()
+                if stop:
+                    result.stop_reason = stop
+                else:
+                    follow = True
             jobs = self._jobs_for(batch) if batch is not None else self._take_carry()
-            body, _ = self._pack(jobs)
+            body, replies = self._pack(jobs)
             if batch is not None:
                 self.open.append(batch)
-            if inflight is not None:
-                self._finish(inflight)  # sequential mode: the previous write is read first
-                inflight = None
-            client.send_raw(payload + body)
+            head = self._scan_command(batch.following) if follow and batch is not None else b""
+            client.send_raw(head + body)
             result.round_trips += 1
-            sent = (batch, jobs, self.memory)
+            if inflight is not None:
+                self._finish(inflight)  # the previous write's replies come first in the stream
+                inflight = None
+            sent = _Sent(batch, jobs, self.memory, replies)
             if follow and batch is not None:
                 upcoming = self._read_scan(batch.following)
-                if self._pace():
-                    inflight = sent  # overlap: read these replies after sending the next write
+                if self._may_overlap():
+                    # Parse these replies while the server works on the next write.
+                    inflight = sent
                     continue
             self._finish(sent)
             if upcoming is not None or self.carry:
                 self._pause()
-        if result.stop_reason is None:
-            result.stop_reason = self._budget_left() if result.cursor != 0 else None
 
     def _take_carry(self) -> list[_Job]:
         jobs, self.carry = self.carry, []
         return jobs
 
-    def _finish(self, sent: tuple[_Batch | None, list[_Job], bool]) -> None:
-        batch, jobs, memory = sent
-        self._read_jobs(jobs, memory)
-        if batch is not None:
-            batch.replies_read = True
+    def _finish(self, sent: _Sent) -> None:
+        self._read_jobs(sent.jobs, sent.memory, sent.replies)
+        if sent.batch is not None:
+            sent.batch.replies_read = True
         self._emit_done()
 
 

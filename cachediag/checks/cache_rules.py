@@ -287,7 +287,8 @@ def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
         "namespaces": {ns: len(items) for ns, items in flagged.items()},
     }
     if sum(len(v) for v in flagged.values()) < th.get("min_keys", 1):
-        return passed(f"{len(keys)} sampled keys, none carries a timestamp or nonce", **observed)
+        noun = "key" if len(keys) == 1 else "keys"
+        return passed(f"{len(keys)} sampled {noun}, none carries a timestamp or nonce", **observed)
     worst = sorted(flagged.items(), key=lambda kv: -len(kv[1]))
     parts = [
         f"{ns}: {len(items)} keys, e.g. {items[0][0]} ({items[0][1]})" for ns, items in worst[:3]

@@ -74,11 +74,19 @@ CATEGORIES: tuple[Category, ...] = (
         "backend_unavailable",
         "warning",
         "backend unavailable, connection refused or reset, backend error",
-        (b"unavailable", b"refused", b"backend error", b"connection reset", b"broken pipe", b"connect"),
+        (
+            b"unavailable",
+            b"refused",
+            b"backend error",
+            b"connection reset",
+            b"broken pipe",
+            b"to connect",
+            b"t connect",
+        ),
         re.compile(
             rb"(?:backend|cache|redis|memcached?|valkey|server|connection)\W+(?:is\W+|was\W+)?unavailable"
             rb"|connection refused|refused connection|backend error|connection reset|broken pipe"
-            rb"|(?:failed|unable|could not|couldn't|cannot|can't) (?:to )?connect"
+            rb"|(?:failed|unable|not|n't) (?:to )?connect"
         ),
         keys=True,
     ),

@@ -1,0 +1,45 @@
+"""Secrets out of sample lines, then terminal-safe text.
+
+Redacted: values of password=/passwd=/pwd=/token=/secret=/api_key=... (also `key: value`
+and JSON `"key": "value"`), Authorization / Proxy-Authorization header values (the scheme
+is kept: `Authorization: Bearer ***`), and the password in URLs (`redis://user:***@host`).
+The result then goes through `safe_text`, so a log line can carry neither terminal
+escapes nor rich markup to the screen (renderers build `Text` objects from it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from cachediag.textsafe import safe_text
+
+MASK = "***"
+MAX_SAMPLE_BYTES = 4096
+MAX_SAMPLE_CHARS = 500
+
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*:)([^\s/@]+)(@)")
+_AUTHORIZATION = re.compile(
+    r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic|digest|token|negotiate|apikey|aws4-hmac-sha256)\s+)?)([^\s\"',;}]+)"
+)
+_KEY_VALUE = re.compile(
+    r"(?i)([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)"
+    r"[\w.-]*[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&}]+)"
+)
+
+
+def redact(text: str) -> str:
+    """The text with credentials replaced by ***."""
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, text)
+    return _KEY_VALUE.sub(lambda m: m.group(1) + MASK, text)
+
+
+def sample_text(line: bytes) -> str:
+    """A raw log line as a redacted, escaped, length-limited sample."""
+    raw = line[:MAX_SAMPLE_BYTES].rstrip(b"\r\n")
+    text = raw.decode("utf-8", errors="surrogateescape")
+    safe = safe_text(redact(text))
+    if len(safe) > MAX_SAMPLE_CHARS or len(line) > MAX_SAMPLE_BYTES:
+        safe = safe[:MAX_SAMPLE_CHARS] + "…"
+    return safe

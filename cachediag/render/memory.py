@@ -1,0 +1,110 @@
+"""Text for `cachediag memory`: readings with verdicts, databases, slabs, MEMORY DOCTOR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cachediag.checks.facts_view import human_bytes
+from cachediag.render.console import render_to_string
+from cachediag.textsafe import safe_text
+
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "skip": "dim"}
+
+
+def _verdict_cells(verdict: dict[str, Any] | None) -> tuple[Text, Text]:
+    if not verdict:
+        return Text(""), Text("")
+    return Text(verdict["status"], style=STATUS_STYLE.get(verdict["status"], "")), Text(safe_text(verdict["summary"]))
+
+
+def _readings(row: dict[str, Any]) -> Table:
+    table = Table(title=f"{safe_text(row['target'])}", title_justify="left")
+    for column in ("reading", "value", "verdict", "meaning"):
+        table.add_column(column, overflow="fold")
+    for reading in row["readings"]:
+        status, summary = _verdict_cells(reading["verdict"])
+        table.add_row(reading["name"], Text(safe_text(reading["display"])), status, summary)
+    return table
+
+
+def _databases(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="keys per database (INFO keyspace)", title_justify="left")
+    for column in ("db", "keys", "with TTL", "without TTL", "avg_ttl"):
+        table.add_column(column, justify="left" if column == "db" else "right")
+    for db in rows:
+        avg = db.get("avg_ttl_ms")
+        table.add_row(
+            db["db"], f"{db['keys']:,}", f"{db['with_ttl']:,}", f"{db['without_ttl']:,}", f"{avg / 1000:,.0f} s" if avg else "–"
+        )
+    return table
+
+
+def _slabs(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="slabs (memcached-tool display)", title_justify="left")
+    for column in ("#", "Item_Size", "Max_age", "Pages", "Count", "Full?", "Evicted", "Evict_Time", "OOM"):
+        table.add_column(column, justify="right")
+    for slab in rows:
+        table.add_row(
+            str(slab["class"]),
+            slab["item_size_text"],
+            f"{slab['max_age']}s",
+            str(slab["pages"]),
+            str(slab["count"]),
+            Text("yes", style="yellow") if slab["full"] else "no",
+            str(slab["evicted"]),
+            str(slab["evict_time"]),
+            str(slab["oom"]),
+        )
+    return table
+
+
+def _memory_stats(values: dict[str, Any]) -> Table:
+    table = Table(title="MEMORY STATS highlights", title_justify="left")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for name, value in values.items():
+        shown = human_bytes(value) if isinstance(value, int) and not name.startswith(("keys.count", "keys.bytes")) else str(value)
+        if name in ("dataset.percentage", "peak.percentage"):
+            shown = f"{float(value):.1f}%"
+        table.add_row(name, Text(safe_text(shown)))
+    return table
+
+
+def _target(row: dict[str, Any]) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    if row["status"] != "up":
+        style = "dim" if row["status"] == "skipped" else "bold red"
+        parts.append(Text(f"{safe_text(row['target'])}: {row['status']}: {safe_text(row['error']['message'])}", style=style))
+        return parts
+    parts.append(_readings(row))
+    if row.get("projection"):
+        parts.append(Text(f"projection: {row['projection']['text']} (average of {row['sampled_keys']} sampled entries)"))
+    if row.get("databases"):
+        parts.append(_databases(row["databases"]))
+    if row.get("slabs"):
+        parts.append(_slabs(row["slabs"]))
+    if row.get("memory_stats"):
+        parts.append(_memory_stats(row["memory_stats"]))
+    if row.get("memory_doctor"):
+        parts.append(Text("MEMORY DOCTOR:", style="bold"))
+        parts.append(Text("\n".join(safe_text(line) for line in row["memory_doctor"].splitlines())))
+    remedies = sorted({r["verdict"]["remedy"] for r in row["readings"] if r.get("verdict") and r["verdict"].get("remedy")})
+    for remedy in remedies:
+        parts.append(Text(f"→ {safe_text(remedy)}", style="yellow"))
+    for note in row.get("notes") or []:
+        parts.append(Text(f"note: {safe_text(note)}", style="dim"))
+    if row.get("error"):
+        parts.append(Text(f"error: {safe_text(row['error']['message'])}", style="red"))
+    return parts
+
+
+def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
+    parts: list[RenderableType] = []
+    for row in rows:
+        parts.extend(_target(row))
+        parts.append(Text(""))
+    return render_to_string(Group(*parts), terminal=terminal)
