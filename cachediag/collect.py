@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachediag.targets import Target
+
+if TYPE_CHECKING:
+    from cachediag.probes.app import AppSources
 
 FACTS_SCHEMA = "cachediag.facts/v1"
 
@@ -62,6 +65,8 @@ def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for facts in facts_list:
         if facts["kind"] != "redis" or not facts.get("local") or facts.get("status") != "up":
             continue
+        # Without CONFIG (ACLs, managed services) dir and tcp-backlog are unknown, but
+        # the kernel settings that matter to a local Redis can still be judged.
         config = (facts.get("config") or {}).get("values") or {}
         backlog = config.get("tcp-backlog")
         local.append(
@@ -75,7 +80,11 @@ def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def collect_facts(
-    targets: list[Target], timeout: float, sample_keys: int = 1000, host: bool = True
+    targets: list[Target],
+    timeout: float,
+    sample_keys: int = 1000,
+    host: bool = True,
+    app: AppSources | None = None,
 ) -> dict[str, Any]:
     started = time.time()
     host_probe = None
@@ -83,6 +92,13 @@ def collect_facts(
         from cachediag.probes.host import HostProbe
 
         host_probe = HostProbe.start()
+    app_pool = app_future = None
+    if app is not None:
+        from cachediag.probes import app as app_probe
+
+        # The HTTP endpoints are read while the targets are probed, not after them.
+        app_pool = ThreadPoolExecutor(max_workers=1)
+        app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
     target_facts = probe_targets(targets, timeout, sample_keys)
     count_established(target_facts)
     host_facts = None
@@ -93,10 +109,20 @@ def collect_facts(
             if f["ping"]["samples_us"]
         ]
         host_facts = host_probe.finish(local_redis_of(target_facts), latency)
+    app_facts = None
+    if app_pool is not None and app_future is not None:
+        # Logs are scanned after the host snapshot: a big log's CPU must not read as host load.
+        app_facts = {
+            **app_future.result(),
+            "logs": app_probe.collect_logs(app.logs) if app.logs else None,
+            "schema_versions": app_probe.schema_versions(target_facts),
+        }
+        app_pool.shutdown()
     return {
         "schema": FACTS_SCHEMA,
         "collected_at": started,
         "timeout": timeout,
         "targets": target_facts,
         "host": host_facts,
+        "app": app_facts,
     }

@@ -436,3 +436,50 @@ def test_help_imports_neither_redis_nor_psutil() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     ).stdout
     assert "HEAVY []" in out
+
+
+def test_unix_socket_target(cachediag, redis_factory) -> None:
+    server = redis_factory(unix_socket=True)
+    run = cachediag(
+        "check",
+        "--json",
+        "--redis",
+        f"unix://{server.unix_socket}?db=0",
+        "--only",
+        "redis.running,redis.latency",
+    )
+    results = results_by_id(run.json())
+    assert results["redis.running"]["status"] == "pass"
+    assert results["redis.latency"]["observed"]["samples"] >= 20
+
+
+def test_dns_failure_is_named(cachediag) -> None:
+    run = cachediag(
+        "check",
+        "--json",
+        "--redis",
+        "redis://no-such-host.invalid:6379",
+        "--timeout",
+        "1",
+        "--only",
+        "redis.running,redis.connectivity",
+    )
+    results = results_by_id(run.json())
+    assert run.code == 1
+    assert "DNS" in results["redis.connectivity"]["summary"]
+
+
+def test_kernel_checks_judge_a_local_redis_without_config(cachediag, redis_factory) -> None:
+    server = redis_factory()
+    server.cli("ACL", "SETUSER", "noconf", "on", ">pw", "~*", "+@all", "-config")
+    run = cachediag(
+        "check",
+        "--json",
+        "--redis",
+        f"redis://noconf:pw@127.0.0.1:{server.port}",
+        "--only",
+        "host.kernel",
+    )
+    kernel = run.json()["results"][0]
+    assert kernel["status"] in ("pass", "warn"), kernel
+    assert kernel["summary"] != "no local Redis"

@@ -41,9 +41,3 @@ def firewall(facts: Facts, th: Thresholds) -> Outcome:
         return passed("connection refused: packets get through (a host answered), the port is closed", cause="refused")
     return passed("TCP connect succeeded: no rule blocks this port from here", cause=None)
 
-
-@rule("app.error_logs", "app.fallback", "app.metrics", "app.health", "app.schema_change", "app.database_load")
-def application_pending(facts: Facts, th: Thresholds) -> Outcome:
-    """Placeholder verdict until the application checks land: say what each would need."""
-    needs = th.get("needs", "application logs, metrics or a health endpoint")
-    return Outcome("skip", f"not measured yet: needs {needs}", {})

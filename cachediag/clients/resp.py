@@ -116,14 +116,15 @@ class RedisClient:
         deadline = Deadline(limit)
         replies: list[Any] = []
         first_bytes = b""
+        gets, append = self._reader.gets, replies.append  # hot loop: a scan reads millions
         while len(replies) < count:
             try:
-                reply = self._reader.gets()
+                reply = gets()
             except hiredis.ProtocolError:
                 self.close()
                 raise ProbeError("protocol", _describe_foreign(first_bytes)) from None
             if reply is not False:
-                replies.append(reply)
+                append(reply)
                 continue
             try:
                 self.sock.settimeout(deadline.remaining())

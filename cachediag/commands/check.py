@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cachediag.commands.common import cli_errors, setup, write_output
 from cachediag.options import CommonOptions, target_options
 
+if TYPE_CHECKING:
+    from cachediag.report import Report
+
 
 class Format(str, Enum):
     table = "table"
     json = "json"
+    markdown = "markdown"
+    junit = "junit"
+    nagios = "nagios"
+    prometheus = "prometheus"
+
+
+# --format -> the renderer module; each has render(report) -> str (a test checks every choice maps).
+RENDERERS: dict[Format, str] = {
+    Format.table: "cachediag.render.table",
+    Format.json: "cachediag.render.json_format",
+    Format.markdown: "cachediag.render.markdown",
+    Format.junit: "cachediag.render.junit",
+    Format.nagios: "cachediag.render.nagios",
+    Format.prometheus: "cachediag.render.prometheus",
+}
+
+_APP = "Application"
 
 
 class FailOn(str, Enum):
@@ -39,6 +60,10 @@ def check(
     skip: Annotated[list[str] | None, typer.Option("--skip", metavar="ID", help="Leave out these check ids, globs or sections. Repeatable.")] = None,
     sample_keys: Annotated[int, typer.Option("--sample-keys", min=0, help="Keys sampled per target (SCAN, never KEYS).")] = 1000,
     list_checks: Annotated[bool, typer.Option("--list", help="List every check with its section, thresholds and remedy, then exit.")] = False,
+    json_schema: Annotated[bool, typer.Option("--json-schema", help="Print the JSON schema of --format json (cachediag.check/v1), then exit.")] = False,
+    log: Annotated[list[str] | None, typer.Option("--log", metavar="FILE", help="Application log to scan for cache errors and fallbacks (globs, .gz, - for stdin). Repeatable.", rich_help_panel=_APP)] = None,
+    metrics_url: Annotated[str | None, typer.Option("--metrics-url", metavar="URL", help="The application's Prometheus metrics endpoint, e.g. http://app:9090/metrics.", rich_help_panel=_APP)] = None,
+    health_url: Annotated[str | None, typer.Option("--health-url", metavar="URL", help="The application's health endpoint, e.g. http://app:8080/health.", rich_help_panel=_APP)] = None,
 ) -> None:
     """Run the production troubleshooting checklist against Redis, Memcached and this host.
 
@@ -48,8 +73,14 @@ def check(
 
     Exit codes: 0 no fail or error, 1 a check failed (or warned, with --fail-on warn),
     2 usage or configuration error, 3 no fail but a check could not run.
+    With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
     with cli_errors(common.debug):
+        if json_schema:
+            from cachediag.schemas import check_schema_text
+
+            write_output(check_schema_text(), output)
+            return
         from cachediag import checklist as checklists
         from cachediag.collect import collect_facts
         from cachediag.report import evaluate
@@ -65,8 +96,20 @@ def check(
             write_output(checklist_list.render(loaded), output)
             return
         wants_kinds = {spec.kind for spec in loaded.checks}
-        targets = [t for t in config_setup.targets if t.kind in wants_kinds]
-        facts = collect_facts(targets, config_setup.timeout, sample_keys, host="host" in wants_kinds)
+        # Host checks judge local Redis settings (kernel, disk of its dir, jitter), so
+        # selecting them still probes the targets; otherwise only the kinds asked for.
+        targets = [
+            t for t in config_setup.targets if t.kind in wants_kinds or "host" in wants_kinds
+        ]
+        app_sources = None
+        if "app" in wants_kinds:
+            from cachediag.probes.app import sources_from
+
+            config = config_setup.config
+            app_sources = sources_from(_split_paths(log), metrics_url, health_url, config.extra, config.path)
+        facts = collect_facts(
+            targets, config_setup.timeout, sample_keys, host="host" in wants_kinds, app=app_sources
+        )
         report = evaluate(
             loaded,
             facts,
@@ -74,13 +117,22 @@ def check(
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         chosen = Format.json if json_output else format
-        if chosen is Format.json:
-            from cachediag.render import json_format
+        write_output(render_report(report, chosen, terminal=False if output else None), output)
+        code = report.exit_code
+        if chosen is Format.nagios:
+            from cachediag.render import nagios
 
-            text = json_format.render(report)
-        else:
-            from cachediag.render import table
+            code = nagios.exit_code(report)
+    raise typer.Exit(code)
 
-            text = table.render(report, terminal=False if output else None)
-        write_output(text, output)
-    raise typer.Exit(report.exit_code)
+
+def render_report(report: Report, chosen: Format, terminal: bool | None = None) -> str:
+    module = importlib.import_module(RENDERERS[chosen])
+    if chosen is Format.table:
+        return str(module.render(report, terminal=terminal))
+    return str(module.render(report))
+
+
+def _split_paths(values: list[str] | None) -> list[str]:
+    # Unlike ids, a path may contain a comma: --log is repeated, never split.
+    return [value for value in values or [] if value]

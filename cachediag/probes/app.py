@@ -236,10 +236,9 @@ def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
     return facts
 
 
-def collect(sources: AppSources, timeout: float) -> dict[str, Any]:
-    """Everything but the schema versions (those come from the targets' facts)."""
+def collect_endpoints(sources: AppSources, timeout: float) -> dict[str, Any]:
+    """The metrics and health endpoints (logs and schema versions are collected apart)."""
     return {
-        "logs": collect_logs(sources.logs) if sources.logs else None,
         "metrics": collect_metrics(sources.metrics_url, timeout, sources.metric_names) if sources.metrics_url else None,
         "health": collect_health(sources.health_url, timeout) if sources.health_url else None,
     }

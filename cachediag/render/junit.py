@@ -73,9 +73,10 @@ def _testcase(suite: ET.Element, result: Result, fail_on_warn: bool) -> str:
         element.text = details
         counter = "skipped"
     else:
+        # A pass or (without --fail-on warn) a warn: the reading goes to the test's output.
+        out = ET.SubElement(case, "system-out")
+        out.text = f"[{result.status}] {details}"
         counter = "passed"
-    out = ET.SubElement(case, "system-out")
-    out.text = f"[{result.status}] {details}"
     return counter
 
 

@@ -67,9 +67,16 @@ def _memory_stats(values: dict[str, Any]) -> Table:
     table.add_column("field")
     table.add_column("value", justify="right")
     for name, value in values.items():
-        shown = human_bytes(value) if isinstance(value, int) and not name.startswith(("keys.count", "keys.bytes")) else str(value)
-        if name in ("dataset.percentage", "peak.percentage"):
+        if name.endswith("percentage") and isinstance(value, (int, float, str)):
             shown = f"{float(value):.1f}%"
+        elif name == "keys.count":
+            shown = f"{value:,}" if isinstance(value, int) else str(value)
+        elif isinstance(value, int):
+            shown = human_bytes(value)
+        elif isinstance(value, float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+            shown = f"{float(value):.2f}"
+        else:
+            shown = str(value)
         table.add_row(name, Text(safe_text(shown)))
     return table
 

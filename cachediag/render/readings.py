@@ -43,6 +43,9 @@ def _scaled(value: Any, factor: float) -> float | None:
 
 def _hit_rate(result: Result) -> list[Reading]:
     rate = _num(result.observed, "hit_rate")
+    hits, misses = _num(result.observed, "hits"), _num(result.observed, "misses")
+    if rate is None and hits is not None and misses is not None and hits + misses:
+        rate = hits / (hits + misses)  # too few lookups to judge, still worth graphing
     if rate is None:
         return []
     th = result.thresholds

@@ -1,0 +1,95 @@
+"""Text for `cachediag ttl`: per-key readings, or the keyspace's TTL buckets by namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cachediag.checks.facts_view import human_bytes
+from cachediag.render.console import render_to_string
+from cachediag.textsafe import safe_text
+from cachediag.ttl_report import BUCKET_NAMES, NO_EXPIRY, human_duration
+
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "skip": "dim"}
+TOP_NAMESPACES = 20
+
+
+def _keys(row: dict[str, Any]) -> Table:
+    table = Table(title=safe_text(row["target"]), title_justify="left")
+    for column in ("key", "ttl", "type", "memory", "reading"):
+        table.add_column(column, overflow="fold")
+    for key in row["keys"]:
+        ttl = key["ttl"]
+        style = "yellow" if ttl == -1 else "red" if ttl == -2 else ""
+        table.add_row(
+            Text(key["key"]),
+            "–" if ttl is None else str(ttl),
+            key["type"] or "–",
+            human_bytes(key["memory_bytes"]) if key["memory_bytes"] is not None else "–",
+            Text(key["reading"], style=style),
+        )
+    return table
+
+
+def _databases(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="per database (INFO keyspace)", title_justify="left")
+    for column in ("db", "keys", "expires", "without TTL", "avg_ttl"):
+        table.add_column(column, justify="left" if column == "db" else "right")
+    for db in rows:
+        avg = db.get("avg_ttl_ms") or 0
+        table.add_row(
+            db["db"], f"{db['keys']:,}", f"{db['expires']:,}", f"{db['keys'] - db['expires']:,}", human_duration(avg / 1000) if avg else "–"
+        )
+    return table
+
+
+def _buckets(row: dict[str, Any]) -> Table:
+    scope = f"pattern {row['pattern']}, " if row.get("pattern") else ""
+    extent = "the whole keyspace" if row.get("complete") else f"bounded at {row['max_keys']:,} keys"
+    table = Table(title=f"sampled keys by remaining TTL ({scope}{row['sampled']:,} keys, {extent})", title_justify="left")
+    table.add_column("namespace", overflow="fold")
+    table.add_column("keys", justify="right")
+    for name in BUCKET_NAMES:
+        table.add_column(name, justify="right", style="yellow" if name == NO_EXPIRY else "")
+    table.add_row(Text("all", style="bold"), f"{row['sampled']:,}", *(f"{row['buckets'][n]:,}" for n in BUCKET_NAMES))
+    for ns in row["namespaces"][:TOP_NAMESPACES]:
+        table.add_row(Text(safe_text(ns["namespace"])), f"{ns['keys']:,}", *(f"{ns['buckets'][n]:,}" for n in BUCKET_NAMES))
+    return table
+
+
+def _target(row: dict[str, Any]) -> list[RenderableType]:
+    if row["status"] != "up":
+        style = "dim" if row["status"] == "skipped" else "bold red"
+        return [Text(f"{safe_text(row['target'])}: {row['status']}: {safe_text(row['error']['message'])}", style=style)]
+    if row["mode"] == "keys":
+        parts: list[RenderableType] = [_keys(row)]
+    else:
+        parts = [Text(safe_text(row["target"]), style="bold")]
+        if row.get("databases"):
+            parts.append(_databases(row["databases"]))
+        parts.append(_buckets(row))
+        hidden = len(row["namespaces"]) - TOP_NAMESPACES
+        if hidden > 0:
+            parts.append(Text(f"… and {hidden} more namespaces (see --json)", style="dim"))
+        verdict = row.get("verdict")
+        if verdict:
+            line = Text("verdict: ")
+            line.append(verdict["status"], style=STATUS_STYLE.get(verdict["status"], ""))
+            line.append(f" {safe_text(verdict['summary'])}")
+            parts.append(line)
+            if verdict.get("remedy"):
+                parts.append(Text(f"→ {safe_text(verdict['remedy'])}", style="yellow"))
+    for note in row.get("notes") or []:
+        parts.append(Text(f"note: {safe_text(note)}", style="dim"))
+    return parts
+
+
+def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
+    parts: list[RenderableType] = []
+    for row in rows:
+        parts.extend(_target(row))
+        parts.append(Text(""))
+    return render_to_string(Group(*parts), terminal=terminal)
