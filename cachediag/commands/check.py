@@ -98,9 +98,9 @@ def check(
         wants_kinds = {spec.kind for spec in loaded.checks}
         # Host checks judge local Redis settings (kernel, disk of its dir, jitter), so
         # selecting them still probes the targets; otherwise only the kinds asked for.
-        targets = [
-            t for t in config_setup.targets if t.kind in wants_kinds or "host" in wants_kinds
-        ]
+        # app.schema_change reads the targets' value samples: it needs them probed too.
+        every_target = "host" in wants_kinds or "app.schema_change" in loaded.ids
+        targets = [t for t in config_setup.targets if t.kind in wants_kinds or every_target]
         app_sources = None
         if "app" in wants_kinds:
             from cachediag.probes.app import sources_from

@@ -69,28 +69,32 @@ class Haystack:
         self.end = end
         self._addr = _address(data) if _STRSTR is not None else 0
 
-    def find_all(self, needle: bytes, limit: int | None = None, start: int = 0) -> list[int] | None:
-        """Start offsets of `needle` in [start, end), in order; None once more than `limit`."""
+    def find_all(self, needle: bytes, limit: int | None = None) -> tuple[list[int], bool]:
+        """Start offsets of `needle` before `end`, in order, and whether the list is complete.
+
+        With a `limit`, stops after `limit` + 1 offsets (complete=False): the caller then
+        counts the rest another way.
+        """
         out: list[int] = []
         end = self.end
         if _STRSTR is not None:
             strstr = _STRSTR
             addr = self._addr
             stop = addr + end - len(needle)
-            pointer = addr + start
+            pointer = addr
             while True:
                 found = strstr(pointer, needle)
                 if found is None or found > stop:
-                    return out
+                    return out, True
                 out.append(found - addr)
                 if limit is not None and len(out) > limit:
-                    return None
+                    return out, False
                 pointer = found + 1
         data = self.data
-        pos = data.find(needle, start, end)
+        pos = data.find(needle, 0, end)
         while pos >= 0:
             out.append(pos)
             if limit is not None and len(out) > limit:
-                return None
+                return out, False
             pos = data.find(needle, pos + 1, end)
-        return out
+        return out, True
