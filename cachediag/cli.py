@@ -13,6 +13,13 @@ import typer
 from cachediag import __version__
 from cachediag.commands.check import check
 from cachediag.commands.ping import ping
+from cachediag.commands.latency import latency
+from cachediag.commands.memory import memory
+from cachediag.commands.ttl import ttl
+from cachediag.commands.eviction_policy import eviction_policy
+from cachediag.commands.watch import watch
+from cachediag.commands.bigkeys import bigkeys
+from cachediag.commands.inspect import inspect
 
 app = typer.Typer(
     name="cachediag",
@@ -42,6 +49,13 @@ def main_options(
 
 app.command("check")(check)
 app.command("ping")(ping)
+app.command("latency")(latency)
+app.command("memory")(memory)
+app.command("ttl")(ttl)
+app.command("eviction-policy")(eviction_policy)
+app.command("watch")(watch)
+app.command("bigkeys")(bigkeys)
+app.command("inspect")(inspect)
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def count_established(facts_list: list[dict[str, Any]]) -> None:
         import psutil
 
         connections = psutil.net_connections(kind="tcp")
-    except Exception:  # noqa: BLE001 - permission or platform: the reading is optional
+    except Exception:
         return
     me = os.getpid()
     for facts in facts_list:
@@ -110,7 +110,7 @@ def collect_facts(
         ]
         host_facts = host_probe.finish(local_redis_of(target_facts), latency)
     app_facts = None
-    if app_pool is not None and app_future is not None:
+    if app is not None and app_pool is not None and app_future is not None:
         # Logs are scanned after the host snapshot: a big log's CPU must not read as host load.
         app_facts = {
             **app_future.result(),

@@ -13,6 +13,7 @@ threads competing for the interpreter would show up as latency.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Callable
@@ -35,13 +36,30 @@ MEMCACHED_VERSION = b"version\r\n"
 GOOD_BELOW_US = 1_000
 
 # Histogram bucket upper bounds in µs (the last bucket is everything above).
-BUCKETS_US = (50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
+BUCKETS_US = (
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+)
 
 
 class Session:
     """One connected target and its lean request loop."""
 
-    def __init__(self, sock: socket.socket, request: bytes, reply: bytes | None, timeout: float) -> None:
+    def __init__(
+        self, sock: socket.socket, request: bytes, reply: bytes | None, timeout: float
+    ) -> None:
         self.sock = sock
         self.request = request
         # None: any one line is accepted (`version` answers vary); else the exact reply.
@@ -64,7 +82,7 @@ class Session:
                     break
                 got += more
             ended = time.perf_counter_ns()
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise ProbeError("timeout", f"no reply within {self.timeout:g}s") from None
         except OSError as exc:
             raise ProbeError("closed", f"the connection failed: {exc.strerror or exc}") from None
@@ -74,17 +92,15 @@ class Session:
         if self.reply is not None and answer != self.reply:
             text = answer.strip()[:80].decode("ascii", "backslashreplace")
             raise ProbeError("error", f"unexpected reply '{text}'")
-        return (ended - started) // 1000
+        return (ended - started + 500) // 1000  # nearest µs, not floored
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 def connect(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
-    """Connect through the general client (timed), check the target answers, hand over the socket."""
+    """Connect with the general client (timed), check the target answers, hand over the socket."""
     if target.kind == "redis":
         from cachediag.clients.resp import RedisClient
 
@@ -136,7 +152,10 @@ class TargetLatency:
             # The reply may still arrive later: the connection can't be trusted any more.
             self.session.close()
             self.session = None
-            self.row["error"] = {**error.to_dict(), "message": f"stopped after {len(self.samples)} samples: {error.message}"}
+            self.row["error"] = {
+                **error.to_dict(),
+                "message": f"stopped after {len(self.samples)} samples: {error.message}",
+            }
             if not self.samples:
                 self.row["status"] = "down"
             return
@@ -146,7 +165,11 @@ class TargetLatency:
     def close_window(self, now_wall: float) -> dict[str, Any] | None:
         if not self.window:
             return None
-        entry = {"at": utc_stamp(now_wall), "target": self.target.name, **latency_summary(self.window)}
+        entry = {
+            "at": utc_stamp(now_wall),
+            "target": self.target.name,
+            **latency_summary(self.window),
+        }
         self.history.append(entry)
         self.window = []
         return entry
@@ -199,7 +222,9 @@ def measure(
         if on_tick and now - last_tick >= tick_every_s:
             last_tick = now
             on_tick()
-        if max_samples and all(len(s.samples) >= max_samples for s in states if s.session is not None):
+        if max_samples and all(
+            len(s.samples) >= max_samples for s in states if s.session is not None
+        ):
             break
         if duration_s is not None and now - started >= duration_s:
             break
@@ -208,7 +233,11 @@ def measure(
 
 
 def finish(
-    states: list[TargetLatency], *, history_s: float | None, dist: bool, limits: dict[str, tuple[int, int]]
+    states: list[TargetLatency],
+    *,
+    history_s: float | None,
+    dist: bool,
+    limits: dict[str, tuple[int, int]],
 ) -> list[dict[str, Any]]:
     """Close the sessions and turn every target's samples into its report row.
 
@@ -225,7 +254,9 @@ def finish(
         row["summary"] = latency_summary(state.samples) if state.samples else None
         slow, degraded = limits.get(state.target.kind, (10_000, 100_000))
         row["verdict"] = (
-            verdict(row["summary"], slow_above_us=slow, degraded_above_us=degraded) if row["summary"] else None
+            verdict(row["summary"], slow_above_us=slow, degraded_above_us=degraded)
+            if row["summary"]
+            else None
         )
         if history_s:
             row["history"] = state.history
@@ -252,8 +283,10 @@ _BAND_STATUS = {"good": "pass", "acceptable": "pass", "slow network": "warn", "d
 _BAND_ORDER = ["good", "acceptable", "slow network", "degraded"]
 
 
-def verdict(summary: dict[str, Any], *, slow_above_us: int = 10_000, degraded_above_us: int = 100_000) -> dict[str, Any]:
-    """The guide's reading of the typical (p50) round trip, with a note when p99 is in a worse band."""
+def verdict(
+    summary: dict[str, Any], *, slow_above_us: int = 10_000, degraded_above_us: int = 100_000
+) -> dict[str, Any]:
+    """The guide's reading of the typical (p50) round trip; a note when p99 is in a worse band."""
     typical = band(summary["p50_us"], slow_above_us, degraded_above_us)
     tail = band(summary["p99_us"], slow_above_us, degraded_above_us)
     meanings = {
@@ -263,7 +296,10 @@ def verdict(summary: dict[str, Any], *, slow_above_us: int = 10_000, degraded_ab
         "degraded": f"over {human_us(degraded_above_us)}: degraded",
     }
     if typical == "slow network":
-        meanings[typical] = f"over {human_us(slow_above_us)}: slow network (check the path, the server's CPU and SLOWLOG)"
+        meanings[typical] = (
+            f"over {human_us(slow_above_us)}: slow network "
+            "(check the path, the server's CPU and SLOWLOG)"
+        )
     text = f"typical round trip {human_us(summary['p50_us'])}, {meanings[typical]}"
     status = _BAND_STATUS[typical]
     # A p99 merely "acceptable" is normal jitter; one that is slow or degraded is worth saying.

@@ -82,7 +82,7 @@ def parse_memory_stats(reply: Any) -> dict[str, Any]:
     if not isinstance(reply, list):
         return {}
     out: dict[str, Any] = {}
-    for name, value in zip(reply[::2], reply[1::2]):
+    for name, value in zip(reply[::2], reply[1::2], strict=False):
         key = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
         if isinstance(value, list):
             out[key] = parse_memory_stats(value)
@@ -96,7 +96,9 @@ def parse_memory_stats(reply: Any) -> dict[str, Any]:
 # -- the report (pure) ------------------------------------------------------------------
 
 
-def _reading(name: str, value: Any, display: str, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+def _reading(
+    name: str, value: Any, display: str, verdict: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {"name": name, "value": value, "display": display, "verdict": verdict}
 
 
@@ -135,20 +137,57 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     dbsize = facts.get("dbsize")
 
     readings = [
-        _reading("used_memory", used, _bytes_text(used, mem.get("used_memory_human")), judge("redis.memory", facts)),
-        _reading("used_memory_rss", number(mem, "used_memory_rss"), _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human"))),
-        _reading("used_memory_peak", number(mem, "used_memory_peak"), _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human"))),
-        _reading("maxmemory", limit, "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human"))),
-        _reading("maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)),
-        _reading("mem_fragmentation_ratio", ratio, f"{ratio:.2f}" if ratio is not None else "–", judge("redis.fragmentation", facts)),
-        _reading("evicted_keys", number(info_stats, "evicted_keys"), _count(number(info_stats, "evicted_keys")), judge("redis.evictions", facts)),
+        _reading(
+            "used_memory",
+            used,
+            _bytes_text(used, mem.get("used_memory_human")),
+            judge("redis.memory", facts),
+        ),
+        _reading(
+            "used_memory_rss",
+            number(mem, "used_memory_rss"),
+            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+        ),
+        _reading(
+            "used_memory_peak",
+            number(mem, "used_memory_peak"),
+            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+        ),
+        _reading(
+            "maxmemory",
+            limit,
+            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+        ),
+        _reading(
+            "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
+        ),
+        _reading(
+            "mem_fragmentation_ratio",
+            ratio,
+            f"{ratio:.2f}" if ratio is not None else "–",
+            judge("redis.fragmentation", facts),
+        ),
+        _reading(
+            "evicted_keys",
+            number(info_stats, "evicted_keys"),
+            _count(number(info_stats, "evicted_keys")),
+            judge("redis.evictions", facts),
+        ),
         _reading("dbsize", dbsize, _count(dbsize)),
-        _reading("keys_without_ttl", _without_ttl(facts), _count(_without_ttl(facts)), judge("redis.ttl", facts)),
+        _reading(
+            "keys_without_ttl",
+            _without_ttl(facts),
+            _count(_without_ttl(facts)),
+            judge("redis.ttl", facts),
+        ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
     sample = facts.get("sample") or {}
     if sample.get("memory_available") is False:
-        notes.append(f"MEMORY USAGE is unavailable ({sample.get('memory_reason')}): entry sizes are string lengths only")
+        notes.append(
+            f"MEMORY USAGE is unavailable ({sample.get('memory_reason')}): "
+            "entry sizes are string lengths only"
+        )
     if sample.get("error"):
         notes.append(f"no key sample: {sample['error']}")
     doctor = facts.get("memory_doctor") or {}
@@ -178,12 +217,21 @@ def _without_ttl(facts: dict[str, Any]) -> int | None:
 def databases(facts: dict[str, Any]) -> list[dict[str, Any]]:
     """Per database: keys, keys with and without a TTL, avg_ttl (INFO keyspace)."""
     out = []
-    for name, db in sorted(section(facts, "keyspace").items(), key=lambda kv: int(kv[0][2:]) if kv[0][2:].isdigit() else 0):
+    for name, db in sorted(
+        section(facts, "keyspace").items(),
+        key=lambda kv: int(kv[0][2:]) if kv[0][2:].isdigit() else 0,
+    ):
         if not isinstance(db, dict):
             continue
         keys, expires = int(db.get("keys", 0)), int(db.get("expires", 0))
         out.append(
-            {"db": name, "keys": keys, "with_ttl": expires, "without_ttl": keys - expires, "avg_ttl_ms": db.get("avg_ttl")}
+            {
+                "db": name,
+                "keys": keys,
+                "with_ttl": expires,
+                "without_ttl": keys - expires,
+                "avg_ttl_ms": db.get("avg_ttl"),
+            }
         )
     return out
 
@@ -194,7 +242,10 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     used, limit = number(st, "bytes"), number(st, "limit_maxbytes")
     entry = judge("memcached.entry_size", facts)
     average = entry["observed"].get("average_bytes")
-    notes = [f"stats {group} is unavailable: {message}" for group, message in (facts.get("errors") or {}).items()]
+    notes = [
+        f"stats {group} is unavailable: {message}"
+        for group, message in (facts.get("errors") or {}).items()
+    ]
     sample = facts.get("sample") or {}
     if sample.get("error"):
         notes.append(f"no key sample: {sample['error']}")
@@ -202,8 +253,18 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         _reading("bytes", used, _bytes_text(used), judge("memcached.memory", facts)),
         _reading("limit_maxbytes", limit, _bytes_text(limit)),
         _reading("curr_items", number(st, "curr_items"), _count(number(st, "curr_items"))),
-        _reading("evictions", number(st, "evictions"), _count(number(st, "evictions")), judge("memcached.evictions", facts)),
-        _reading("eviction_setting", settings.get("evictions"), str(settings.get("evictions", "–")), judge("memcached.eviction_policy", facts)),
+        _reading(
+            "evictions",
+            number(st, "evictions"),
+            _count(number(st, "evictions")),
+            judge("memcached.evictions", facts),
+        ),
+        _reading(
+            "eviction_setting",
+            settings.get("evictions"),
+            str(settings.get("evictions", "–")),
+            judge("memcached.eviction_policy", facts),
+        ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
     return {
@@ -272,9 +333,17 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
     if facts.get("status") != "up":
-        error = (facts.get("ping") or {}).get("error") or (facts.get("connect") or {}).get("error") or {}
-        return mark_error(row, target, ProbeError(error.get("kind", "error"), error.get("message", "no answer")))
+        why = (
+            (facts.get("ping") or {}).get("error")
+            or (facts.get("connect") or {}).get("error")
+            or {}
+        )
+        return mark_error(
+            row, target, ProbeError(why.get("kind", "error"), why.get("message", "no answer"))
+        )
     if facts.get("errors", {}).get("probe"):
         row["error"] = {"kind": "error", "message": safe_text(facts["errors"]["probe"])}
-    row.update(redis_report(facts, judge) if target.kind == "redis" else memcached_report(facts, judge))
+    row.update(
+        redis_report(facts, judge) if target.kind == "redis" else memcached_report(facts, judge)
+    )
     return row

@@ -99,7 +99,7 @@ class KeyInfo:
         }
 
     def __repr__(self) -> str:
-        return f"KeyInfo({self.key!r}, {self.type}, ttl={self.ttl_ms}, mem={self.memory}, len={self.length})"
+        return f"KeyInfo({self.key!r}, {self.type}, ttl={self.ttl_ms}, len={self.length})"
 
 
 class Namespacer:
@@ -116,17 +116,33 @@ class Namespacer:
         self._shapes: dict[bytes, str] = {}
         raw = re.escape(delimiter.encode("utf-8", "surrogateescape")) if delimiter else b""
         self._delim = delimiter.encode("utf-8", "surrogateescape")
-        self._digits = re.compile(rb"(?:^|(?<=" + raw + rb"))\d+(?=" + raw + rb"|$)") if raw else None
+        self._digits = (
+            re.compile(rb"(?:^|(?<=" + raw + rb"))\d+(?=" + raw + rb"|$)") if raw else None
+        )
 
     def __call__(self, key: bytes) -> str:
-        if self._digits is None or b"-" in key or self._delim not in key:
+        if b"-" in key or self._digits is None:
+            return namespace_of(key.decode("utf-8", "surrogateescape"), self.delimiter)
+        # Fastest path, `prefix:<digits>`: the namespace is the prefix's (no '-', so no
+        # ISO date can span the digits, and an all-digit segment is always `*`).
+        head = key.rstrip(b"0123456789")
+        if len(head) != len(key) and head.endswith(self._delim):
+            namespace = self._shapes.get(head)
+            if namespace is None:
+                namespace = self._remember(head, head + b"0")
+            return namespace
+        if self._delim not in key:
             return namespace_of(key.decode("utf-8", "surrogateescape"), self.delimiter)
         shape = self._digits.sub(b"*", key)
         namespace = self._shapes.get(shape)
         if namespace is None:
-            namespace = namespace_of(shape.decode("utf-8", "surrogateescape"), self.delimiter)
-            if len(self._shapes) < _NAMESPACE_CACHE_LIMIT:
-                self._shapes[shape] = namespace
+            namespace = self._remember(shape, shape)
+        return namespace
+
+    def _remember(self, shape: bytes, example: bytes) -> str:
+        namespace = namespace_of(example.decode("utf-8", "surrogateescape"), self.delimiter)
+        if len(self._shapes) < _NAMESPACE_CACHE_LIMIT:
+            self._shapes[shape] = namespace
         return namespace
 
 
@@ -215,8 +231,9 @@ class _Batch:
     replies_read: bool = False
 
 
-# One key in a write: (key, guessed type, its batch, is a retry), so its replies can be read back.
-_Job = tuple[bytes, str, _Batch, bool]
+# One key in a write: (key, guessed type, its batch, is a retry, its namespace or ""),
+# so its replies can be read back.
+_Job = tuple[bytes, str, _Batch, bool, str]
 _TYPE_NAMES = {name.encode(): name for name in (*LENGTH_COMMANDS, "none")}
 
 
@@ -228,11 +245,14 @@ class _Sent:
     replies: int
 
 
-
-
 class _Engine:
-    def __init__(self, client: RedisClient, options: ScanOptions, on_batch: Callable[[list[KeyInfo]], None],
-                 progress: Progress | None) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        options: ScanOptions,
+        on_batch: Callable[[list[KeyInfo]], None],
+        progress: Progress | None,
+    ) -> None:
         self.client = client
         self.options = options
         self.on_batch = on_batch
@@ -250,6 +270,7 @@ class _Engine:
         self._threshold_us: float | None = None
         self._backoff_s = 0.0
         self._count = max(int(options.count), 1)
+        self._ended = False  # the batch SCAN ended with (cursor 0) was reported
 
     # -- packing ------------------------------------------------------------------------
     def _scan_command(self, cursor: int) -> bytes:
@@ -277,7 +298,7 @@ class _Engine:
         parts: list[bytes] = []
         append = parts.append
         replies = 0
-        for key, guess, _batch, _retry in jobs:
+        for key, guess, _batch, _retry, _namespace in jobs:
             template = templates.get(guess)
             if template is None:
                 template = templates[guess] = self._template(guess, memory, with_head)
@@ -292,12 +313,24 @@ class _Engine:
         commands = [_command(b"TYPE") + b"%b"]
         if memory:
             tail = b"".join(_bulk(p) for p in self._memory_tail)
-            commands.append(b"*%d\r\n" % (3 + len(self._memory_tail)) + _bulk(b"MEMORY") + _bulk(b"USAGE") + b"%b" + tail)
+            commands.append(
+                b"*%d\r\n" % (3 + len(self._memory_tail))
+                + _bulk(b"MEMORY")
+                + _bulk(b"USAGE")
+                + b"%b"
+                + tail
+            )
         if guess in LENGTH_COMMANDS:
             commands.append(_command(LENGTH_COMMANDS[guess]) + b"%b")
         commands.append(_command(b"PTTL") + b"%b")
         if with_head and guess == "string":
-            commands.append(b"*4\r\n" + _bulk(b"GETRANGE") + b"%b" + _bulk(b"0") + _bulk(b"%d" % (VALUE_HEAD_BYTES - 1)))
+            commands.append(
+                b"*4\r\n"
+                + _bulk(b"GETRANGE")
+                + b"%b"
+                + _bulk(b"0")
+                + _bulk(b"%d" % (VALUE_HEAD_BYTES - 1))
+            )
         return b"".join(commands), len(commands), len(commands)
 
     # -- reading ------------------------------------------------------------------------
@@ -312,7 +345,7 @@ class _Engine:
         namespace_of_key = self.namespace
         result = self.result
         names = _TYPE_NAMES
-        for key, guess, batch, retry in jobs:
+        for key, guess, batch, retry, namespace in jobs:
             type_reply = take()
             mem = take() if memory else None
             length = take() if guess in LENGTH_COMMANDS else None
@@ -328,14 +361,15 @@ class _Engine:
             if kind == "none" or pttl == -2:
                 result.deleted += 1  # gone between SCAN and now: not an error
                 continue
-            namespace = namespace_of_key(key)
+            if not namespace:
+                namespace = namespace_of_key(key)
             if kind != guess and not retry and kind in LENGTH_COMMANDS:
                 # The guess was wrong: re-inspect with the right command in a later write.
                 result.misguesses += 1
                 if len(self.guesses) < _GUESS_TABLE_LIMIT or namespace in self.guesses:
                     self.guesses[namespace] = kind
                 batch.pending += 1
-                self.carry.append((key, kind, batch, True))
+                self.carry.append((key, kind, batch, True, namespace))
                 continue
             if mem.__class__ is not int:
                 if isinstance(mem, ReplyError):
@@ -359,7 +393,9 @@ class _Engine:
             self.result.memory_available = False
             self.result.memory_reason = reason
             if self.progress:
-                self.progress.note(f"MEMORY USAGE unavailable ({reason}): sizes estimated from lengths")
+                self.progress.note(
+                    f"MEMORY USAGE unavailable ({reason}): sizes estimated from lengths"
+                )
 
     # -- the loop -----------------------------------------------------------------------
     def _read_scan(self, start: int) -> _Batch:
@@ -378,28 +414,36 @@ class _Engine:
         forced = self.options.type
         guesses = self.guesses
         if forced:
-            jobs += [(key, forced, batch, False) for key in batch.keys]
+            jobs += [(key, forced, batch, False, "") for key in batch.keys]
         elif guesses:
             namespace = self.namespace
-            jobs += [(key, guesses.get(namespace(key), "string"), batch, False) for key in batch.keys]
+            for key in batch.keys:
+                name = namespace(key)
+                jobs.append((key, guesses.get(name, "string"), batch, False, name))
         else:
-            jobs += [(key, "string", batch, False) for key in batch.keys]
+            jobs += [(key, "string", batch, False, "") for key in batch.keys]
         return jobs
 
     def _budget_left(self) -> str | None:
         if self.options.max_keys and self.result.scanned >= self.options.max_keys:
             return "max-keys"
-        if self.options.max_seconds is not None and time.monotonic() - self._started >= self.options.max_seconds:
+        if (
+            self.options.max_seconds is not None
+            and time.monotonic() - self._started >= self.options.max_seconds
+        ):
             return "max-seconds"
         return None
 
     def _emit_done(self) -> None:
         while self.open and self.open[0].replies_read and self.open[0].pending == 0:
-            batch = self.open.popleft()
-            self.result.inspected += len(batch.found)
-            self.result.cursor = batch.following
+            batch = self.open[0]
             if batch.found:
                 self.on_batch(batch.found)
+            # Only now is the batch reported: a Ctrl-C inside on_batch resumes before it.
+            self.open.popleft()
+            self.result.inspected += len(batch.found)
+            self.result.cursor = batch.following
+            self._ended = batch.following == 0
             batch.found = []
         if self.progress:
             self._report_progress()
@@ -411,7 +455,9 @@ class _Engine:
         if self.options.match or self.options.type:
             done = self.result.batches * self._count  # keys visited, roughly
         if self.options.max_keys:
-            total = min(total, self.options.max_keys) if total is not None else self.options.max_keys
+            total = (
+                min(total, self.options.max_keys) if total is not None else self.options.max_keys
+            )
         self.progress.update(done, total, time.monotonic() - self._started)
 
     def _may_overlap(self) -> bool:
@@ -422,7 +468,7 @@ class _Engine:
         return time.monotonic() - self._last_ping < options.ping_every_s
 
     def _pause(self) -> None:
-        """Run with nothing in flight: the sleep, and a PING that sees only the server's own load."""
+        """With nothing in flight: the sleep, and a PING that sees only the server's own load."""
         options = self.options
         now = time.monotonic()
         if now - self._last_ping >= options.ping_every_s or self._backoff_s > 0:
@@ -463,9 +509,9 @@ class _Engine:
             # The cursor stays at the first batch not fully inspected: resuming
             # from it sees every key this run did not report.
             result.cursor = self.open[0].start if self.open else result.cursor
-        if result.cursor == 0:
+        if self._ended:
             result.stop_reason = None  # the budget ran out exactly at the end
-        result.complete = result.cursor == 0 and result.stop_reason is None
+        result.complete = self._ended
         result.elapsed_s = time.monotonic() - self._started
         if self.progress:
             self.progress.finish()
@@ -490,6 +536,7 @@ class _Engine:
                 else:
                     follow = True
             jobs = self._jobs_for(batch) if batch is not None else self._take_carry()
+            memory = self.memory  # as packed: a refusal read below must not change it
             body, replies = self._pack(jobs)
             if batch is not None:
                 self.open.append(batch)
@@ -499,7 +546,7 @@ class _Engine:
             if inflight is not None:
                 self._finish(inflight)  # the previous write's replies come first in the stream
                 inflight = None
-            sent = _Sent(batch, jobs, self.memory, replies)
+            sent = _Sent(batch, jobs, memory, replies)
             if follow and batch is not None:
                 upcoming = self._read_scan(batch.following)
                 if self._may_overlap():
@@ -551,9 +598,11 @@ class SampleResult:
 def scan_sample(
     client: RedisClient, *, max_keys: int = 1000, count: int = 1000, match: str | None = None
 ) -> SampleResult:
-    """A bounded sample: about the first `max_keys` keys SCAN returns, each inspected with its value head."""
+    """A bounded sample: the first `max_keys` keys SCAN returns, each with its value head."""
     keys: list[KeyInfo] = []
-    options = ScanOptions(count=min(count, max_keys), match=match, max_keys=max_keys, with_head=True)
+    options = ScanOptions(
+        count=min(count, max_keys), match=match, max_keys=max_keys, with_head=True
+    )
     try:
         outcome = scan_keyspace(client, options, keys.extend)
     except ScanError as exc:
@@ -594,7 +643,7 @@ def inspect_keys(client: RedisClient, keys: list[bytes]) -> tuple[list[KeyInfo],
         return [], None
     types = client.pipeline([("TYPE", key) for key in keys])
     commands: list[tuple[Any, ...]] = []
-    for key, type_reply in zip(keys, types):
+    for key, type_reply in zip(keys, types, strict=True):
         kind = type_reply.decode() if isinstance(type_reply, bytes) else "none"
         length = LENGTH_COMMANDS.get(kind, b"EXISTS")
         commands += [
@@ -606,7 +655,7 @@ def inspect_keys(client: RedisClient, keys: list[bytes]) -> tuple[list[KeyInfo],
     replies = client.pipeline(commands)
     infos = []
     memory_reason = None
-    for index, (key, type_reply) in enumerate(zip(keys, types)):
+    for index, (key, type_reply) in enumerate(zip(keys, types, strict=True)):
         kind = type_reply.decode() if isinstance(type_reply, bytes) else "none"
         pttl, memory, length, head = replies[index * 4 : index * 4 + 4]
         if kind == "none" or pttl == -2:

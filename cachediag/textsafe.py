@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape_char(ch: str) -> str:
@@ -27,14 +27,15 @@ def _escape_char(ch: str) -> str:
 def _is_unsafe(ch: str) -> bool:
     # Cc: C0/C1 controls incl. ESC and DEL; Cf: bidi overrides and other invisible
     # formatting that can make a name look like another; Zl/Zp: line separators.
-    return ch == "\\" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
 
 
 def safe_text(value: str | bytes) -> str:
     """Printable, unambiguous form of `value`: controls and invalid bytes escaped.
 
-    Bytes are decoded as UTF-8; bytes that are not UTF-8 become \\xNN. A backslash is
-    doubled so that an escaped form can't be confused with a literal one.
+    Bytes are decoded as UTF-8; bytes that are not UTF-8 become \\xNN. Backslashes are
+    left alone so that escaping twice (facts are escaped when collected, renderers
+    escape whatever they print) changes nothing: safe_text(safe_text(x)) == safe_text(x).
     """
     text = value.decode("utf-8", errors="surrogateescape") if isinstance(value, bytes) else value
     out: list[str] = []

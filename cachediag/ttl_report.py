@@ -34,6 +34,8 @@ BUCKETS: tuple[tuple[str, float], ...] = (
 )
 BUCKET_NAMES = (NO_EXPIRY, *(label for label, _ in BUCKETS))
 MEMCACHED_KEY_LIMIT = 250
+SCAN_COUNT = 1000
+SCAN_CALLS_MIN = 100
 
 
 # -- pure ------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ def summarize(items: list[tuple[str, float]]) -> dict[str, Any]:
         name = bucket_of(ttl)
         overall[name] += 1
         per_namespace.setdefault(namespace_of(key), Counter())[name] += 1
-    namespaces = [
+    namespaces: list[dict[str, Any]] = [
         {
             "namespace": namespace,
             "keys": sum(counts.values()),
@@ -87,14 +89,27 @@ def summarize(items: list[tuple[str, float]]) -> dict[str, Any]:
         for namespace, counts in per_namespace.items()
     ]
     namespaces.sort(key=lambda ns: (-ns["without_ttl"], -ns["keys"], ns["namespace"]))
-    return {"sampled": len(items), "buckets": {name: overall[name] for name in BUCKET_NAMES}, "namespaces": namespaces}
+    return {
+        "sampled": len(items),
+        "buckets": {name: overall[name] for name in BUCKET_NAMES},
+        "namespaces": namespaces,
+    }
 
 
 def databases(info_keyspace: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for name, db in sorted(info_keyspace.items(), key=lambda kv: int(kv[0][2:]) if kv[0][2:].isdigit() else 0):
+    for name, db in sorted(
+        info_keyspace.items(), key=lambda kv: int(kv[0][2:]) if kv[0][2:].isdigit() else 0
+    ):
         if isinstance(db, dict):
-            out.append({"db": name, "keys": db.get("keys", 0), "expires": db.get("expires", 0), "avg_ttl_ms": db.get("avg_ttl", 0)})
+            out.append(
+                {
+                    "db": name,
+                    "keys": db.get("keys", 0),
+                    "expires": db.get("expires", 0),
+                    "avg_ttl_ms": db.get("avg_ttl", 0),
+                }
+            )
     return out
 
 
@@ -102,7 +117,7 @@ def databases(info_keyspace: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str | None]:
-    """TTL, TYPE and MEMORY USAGE of each key in one round trip; and why MEMORY was refused, if it was."""
+    """TTL, TYPE and MEMORY USAGE of each key in one round trip, and why MEMORY was refused."""
     from cachediag.clients.resp import ReplyError
 
     raw = [key.encode("utf-8", "surrogateescape") for key in keys]
@@ -149,7 +164,12 @@ def memcached_key(client: Any, key: str) -> dict[str, Any]:
         raise ProbeError("protocol", f"mg answered '{line[:60].decode('ascii', 'replace')}'")
     flags = {part[:1]: part[1:] for part in line.split()[1:]}
     ttl = int(flags.get(b"t", b"-1"))
-    row.update(ttl=ttl, type="item", memory_bytes=int(flags[b"s"]) if b"s" in flags else None, reading=reading(ttl))
+    row.update(
+        ttl=ttl,
+        type="item",
+        memory_bytes=int(flags[b"s"]) if b"s" in flags else None,
+        reading=reading(ttl),
+    )
     return row
 
 
@@ -179,30 +199,39 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
 # -- over the keyspace -----------------------------------------------------------------
 
 
-def redis_sample(client: Any, max_keys: int, pattern: str | None) -> tuple[list[tuple[str, float]], bool]:
-    """(key, remaining seconds or -1) for at most `max_keys` keys, and whether SCAN went all the way."""
+def redis_sample(
+    client: Any, max_keys: int, pattern: str | None
+) -> tuple[list[tuple[str, float]], bool]:
+    """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?"""
     from cachediag.clients.resp import ReplyError
     from cachediag.scan import iter_scan_batches
 
     items: list[tuple[str, float]] = []
     if max_keys <= 0:
         return items, False
-    for cursor, batch in iter_scan_batches(client, count=1000, match=pattern):
+    # With a sparse MATCH most SCAN calls return nothing: bound the calls too, not just
+    # the keys kept, so a pattern over a huge keyspace still ends (about 1M keys looked at
+    # for the default 10,000).
+    calls_left = max(SCAN_CALLS_MIN, max_keys // 10)
+    for cursor, batch in iter_scan_batches(client, count=SCAN_COUNT, match=pattern):
+        calls_left -= 1
         room = max_keys - len(items)
         taken = batch[:room]
         replies = client.pipeline([("PTTL", key) for key in taken]) if taken else []
-        for key, pttl in zip(taken, replies):
+        for key, pttl in zip(taken, replies, strict=True):
             if isinstance(pttl, ReplyError) or pttl == -2:
                 continue  # gone since SCAN returned it
             items.append((safe_text(key), -1 if pttl == -1 else pttl / 1000))
         if cursor == 0:
             return items, len(batch) <= room
-        if len(items) >= max_keys:
+        if len(items) >= max_keys or calls_left <= 0:
             return items, False
     return items, True  # pragma: no cover - the loop always returns
 
 
-def memcached_sample(client: Any, max_keys: int, pattern: str | None) -> tuple[list[tuple[str, float]], bool, int]:
+def memcached_sample(
+    client: Any, max_keys: int, pattern: str | None
+) -> tuple[list[tuple[str, float]], bool, int]:
     """Items of `lru_crawler metadump`, exp made relative to the server's clock."""
     from cachediag.probes.info import stats_numbers
     from cachediag.probes.memcached import parse_metadump_line
@@ -221,7 +250,9 @@ def memcached_sample(client: Any, max_keys: int, pattern: str | None) -> tuple[l
     return items, dumped < max_keys, dumped
 
 
-def keyspace_report(target: Target, timeout: float, max_keys: int, pattern: str | None, judge: Judge) -> dict[str, Any]:
+def keyspace_report(
+    target: Target, timeout: float, max_keys: int, pattern: str | None, judge: Judge
+) -> dict[str, Any]:
     row = target_row(target)
     row["mode"] = "keyspace"
     row["max_keys"] = max_keys
@@ -230,14 +261,25 @@ def keyspace_report(target: Target, timeout: float, max_keys: int, pattern: str 
     try:
         if target.kind == "redis":
             items, complete, facts = _redis_keyspace(target, timeout, max_keys, pattern, row)
+            if pattern and not complete and len(items) < max_keys:
+                notes.append(
+                    f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
+                    f"{pattern} so far (raise --max-keys to look further)"
+                )
             if row["databases"] and len(row["databases"]) > 1:
-                notes.append(f"the sample covers db{target.db} only; the per-database figures cover them all")
+                notes.append(
+                    f"the sample covers db{target.db} only; the per-database figures cover them all"
+                )
         else:
             items, complete, facts = _memcached_keyspace(target, timeout, max_keys, pattern, notes)
     except ProbeError as error:
         return mark_error(row, target, error)
     except RuntimeError as exc:  # SCAN refused by an ACL
-        items, complete, facts = [], False, {"kind": target.kind, "info": None, "sample": {"error": str(exc), "keys": []}}
+        items, complete, facts = (
+            [],
+            False,
+            {"kind": target.kind, "info": None, "sample": {"error": str(exc), "keys": []}},
+        )
         notes.append(str(exc))
     row.update(summarize(items))
     row["complete"] = complete
@@ -264,7 +306,11 @@ def _redis_keyspace(
     facts = {
         "kind": "redis",
         "info": info or None,
-        "sample": {"keys": [{"key": key, "ttl_ms": -1 if ttl < 0 else int(ttl * 1000)} for key, ttl in items]},
+        "sample": {
+            "keys": [
+                {"key": key, "ttl_ms": -1 if ttl < 0 else int(ttl * 1000)} for key, ttl in items
+            ]
+        },
     }
     return items, complete, facts
 
@@ -296,5 +342,7 @@ def _memcached_keyspace(
             notes.append(reason)
             return [], False, sample_facts([], reason)
     if pattern:
-        notes.append(f"metadump has no pattern: {dumped} items read, {len(items)} matched {pattern}")
+        notes.append(
+            f"metadump has no pattern: {dumped} items read, {len(items)} matched {pattern}"
+        )
     return items, complete, sample_facts(items)

@@ -39,13 +39,13 @@ class Judge:
         )
 
     def __call__(self, check_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
-        """{check, status, summary, observed, remedy} of one rule; a rule that raises is an error."""
+        """{check, status, summary, observed, remedy} of one rule; a rule that raises: error."""
         from cachediag.checks.registry import RULES
 
         try:
             outcome = RULES[check_id](facts, self.thresholds.get(check_id, {}))
             status, summary, observed = outcome.status, outcome.summary, outcome.observed
-        except Exception as exc:  # noqa: BLE001 - one broken reading must not hide the others
+        except Exception as exc:
             status, summary, observed = "error", f"could not judge: {type(exc).__name__}: {exc}", {}
         return {
             "check": check_id,
@@ -77,15 +77,26 @@ def utc_stamp(at: float | None = None) -> str:
 
 def target_row(target: Target) -> dict[str, Any]:
     """The identity every per-target JSON entry starts with."""
-    return {"target": target.name, "kind": target.kind, "source": target.source, "status": "up", "error": None}
+    return {
+        "target": target.name,
+        "kind": target.kind,
+        "source": target.source,
+        "status": "up",
+        "error": None,
+    }
 
 
 def mark_error(row: dict[str, Any], target: Target, error: Any) -> dict[str, Any]:
-    """A target that could not be read: `skipped` for a default with nothing listening, else `down`."""
-    info = error.to_dict() if hasattr(error, "to_dict") else {"kind": "error", "message": str(error)}
+    """A target that could not be read: `skipped` (a default, nothing listening) or `down`."""
+    info = (
+        error.to_dict() if hasattr(error, "to_dict") else {"kind": "error", "message": str(error)}
+    )
     if target.is_default and info.get("kind") == "refused":
         row["status"] = "skipped"
-        info = {**info, "message": f"nothing listening at the default address; name one with --{target.kind}"}
+        info = {
+            **info,
+            "message": f"nothing listening at the default address; name one with --{target.kind}",
+        }
     else:
         row["status"] = "down"
     row["error"] = info

@@ -24,6 +24,7 @@ def test_wheel_ships_the_checklist(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "cachediag/checklists/production.toml" in names
     assert "cachediag/cli.py" in names
+    assert "cachediag/schemas/check-v1.json" in names
 
 
 def test_readme_documents_every_command() -> None:

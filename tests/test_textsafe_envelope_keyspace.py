@@ -20,7 +20,7 @@ def test_safe_text_escapes_controls_and_bad_bytes() -> None:
     assert safe_text(b"\xff\xfe") == "\\xff\\xfe"
     assert safe_text("tab\there\nnl") == "tab\\there\\nnl"
     assert safe_text("rtl\u202eoverride") == "rtl\\u202eoverride"
-    assert safe_text("back\\slash") == "back\\\\slash"
+    assert safe_text(safe_text(b"a\x1b\xff")) == safe_text(b"a\x1b\xff")  # idempotent
     assert safe_text("[bold]user:1[/bold] ünïcode") == "[bold]user:1[/bold] ünïcode"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachediag.checks.base import Facts, Outcome, Thresholds, failed, passed, rule, skipped, warned
+from cachediag.checks.facts_view import human_bytes
 
 NO_LOG = "no application log given (--log FILE, or logs = [...] in cachediag.toml)"
 _ERROR_CATEGORIES = ("serialization", "pool_exhausted")
@@ -51,9 +52,10 @@ def _first_sample(scan: dict[str, Any], category: str) -> str | None:
     return str(first.get("text", "") if isinstance(first, dict) else first)
 
 
-def _lines_scanned(scan: dict[str, Any]) -> int:
-    value = scan.get("lines", (scan.get("totals") or {}).get("lines", 0))
-    return int(value) if isinstance(value, (int, float)) else 0
+def _scanned(scan: dict[str, Any]) -> str:
+    sources = scan.get("sources") or []
+    size = sum(s.get("scanned_bytes") or 0 for s in sources if isinstance(s, dict))
+    return f"{human_bytes(size)} of logs in {len(sources)} file{'s' if len(sources) != 1 else ''}"
 
 
 @rule("app.error_logs")
@@ -61,18 +63,31 @@ def error_logs(facts: Facts, th: Thresholds) -> Outcome:
     scan, outcome = _scan(facts)
     if outcome is not None or scan is None:
         return outcome or skipped(NO_LOG)
-    counts = {c: _count(scan, c) for c in (*_ERROR_CATEGORIES, *_WARN_CATEGORIES, "cache_error")}
-    observed = {"counts": counts, "lines": _lines_scanned(scan), "paths": (facts.get("logs") or {}).get("paths", [])}
-    found = [f"{counts[c]} {_LABELS[c]}" for c in counts if counts[c]]
-    worst = next((c for c in (*_ERROR_CATEGORIES, *_WARN_CATEGORIES, "cache_error") if counts[c]), None)
-    if worst is not None:
-        sample = _first_sample(scan, worst)
-        observed["example"] = sample
-        text = ", ".join(found) + (f"; e.g. {sample}" if sample else "")
-        if any(counts[c] for c in _ERROR_CATEGORIES):
-            return failed(text, **observed)
-        return warned(text, **observed)
-    return passed(f"no cache errors in {observed['lines']} log lines", **observed)
+    order = (*_ERROR_CATEGORIES, *_WARN_CATEGORIES, "cache_error")
+    counts = {c: _count(scan, c) for c in order}
+    observed: dict[str, Any] = {
+        "counts": counts,
+        "paths": (facts.get("logs") or {}).get("paths", []),
+    }
+    top = ((scan.get("keys") or {}).get("namespaces") or [])[:3]
+    if top:
+        observed["namespaces"] = {n.get("namespace"): n.get("mentions") for n in top}
+    worst = next((c for c in order if counts[c]), None)
+    if worst is None:
+        return passed(f"no cache errors in {_scanned(scan)}", **observed)
+    found = ", ".join(f"{counts[c]} {_LABELS[c]}" for c in order if counts[c])
+    sample = _first_sample(scan, worst)
+    observed["example"] = sample
+    text = found
+    if top:
+        text += (
+            " (keys: " + ", ".join(f"{n.get('namespace')} ×{n.get('mentions')}" for n in top) + ")"
+        )
+    if sample:
+        text += f"; e.g. {sample}"
+    if any(counts[c] for c in _ERROR_CATEGORIES):
+        return failed(text, **observed)
+    return warned(text, **observed)
 
 
 @rule("app.fallback")
@@ -80,32 +95,35 @@ def fallback(facts: Facts, th: Thresholds) -> Outcome:
     scan, outcome = _scan(facts)
     if outcome is not None or scan is None:
         return outcome or skipped(NO_LOG)
-    near = scan.get("fallback_near_errors") or {}
-    backend_errors = near.get("backend_errors")
-    if backend_errors is None:  # an older scan: count the categories themselves
-        backend_errors = sum(_count(scan, c) for c in _WARN_CATEGORIES)
-    fallbacks = _count(scan, "fallback")
-    covered = near.get("covered")
-    window = near.get("window_lines")
+    near = scan.get("fallback_proximity") or {}
+    backend_errors = int(near.get("backend_errors") or 0)
+    covered = int(near.get("with_fallback_nearby") or 0)
+    uncovered = int(near.get("without_fallback_nearby") or backend_errors - covered)
     observed: dict[str, Any] = {
         "backend_errors": backend_errors,
-        "fallback_lines": fallbacks,
-        "errors_with_fallback_nearby": covered,
-        "window_lines": window,
+        "with_fallback_nearby": covered,
+        "without_fallback_nearby": uncovered,
+        "fallback_lines": _count(scan, "fallback"),
+        "near_lines": near.get("near_lines"),
+        "near_seconds": near.get("near_seconds"),
     }
     if not backend_errors:
-        return skipped("no backend errors in the logs: the fallback path was not exercised", **observed)
-    if covered is None:
-        covered = backend_errors if fallbacks else 0
-    uncovered = backend_errors - covered
-    nearby = f"within {window} lines" if window else "nearby"
+        return skipped(
+            "no backend errors in the logs: the fallback path was not exercised", **observed
+        )
+    lines, seconds = near.get("near_lines"), near.get("near_seconds")
+    nearby = (
+        f"within {lines} lines or {seconds:g} s"
+        if isinstance(seconds, (int, float)) and lines
+        else "nearby"
+    )
     if uncovered > 0:
-        example = near.get("uncovered_example")
-        text = f"{uncovered} of {backend_errors} backend errors have no fallback line {nearby}"
-        if example:
-            text += f"; e.g. {example}"
-        return warned(text, **observed)
-    return passed(f"all {backend_errors} backend errors are followed by a fallback line {nearby}", **observed)
+        return warned(
+            f"{uncovered} of {backend_errors} backend errors have no fallback line {nearby}: "
+            "errors may reach the callers instead of falling back to the database",
+            **observed,
+        )
+    return passed(f"all {backend_errors} backend errors have a fallback line {nearby}", **observed)
 
 
 def _first_metric(values: dict[str, Any], candidates: list[str]) -> tuple[str | None, float | None]:
@@ -120,7 +138,9 @@ def _first_metric(values: dict[str, Any], candidates: list[str]) -> tuple[str | 
 def metrics(facts: Facts, th: Thresholds) -> Outcome:
     endpoint = facts.get("metrics")
     if not endpoint:
-        return skipped("no metrics endpoint given (--metrics-url URL, or metrics_url in cachediag.toml)")
+        return skipped(
+            "no metrics endpoint given (--metrics-url URL, or metrics_url in cachediag.toml)"
+        )
     if not endpoint.get("ok"):
         error = endpoint.get("error") or {}
         return failed(f"unreachable: {error.get('message', 'no answer')}", cause=error.get("kind"))
@@ -147,8 +167,8 @@ def metrics(facts: Facts, th: Thresholds) -> Outcome:
     if hit_rate is None:
         wanted = ", ".join(n for role in ("hits", "misses") for n in (names.get(role) or [])[:1])
         return warned(
-            f"no cache hit/miss metrics among {endpoint.get('metric_names_seen', 0)} metrics (looked for {wanted}; "
-            "name the application's own in [metrics] of cachediag.toml)",
+            f"no cache hit/miss metrics among {endpoint.get('metric_names_seen', 0)} metrics "
+            f"(looked for {wanted}; name the application's own in [metrics] of cachediag.toml)",
             **observed,
         )
     observed["hit_rate"] = round(hit_rate, 4)
@@ -168,15 +188,26 @@ def metrics(facts: Facts, th: Thresholds) -> Outcome:
 def health(facts: Facts, th: Thresholds) -> Outcome:
     endpoint = facts.get("health")
     if not endpoint:
-        return skipped("no health endpoint given (--health-url URL, or health_url in cachediag.toml)")
+        return skipped(
+            "no health endpoint given (--health-url URL, or health_url in cachediag.toml)"
+        )
     if not endpoint.get("ok"):
         error = endpoint.get("error") or {}
         return failed(f"unreachable: {error.get('message', 'no answer')}", cause=error.get("kind"))
     status = endpoint.get("http_status")
     body_status = endpoint.get("body_status")
     elapsed = endpoint.get("elapsed_ms") or 0.0
-    observed = {"http_status": status, "status": body_status, "elapsed_ms": elapsed, "body": endpoint.get("body_json")}
-    said = f"HTTP {status}" + (f", status {body_status}" if body_status else "") + f" in {elapsed:.0f} ms"
+    observed = {
+        "http_status": status,
+        "status": body_status,
+        "elapsed_ms": elapsed,
+        "body": endpoint.get("body_json"),
+    }
+    said = (
+        f"HTTP {status}"
+        + (f", status {body_status}" if body_status else "")
+        + f" in {elapsed:.0f} ms"
+    )
     if status != 200 or (body_status or "").lower() in ("unhealthy", "down", "fail", "error"):
         return failed(f"unhealthy: {said}", **observed)
     slow = th.get("warn_slower_than_ms", 100)
@@ -191,7 +222,9 @@ def health(facts: Facts, th: Thresholds) -> Outcome:
 def schema_change(facts: Facts, th: Thresholds) -> Outcome:
     versions = facts.get("schema_versions")
     if not versions or not versions.get("sampled_targets"):
-        return skipped("no key sample from any Redis or Memcached target to read schema versions from")
+        return skipped(
+            "no key sample from any Redis or Memcached target to read schema versions from"
+        )
     namespaces: dict[str, Any] = versions.get("namespaces") or {}
     if not versions.get("entries"):
         return skipped("no sampled value carries the cache-kit envelope")
@@ -201,16 +234,27 @@ def schema_change(facts: Facts, th: Thresholds) -> Outcome:
         parts = []
         for ns, data in mixed.items():
             histogram = ", ".join(f"v{v} ×{n}" for v, n in data["versions"].items())
-            examples = ", ".join(f"{keys[0]} (v{v})" for v, keys in data["sample_keys"].items() if keys)
+            examples = ", ".join(
+                f"{keys[0]} (v{v})" for v, keys in data["sample_keys"].items() if keys
+            )
             parts.append(f"{ns}: {histogram}; e.g. {examples}")
-        return warned("more than one schema version under a namespace: " + " | ".join(parts), **observed)
-    listed = ", ".join(f"{ns} v{next(iter(d['versions']))}" for ns, d in list(namespaces.items())[:5])
-    return passed(f"{versions['entries']} sampled cache-kit entries, one schema version per namespace ({listed})", **observed)
+        return warned(
+            "more than one schema version under a namespace: " + " | ".join(parts), **observed
+        )
+    listed = ", ".join(
+        f"{ns} v{next(iter(d['versions']))}" for ns, d in list(namespaces.items())[:5]
+    )
+    return passed(
+        f"{versions['entries']} sampled cache-kit entries, "
+        f"one schema version per namespace ({listed})",
+        **observed,
+    )
 
 
 @rule("app.database_load")
 def database_load(facts: Facts, th: Thresholds) -> Outcome:
     return skipped(
-        "not observable from here: cachediag sees the cache, not the database. Check the database's own "
-        "metrics (connections, slow queries); a low hit rate sends the load there."
+        "not observable from here: cachediag sees the cache, not the database. "
+        "Check the database's own metrics (connections, slow queries); "
+        "a low hit rate sends the load there."
     )

@@ -160,3 +160,72 @@ class MemcachedClient:
                 raise ProbeError("protocol", _describe_foreign(line))
             _, key, _flags, size, *_ = line.split(b" ")
             values[key] = self.read_exact(int(size) + 2, deadline)[:-2]
+
+    def metadump_batches(self, spec: str = "all") -> Iterator[list[bytes]]:
+        """Lines of `lru_crawler metadump <spec>` ('all', 'hash' or slab ids), a chunk at a time.
+
+        Made for whole-cache scans: lines are split a socket read at a time, not one
+        by one, and the timeout bounds each wait for data, not the whole dump. A
+        refusal (crawler disabled, BUSY, unknown spec) is a ProbeError of kind 'error'
+        with the server's words. Stopping early closes the connection.
+        """
+        self.send(f"lru_crawler metadump {spec}\r\n".encode())
+        pending = self._buffer
+        self._buffer = b""
+        first = True
+        while True:
+            if b"\n" not in pending:
+                deadline = Deadline(self.timeout)
+                self._fill(deadline)
+                pending += self._buffer
+                self._buffer = b""
+                continue
+            cut = pending.rfind(b"\n")
+            lines = pending[:cut].split(b"\n")
+            pending = pending[cut + 1 :]
+            if first:
+                head = lines[0].rstrip(b"\r")
+                if head.startswith(_ERRORS) or head.startswith(b"BUSY"):
+                    self._buffer = pending
+                    raise ProbeError("error", head.decode("ascii", "replace"))
+                first = False
+            if lines[-1].rstrip(b"\r") == b"END":
+                lines.pop()
+                self._buffer = pending
+                if lines:
+                    yield lines
+                return
+            yield lines
+
+    def meta_get(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, int, int]]:
+        """{key: (value, ttl seconds or -1, client flags)} via `mg <key> t f v`, one write.
+
+        Like any get it counts as an access (the LRU is bumped), as memcached-tool's dump does.
+        Missing keys are left out. Servers without meta commands (before 1.6) fall back to get.
+        """
+        if not keys:
+            return {}
+        self.send(b"".join(b"mg " + key + b" t f v\r\n" for key in keys))
+        deadline = Deadline(self.timeout)
+        found: dict[bytes, tuple[bytes, int, int]] = {}
+        for key in keys:
+            line = self.read_line(deadline)
+            if line == b"EN":
+                continue
+            if line == b"ERROR":  # no meta protocol: drain the other errors, then plain get
+                for _ in keys[1:]:
+                    self.read_line(deadline)
+                return {k: (v, -1, 0) for k, v in self.get_many(keys).items()}
+            if line.startswith(_ERRORS):
+                raise ProbeError("error", line.decode("ascii", "replace"))
+            if not line.startswith(b"VA "):
+                raise ProbeError("protocol", _describe_foreign(line))
+            _, size, *flags = line.split(b" ")
+            ttl, client_flags = -1, 0
+            for flag in flags:
+                if flag[:1] == b"t":
+                    ttl = int(flag[1:])
+                elif flag[:1] == b"f":
+                    client_flags = int(flag[1:])
+            found[key] = (self.read_exact(int(size) + 2, deadline)[:-2], ttl, client_flags)
+        return found

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,9 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cachediag.commands.common import cli_errors, setup, write_output
+from cachediag.errors import CachediagError
 from cachediag.options import CommonOptions, target_options
 
 if TYPE_CHECKING:
+    from cachediag.checklist import Checklist
     from cachediag.report import Report
 
 
@@ -53,17 +59,77 @@ def check(
     common: CommonOptions,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
-    output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout.")] = None,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 on fail (default) or also on warn.")] = FailOn.fail,
-    checklist: Annotated[Path | None, typer.Option("--checklist", metavar="FILE", help="Run another checklist TOML.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", metavar="ID", help="Run only these check ids, globs (redis.*) or sections. Repeatable.")] = None,
-    skip: Annotated[list[str] | None, typer.Option("--skip", metavar="ID", help="Leave out these check ids, globs or sections. Repeatable.")] = None,
-    sample_keys: Annotated[int, typer.Option("--sample-keys", min=0, help="Keys sampled per target (SCAN, never KEYS).")] = 1000,
-    list_checks: Annotated[bool, typer.Option("--list", help="List every check with its section, thresholds and remedy, then exit.")] = False,
-    json_schema: Annotated[bool, typer.Option("--json-schema", help="Print the JSON schema of --format json (cachediag.check/v1), then exit.")] = False,
-    log: Annotated[list[str] | None, typer.Option("--log", metavar="FILE", help="Application log to scan for cache errors and fallbacks (globs, .gz, - for stdin). Repeatable.", rich_help_panel=_APP)] = None,
-    metrics_url: Annotated[str | None, typer.Option("--metrics-url", metavar="URL", help="The application's Prometheus metrics endpoint, e.g. http://app:9090/metrics.", rich_help_panel=_APP)] = None,
-    health_url: Annotated[str | None, typer.Option("--health-url", metavar="URL", help="The application's health endpoint, e.g. http://app:8080/health.", rich_help_panel=_APP)] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 on fail (default) or also on warn.")
+    ] = FailOn.fail,
+    checklist: Annotated[
+        Path | None, typer.Option("--checklist", metavar="FILE", help="Run another checklist TOML.")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="ID",
+            help="Run only these check ids, globs (redis.*) or sections. Repeatable.",
+        ),
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--skip", metavar="ID", help="Leave out these check ids, globs or sections. Repeatable."
+        ),
+    ] = None,
+    sample_keys: Annotated[
+        int,
+        typer.Option("--sample-keys", min=0, help="Keys sampled per target (SCAN, never KEYS)."),
+    ] = 1000,
+    list_checks: Annotated[
+        bool,
+        typer.Option(
+            "--list", help="List every check with its section, thresholds and remedy, then exit."
+        ),
+    ] = False,
+    json_schema: Annotated[
+        bool,
+        typer.Option(
+            "--json-schema",
+            help="Print the JSON schema of --format json (cachediag.check/v1), then exit.",
+        ),
+    ] = False,
+    log: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log",
+            metavar="FILE",
+            help="Application log to scan for cache errors and fallbacks "
+            "(globs, .gz, - for stdin). Repeatable.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
+    metrics_url: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-url",
+            metavar="URL",
+            help="The application's Prometheus metrics endpoint, e.g. http://app:9090/metrics.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
+    health_url: Annotated[
+        str | None,
+        typer.Option(
+            "--health-url",
+            metavar="URL",
+            help="The application's health endpoint, e.g. http://app:8080/health.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
 ) -> None:
     """Run the production troubleshooting checklist against Redis, Memcached and this host.
 
@@ -75,7 +141,8 @@ def check(
     2 usage or configuration error, 3 no fail but a check could not run.
     With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
-    with cli_errors(common.debug):
+    chosen = Format.json if json_output else format
+    with cli_errors(common.debug), _nagios_unknown(chosen, output):
         if json_schema:
             from cachediag.schemas import check_schema_text
 
@@ -89,11 +156,11 @@ def check(
         config_setup = setup(common)
         loaded = checklists.load_checklist(checklist)
         loaded = checklists.with_overrides(loaded, config_setup.config.thresholds)
-        loaded = checklists.select(loaded, _split(only), _split(skip), list(config_setup.config.disabled))
+        loaded = checklists.select(
+            loaded, _split(only), _split(skip), list(config_setup.config.disabled)
+        )
         if list_checks:
-            from cachediag.render import checklist_list
-
-            write_output(checklist_list.render(loaded), output)
+            write_output(_render_list(loaded, chosen), output)
             return
         wants_kinds = {spec.kind for spec in loaded.checks}
         # Host checks judge local Redis settings (kernel, disk of its dir, jitter), so
@@ -106,7 +173,9 @@ def check(
             from cachediag.probes.app import sources_from
 
             config = config_setup.config
-            app_sources = sources_from(_split_paths(log), metrics_url, health_url, config.extra, config.path)
+            app_sources = sources_from(
+                _split_paths(log), metrics_url, health_url, config.extra, config.path
+            )
         facts = collect_facts(
             targets, config_setup.timeout, sample_keys, host="host" in wants_kinds, app=app_sources
         )
@@ -116,14 +185,70 @@ def check(
             fail_on_warn=fail_on is FailOn.warn,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-        chosen = Format.json if json_output else format
-        write_output(render_report(report, chosen, terminal=False if output else None), output)
+        _write_report(render_report(report, chosen, terminal=False if output else None), output)
         code = report.exit_code
         if chosen is Format.nagios:
             from cachediag.render import nagios
 
             code = nagios.exit_code(report)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _nagios_unknown(chosen: Format, output: str | None) -> Iterator[None]:
+    """Under --format nagios a usage or config error is UNKNOWN (3), said on stdout too.
+
+    A monitoring system reads the plugin's stdout and exit code: exit 2 would page
+    someone with CRITICAL for a typo in the check's own command line.
+    """
+    try:
+        yield
+    except CachediagError as exc:
+        if chosen is not Format.nagios:
+            raise
+        from cachediag.targets import mask_secrets
+        from cachediag.textsafe import safe_text
+
+        line = safe_text(mask_secrets(str(exc))).replace("|", "/")
+        write_output(f"CACHEDIAG UNKNOWN - {line}\n", output)
+        exc.exit_code = 3
+        raise
+
+
+def _render_list(loaded: Checklist, chosen: Format) -> str:
+    if chosen is Format.json:
+        checks = [
+            {
+                "id": spec.id,
+                "section": spec.section,
+                "item": spec.item,
+                "thresholds": spec.thresholds,
+                "remedy": spec.remedy,
+                "ref": spec.ref,
+            }
+            for spec in loaded.checks
+        ]
+        document = {"checklist": loaded.title, "source": loaded.source, "checks": checks}
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    from cachediag.render import checklist_list
+
+    return checklist_list.render(loaded)
+
+
+def _write_report(text: str, output: str | None) -> None:
+    """-o FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
+    reading the file while a run rewrites it must see the old report or the new one."""
+    if not output or output == "-":
+        write_output(text, output)
+        return
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def render_report(report: Report, chosen: Format, terminal: bool | None = None) -> str:

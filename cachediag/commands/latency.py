@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cachediag import __version__
 from cachediag.commands.common import cli_errors, setup, write_output
 from cachediag.options import CommonOptions, target_options
 
@@ -22,15 +23,38 @@ DEFAULT_PIPED_SAMPLES = 500
 @target_options
 def latency(
     common: CommonOptions,
-    interval: Annotated[int, typer.Option("--interval", metavar="MS", min=0, help="Milliseconds to wait between samples.")] = 10,
-    samples: Annotated[int | None, typer.Option("--samples", metavar="N", min=1, help="Stop after N samples per target.")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", metavar="SECONDS", min=0.01, help="Stop after this many seconds.")] = None,
+    interval: Annotated[
+        int,
+        typer.Option(
+            "--interval", metavar="MS", min=0, help="Milliseconds to wait between samples."
+        ),
+    ] = 10,
+    samples: Annotated[
+        int | None,
+        typer.Option("--samples", metavar="N", min=1, help="Stop after N samples per target."),
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", metavar="SECONDS", min=0.01, help="Stop after this many seconds."
+        ),
+    ] = None,
     history: Annotated[
         float | None,
-        typer.Option("--history", metavar="SECONDS", min=0.1, help="Print one row per window of SECONDS, with its timestamp (like --latency-history)."),
+        typer.Option(
+            "--history",
+            metavar="SECONDS",
+            min=0.1,
+            help="One row per window of SECONDS, with its timestamp (like --latency-history); "
+            "without --samples or --duration it runs until Ctrl-C.",
+        ),
     ] = None,
-    dist: Annotated[bool, typer.Option("--dist", help="Draw a histogram of the round trips.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a cachediag.latency/v1 JSON document.")] = False,
+    dist: Annotated[
+        bool, typer.Option("--dist", help="Draw a histogram of the round trips.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a cachediag.latency/v1 JSON document.")
+    ] = False,
 ) -> None:
     """Measure round trips (Redis PING, Memcached mn) with microsecond resolution.
 
@@ -68,7 +92,12 @@ def latency(
             sys.stdout.write("".join(render.history_line(row) + "\n" for row in rows))
             sys.stdout.flush()
 
-        bounds: dict[str, Any] = {"interval_s": interval / 1000, "max_samples": samples, "duration_s": duration, "history_s": history}
+        bounds: dict[str, Any] = {
+            "interval_s": interval / 1000,
+            "max_samples": samples,
+            "duration_s": duration,
+            "history_s": history,
+        }
         try:
             if live:
                 _measure_live(states, bounds)
@@ -76,10 +105,17 @@ def latency(
                 core.measure(states, **bounds, on_window=None if json_output else print_window)
         except KeyboardInterrupt:
             pass  # Ctrl-C ends the measurement; the report of what was measured follows
+        shown = [len(state.history) for state in states]
         rows = core.finish(states, history_s=history, dist=dist, limits=limits)
+        if history and not json_output:
+            # The last, partial window closes at the end: it gets its row like the others.
+            print_window(
+                [e for state, n in zip(states, shown, strict=True) for e in state.history[n:]]
+            )
         if json_output:
             document = {
                 "schema": LATENCY_SCHEMA,
+                "version": __version__,
                 "generated_at": utc_stamp(),
                 "interval_ms": interval,
                 "targets": rows,
@@ -100,7 +136,9 @@ def _measure_live(states: list[TargetLatency], bounds: dict[str, Any]) -> None:
     from cachediag.render import latency as render
 
     console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
-    with Live(render.live_table(states), console=console, refresh_per_second=8, transient=True) as view:
+    with Live(
+        render.live_table(states), console=console, refresh_per_second=8, transient=True
+    ) as view:
 
         def tick() -> None:
             view.update(render.live_table(states))

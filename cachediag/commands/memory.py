@@ -17,8 +17,17 @@ MEMORY_SCHEMA = "cachediag.memory/v1"
 @target_options
 def memory(
     common: CommonOptions,
-    sample_keys: Annotated[int, typer.Option("--sample-keys", min=0, help="Keys sampled for the average entry size (SCAN, never KEYS).")] = 1000,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a cachediag.memory/v1 JSON document.")] = False,
+    sample_keys: Annotated[
+        int,
+        typer.Option(
+            "--sample-keys",
+            min=0,
+            help="Keys sampled for the average entry size (SCAN, never KEYS).",
+        ),
+    ] = 1000,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a cachediag.memory/v1 JSON document.")
+    ] = False,
 ) -> None:
     """Show memory use, limit, policy, fragmentation, evictions and keys, each with its verdict.
 
@@ -37,14 +46,26 @@ def memory(
 
         config_setup = setup(common)
         judge = Judge.load(config_setup.config.thresholds)
-        rows = per_target(config_setup.targets, lambda t: build(t, config_setup.timeout, sample_keys, judge))
+        rows = per_target(
+            config_setup.targets, lambda t: build(t, config_setup.timeout, sample_keys, judge)
+        )
         if json_output:
-            document = {"schema": MEMORY_SCHEMA, "version": __version__, "generated_at": utc_stamp(), "targets": rows}
+            document = {
+                "schema": MEMORY_SCHEMA,
+                "version": __version__,
+                "generated_at": utc_stamp(),
+                "targets": rows,
+            }
             write_output(json.dumps(document, indent=2, default=str) + "\n", None)
         else:
             from cachediag.render import memory as render
 
             write_output(render.render(rows), None)
-        statuses = [r["verdict"]["status"] for row in rows for r in row.get("readings") or [] if r.get("verdict")]
+        statuses = [
+            r["verdict"]["status"]
+            for row in rows
+            for r in row.get("readings") or []
+            if r.get("verdict")
+        ]
         code = exit_code(rows, statuses)
     raise typer.Exit(code)

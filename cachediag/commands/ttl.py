@@ -17,10 +17,33 @@ TTL_SCHEMA = "cachediag.ttl/v1"
 @target_options
 def ttl(
     common: CommonOptions,
-    keys: Annotated[list[str] | None, typer.Argument(metavar="[KEY]...", help="Keys to read the TTL of; none: the keyspace report.", show_default=False)] = None,
-    max_keys: Annotated[int, typer.Option("--max-keys", min=1, help="Keys sampled per target for the keyspace report (SCAN, never KEYS).")] = 10_000,
-    pattern: Annotated[str | None, typer.Option("--pattern", metavar="GLOB", help="Sample only keys matching this glob (SCAN MATCH), e.g. 'user:*'.")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a cachediag.ttl/v1 JSON document.")] = False,
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="KEY",
+            help="Keys to read the TTL of; none: the keyspace report.",
+            show_default=False,
+        ),
+    ] = None,
+    max_keys: Annotated[
+        int,
+        typer.Option(
+            "--max-keys",
+            min=1,
+            help="Keys sampled per target for the keyspace report (SCAN, never KEYS).",
+        ),
+    ] = 10_000,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--pattern",
+            metavar="GLOB",
+            help="Sample only keys matching this glob (SCAN MATCH), e.g. 'user:*'.",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a cachediag.ttl/v1 JSON document.")
+    ] = False,
 ) -> None:
     """Read TTLs: of given keys, or of a bounded sample of the keyspace, bucketed per namespace.
 
@@ -42,12 +65,23 @@ def ttl(
         config_setup = setup(common)
         timeout = config_setup.timeout
         if keys:
-            rows = per_target(config_setup.targets, lambda t: ttl_report.keys_report(t, timeout, keys))
+            rows = per_target(
+                config_setup.targets, lambda t: ttl_report.keys_report(t, timeout, keys)
+            )
         else:
             judge = Judge.load(config_setup.config.thresholds)
-            rows = per_target(config_setup.targets, lambda t: ttl_report.keyspace_report(t, timeout, max_keys, pattern, judge))
+            rows = per_target(
+                config_setup.targets,
+                lambda t: ttl_report.keyspace_report(t, timeout, max_keys, pattern, judge),
+            )
         if json_output:
-            document = {"schema": TTL_SCHEMA, "version": __version__, "generated_at": utc_stamp(), "mode": "keys" if keys else "keyspace", "targets": rows}
+            document = {
+                "schema": TTL_SCHEMA,
+                "version": __version__,
+                "generated_at": utc_stamp(),
+                "mode": "keys" if keys else "keyspace",
+                "targets": rows,
+            }
             write_output(json.dumps(document, indent=2) + "\n", None)
         else:
             from cachediag.render import ttl as render

@@ -69,19 +69,22 @@ class Haystack:
         self.end = end
         self._addr = _address(data) if _STRSTR is not None else 0
 
-    def find_all(self, needle: bytes, limit: int | None = None) -> tuple[list[int], bool]:
-        """Start offsets of `needle` before `end`, in order, and whether the list is complete.
+    def find_all(
+        self, needle: bytes, limit: int | None = None, start: int = 0, out: list[int] | None = None
+    ) -> tuple[list[int], bool]:
+        """Start offsets of `needle` in [start, end), in order, and whether the list is complete.
 
-        With a `limit`, stops after `limit` + 1 offsets (complete=False): the caller then
-        counts the rest another way.
+        With a `limit`, stops once `out` holds more than `limit` offsets (complete=False):
+        the caller then counts the rest another way, or resumes after the last offset.
         """
-        out: list[int] = []
+        if out is None:
+            out = []
         end = self.end
         if _STRSTR is not None:
             strstr = _STRSTR
             addr = self._addr
             stop = addr + end - len(needle)
-            pointer = addr
+            pointer = addr + start
             while True:
                 found = strstr(pointer, needle)
                 if found is None or found > stop:
@@ -91,10 +94,39 @@ class Haystack:
                     return out, False
                 pointer = found + 1
         data = self.data
-        pos = data.find(needle, 0, end)
+        pos = data.find(needle, start, end)
         while pos >= 0:
             out.append(pos)
             if limit is not None and len(out) > limit:
                 return out, False
             pos = data.find(needle, pos + 1, end)
         return out, True
+
+
+_malloc_tuned = False
+
+
+def keep_heap() -> None:
+    """Ask glibc malloc to keep freed chunk buffers instead of returning them to the OS.
+
+    Each chunk allocates a few MiB-sized buffers that are freed right after. By default
+    glibc hands such memory back (mmap threshold, heap trimming) and the next chunk page-
+    faults it in again: ~240k minor faults per GiB, about a fifth of the scan time. With a
+    32 MiB mmap threshold and a 64 MiB trim threshold they are reused. Process-wide and
+    harmless: it only changes when memory is returned, not how much is used.
+    """
+    global _malloc_tuned
+    if _malloc_tuned or _STRSTR is None:
+        return
+    _malloc_tuned = True
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+        mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not glibc
+        return

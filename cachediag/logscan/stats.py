@@ -51,6 +51,22 @@ class CatStats:
             if len(hist) > 2 * MAX_MINUTES:
                 self.cap_hist()
 
+    def add_bulk(self, ts: float | None, n: int) -> None:
+        """n events in the minute of ts; first/last are set apart (`extend_span`)."""
+        self.count += n
+        if ts is None:
+            return
+        minute = int(ts // 60) * 60
+        self.hist[minute] = self.hist.get(minute, 0) + n
+        if len(self.hist) > 2 * MAX_MINUTES:
+            self.cap_hist()
+
+    def extend_span(self, ts: float) -> None:
+        if self.first is None or ts < self.first:
+            self.first = ts
+        if self.last is None or ts > self.last:
+            self.last = ts
+
     def cap_hist(self) -> None:
         if len(self.hist) <= MAX_MINUTES:
             return

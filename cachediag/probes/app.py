@@ -48,7 +48,9 @@ DEFAULT_METRIC_NAMES: dict[str, tuple[str, ...]] = {
     "hit_rate": ("cache_hit_rate",),
     "error_rate": ("cache_error_rate",),
 }
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:[a-z_]*token|[a-z_]*key|secret|password|passwd|auth[a-z_]*)=)[^&#]*")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:[a-z_]*token|[a-z_]*key|secret|password|passwd|auth[a-z_]*)=)[^&#]*"
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class AppSources:
     logs: tuple[str, ...] = ()
     metrics_url: str | None = None
     health_url: str | None = None
-    metric_names: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_METRIC_NAMES))
+    metric_names: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_METRIC_NAMES)
+    )
 
 
 def mask_url(url: str) -> str:
@@ -78,10 +82,15 @@ def _metric_names(config: Mapping[str, Any], where: str) -> dict[str, tuple[str,
     for role, value in config.items():
         if role not in DEFAULT_METRIC_NAMES:
             raise UsageError(
-                f"{where}: unknown metric role '{role}' in [metrics] (known: {', '.join(DEFAULT_METRIC_NAMES)})"
+                f"{where}: unknown metric role '{role}' in [metrics] "
+                f"(known: {', '.join(DEFAULT_METRIC_NAMES)})"
             )
         values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
             raise UsageError(f"{where}: [metrics] {role} must be a metric name or a list of them")
         names[role] = tuple(values)
     return names
@@ -104,15 +113,18 @@ def sources_from(
     base = Path(config_path).parent if config_path else Path()
     # Relative paths in the config are relative to the config file, like a Makefile's.
     logs = list(log_flags) if log_flags else [p if p == "-" else str(base / p) for p in config_logs]
-    for path in logs:
-        if path != "-" and not any(ch in path for ch in "*?[") and not Path(path).exists():
-            raise UsageError(f"log file {path} does not exist")
+    if logs:
+        from cachediag.logscan.reader import expand_inputs
+
+        expand_inputs(logs)  # a missing file or an empty glob is a usage error, before any probing
     for key in ("metrics_url", "health_url"):
         if key in extra and not isinstance(extra[key], str):
             raise UsageError(f"{where}: '{key}' must be a URL")
     metrics_config = extra.get("metrics", {})
     if not isinstance(metrics_config, dict):
-        raise UsageError(f"{where}: 'metrics' must be a table like [metrics] hits = \"myapp_cache_hits_total\"")
+        raise UsageError(
+            f"{where}: 'metrics' must be a table like [metrics] hits = \"myapp_cache_hits_total\""
+        )
     return AppSources(
         logs=tuple(logs),
         metrics_url=_check_url("--metrics-url", metrics_url or extra.get("metrics_url")),
@@ -150,18 +162,30 @@ def fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
     """GET `url`: status, body (up to `limit` bytes), time taken; errors as data, never raised."""
     shown = mask_url(url)
     request = urllib.request.Request(
-        url, headers={"User-Agent": f"cachediag/{__version__}", "Accept": "text/plain, application/json, */*"}
+        url,
+        headers={
+            "User-Agent": f"cachediag/{__version__}",
+            "Accept": "text/plain, application/json, */*",
+        },
     )
     started = time.monotonic()
     deadline = started + timeout
-    result: dict[str, Any] = {"url": shown, "ok": False, "http_status": None, "elapsed_ms": None, "error": None}
+    result: dict[str, Any] = {
+        "url": shown,
+        "ok": False,
+        "http_status": None,
+        "elapsed_ms": None,
+        "error": None,
+    }
     try:
         try:
-            response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked
+            response = urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             response = exc  # 503 and friends still carry the body we want to read
         with response:
-            result["http_status"] = response.status if hasattr(response, "status") else response.getcode()
+            result["http_status"] = (
+                response.status if hasattr(response, "status") else response.getcode()
+            )
             chunks: list[bytes] = []
             size = 0
             while size <= limit:
@@ -177,7 +201,7 @@ def fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
         kind = _error_kind(exc.reason)
         result["error"] = {"kind": kind, "message": _describe(kind, exc.reason, shown, timeout)}
         return result
-    except Exception as exc:  # noqa: BLE001 - timeouts, resets, bad HTTP: all mean "no answer"
+    except Exception as exc:
         kind = _error_kind(exc)
         result["error"] = {"kind": kind, "message": _describe(kind, exc, shown, timeout)}
         return result
@@ -188,7 +212,9 @@ def fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
     return result
 
 
-def collect_metrics(url: str, timeout: float, names: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+def collect_metrics(
+    url: str, timeout: float, names: Mapping[str, tuple[str, ...]]
+) -> dict[str, Any]:
     from cachediag.probes import promtext
 
     facts = fetch(url, timeout, METRICS_LIMIT)
@@ -200,10 +226,14 @@ def collect_metrics(url: str, timeout: float, names: Mapping[str, tuple[str, ...
     parsed = promtext.parse(body.decode("utf-8", errors="replace"))
     wanted = {name for candidates in names.values() for name in candidates}
     # Keep the named metrics and anything about caching; a busy app exports thousands.
-    kept = sorted(n for n in parsed.values if n in wanted or "cache" in n.lower())[:MAX_METRIC_NAMES]
+    kept = sorted(n for n in parsed.values if n in wanted or "cache" in n.lower())[
+        :MAX_METRIC_NAMES
+    ]
     facts["values"] = {n: parsed.values[n] for n in kept}
     facts["series"] = {n: parsed.series[n] for n in kept}
-    facts["types"] = {n: t for n, t in parsed.types.items() if n in kept or n.removesuffix("_total") in kept}
+    facts["types"] = {
+        n: t for n, t in parsed.types.items() if n in kept or n.removesuffix("_total") in kept
+    }
     facts["metric_names_seen"] = len(parsed.values)
     facts["unparsed_lines"] = parsed.unparsed
     return facts
@@ -221,7 +251,9 @@ def collect_health(url: str, timeout: float) -> dict[str, Any]:
             document = None
         if isinstance(document, dict) and isinstance(document.get("status"), str):
             facts["body_status"] = document["status"]
-            facts["body_json"] = {k: v for k, v in document.items() if isinstance(v, (str, int, float, bool))}
+            facts["body_json"] = {
+                k: v for k, v in document.items() if isinstance(v, (str, int, float, bool))
+            }
     return facts
 
 
@@ -231,7 +263,7 @@ def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
         from cachediag.logscan import scan_logs
 
         facts["scan"] = scan_logs(list(paths))
-    except Exception as exc:  # noqa: BLE001 - a log we cannot read is the check's error, not a crash
+    except Exception as exc:
         facts["error"] = f"{type(exc).__name__}: {exc}"
     return facts
 
@@ -239,7 +271,9 @@ def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
 def collect_endpoints(sources: AppSources, timeout: float) -> dict[str, Any]:
     """The metrics and health endpoints (logs and schema versions are collected apart)."""
     return {
-        "metrics": collect_metrics(sources.metrics_url, timeout, sources.metric_names) if sources.metrics_url else None,
+        "metrics": collect_metrics(sources.metrics_url, timeout, sources.metric_names)
+        if sources.metrics_url
+        else None,
         "health": collect_health(sources.health_url, timeout) if sources.health_url else None,
     }
 

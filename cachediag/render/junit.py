@@ -43,9 +43,15 @@ def _suite_order(report: Report) -> list[str]:
 def _details(result: Result) -> str:
     lines = [result.summary]
     if result.observed:
-        lines.append("observed: " + json.dumps(result.observed, ensure_ascii=False, sort_keys=True, default=str))
+        lines.append(
+            "observed: "
+            + json.dumps(result.observed, ensure_ascii=False, sort_keys=True, default=str)
+        )
     if result.thresholds:
-        lines.append("thresholds: " + json.dumps(result.thresholds, ensure_ascii=False, sort_keys=True, default=str))
+        lines.append(
+            "thresholds: "
+            + json.dumps(result.thresholds, ensure_ascii=False, sort_keys=True, default=str)
+        )
     if result.remedy:
         lines.append(f"remedy: {result.remedy}")
     if result.ref:
@@ -57,7 +63,9 @@ def _details(result: Result) -> str:
 
 def _testcase(suite: ET.Element, result: Result, fail_on_warn: bool) -> str:
     """Append the testcase; return which counter it adds to (failures/errors/skipped/passed)."""
-    case = ET.SubElement(suite, "testcase", classname=xml_text(result.id), name=xml_text(result.item), time="0")
+    case = ET.SubElement(
+        suite, "testcase", classname=xml_text(result.id), name=xml_text(result.item), time="0"
+    )
     message = xml_text(result.summary)
     details = _details(result)
     if result.status == "fail" or (result.status == "warn" and fail_on_warn):
@@ -87,10 +95,16 @@ def render(report: Report) -> str:
     timestamp = report.generated_at.rstrip("Z")  # the JUnit XSD's timestamp has no zone (UTC here)
     for index, name in enumerate(_suite_order(report)):
         results = [r for r in report.results if r.target == name]
-        suite = ET.SubElement(root, "testsuite", name=xml_text(name), id=str(index), timestamp=timestamp)
+        suite = ET.SubElement(
+            root, "testsuite", name=xml_text(name), id=str(index), timestamp=timestamp
+        )
         props = ET.SubElement(suite, "properties")
         target = kinds.get(name)
-        info = {"kind": target["kind"], "status": target["status"], "source": target["source"]} if target else {"kind": name}
+        info = (
+            {"kind": target["kind"], "status": target["status"], "source": target["source"]}
+            if target
+            else {"kind": name}
+        )
         if name in report.versions:
             info["version"] = report.versions[name]
         for key, value in info.items():

@@ -33,7 +33,13 @@ def live_table(states: list[Any]) -> Table:
             continue
         s = latency_summary(state.samples)
         table.add_row(
-            name, str(s["samples"]), _us(s["min_us"]), _us(s["p50_us"]), _us(s["p99_us"]), _us(s["max_us"]), _us(s["avg_us"])
+            name,
+            str(s["samples"]),
+            _us(s["min_us"]),
+            _us(s["p50_us"]),
+            _us(s["p99_us"]),
+            _us(s["max_us"]),
+            _us(s["avg_us"]),
         )
     return table
 
@@ -41,7 +47,8 @@ def live_table(states: list[Any]) -> Table:
 def history_line(entry: dict[str, Any]) -> str:
     """One window, like `redis-cli --latency-history`, with its timestamp first."""
     return (
-        f"{entry['at']}  {safe_text(entry['target'])}  min {_us(entry['min_us'])}  p50 {_us(entry['p50_us'])}  "
+        f"{entry['at']}  {safe_text(entry['target'])}  min {_us(entry['min_us'])}  "
+        f"p50 {_us(entry['p50_us'])}  "
         f"p99 {_us(entry['p99_us'])}  max {_us(entry['max_us'])}  avg {_us(entry['avg_us'])}  "
         f"({entry['samples']} samples)"
     )
@@ -77,7 +84,18 @@ def histogram_lines(buckets: list[dict[str, Any]]) -> Text:
 
 def report(rows: list[dict[str, Any]], *, dist: bool = False, terminal: bool | None = None) -> str:
     table = Table(title="Round-trip latency (connect time apart)", title_justify="left")
-    for column in ("target", "command", "connect", "samples", "min", "p50", "p99", "max", "avg", "verdict"):
+    for column in (
+        "target",
+        "command",
+        "connect",
+        "samples",
+        "min",
+        "p50",
+        "p99",
+        "max",
+        "avg",
+        "verdict",
+    ):
         table.add_column(column, overflow="fold")
     notes: list[RenderableType] = []
     for row in rows:

@@ -31,7 +31,13 @@ def _status(status: str) -> str:
 
 def _row(result: Result) -> str:
     remedy = cell(result.remedy) if result.remedy else ""
-    cells = [_status(result.status), f"`{result.id}`", cell(result.target), cell(result.summary), remedy]
+    cells = [
+        _status(result.status),
+        f"`{result.id}`",
+        cell(result.target),
+        cell(result.summary),
+        remedy,
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -52,13 +58,22 @@ def render(report: Report) -> str:
             )
         lines.append("")
     counts = report.counts()
-    lines.append(" · ".join(f"{SYMBOLS[s]} {counts[s]} {s}" for s in ("fail", "error", "warn", "pass", "skip")))
+    lines.append(
+        " · ".join(
+            f"{SYMBOLS[s]} {counts[s]} {s}" for s in ("fail", "error", "warn", "pass", "skip")
+        )
+    )
     lines.append("")
     sections: dict[str, list[Result]] = {}
     for result in report.results:
         sections.setdefault(result.section, []).append(result)
     for name, results in sections.items():
-        lines += [f"### {cell(name)}", "", "| | check | target | observed | remedy |", "|---|---|---|---|---|"]
+        lines += [
+            f"### {cell(name)}",
+            "",
+            "| | check | target | observed | remedy |",
+            "|---|---|---|---|---|",
+        ]
         lines += [_row(r) for r in results]
         lines.append("")
     return "\n".join(lines)

@@ -12,13 +12,21 @@ from cachediag.checks.facts_view import human_bytes
 from cachediag.render.console import render_to_string
 from cachediag.textsafe import safe_text
 
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "skip": "dim"}
+STATUS_STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "bold red",
+    "error": "bold red",
+    "skip": "dim",
+}
 
 
 def _verdict_cells(verdict: dict[str, Any] | None) -> tuple[Text, Text]:
     if not verdict:
         return Text(""), Text("")
-    return Text(verdict["status"], style=STATUS_STYLE.get(verdict["status"], "")), Text(safe_text(verdict["summary"]))
+    return Text(verdict["status"], style=STATUS_STYLE.get(verdict["status"], "")), Text(
+        safe_text(verdict["summary"])
+    )
 
 
 def _readings(row: dict[str, Any]) -> Table:
@@ -38,14 +46,28 @@ def _databases(rows: list[dict[str, Any]]) -> Table:
     for db in rows:
         avg = db.get("avg_ttl_ms")
         table.add_row(
-            db["db"], f"{db['keys']:,}", f"{db['with_ttl']:,}", f"{db['without_ttl']:,}", f"{avg / 1000:,.0f} s" if avg else "–"
+            db["db"],
+            f"{db['keys']:,}",
+            f"{db['with_ttl']:,}",
+            f"{db['without_ttl']:,}",
+            f"{avg / 1000:,.0f} s" if avg else "–",
         )
     return table
 
 
 def _slabs(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="slabs (memcached-tool display)", title_justify="left")
-    for column in ("#", "Item_Size", "Max_age", "Pages", "Count", "Full?", "Evicted", "Evict_Time", "OOM"):
+    for column in (
+        "#",
+        "Item_Size",
+        "Max_age",
+        "Pages",
+        "Count",
+        "Full?",
+        "Evicted",
+        "Evict_Time",
+        "OOM",
+    ):
         table.add_column(column, justify="right")
     for slab in rows:
         table.add_row(
@@ -73,7 +95,9 @@ def _memory_stats(values: dict[str, Any]) -> Table:
             shown = f"{value:,}" if isinstance(value, int) else str(value)
         elif isinstance(value, int):
             shown = human_bytes(value)
-        elif isinstance(value, float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+        elif isinstance(value, float) or (
+            isinstance(value, str) and value.replace(".", "", 1).isdigit()
+        ):
             shown = f"{float(value):.2f}"
         else:
             shown = str(value)
@@ -85,11 +109,22 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
     parts: list[RenderableType] = []
     if row["status"] != "up":
         style = "dim" if row["status"] == "skipped" else "bold red"
-        parts.append(Text(f"{safe_text(row['target'])}: {row['status']}: {safe_text(row['error']['message'])}", style=style))
+        parts.append(
+            Text(
+                f"{safe_text(row['target'])}: {row['status']}: "
+                f"{safe_text(row['error']['message'])}",
+                style=style,
+            )
+        )
         return parts
     parts.append(_readings(row))
     if row.get("projection"):
-        parts.append(Text(f"projection: {row['projection']['text']} (average of {row['sampled_keys']} sampled entries)"))
+        parts.append(
+            Text(
+                f"projection: {row['projection']['text']} "
+                f"(average of {row['sampled_keys']} sampled entries)"
+            )
+        )
     if row.get("databases"):
         parts.append(_databases(row["databases"]))
     if row.get("slabs"):
@@ -99,7 +134,13 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
     if row.get("memory_doctor"):
         parts.append(Text("MEMORY DOCTOR:", style="bold"))
         parts.append(Text("\n".join(safe_text(line) for line in row["memory_doctor"].splitlines())))
-    remedies = sorted({r["verdict"]["remedy"] for r in row["readings"] if r.get("verdict") and r["verdict"].get("remedy")})
+    remedies = sorted(
+        {
+            r["verdict"]["remedy"]
+            for r in row["readings"]
+            if r.get("verdict") and r["verdict"].get("remedy")
+        }
+    )
     for remedy in remedies:
         parts.append(Text(f"→ {safe_text(remedy)}", style="yellow"))
     for note in row.get("notes") or []:

@@ -68,7 +68,9 @@ def _fmt(value: float | None) -> str:
     return text if text not in ("", "-0") else "0"
 
 
-def _scaled(reading: Reading) -> tuple[str, float, float | None, float | None, float | None, float | None]:
+def _scaled(
+    reading: Reading,
+) -> tuple[str, float, float | None, float | None, float | None, float | None]:
     """Value, thresholds and bounds in the perfdata unit (UOM) for this reading."""
 
     def scale(value: float | None, factor: float) -> float | None:
@@ -124,7 +126,9 @@ def render(report: Report) -> str:
         reasons = f"{counts['pass']} checks passed"
         if counts["skip"]:
             reasons += f", {counts['skip']} skipped"
-    tally = ", ".join(f"{counts[s]} {s}" for s in ("fail", "error", "warn", "pass", "skip") if counts[s])
+    tally = ", ".join(
+        f"{counts[s]} {s}" for s in ("fail", "error", "warn", "pass", "skip") if counts[s]
+    )
     line = f"CACHEDIAG {STATE_NAMES[state]} - {reasons} [{tally or 'no checks'}]"
     data = " ".join(perfdata(r) for r in readings(report))
     lines = [f"{line} | {data}" if data else line]

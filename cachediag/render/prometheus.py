@@ -1,7 +1,7 @@
 """`--format prometheus`: the text exposition format, for node_exporter's textfile collector.
 
-Write it atomically where the collector looks (`-o /var/lib/node_exporter/cachediag.prom.tmp`
-then `mv`), from cron or a systemd timer. Every check becomes
+Run it from cron or a systemd timer with `-o /var/lib/node_exporter/textfile/cachediag.prom`
+(`-o` replaces the file atomically, so the collector never reads half a report). Every check becomes
 `cachediag_check_status{id,target}` (0 pass, 1 warn, 2 fail, 3 error, -1 skip), and the
 key readings become gauges, so one alert rule can watch the whole checklist.
 """
@@ -64,7 +64,9 @@ class _Families:
         self.meta: dict[str, tuple[str, str]] = {}
         self.samples: dict[str, list[str]] = defaultdict(list)
 
-    def add(self, name: str, kind: str, help_text: str, labels: dict[str, str], value: float) -> None:
+    def add(
+        self, name: str, kind: str, help_text: str, labels: dict[str, str], value: float
+    ) -> None:
         if name not in self.meta:
             self.order.append(name)
             self.meta[name] = (kind, help_text)
@@ -103,23 +105,45 @@ def render(report: Report) -> str:
         families.add(
             "cachediag_target_up",
             "gauge",
-            "1 when the target answered, 0 when it was down or nothing listened at its default address.",
+            "1 when the target answered, 0 when it was down "
+            "or nothing listened at its default address.",
             {"target": target["name"], "kind": target["kind"], "status": target["status"]},
             1 if target["status"] == "up" else 0,
         )
     for reading in readings(report):
         _reading(families, reading)
     for status, count in report.counts().items():
-        families.add("cachediag_check_results", "gauge", "Number of check results by status.", {"status": status}, count)
-    families.add("cachediag_check_exit_code", "gauge",
-                 "Exit code of the run: 0 ok, 1 a check failed, 3 a check could not run.", {}, report.exit_code)
-    families.add("cachediag_check_duration_seconds", "gauge", "Wall time of the whole run.", {},
-                 report.duration_ms / 1000)
+        families.add(
+            "cachediag_check_results",
+            "gauge",
+            "Number of check results by status.",
+            {"status": status},
+            count,
+        )
+    families.add(
+        "cachediag_check_exit_code",
+        "gauge",
+        "Exit code of the run: 0 ok, 1 a check failed, 3 a check could not run.",
+        {},
+        report.exit_code,
+    )
+    families.add(
+        "cachediag_check_duration_seconds",
+        "gauge",
+        "Wall time of the whole run.",
+        {},
+        report.duration_ms / 1000,
+    )
     try:
         stamp = timegm(strptime(report.generated_at, "%Y-%m-%dT%H:%M:%SZ"))
     except ValueError:
         stamp = None
     if stamp is not None:
-        families.add("cachediag_check_timestamp_seconds", "gauge",
-                     "When the facts were collected (Unix time): alert when it grows stale.", {}, stamp)
+        families.add(
+            "cachediag_check_timestamp_seconds",
+            "gauge",
+            "When the facts were collected (Unix time): alert when it grows stale.",
+            {},
+            stamp,
+        )
     return families.text()

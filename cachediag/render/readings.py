@@ -50,8 +50,18 @@ def _hit_rate(result: Result) -> list[Reading]:
         return []
     th = result.thresholds
     return [
-        Reading("hit_rate", result.target, rate, "ratio", _scaled(th.get("warn_below"), 1),
-                _scaled(th.get("fail_below"), 1), True, 0, 1, "Cache hit rate (hits / lookups).")
+        Reading(
+            "hit_rate",
+            result.target,
+            rate,
+            "ratio",
+            _scaled(th.get("warn_below"), 1),
+            _scaled(th.get("fail_below"), 1),
+            True,
+            0,
+            1,
+            "Cache hit rate (hits / lookups).",
+        )
     ]
 
 
@@ -61,9 +71,18 @@ def _memory(result: Result) -> list[Reading]:
         return []
     th = result.thresholds
     return [
-        Reading("memory_used", result.target, used_pct / 100, "ratio",
-                _scaled(th.get("warn_at_percent"), 0.01), _scaled(th.get("fail_at_percent"), 0.01),
-                False, 0, 1, "Memory used as a share of the configured limit.")
+        Reading(
+            "memory_used",
+            result.target,
+            used_pct / 100,
+            "ratio",
+            _scaled(th.get("warn_at_percent"), 0.01),
+            _scaled(th.get("fail_at_percent"), 0.01),
+            False,
+            0,
+            1,
+            "Memory used as a share of the configured limit.",
+        )
     ]
 
 
@@ -72,13 +91,32 @@ def _latency(result: Result) -> list[Reading]:
     th = result.thresholds
     p99 = _num(result.observed, "p99_us")
     if p99 is not None:
-        out.append(Reading("latency_p99", result.target, p99 / 1e6, "seconds",
-                           _scaled(th.get("warn_p99_us"), 1e-6), _scaled(th.get("fail_p99_us"), 1e-6),
-                           False, 0, None, "99th percentile round trip of PING (or version) from this host."))
+        out.append(
+            Reading(
+                "latency_p99",
+                result.target,
+                p99 / 1e6,
+                "seconds",
+                _scaled(th.get("warn_p99_us"), 1e-6),
+                _scaled(th.get("fail_p99_us"), 1e-6),
+                False,
+                0,
+                None,
+                "99th percentile round trip of PING (or version) from this host.",
+            )
+        )
     p50 = _num(result.observed, "p50_us")
     if p50 is not None:
-        out.append(Reading("latency_p50", result.target, p50 / 1e6, "seconds", minimum=0,
-                           help="Median round trip of PING (or version) from this host."))
+        out.append(
+            Reading(
+                "latency_p50",
+                result.target,
+                p50 / 1e6,
+                "seconds",
+                minimum=0,
+                help="Median round trip of PING (or version) from this host.",
+            )
+        )
     return out
 
 
@@ -88,10 +126,30 @@ def _pool(result: Result) -> list[Reading]:
         return []
     limit = _num(result.observed, "max") or None
     th = result.thresholds
-    warn = limit * th["warn_at_percent"] / 100 if limit and isinstance(th.get("warn_at_percent"), (int, float)) else None
-    crit = limit * th["fail_at_percent"] / 100 if limit and isinstance(th.get("fail_at_percent"), (int, float)) else None
-    return [Reading("clients", result.target, connected, "count", warn, crit, False, 0, limit,
-                    "Connected clients (the server's connection limit is the maximum).")]
+    warn = (
+        limit * th["warn_at_percent"] / 100
+        if limit and isinstance(th.get("warn_at_percent"), (int, float))
+        else None
+    )
+    crit = (
+        limit * th["fail_at_percent"] / 100
+        if limit and isinstance(th.get("fail_at_percent"), (int, float))
+        else None
+    )
+    return [
+        Reading(
+            "clients",
+            result.target,
+            connected,
+            "count",
+            warn,
+            crit,
+            False,
+            0,
+            limit,
+            "Connected clients (the server's connection limit is the maximum).",
+        )
+    ]
 
 
 def _evictions(result: Result) -> list[Reading]:
@@ -99,21 +157,54 @@ def _evictions(result: Result) -> list[Reading]:
     if evicted is None:
         return []
     warn = _num(result.thresholds, "warn_above")
-    return [Reading("evictions", result.target, evicted, "count", warn, None, False, 0, None,
-                    "Keys evicted since the server started.")]
+    return [
+        Reading(
+            "evictions",
+            result.target,
+            evicted,
+            "count",
+            warn,
+            None,
+            False,
+            0,
+            None,
+            "Keys evicted since the server started.",
+        )
+    ]
 
 
 def _app_metrics(result: Result) -> list[Reading]:
     out = []
     rate = _num(result.observed, "hit_rate")
     if rate is not None:
-        out.append(Reading("hit_rate", result.target, rate, "ratio", minimum=0, maximum=1,
-                           low_is_bad=True, help="Cache hit rate (hits / lookups)."))
+        out.append(
+            Reading(
+                "hit_rate",
+                result.target,
+                rate,
+                "ratio",
+                minimum=0,
+                maximum=1,
+                low_is_bad=True,
+                help="Cache hit rate (hits / lookups).",
+            )
+        )
     errors = _num(result.observed, "error_rate")
     if errors is not None:
-        out.append(Reading("error_rate", result.target, errors, "ratio",
-                           _num(result.thresholds, "warn_error_rate_above"), None, False, 0, 1,
-                           "Share of the application's cache operations that failed."))
+        out.append(
+            Reading(
+                "error_rate",
+                result.target,
+                errors,
+                "ratio",
+                _num(result.thresholds, "warn_error_rate_above"),
+                None,
+                False,
+                0,
+                1,
+                "Share of the application's cache operations that failed.",
+            )
+        )
     return out
 
 
@@ -121,9 +212,20 @@ def _app_health(result: Result) -> list[Reading]:
     elapsed = _num(result.observed, "elapsed_ms")
     if elapsed is None:
         return []
-    return [Reading("health_latency", result.target, elapsed / 1000, "seconds",
-                    _scaled(result.thresholds.get("warn_slower_than_ms"), 0.001), None, False, 0, None,
-                    "Time the application's health endpoint took to answer.")]
+    return [
+        Reading(
+            "health_latency",
+            result.target,
+            elapsed / 1000,
+            "seconds",
+            _scaled(result.thresholds.get("warn_slower_than_ms"), 0.001),
+            None,
+            False,
+            0,
+            None,
+            "Time the application's health endpoint took to answer.",
+        )
+    ]
 
 
 _EXTRACTORS: dict[str, Callable[[Result], list[Reading]]] = {

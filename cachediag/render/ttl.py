@@ -13,7 +13,13 @@ from cachediag.render.console import render_to_string
 from cachediag.textsafe import safe_text
 from cachediag.ttl_report import BUCKET_NAMES, NO_EXPIRY, human_duration
 
-STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red", "skip": "dim"}
+STATUS_STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "bold red",
+    "error": "bold red",
+    "skip": "dim",
+}
 TOP_NAMESPACES = 20
 
 
@@ -41,7 +47,11 @@ def _databases(rows: list[dict[str, Any]]) -> Table:
     for db in rows:
         avg = db.get("avg_ttl_ms") or 0
         table.add_row(
-            db["db"], f"{db['keys']:,}", f"{db['expires']:,}", f"{db['keys'] - db['expires']:,}", human_duration(avg / 1000) if avg else "–"
+            db["db"],
+            f"{db['keys']:,}",
+            f"{db['expires']:,}",
+            f"{db['keys'] - db['expires']:,}",
+            human_duration(avg / 1000) if avg else "–",
         )
     return table
 
@@ -49,21 +59,38 @@ def _databases(rows: list[dict[str, Any]]) -> Table:
 def _buckets(row: dict[str, Any]) -> Table:
     scope = f"pattern {row['pattern']}, " if row.get("pattern") else ""
     extent = "the whole keyspace" if row.get("complete") else f"bounded at {row['max_keys']:,} keys"
-    table = Table(title=f"sampled keys by remaining TTL ({scope}{row['sampled']:,} keys, {extent})", title_justify="left")
+    table = Table(
+        title=f"sampled keys by remaining TTL ({scope}{row['sampled']:,} keys, {extent})",
+        title_justify="left",
+    )
     table.add_column("namespace", overflow="fold")
     table.add_column("keys", justify="right")
     for name in BUCKET_NAMES:
         table.add_column(name, justify="right", style="yellow" if name == NO_EXPIRY else "")
-    table.add_row(Text("all", style="bold"), f"{row['sampled']:,}", *(f"{row['buckets'][n]:,}" for n in BUCKET_NAMES))
+    table.add_row(
+        Text("all", style="bold"),
+        f"{row['sampled']:,}",
+        *(f"{row['buckets'][n]:,}" for n in BUCKET_NAMES),
+    )
     for ns in row["namespaces"][:TOP_NAMESPACES]:
-        table.add_row(Text(safe_text(ns["namespace"])), f"{ns['keys']:,}", *(f"{ns['buckets'][n]:,}" for n in BUCKET_NAMES))
+        table.add_row(
+            Text(safe_text(ns["namespace"])),
+            f"{ns['keys']:,}",
+            *(f"{ns['buckets'][n]:,}" for n in BUCKET_NAMES),
+        )
     return table
 
 
 def _target(row: dict[str, Any]) -> list[RenderableType]:
     if row["status"] != "up":
         style = "dim" if row["status"] == "skipped" else "bold red"
-        return [Text(f"{safe_text(row['target'])}: {row['status']}: {safe_text(row['error']['message'])}", style=style)]
+        return [
+            Text(
+                f"{safe_text(row['target'])}: {row['status']}: "
+                f"{safe_text(row['error']['message'])}",
+                style=style,
+            )
+        ]
     if row["mode"] == "keys":
         parts: list[RenderableType] = [_keys(row)]
     else:

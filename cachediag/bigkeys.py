@@ -1,0 +1,131 @@
+"""`bigkeys` for one target: scan within the budget, accumulate, return the JSON-ready row.
+
+Redis: TYPE, MEMORY USAGE, length and TTL of every key in one scan (redis-cli needs
+--bigkeys and --memkeys, two scans, for the same). Memcached: the crawler's metadump,
+with the slab classes the items sit in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.clients.resp import RedisClient
+from cachediag.errors import ProbeError
+from cachediag.keystats import KeyStats
+from cachediag.scan import Progress, ScanError, ScanOptions, scan_keyspace
+from cachediag.scan_memcached import CrawlOptions, Item, crawl
+from cachediag.targets import Target
+from cachediag.verdicts import mark_error, target_row
+
+
+@dataclass(frozen=True)
+class BigkeysRequest:
+    top: int
+    namespaces: int
+    scan: ScanOptions
+    crawl: CrawlOptions
+
+
+def run(
+    target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> dict[str, Any]:
+    row = target_row(target)
+    try:
+        if target.kind == "redis":
+            row.update(_redis(target, timeout, request, progress))
+        else:
+            row.update(_memcached(target, timeout, request, progress))
+    except (ProbeError, ScanError) as error:
+        mark_error(
+            row, target, error if isinstance(error, ProbeError) else ProbeError("error", str(error))
+        )
+    return row
+
+
+def _redis(
+    target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> dict[str, Any]:
+    stats = KeyStats(top=request.top)
+    with RedisClient(target, timeout).connect() as client:
+        result = scan_keyspace(client, request.scan, stats.add_redis, progress)
+    document = stats.to_dict(namespace_limit=request.namespaces)
+    if result.memory_available:
+        size_source = "MEMORY USAGE"
+    else:
+        size_source = (
+            f"estimated from lengths: MEMORY USAGE unavailable ({result.memory_reason}); "
+            "strings count their bytes, collections 16 bytes per element"
+        )
+    return {
+        "scan": result.to_dict(),
+        "complete": result.complete,
+        "stop_reason": result.stop_reason,
+        "resume_cursor": None if result.complete else str(result.cursor),
+        "size_source": size_source,
+        "pattern": request.scan.match,
+        **document,
+    }
+
+
+def _memcached(
+    target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> dict[str, Any]:
+    stats = KeyStats(top=request.top)
+    classes: dict[int, list[int]] = {}
+    server_time = 0
+
+    def add(items: list[Item]) -> None:
+        for item in items:
+            ttl = None if item.exp < 0 else float(max(item.exp - server_time, 0))
+            extra = (
+                ("slab_class", item.cls),
+                ("idle_s", max(server_time - item.la, 0)),
+                ("fetched", item.fetch),
+            )
+            stats.add_item(item.key, item.namespace, item.size, ttl, extra)
+            row = classes.get(item.cls)
+            if row is None:
+                row = classes[item.cls] = [0, 0]
+            row[0] += 1
+            row[1] += item.size
+
+    client = MemcachedClient(target, timeout).connect()
+    try:
+        slabs = client.stats("slabs")
+        server_time = int(client.stats().get("time", 0))
+        result = crawl(client, request.crawl, add, progress)
+    finally:
+        client.close()
+    document = stats.to_dict(namespace_limit=request.namespaces)
+    return {
+        "scan": result.to_dict(),
+        "complete": result.complete,
+        "stop_reason": result.stop_reason,
+        "resume_cursor": None,
+        "size_source": "item size (key, value and item header, as the slab stores it)",
+        "pattern": request.crawl.match,
+        **document,
+        "slab_classes": slab_rows(classes, slabs),
+    }
+
+
+def slab_rows(classes: dict[int, list[int]], slabs: dict[str, str]) -> list[dict[str, Any]]:
+    """Per slab class: items seen, their bytes, the chunk size and the bytes lost to rounding up."""
+    rows = []
+    for cls in sorted(classes):
+        items, size = classes[cls]
+        chunk = int(slabs.get(f"{cls}:chunk_size", 0) or 0)
+        rows.append(
+            {
+                "class": cls,
+                "chunk_size": chunk or None,
+                "items": items,
+                "bytes": size,
+                "average_bytes": round(size / items) if items else 0,
+                "slack_bytes": items * chunk - size if chunk else None,
+                "total_pages": int(slabs.get(f"{cls}:total_pages", 0) or 0),
+            }
+        )
+    return rows

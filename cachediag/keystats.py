@@ -1,0 +1,282 @@
+"""What `bigkeys` reports, accumulated key by key in bounded memory.
+
+A scan hands batches of keys here; whatever the keyspace size, what is kept is a
+top-N heap, one biggest key per type, a namespace table capped at NAMESPACE_LIMIT
+rows (later namespaces fold into one row) and a fixed histogram.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from cachediag.scan import ELEMENT_BYTES_ESTIMATE, KeyInfo
+from cachediag.textsafe import safe_text
+
+NAMESPACE_LIMIT = 10_000
+OTHER_NAMESPACES = "(other namespaces)"
+# The guide: "If entries are 512+ bytes, consider smaller DTOs" (Solution 3B).
+LARGE_AVERAGE_BYTES = 512
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key worth reporting (the top list, a type's biggest)."""
+
+    key: bytes
+    type: str
+    size: int
+    length: int | None
+    ttl_s: float | None  # None: no expiry
+    namespace: str
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": safe_text(self.key),
+            "type": self.type,
+            "bytes": self.size,
+            "length": self.length,
+            "ttl_s": self.ttl_s,
+            "namespace": safe_text(self.namespace),
+            **dict(self.extra),
+        }
+
+
+class _Top:
+    """The N largest by size: a min-heap whose root is the smallest of the kept ones."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.heap: list[tuple[int, int, Entry]] = []
+        self._seq = itertools.count()
+
+    @property
+    def floor(self) -> int:
+        return self.heap[0][0] if len(self.heap) >= self.size else -1
+
+    def push(self, size: int, entry: Entry) -> None:
+        if self.size <= 0:
+            return
+        item = (size, next(self._seq), entry)
+        if len(self.heap) < self.size:
+            heapq.heappush(self.heap, item)
+        else:
+            heapq.heappushpop(self.heap, item)
+
+    def ranked(self) -> list[Entry]:
+        return [entry for _, _, entry in sorted(self.heap, key=lambda i: (-i[0], i[1]))]
+
+
+class KeyStats:
+    """Totals, top keys, per type, per namespace and a size histogram."""
+
+    def __init__(self, top: int = 20, namespace_limit: int = NAMESPACE_LIMIT) -> None:
+        self.top = _Top(top)
+        self.namespace_limit = namespace_limit
+        self.keys = 0
+        self.bytes = 0
+        self.with_ttl = 0
+        # type -> [keys, bytes, elements, biggest Entry by size, biggest Entry by length]
+        self.types: dict[str, list[Any]] = {}
+        # namespace -> [keys, bytes, keys without TTL, biggest size]
+        self.namespaces: dict[str, list[int]] = {}
+        self.namespaces_folded = 0
+        # bucket b holds sizes in [2**(b-1), 2**b): b = size.bit_length()
+        self.histogram: dict[int, list[int]] = {}
+
+    # -- input ----------------------------------------------------------------------------
+    def add_redis(self, infos: list[KeyInfo]) -> None:
+        """The hot path for Redis: a million keys pass here, so it is one flat loop."""
+        top = self.top
+        floor = top.floor
+        types = self.types
+        namespaces = self.namespaces
+        histogram = self.histogram
+        total = 0
+        with_ttl = 0
+        for info in infos:
+            size = info.memory
+            length = info.length
+            if size is None:
+                per_item = 1 if info.type == "string" else ELEMENT_BYTES_ESTIMATE
+                size = len(info.key) + (length or 0) * per_item
+            total += size
+            ttl_ms = info.ttl_ms
+            if ttl_ms >= 0:
+                with_ttl += 1
+            row = types.get(info.type)
+            if row is None:
+                row = types[info.type] = [0, 0, 0, None, None]
+            row[0] += 1
+            row[1] += size
+            if length:
+                row[2] += length
+            if row[3] is None or size > row[3].size:
+                row[3] = self._entry(info, size)
+            if length is not None and (row[4] is None or length > (row[4].length or 0)):
+                row[4] = self._entry(info, size)
+            ns = namespaces.get(info.namespace)
+            if ns is None:
+                ns = self._namespace_row(info.namespace)
+            ns[0] += 1
+            ns[1] += size
+            if ttl_ms < 0:
+                ns[2] += 1
+            if size > ns[3]:
+                ns[3] = size
+            bucket = histogram.get(size.bit_length())
+            if bucket is None:
+                bucket = histogram[size.bit_length()] = [0, 0]
+            bucket[0] += 1
+            bucket[1] += size
+            if size > floor:
+                top.push(size, self._entry(info, size))
+                floor = top.floor
+        self.keys += len(infos)
+        self.bytes += total
+        self.with_ttl += with_ttl
+
+    def add_item(
+        self,
+        key: bytes,
+        namespace: str,
+        size: int,
+        ttl_s: float | None,
+        extra: tuple[tuple[str, Any], ...] = (),
+    ) -> None:
+        """One Memcached item (a value of `size` bytes in its slab)."""
+        self.keys += 1
+        self.bytes += size
+        row = self.types.get("item")
+        if row is None:
+            row = self.types["item"] = [0, 0, 0, None, None]
+        row[0] += 1
+        row[1] += size
+        entry: Entry | None = None
+        if row[3] is None or size > row[3].size:
+            entry = Entry(key, "item", size, None, ttl_s, namespace, extra)
+            row[3] = entry
+        if ttl_s is not None:
+            self.with_ttl += 1
+        ns = self.namespaces.get(namespace) or self._namespace_row(namespace)
+        ns[0] += 1
+        ns[1] += size
+        if ttl_s is None:
+            ns[2] += 1
+        ns[3] = max(ns[3], size)
+        bucket = self.histogram.setdefault(size.bit_length(), [0, 0])
+        bucket[0] += 1
+        bucket[1] += size
+        if size > self.top.floor:
+            self.top.push(size, entry or Entry(key, "item", size, None, ttl_s, namespace, extra))
+
+    @staticmethod
+    def _entry(info: KeyInfo, size: int) -> Entry:
+        ttl = None if info.ttl_ms < 0 else round(info.ttl_ms / 1000, 3)
+        return Entry(info.key, info.type, size, info.length, ttl, info.namespace)
+
+    def _namespace_row(self, namespace: str) -> list[int]:
+        if len(self.namespaces) < self.namespace_limit:
+            row = self.namespaces[namespace] = [0, 0, 0, 0]
+            return row
+        # Bounded memory: past the limit, new namespaces share one row.
+        self.namespaces_folded += 1
+        return self.namespaces.setdefault(OTHER_NAMESPACES, [0, 0, 0, 0])
+
+    # -- output ---------------------------------------------------------------------------
+    @property
+    def average(self) -> float:
+        return self.bytes / self.keys if self.keys else 0.0
+
+    def type_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for kind, (keys, size, elements, biggest, longest) in sorted(
+            self.types.items(), key=lambda item: -item[1][1]
+        ):
+            rows.append(
+                {
+                    "type": kind,
+                    "keys": keys,
+                    "bytes": size,
+                    "elements": elements,
+                    "share": round(size / self.bytes, 4) if self.bytes else 0.0,
+                    "average_bytes": round(size / keys) if keys else 0,
+                    "biggest": biggest.to_dict() if biggest else None,
+                    "biggest_by_length": longest.to_dict() if longest else None,
+                }
+            )
+        return rows
+
+    def namespace_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
+        ranked = sorted(self.namespaces.items(), key=lambda item: (-item[1][1], item[0]))
+        rows = []
+        for namespace, (keys, size, no_ttl, biggest) in ranked[:limit]:
+            rows.append(
+                {
+                    "namespace": safe_text(namespace),
+                    "keys": keys,
+                    "bytes": size,
+                    "share": round(size / self.bytes, 4) if self.bytes else 0.0,
+                    "average_bytes": round(size / keys) if keys else 0,
+                    "largest_bytes": biggest,
+                    "without_ttl": no_ttl,
+                }
+            )
+        return rows
+
+    def histogram_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for bucket in sorted(self.histogram):
+            keys, size = self.histogram[bucket]
+            low = 0 if bucket == 0 else 1 << (bucket - 1)
+            rows.append({"from_bytes": low, "to_bytes": 1 << bucket, "keys": keys, "bytes": size})
+        return rows
+
+    def findings(self) -> list[dict[str, str]]:
+        findings = []
+        if self.keys and self.average >= LARGE_AVERAGE_BYTES:
+            findings.append(
+                {
+                    "level": "warn",
+                    "text": f"average entry {self.average:.0f} bytes (≥ {LARGE_AVERAGE_BYTES}): "
+                    "consider smaller DTOs, caching only the fields that are read",
+                    "ref": "Issue 3, Solution 3B",
+                }
+            )
+        for row in self.namespace_rows(limit=20):
+            if (
+                row["keys"] >= 10
+                and row["average_bytes"] >= LARGE_AVERAGE_BYTES
+                and self.average < LARGE_AVERAGE_BYTES
+            ):
+                findings.append(
+                    {
+                        "level": "info",
+                        "text": f"namespace {row['namespace']} averages "
+                        f"{row['average_bytes']} bytes per entry: "
+                        "a candidate for a smaller DTO",
+                        "ref": "Issue 3, Solution 3B",
+                    }
+                )
+        return findings
+
+    def to_dict(self, namespace_limit: int = 50) -> dict[str, Any]:
+        return {
+            "totals": {
+                "keys": self.keys,
+                "bytes": self.bytes,
+                "average_bytes": round(self.average, 1),
+                "with_ttl": self.with_ttl,
+                "without_ttl": self.keys - self.with_ttl,
+            },
+            "top": [entry.to_dict() for entry in self.top.ranked()],
+            "types": self.type_rows(),
+            "namespaces": self.namespace_rows(limit=namespace_limit),
+            "namespaces_total": len(self.namespaces),
+            "namespaces_folded": self.namespaces_folded,
+            "histogram": self.histogram_rows(),
+            "findings": self.findings(),
+        }

@@ -1,0 +1,90 @@
+"""Text for `cachediag eviction-policy`: settings, verdicts, fixes, the plan, what was done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from cachediag.checks.facts_view import human_bytes
+from cachediag.eviction import describe
+from cachediag.render.console import render_to_string
+from cachediag.textsafe import safe_text
+
+STATUS_STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "bold red",
+    "error": "bold red",
+    "skip": "dim",
+}
+
+
+def _size(value: Any) -> str:
+    if value is None:
+        return "–"
+    return "0 (no limit)" if value == 0 else f"{value} ({human_bytes(value)})"
+
+
+def _target(row: dict[str, Any]) -> list[RenderableType]:
+    name = safe_text(row["target"])
+    if row["status"] != "up":
+        style = "dim" if row["status"] == "skipped" else "bold red"
+        return [Text(f"{name}: {row['status']}: {safe_text(row['error']['message'])}", style=style)]
+    table = Table(title=name, title_justify="left", show_header=False)
+    table.add_column("setting")
+    table.add_column("value", overflow="fold")
+    if row["kind"] == "redis":
+        table.add_row("maxmemory", _size(row.get("maxmemory")))
+        table.add_row("maxmemory-policy", Text(safe_text(str(row.get("maxmemory_policy") or "–"))))
+    else:
+        table.add_row("limit_maxbytes", _size(row.get("limit_maxbytes")))
+        table.add_row("evictions", str(row.get("evictions") or "–"))
+        table.add_row("start-up flags", row["restart_flags"]["text"] or "–")
+    for verdict in row.get("verdicts") or []:
+        cell = Text(verdict["status"], style=STATUS_STYLE.get(verdict["status"], ""))
+        cell.append(f" {safe_text(verdict['summary'])}", style="")
+        table.add_row(verdict["check"], cell)
+    parts: list[RenderableType] = [table]
+    if row.get("fix"):
+        parts.append(Text("to fix:", style="bold"))
+        parts.extend(Text(f"  {safe_text(command)}") for command in row["fix"])
+    for note in row.get("notes") or []:
+        parts.append(Text(f"note: {safe_text(note)}", style="dim"))
+    outcome = row.get("outcome")
+    if outcome:
+        if outcome.get("verified") and not outcome["changes"] and not outcome.get("rewrite"):
+            parts.append(Text("already set as asked: nothing changed", style="green"))
+        elif outcome.get("verified"):
+            line = Text("applied and verified: ", style="green")
+            line.append(
+                ", ".join(f"{c['parameter']} = {c['read_back']}" for c in outcome["changes"])
+                or "no change needed"
+            )
+            parts.append(line)
+            if outcome.get("rewrite") and outcome["rewrite"]["ok"]:
+                parts.append(Text("persisted with CONFIG REWRITE", style="green"))
+        if outcome.get("error"):
+            parts.append(Text(f"not done: {safe_text(outcome['error'])}", style="bold red"))
+    return parts
+
+
+def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
+    parts: list[RenderableType] = []
+    for row in rows:
+        parts.extend(_target(row))
+        parts.append(Text(""))
+    return render_to_string(Group(*parts), terminal=terminal)
+
+
+def plan_text(planned: list[tuple[str, list[dict[str, Any]]]], rewrite: bool) -> str:
+    """What --set is about to do, per target, shown before asking."""
+    lines = ["cachediag will change:"]
+    for target, changes in planned:
+        for change in changes:
+            lines.append(f"  {safe_text(target)}: CONFIG SET {describe(change)}")
+        if rewrite:
+            lines.append(f"  {safe_text(target)}: CONFIG REWRITE (persist the configuration file)")
+    return "\n".join(lines) + "\n"

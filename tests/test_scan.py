@@ -1,0 +1,258 @@
+"""The scanning engine against real servers: every type, TTLs, odd names, budgets, resume, ACLs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.clients.resp import RedisClient
+from cachediag.errors import ProbeError
+from cachediag.keyspace import namespace_of
+from cachediag.scan import KeyInfo, Namespacer, ScanOptions, scan_keyspace, scan_sample
+from cachediag.scan_memcached import CrawlOptions, Item, crawl
+from cachediag.targets import parse_memcached, parse_redis
+
+MARKUP_KEY = b"user:[bold red]boom[/]\x1b[31m\n"
+BINARY_KEY = b"bin:\xff\xfe\x00\x01"
+
+
+def connect(server, url: str | None = None) -> RedisClient:
+    return RedisClient(parse_redis(url or server.url, "flag"), 5).connect()
+
+
+def seed_types(server) -> dict[bytes, tuple[str, int]]:
+    """One key of every type (plus a few namespaces of each), with the expected type and length."""
+    r = server.client()
+    expected: dict[bytes, tuple[str, int]] = {}
+    pipe = r.pipeline(transaction=False)
+    for i in range(50):
+        pipe.set(f"str:{i}", "x" * i)
+        expected[f"str:{i}".encode()] = ("string", i)
+        pipe.hset(f"hash:{i}", mapping={f"f{j}": j for j in range(i + 1)})
+        expected[f"hash:{i}".encode()] = ("hash", i + 1)
+        pipe.rpush(f"list:{i}", *range(i + 2))
+        expected[f"list:{i}".encode()] = ("list", i + 2)
+        pipe.sadd(f"set:{i}", *range(3))
+        expected[f"set:{i}".encode()] = ("set", 3)
+        pipe.zadd(f"zset:{i}", {"a": 1, "b": 2})
+        expected[f"zset:{i}".encode()] = ("zset", 2)
+    pipe.xadd("stream:1", {"a": "1"})
+    pipe.xadd("stream:1", {"b": "2"})
+    expected[b"stream:1"] = ("stream", 2)
+    pipe.set("ttl:1", "v", ex=3600)
+    expected[b"ttl:1"] = ("string", 1)
+    pipe.set(MARKUP_KEY, "m")
+    expected[MARKUP_KEY] = ("string", 1)
+    pipe.set(BINARY_KEY, b"\x00\x01")
+    expected[BINARY_KEY] = ("string", 2)
+    pipe.execute()
+    return expected
+
+
+def full_scan(client: RedisClient, **options) -> tuple[list[KeyInfo], object]:
+    found: list[KeyInfo] = []
+    result = scan_keyspace(client, ScanOptions(**options), found.extend)
+    return found, result
+
+
+def test_every_type_is_read_with_its_length_ttl_and_memory(redis_server) -> None:
+    expected = seed_types(redis_server)
+    with connect(redis_server) as client:
+        found, result = full_scan(client, count=100, max_keys=0)
+    assert result.complete and result.stop_reason is None
+    by_key = {info.key: info for info in found}
+    assert set(by_key) == set(expected)  # binary and markup names come back byte for byte
+    for key, (kind, length) in expected.items():
+        info = by_key[key]
+        assert (info.type, info.length) == (kind, length), key
+        assert info.memory and info.memory > 0
+    assert 3_500_000 < by_key[b"ttl:1"].ttl_ms <= 3_600_000
+    assert by_key[b"str:1"].ttl_ms == -1
+    assert by_key[b"hash:3"].namespace == "hash:*"
+    # Strings are guessed first: other types are re-inspected, yet no key is reported twice.
+    assert result.misguesses > 0
+    assert len(found) == len(by_key) == result.inspected == result.scanned
+
+
+def test_pattern_and_type_filters(redis_server) -> None:
+    seed_types(redis_server)
+    with connect(redis_server) as client:
+        hashes, _ = full_scan(client, type="hash", count=100)
+        users, _ = full_scan(client, match="list:1*", count=100)
+    assert {i.type for i in hashes} == {"hash"} and len(hashes) == 50
+    assert {i.key for i in users} == {b"list:1"} | {f"list:{n}".encode() for n in range(10, 20)}
+    assert all(i.length == int(i.key.split(b":")[1]) + 2 for i in users)
+
+
+def test_budget_stop_and_resume_cover_the_keyspace(redis_server) -> None:
+    r = redis_server.client()
+    r.mset({f"k:{i}": i for i in range(3000)})
+    with connect(redis_server) as client:
+        first, result = full_scan(client, count=100, max_keys=1000)
+        assert not result.complete and result.stop_reason == "max-keys" and result.cursor != 0
+        assert 1000 <= len(first) < 1300  # stops at the first batch edge past the budget
+        second, resumed = full_scan(client, count=100, cursor=result.cursor)
+    assert resumed.complete
+    seen = [i.key for i in first + second]
+    assert set(seen) == {f"k:{i}".encode() for i in range(3000)}
+    assert len(seen) - len(set(seen)) < 50  # SCAN may repeat a few keys, never skip one
+
+
+def test_interrupt_keeps_what_was_reported_and_the_cursor_to_resume(redis_server) -> None:
+    r = redis_server.client()
+    r.mset({f"k:{i}": i for i in range(2000)})
+    reported: list[bytes] = []
+    calls = 0
+
+    def on_batch(infos: list[KeyInfo]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the scan
+        reported.extend(i.key for i in infos)
+
+    with connect(redis_server) as client:
+        result = scan_keyspace(client, ScanOptions(count=100), on_batch)
+    assert result.stop_reason == "interrupted" and not result.complete
+    with connect(redis_server) as client:
+        rest, resumed = full_scan(client, count=100, cursor=result.cursor)
+    assert resumed.complete
+    assert set(reported) | {i.key for i in rest} == {f"k:{i}".encode() for i in range(2000)}
+
+
+def test_max_seconds_sleep_and_backoff(redis_server) -> None:
+    redis_server.client().mset({f"k:{i}": i for i in range(2000)})
+    with connect(redis_server) as client:
+        _, timed = full_scan(client, count=100, max_seconds=0)
+        _, slept = full_scan(client, count=500, sleep_ms=20)
+        # A threshold no PING can meet: the engine must slow down, and still finish.
+        _, backed = full_scan(client, count=500, backoff_above_ms=0.000_001, ping_every_s=0)
+    assert timed.stop_reason == "max-seconds" and timed.cursor != 0 and timed.batches <= 3
+    assert slept.complete and slept.slept_s >= 0.02 * (slept.batches - 1)
+    assert backed.complete and backed.backoffs >= 1 and backed.slept_s > 0
+
+
+def test_keys_deleted_mid_scan_are_skipped(redis_server) -> None:
+    r = redis_server.client()
+    keys = [f"k:{i}" for i in range(3000)]
+    r.mset(dict.fromkeys(keys, "v"))
+    reported: list[bytes] = []
+
+    def on_batch(infos: list[KeyInfo]) -> None:
+        if not reported:
+            # SCAN has already returned the next batches (in flight): delete them under it.
+            done = {i.key.decode() for i in infos}
+            r.delete(*[k for k in keys if k not in done])
+        reported.extend(i.key for i in infos)
+
+    with connect(redis_server) as client:
+        result = scan_keyspace(client, ScanOptions(count=100, ping_every_s=3600), on_batch)
+    assert result.complete
+    assert result.deleted > 0
+    assert result.inspected + result.deleted == result.scanned
+    assert len(reported) == result.inspected and all(info for info in reported)
+
+
+def test_memory_denied_by_acl_falls_back_to_lengths(redis_server) -> None:
+    seed_types(redis_server)
+    redis_server.cli("ACL", "SETUSER", "scanner", "on", ">s3cret", "~*", "+@all", "-memory")
+    url = f"redis://scanner:s3cret@127.0.0.1:{redis_server.port}/0"
+    with connect(redis_server, url) as client:
+        found, result = full_scan(client, count=100)
+        sample = scan_sample(client, max_keys=50)
+    assert result.complete and not result.memory_available
+    assert "memory" in (result.memory_reason or "").lower()
+    by_key = {i.key: i for i in found}
+    assert all(i.memory is None for i in found)
+    assert by_key[b"str:10"].size == len(b"str:10") + 10  # a string's bytes
+    assert by_key[b"hash:9"].length == 10 and by_key[b"hash:9"].size > 10
+    assert not sample.memory_available and len(sample.keys) == 50
+
+
+def test_scan_sample_keeps_its_contract(redis_server) -> None:
+    r = redis_server.client()
+    r.mset({f"k:{i}": "CKIT\x01payload" for i in range(300)})
+    with connect(redis_server) as client:
+        sample = scan_sample(client, max_keys=100)
+        whole = scan_sample(client, max_keys=1000)
+    assert len(sample.keys) == 100 and not sample.complete
+    assert whole.complete and len(whole.keys) == 300
+    fact = whole.keys[0].to_fact()
+    assert fact["head_hex"].startswith("434b495401") and fact["type"] == "string"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "user:123",
+        "user:42:profile",
+        "123",
+        "plain",
+        "a:b:c",
+        "session:550e8400-e29b-41d4-a716-446655440000",
+        "ev:2026-11-26T04:00:00Z:x",
+        "x:deadbeef1234",
+        "user:-5",
+        "user:12:",
+        ":12",
+        "x:20261126040000",
+        "a:1b:12",
+        "a:deadbeef1234:12",
+        "\udcff:12",
+    ],
+)
+def test_namespacer_agrees_with_namespace_of(key: str) -> None:
+    namespacer = Namespacer(":")
+    raw = key.encode("utf-8", "surrogateescape")
+    assert namespacer(raw) == namespacer(raw) == namespace_of(key)
+
+
+# -- Memcached ---------------------------------------------------------------------------
+
+
+def settle() -> None:
+    """Let memcached's LRU maintainer move fresh items out of the hot LRU.
+
+    The crawler skips items that move between LRUs while it walks them: right after
+    a burst of writes a dump may miss some (memcached's behaviour, on every client).
+    """
+    time.sleep(1.0)
+
+
+def test_memcached_crawl_lists_every_item(memcached_server) -> None:
+    mc = memcached_server.client()
+    for i in range(500):
+        mc.set(f"user:{i}", b"x" * i, expire=0 if i % 2 else 600)
+    mc.set(b"odd:\xff%key", b"v")
+    settle()
+    items: list[Item] = []
+    target = parse_memcached(memcached_server.address, "flag")
+    with MemcachedClient(target, 5).connect() as client:
+        result = crawl(client, CrawlOptions(), items.extend)
+    assert result.complete and result.spec == "hash"
+    keys = {i.key for i in items}
+    assert len(items) == 501 and b"odd:\xff%key" in keys
+    by_key = {i.key: i for i in items}
+    assert by_key[b"user:1"].exp == -1 and by_key[b"user:2"].exp > result.server_time
+    assert by_key[b"user:300"].size > by_key[b"user:3"].size
+    assert by_key[b"user:7"].namespace == "user:*"
+
+    partial: list[Item] = []
+    with MemcachedClient(target, 5).connect() as client:
+        stopped = crawl(
+            client, CrawlOptions(max_keys=100, spec="all", match="user:*"), partial.extend
+        )
+    assert stopped.stop_reason == "max-keys" and len(partial) == 100
+    assert all(i.key.startswith(b"user:") for i in partial)
+
+
+def test_memcached_without_crawler_says_so(memcached_factory) -> None:
+    server = memcached_factory("-o", "no_lru_crawler")
+    server.client().set("k", b"v")
+    client = MemcachedClient(parse_memcached(server.address, "flag"), 5).connect()
+    with client, pytest.raises(ProbeError) as raised:
+        crawl(client, CrawlOptions(), lambda items: None)
+    assert raised.value.kind == "crawler"
+    assert "LRU crawler is disabled" in raised.value.message
