@@ -11,15 +11,15 @@ from typing import Annotated
 import typer
 
 from cachediag import __version__
+from cachediag.commands.bigkeys import bigkeys
 from cachediag.commands.check import check
-from cachediag.commands.ping import ping
+from cachediag.commands.eviction_policy import eviction_policy
+from cachediag.commands.inspect import inspect
 from cachediag.commands.latency import latency
 from cachediag.commands.memory import memory
+from cachediag.commands.ping import ping
 from cachediag.commands.ttl import ttl
-from cachediag.commands.eviction_policy import eviction_policy
 from cachediag.commands.watch import watch
-from cachediag.commands.bigkeys import bigkeys
-from cachediag.commands.inspect import inspect
 
 app = typer.Typer(
     name="cachediag",

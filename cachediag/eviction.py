@@ -161,6 +161,8 @@ def redis_fix(target: Target, row: dict[str, Any]) -> list[str]:
         commands.append(f"{cli} CONFIG SET maxmemory-policy {policy}")
     commands.append(f"{cli} CONFIG REWRITE    # persist across restarts")
     target_flag = f"--redis '{target.name}'" if target.source != "default" else ""
+    # Names are masked: pasted as is, the command would send *** as the password.
+    auth_note = "    # put the password in place of ***" if "***" in target.name else ""
     commands.append(
         " ".join(
             p
@@ -173,6 +175,7 @@ def redis_fix(target: Target, row: dict[str, Any]) -> list[str]:
             )
             if p
         )
+        + auth_note
     )
     return commands
 

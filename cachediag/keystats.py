@@ -79,13 +79,15 @@ class KeyStats:
         self.keys = 0
         self.bytes = 0
         self.with_ttl = 0
-        # type -> [keys, bytes, elements, biggest Entry by size, biggest Entry by length]
+        # type -> [keys, bytes, elements, biggest size, its key, biggest length, its key]
+        # (keys as KeyInfo or Entry: only two per type are ever held)
         self.types: dict[str, list[Any]] = {}
         # namespace -> [keys, bytes, keys without TTL, biggest size]
         self.namespaces: dict[str, list[int]] = {}
         self.namespaces_folded = 0
         # bucket b holds sizes in [2**(b-1), 2**b): b = size.bit_length()
-        self.histogram: dict[int, list[int]] = {}
+        self.hist_keys = [0] * 65
+        self.hist_bytes = [0] * 65
 
     # -- input ----------------------------------------------------------------------------
     def add_redis(self, infos: list[KeyInfo]) -> None:
@@ -94,9 +96,10 @@ class KeyStats:
         floor = top.floor
         types = self.types
         namespaces = self.namespaces
-        histogram = self.histogram
+        hist_keys = self.hist_keys
+        hist_bytes = self.hist_bytes
         total = 0
-        with_ttl = 0
+        no_ttl = 0
         for info in infos:
             size = info.memory
             length = info.length
@@ -104,40 +107,38 @@ class KeyStats:
                 per_item = 1 if info.type == "string" else ELEMENT_BYTES_ESTIMATE
                 size = len(info.key) + (length or 0) * per_item
             total += size
-            ttl_ms = info.ttl_ms
-            if ttl_ms >= 0:
-                with_ttl += 1
             row = types.get(info.type)
             if row is None:
-                row = types[info.type] = [0, 0, 0, None, None]
+                row = types[info.type] = [0, 0, 0, -1, None, -1, None]
             row[0] += 1
             row[1] += size
-            if length:
+            if length is not None:
                 row[2] += length
-            if row[3] is None or size > row[3].size:
-                row[3] = self._entry(info, size)
-            if length is not None and (row[4] is None or length > (row[4].length or 0)):
-                row[4] = self._entry(info, size)
+                if length > row[5]:
+                    row[5] = length
+                    row[6] = info
+            if size > row[3]:
+                row[3] = size
+                row[4] = info
             ns = namespaces.get(info.namespace)
             if ns is None:
                 ns = self._namespace_row(info.namespace)
             ns[0] += 1
             ns[1] += size
-            if ttl_ms < 0:
+            if info.ttl_ms < 0:
                 ns[2] += 1
+                no_ttl += 1
             if size > ns[3]:
                 ns[3] = size
-            bucket = histogram.get(size.bit_length())
-            if bucket is None:
-                bucket = histogram[size.bit_length()] = [0, 0]
-            bucket[0] += 1
-            bucket[1] += size
+            bucket = size.bit_length()
+            hist_keys[bucket] += 1
+            hist_bytes[bucket] += size
             if size > floor:
                 top.push(size, self._entry(info, size))
                 floor = top.floor
         self.keys += len(infos)
         self.bytes += total
-        self.with_ttl += with_ttl
+        self.with_ttl += len(infos) - no_ttl
 
     def add_item(
         self,
@@ -152,13 +153,14 @@ class KeyStats:
         self.bytes += size
         row = self.types.get("item")
         if row is None:
-            row = self.types["item"] = [0, 0, 0, None, None]
+            row = self.types["item"] = [0, 0, 0, -1, None, -1, None]
         row[0] += 1
         row[1] += size
         entry: Entry | None = None
-        if row[3] is None or size > row[3].size:
+        if size > row[3]:
             entry = Entry(key, "item", size, None, ttl_s, namespace, extra)
-            row[3] = entry
+            row[3] = size
+            row[4] = entry
         if ttl_s is not None:
             self.with_ttl += 1
         ns = self.namespaces.get(namespace) or self._namespace_row(namespace)
@@ -167,9 +169,9 @@ class KeyStats:
         if ttl_s is None:
             ns[2] += 1
         ns[3] = max(ns[3], size)
-        bucket = self.histogram.setdefault(size.bit_length(), [0, 0])
-        bucket[0] += 1
-        bucket[1] += size
+        bucket = size.bit_length()
+        self.hist_keys[bucket] += 1
+        self.hist_bytes[bucket] += size
         if size > self.top.floor:
             self.top.push(size, entry or Entry(key, "item", size, None, ttl_s, namespace, extra))
 
@@ -191,11 +193,17 @@ class KeyStats:
     def average(self) -> float:
         return self.bytes / self.keys if self.keys else 0.0
 
+    def _as_entry(self, item: KeyInfo | Entry | None, size: int) -> dict[str, Any] | None:
+        if item is None:
+            return None
+        entry = item if isinstance(item, Entry) else self._entry(item, size)
+        return entry.to_dict()
+
     def type_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for kind, (keys, size, elements, biggest, longest) in sorted(
-            self.types.items(), key=lambda item: -item[1][1]
-        ):
+        ranked = sorted(self.types.items(), key=lambda item: -item[1][1])
+        for kind, (keys, size, elements, big_size, big, _, longest) in ranked:
+            long_size = self._size_of(longest) if longest is not None else 0
             rows.append(
                 {
                     "type": kind,
@@ -204,11 +212,15 @@ class KeyStats:
                     "elements": elements,
                     "share": round(size / self.bytes, 4) if self.bytes else 0.0,
                     "average_bytes": round(size / keys) if keys else 0,
-                    "biggest": biggest.to_dict() if biggest else None,
-                    "biggest_by_length": longest.to_dict() if longest else None,
+                    "biggest": self._as_entry(big, big_size),
+                    "biggest_by_length": self._as_entry(longest, long_size),
                 }
             )
         return rows
+
+    @staticmethod
+    def _size_of(item: KeyInfo | Entry) -> int:
+        return item.size
 
     def namespace_rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         ranked = sorted(self.namespaces.items(), key=lambda item: (-item[1][1], item[0]))
@@ -229,10 +241,13 @@ class KeyStats:
 
     def histogram_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for bucket in sorted(self.histogram):
-            keys, size = self.histogram[bucket]
+        for bucket, keys in enumerate(self.hist_keys):
+            if not keys:
+                continue
             low = 0 if bucket == 0 else 1 << (bucket - 1)
-            rows.append({"from_bytes": low, "to_bytes": 1 << bucket, "keys": keys, "bytes": size})
+            rows.append(
+                {"from_bytes": low, "to_bytes": 1 << bucket, "keys": keys, "bytes": self.hist_bytes[bucket]}
+            )
         return rows
 
     def findings(self) -> list[dict[str, str]]:

@@ -42,6 +42,10 @@ SCAN_TYPES = tuple(LENGTH_COMMANDS)
 ELEMENT_BYTES_ESTIMATE = 16
 
 _NAMESPACE_CACHE_LIMIT = 50_000
+_GETRANGE_TAIL = b"$1\r\n0\r\n" + b"$%d\r\n%d\r\n" % (
+    len(str(VALUE_HEAD_BYTES - 1)),
+    VALUE_HEAD_BYTES - 1,
+)
 _GUESS_TABLE_LIMIT = 10_000
 
 
@@ -139,6 +143,23 @@ class Namespacer:
             namespace = self._remember(shape, shape)
         return namespace
 
+    def many(self, keys: list[bytes]) -> list[str]:
+        """The namespaces of `keys`: __call__ with the common case inlined (no call per key)."""
+        shapes = self._shapes
+        delim = self._delim
+        out: list[str] = []
+        append = out.append
+        for key in keys:
+            if b"-" not in key:
+                head = key.rstrip(b"0123456789")
+                if len(head) != len(key) and head.endswith(delim):
+                    namespace = shapes.get(head)
+                    if namespace is not None:
+                        append(namespace)
+                        continue
+            append(self(key))
+        return out
+
     def _remember(self, shape: bytes, example: bytes) -> str:
         namespace = namespace_of(example.decode("utf-8", "surrogateescape"), self.delimiter)
         if len(self._shapes) < _NAMESPACE_CACHE_LIMIT:
@@ -231,18 +252,24 @@ class _Batch:
     replies_read: bool = False
 
 
-# One key in a write: (key, guessed type, its batch, is a retry, its namespace or ""),
-# so its replies can be read back.
-_Job = tuple[bytes, str, _Batch, bool, str]
-_TYPE_NAMES = {name.encode(): name for name in (*LENGTH_COMMANDS, "none")}
+# A key whose type is not known: (key, its batch, its namespace). Probed in full.
+_Probe = tuple[bytes, _Batch, str]
 
 
 @dataclass
-class _Sent:
+class _Write:
+    """One pipelined write: its keys grouped by guessed type, then the full probes.
+
+    Grouping lets each command group be packed with one bytes.join in C, and its
+    replies be read back with zip: MEMORY USAGE of every key of a group, then the
+    length command of every key, then PTTL of every key.
+    """
+
     batch: _Batch | None
-    jobs: list[_Job]
-    memory: bool
-    replies: int
+    groups: list[tuple[str, list[bytes], list[str]]]  # (guessed type, keys, namespaces)
+    probes: list[_Probe]
+    memory: bool  # MEMORY USAGE was sent (a refusal read later must not change that)
+    replies: int = 0
 
 
 class _Engine:
@@ -260,7 +287,7 @@ class _Engine:
         self.result = ScanResult(start_cursor=options.cursor, cursor=options.cursor)
         self.namespace = Namespacer(options.delimiter)
         self.guesses: dict[str, str] = {}
-        self.carry: list[_Job] = []
+        self.carry: list[_Probe] = []
         self.open: deque[_Batch] = deque()
         self.memory = options.use_memory
         samples = [b"SAMPLES", b"%d" % options.samples] if options.samples is not None else []
@@ -286,106 +313,156 @@ class _Engine:
             parts += [b"TYPE", self.options.type.encode()]
         return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
 
-    def _pack(self, jobs: list[_Job]) -> tuple[bytes, int]:
-        """The inspection commands of `jobs` as RESP, and how many replies they will get.
+    def _group_commands(
+        self, guess: str, memory: bool, with_head: bool
+    ) -> list[tuple[bytes, bytes]]:
+        """(prefix, suffix) around the key argument, per command sent for a guessed type.
 
-        One bytes template per guessed type, filled per key: packing a million keys
-        must cost well under a second.
+        A guessed type needs no TYPE: its length command answers WRONGTYPE for any
+        other type, and PTTL -2 tells a deleted key from an empty one.
         """
-        memory = self.memory
-        with_head = self.options.with_head
-        templates: dict[str, tuple[bytes, int, int]] = {}
-        parts: list[bytes] = []
-        append = parts.append
-        replies = 0
-        for key, guess, _batch, _retry, _namespace in jobs:
-            template = templates.get(guess)
-            if template is None:
-                template = templates[guess] = self._template(guess, memory, with_head)
-            text, slots, count = template
-            arg = b"$%d\r\n%b\r\n" % (len(key), key)
-            append(text % ((arg,) * slots))
-            replies += count
-        return b"".join(parts), replies
-
-    def _template(self, guess: str, memory: bool, with_head: bool) -> tuple[bytes, int, int]:
-        """(template with one %b per key argument, number of %b, number of commands)."""
-        commands = [_command(b"TYPE") + b"%b"]
+        commands = []
         if memory:
             tail = b"".join(_bulk(p) for p in self._memory_tail)
-            commands.append(
-                b"*%d\r\n" % (3 + len(self._memory_tail))
-                + _bulk(b"MEMORY")
-                + _bulk(b"USAGE")
-                + b"%b"
-                + tail
-            )
+            head = b"*%d\r\n" % (3 + len(self._memory_tail)) + _bulk(b"MEMORY") + _bulk(b"USAGE")
+            commands.append((head, tail))
         if guess in LENGTH_COMMANDS:
-            commands.append(_command(LENGTH_COMMANDS[guess]) + b"%b")
-        commands.append(_command(b"PTTL") + b"%b")
-        if with_head and guess == "string":
-            commands.append(
-                b"*4\r\n"
-                + _bulk(b"GETRANGE")
-                + b"%b"
-                + _bulk(b"0")
-                + _bulk(b"%d" % (VALUE_HEAD_BYTES - 1))
-            )
-        return b"".join(commands), len(commands), len(commands)
+            commands.append((_command(LENGTH_COMMANDS[guess]), b""))
+        commands.append((_command(b"PTTL"), b""))
+        if with_head and guess in ("string", ""):
+            commands.append((b"*4\r\n" + _bulk(b"GETRANGE"), _GETRANGE_TAIL))
+        return commands
+
+    def _pack(self, write: _Write) -> bytes:
+        """The write as RESP; sets write.replies to the number of replies it will get."""
+        with_head = self.options.with_head
+        parts: list[bytes] = []
+        replies = 0
+        for guess, keys, _ in write.groups:
+            args = [b"$%d\r\n%b\r\n" % (len(key), key) for key in keys]
+            for prefix, suffix in self._group_commands(guess, write.memory, with_head):
+                parts += (prefix, (suffix + prefix).join(args), suffix)
+                replies += len(keys)
+        if write.probes:
+            # Type unknown: TYPE, MEMORY USAGE, every length command, PTTL (and the head).
+            memory, pttl, *getrange = self._group_commands("", True, with_head)
+            commands = [(_command(b"TYPE"), b"")] + ([memory] if write.memory else [])
+            commands += [(_command(name), b"") for name in LENGTH_COMMANDS.values()]
+            commands += [pttl, *getrange]
+            for key, _, _ in write.probes:
+                arg = b"$%d\r\n%b\r\n" % (len(key), key)
+                parts += [prefix + arg + suffix for prefix, suffix in commands]
+            replies += len(commands) * len(write.probes)
+        write.replies = replies
+        return b"".join(parts)
 
     # -- reading ------------------------------------------------------------------------
-    def _read_jobs(self, jobs: list[_Job], memory: bool, replies: int) -> None:
-        """Read the replies of `jobs` (sent with MEMORY when `memory`) and file the results.
-
-        The hot loop of the engine: one pass, no call per key but the namespace's.
-        """
-        values = self.client.read_replies(replies) if replies else []
-        take = iter(values).__next__
+    def _read(self, write: _Write) -> None:
+        """Read the replies of `write` and file the results. The engine's hot loop."""
+        values = self.client.read_replies(write.replies) if write.replies else []
+        offset = 0
         with_head = self.options.with_head
-        namespace_of_key = self.namespace
         result = self.result
-        names = _TYPE_NAMES
-        for key, guess, batch, retry, namespace in jobs:
-            type_reply = take()
-            mem = take() if memory else None
-            length = take() if guess in LENGTH_COMMANDS else None
-            pttl = take()
-            head = take() if with_head and guess == "string" else None
-            if retry:
-                batch.pending -= 1
-            kind = names.get(type_reply) if type_reply.__class__ is bytes else None
-            if kind is None:
-                if isinstance(type_reply, ReplyError):
-                    raise ScanError(f"TYPE failed: {type_reply.text}")
-                kind = type_reply.decode("utf-8", "replace")  # a module's type
-            if kind == "none" or pttl == -2:
-                result.deleted += 1  # gone between SCAN and now: not an error
+        batch = write.batch
+        for guess, keys, names in write.groups:
+            assert batch is not None
+            count = len(keys)
+            none = [None] * count
+            mems: list[Any] = none
+            if write.memory:
+                mems = values[offset : offset + count]
+                offset += count
+                if mems and mems[0].__class__ is ReplyError:
+                    self._memory_refused(mems[0].text)
+                    mems = none
+            lengths: list[Any] = none
+            if guess in LENGTH_COMMANDS:
+                lengths = values[offset : offset + count]
+                offset += count
+            pttls = values[offset : offset + count]
+            offset += count
+            heads: list[Any] = none
+            if with_head and guess == "string":
+                heads = values[offset : offset + count]
+                offset += count
+            found = batch.found
+            for key, name, mem, length, pttl, head in zip(
+                keys, names, mems, lengths, pttls, heads, strict=True
+            ):
+                if pttl == -2:
+                    result.deleted += 1  # gone between SCAN and now: not an error
+                    continue
+                if length.__class__ is not int and guess in LENGTH_COMMANDS:
+                    if length is None:
+                        result.deleted += 1
+                        continue
+                    # Another type than guessed (WRONGTYPE): probe it fully in a later write.
+                    result.misguesses += 1
+                    batch.pending += 1
+                    self.carry.append((key, batch, name))
+                    continue
+                found.append(
+                    KeyInfo(
+                        key,
+                        guess,
+                        pttl if pttl.__class__ is int else -1,
+                        mem if mem.__class__ is int else None,
+                        length,
+                        head if head.__class__ is bytes else None,
+                        name,
+                    )
+                )
+        for key, origin, name in write.probes:
+            origin.pending -= 1
+            kind, mem, length, pttl, head, offset = self._read_probe(
+                values, offset, write.memory, with_head
+            )
+            if pttl == -2 or kind == "none":
+                result.deleted += 1
                 continue
-            if not namespace:
-                namespace = namespace_of_key(key)
-            if kind != guess and not retry and kind in LENGTH_COMMANDS:
-                # The guess was wrong: re-inspect with the right command in a later write.
-                result.misguesses += 1
-                if len(self.guesses) < _GUESS_TABLE_LIMIT or namespace in self.guesses:
-                    self.guesses[namespace] = kind
-                batch.pending += 1
-                self.carry.append((key, kind, batch, True, namespace))
-                continue
-            if mem.__class__ is not int:
-                if isinstance(mem, ReplyError):
-                    self._memory_refused(mem.text)
-                mem = None
-            batch.found.append(
+            if isinstance(mem, ReplyError):
+                self._memory_refused(mem.text)
+            if kind in LENGTH_COMMANDS and (
+                len(self.guesses) < _GUESS_TABLE_LIMIT or name in self.guesses
+            ):
+                self.guesses[name] = kind  # later keys of this namespace: no TYPE
+            origin.found.append(
                 KeyInfo(
                     key,
                     kind,
-                    pttl if pttl.__class__ is int else -1,
-                    mem,
-                    length if length.__class__ is int and kind == guess else None,
-                    head if head.__class__ is bytes and kind == "string" else None,
-                    namespace,
+                    pttl if isinstance(pttl, int) else -1,
+                    mem if isinstance(mem, int) else None,
+                    length if isinstance(length, int) else None,
+                    head if isinstance(head, bytes) and kind == "string" else None,
+                    name,
                 )
             )
+
+    @staticmethod
+    def _read_probe(
+        values: list[Any], offset: int, memory: bool, with_head: bool
+    ) -> tuple[str, Any, Any, Any, Any, int]:
+        """(type, memory, length, pttl, head, next offset) from the replies of a full probe."""
+        type_reply = values[offset]
+        offset += 1
+        if isinstance(type_reply, ReplyError):
+            raise ScanError(f"TYPE failed: {type_reply.text}")
+        kind = type_reply.decode("utf-8", "replace")
+        mem = None
+        if memory:
+            mem = values[offset]
+            offset += 1
+        lengths = dict(
+            zip(LENGTH_COMMANDS, values[offset : offset + len(LENGTH_COMMANDS)], strict=True)
+        )
+        offset += len(LENGTH_COMMANDS)
+        pttl = values[offset]
+        offset += 1
+        head = None
+        if with_head:
+            head = values[offset]
+            offset += 1
+        return kind, mem, lengths.get(kind), pttl, head, offset
 
     def _memory_refused(self, reason: str) -> None:
         if self.memory:
@@ -408,21 +485,29 @@ class _Engine:
         self.result.batches += 1
         return _Batch(start, following, keys)
 
-    def _jobs_for(self, batch: _Batch) -> list[_Job]:
-        jobs = self.carry
-        self.carry = []
+    def _write_for(self, batch: _Batch | None) -> _Write:
+        """The next write: this batch's keys grouped by guessed type, and the carried probes."""
+        probes, self.carry = self.carry, []
+        write = _Write(batch, [], probes, self.memory)
+        if batch is None or not batch.keys:
+            return write
+        keys = batch.keys
+        names = self.namespace.many(keys)
         forced = self.options.type
-        guesses = self.guesses
-        if forced:
-            jobs += [(key, forced, batch, False, "") for key in batch.keys]
-        elif guesses:
-            namespace = self.namespace
-            for key in batch.keys:
-                name = namespace(key)
-                jobs.append((key, guesses.get(name, "string"), batch, False, name))
-        else:
-            jobs += [(key, "string", batch, False, "") for key in batch.keys]
-        return jobs
+        if forced or not self.guesses:
+            write.groups.append((forced or "string", keys, names))
+            return write
+        get = self.guesses.get
+        grouped: dict[str, tuple[list[bytes], list[str]]] = {}
+        for key, name in zip(keys, names, strict=True):
+            guess = get(name, "string")
+            group = grouped.get(guess)
+            if group is None:
+                group = grouped[guess] = ([], [])
+            group[0].append(key)
+            group[1].append(name)
+        write.groups = [(guess, k, n) for guess, (k, n) in grouped.items()]
+        return write
 
     def _budget_left(self) -> str | None:
         if self.options.max_keys and self.result.scanned >= self.options.max_keys:
@@ -523,7 +608,7 @@ class _Engine:
         client.send_raw(self._scan_command(self.options.cursor))
         result.round_trips += 1
         upcoming: _Batch | None = self._read_scan(self.options.cursor)
-        inflight: _Sent | None = None
+        inflight: _Write | None = None
         while upcoming is not None or inflight is not None or self.carry:
             # One write: the next SCAN first (its reply comes back first), then the
             # inspection of the keys we hold and of the keys carried from mis-guesses.
@@ -535,9 +620,8 @@ class _Engine:
                     result.stop_reason = stop
                 else:
                     follow = True
-            jobs = self._jobs_for(batch) if batch is not None else self._take_carry()
-            memory = self.memory  # as packed: a refusal read below must not change it
-            body, replies = self._pack(jobs)
+            write = self._write_for(batch)
+            body = self._pack(write)
             if batch is not None:
                 self.open.append(batch)
             head = self._scan_command(batch.following) if follow and batch is not None else b""
@@ -546,7 +630,7 @@ class _Engine:
             if inflight is not None:
                 self._finish(inflight)  # the previous write's replies come first in the stream
                 inflight = None
-            sent = _Sent(batch, jobs, memory, replies)
+            sent = write
             if follow and batch is not None:
                 upcoming = self._read_scan(batch.following)
                 if self._may_overlap():
@@ -557,14 +641,10 @@ class _Engine:
             if upcoming is not None or self.carry:
                 self._pause()
 
-    def _take_carry(self) -> list[_Job]:
-        jobs, self.carry = self.carry, []
-        return jobs
-
-    def _finish(self, sent: _Sent) -> None:
-        self._read_jobs(sent.jobs, sent.memory, sent.replies)
-        if sent.batch is not None:
-            sent.batch.replies_read = True
+    def _finish(self, write: _Write) -> None:
+        self._read(write)
+        if write.batch is not None:
+            write.batch.replies_read = True
         self._emit_done()
 
 

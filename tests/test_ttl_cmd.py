@@ -190,7 +190,9 @@ def test_a_sparse_pattern_stops_after_bounded_scan_calls(cachediag, redis_factor
     server = redis_factory("--enable-debug-command", "yes")
     server.cli("DEBUG", "POPULATE", "300000", "filler")
     server.client().set("rare:1", "x")
-    run = cachediag("ttl", "--redis", server.url, "--pattern", "nomatch:*", "--max-keys", "10", "--json")
+    run = cachediag(
+        "ttl", "--redis", server.url, "--pattern", "nomatch:*", "--max-keys", "10", "--json"
+    )
     assert run.code == 0, run.err
     row = run.json()["targets"][0]
     assert row["sampled"] == 0 and row["complete"] is False

@@ -19,7 +19,7 @@ KEY_RE = re.compile(
 _HOSTS = frozenset(
     b"localhost redis memcached memcache valkey keydb dragonfly cache db database postgres mysql host".split()
 )
-_SECRET_PREFIX = re.compile(rb"(?i)pass|secret|token|api[_-]?key|auth|credential|session")
+_SECRET_PREFIX = re.compile(rb"(?i)pass|secret|token|api[_-]?key|auth|credential")
 
 
 def extract_keys(line: bytes) -> list[bytes]:
@@ -32,7 +32,7 @@ def extract_keys(line: bytes) -> list[bytes]:
         if ident.isdigit() and prefix.lower() in _HOSTS:
             continue
         if _SECRET_PREFIX.search(prefix):
-            ident = b"***"  # a session or token id is a credential: count it, don't show it
+            ident = b"***"  # a token or password id is a credential: count it, don't show it
         key = prefix + b":" + ident
         if key not in out:
             out.append(key)

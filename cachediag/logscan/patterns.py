@@ -12,6 +12,9 @@ waiting", "Cache backend unavailable: ..., using fallback", "Backend error: ..."
 "Timeout: ...", "Cache miss, falling back to database", "Redis FLUSHDB executed",
 "Cache HIT: <key> took ...", "Cache MISS: <key> took ...".
 
+`verify` is a tuple of tests, any of which may pass: a bytes literal (a substring test) or
+a regex (searched); literals and regexes starting with a literal are cheap.
+
 `bulk` categories (hits, misses, fallbacks) may be the majority of a debug log: when a chunk
 holds many of them they are counted with `bytes.count` per minute of the chunk instead of
 line by line, occurrences of an `exclude` literal (which contain the anchor) subtracted.
@@ -29,11 +32,14 @@ class Category:
     severity: str  # "error", "warning" or "info"
     description: str
     anchors: tuple[bytes, ...]  # a line must hold one; chosen to be searched fast (rare bigram first)
-    verify: re.Pattern[bytes] | None = None
+    verify: tuple[bytes | re.Pattern[bytes], ...] = ()
     exclude: tuple[bytes, ...] = ()  # bulk only: anchor + more, occurrences not counted
     bulk: bool = False
     keys: bool = False  # affected keys are collected from its lines
     bulk_group: bytes = b""  # its group value in BULK_COUNTER, if that counts it
+    # Not bulk, but BULK_COUNTER sees it: in chunks where that regex runs anyway, the anchor
+    # is only searched for if the regex found some.
+    detect_group: bytes = b""
 
     def matches(self, line: bytes) -> bool:
         """Does the lowercased line belong to this category?"""
@@ -42,9 +48,19 @@ class Category:
                 break
         else:
             return False
-        if self.verify is not None:
-            return self.verify.search(line) is not None
-        return True
+        return self.verified(line)
+
+    def verified(self, line: bytes) -> bool:
+        """The `verify` tests, for a line known to hold an anchor."""
+        if not self.verify:
+            return True
+        for test in self.verify:
+            if isinstance(test, bytes):
+                if test in line:
+                    return True
+            elif test.search(line) is not None:
+                return True
+        return False
 
 
 _ERROR_WORD = rb"(?:fail|err|invalid|unsupported|unexpected|corrupt|mismatch|unable|cannot|could not)"
@@ -55,11 +71,13 @@ CATEGORIES: tuple[Category, ...] = (
         "error",
         "serialization/deserialization failed, invalid cache entry or magic header, version mismatch",
         (b"ializ", b"nvalid", b"smatch"),
-        re.compile(
-            rb"serializ[^\n]*?" + _ERROR_WORD
-            + rb"|" + _ERROR_WORD + rb"\w*\W+(?:\w+\W+)?(?:de)?serializ"
-            + rb"|invalid cache entry|magic header|(?:invalid|bad|wrong|unexpected|expected) magic"
-            + rb"|version mismatch"
+        (
+            re.compile(rb"serializ[^\n]*?" + _ERROR_WORD),
+            re.compile(rb"(?:fail\w*|unable|cannot|could not)(?: to)? (?:de)?serializ"),
+            b"invalid cache entry",
+            b"version mismatch",
+            b"magic header",
+            re.compile(rb"(?:invalid|bad|wrong|unexpected|expected) magic"),
         ),
         keys=True,
     ),
@@ -68,18 +86,22 @@ CATEGORIES: tuple[Category, ...] = (
         "error",
         "connection pool exhausted",
         (b"xhaust",),
-        re.compile(rb"pool[^\n]*exhaust|exhaust[^\n]*pool"),
+        (b"pool",),
         keys=True,
     ),
     Category(
         "backend_unavailable",
         "warning",
         "backend unavailable, connection refused or reset, backend error",
-        (b"vailab", b"efused", b"kend err", b"ion reset", b"broken pipe", b"ot connect"),
-        re.compile(
-            rb"(?:backend|cache|redis|memcached?|valkey|server|connection)\W+(?:is\W+|was\W+)?unavailable"
-            rb"|connection refused|refused connection|backend error|connection reset|broken pipe"
-            rb"|(?:could not|cannot) connect"
+        (b"vailab", b"efused", b"kend err", b"ion reset"),
+        (
+            re.compile(
+                rb"(?:backend|cache|redis|memcached?|valkey|server|connection)\W+(?:is\W+|was\W+)?unavailable"
+            ),
+            b"connection refused",
+            b"refused connection",
+            b"backend error",
+            b"connection reset",
         ),
         keys=True,
     ),
@@ -88,8 +110,17 @@ CATEGORIES: tuple[Category, ...] = (
         "warning",
         "timeouts",
         (b"imeout", b"imed"),
-        re.compile(rb"(?<![a-z_.-])timeout(?![a-z_.=-])|timed[ _]?out"),
+        (re.compile(rb"timeout(?<![a-z_.-]timeout)(?![a-z_.=-])"), re.compile(rb"timed[ _]?out")),
         keys=True,
+    ),
+    Category(
+        "cache_error",
+        "warning",
+        'other cache errors (cache-kit "Cache ERROR for <key>: ...", "Cache error: ...")',
+        (b"cache error",),
+        (re.compile(rb"cache error(?!s)"),),
+        keys=True,
+        detect_group=b"e",
     ),
     Category(
         "fallback",
@@ -103,14 +134,14 @@ CATEGORIES: tuple[Category, ...] = (
         "warning",
         "cache flushed (FLUSHDB / FLUSHALL / FLUSH_ALL executed)",
         (b"flush",),
-        re.compile(rb"flush(?:db|_?all)"),
+        (b"flushdb", b"flushall", b"flush_all"),
     ),
     Category(
         "hit",
         "info",
         "cache hits where logged",
         (b"cache hit",),
-        re.compile(rb"cache hit(?!s| rat)"),
+        (re.compile(rb"cache hit(?!s| rat)"),),
         exclude=(b"cache hits", b"cache hit rat"),
         bulk=True,
         bulk_group=b"h",
@@ -120,7 +151,7 @@ CATEGORIES: tuple[Category, ...] = (
         "info",
         "cache misses where logged",
         (b"cache miss",),
-        re.compile(rb"cache miss(?!es| rat)"),
+        (re.compile(rb"cache miss(?!es| rat)"),),
         exclude=(b"cache misses", b"cache miss rat"),
         bulk=True,
         bulk_group=b"m",
@@ -128,14 +159,15 @@ CATEGORIES: tuple[Category, ...] = (
 )
 
 # One pass counting hits and misses (their `verify` and `exclude`, as a regex with a literal
-# prefix, which `re` searches fast): the group is the category's `bulk_group`.
-BULK_COUNTER = re.compile(rb"cache (h(?=it(?!s| rat))|m(?=iss(?!es| rat)))")
+# prefix, which `re` searches fast): the group is the category's `bulk_group` (or
+# `detect_group`).
+BULK_COUNTER = re.compile(rb"cache (h(?=it(?!s| rat))|m(?=iss(?!es| rat))|e(?=rror(?!s)))")
 
 BY_NAME = {c.name: c for c in CATEGORIES}
 CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)
 
 # Backend errors after which app.fallback expects to see a fallback line nearby.
-BACKEND_ERROR_CATEGORIES = ("backend_unavailable", "timeout")
+BACKEND_ERROR_CATEGORIES = ("backend_unavailable", "timeout", "cache_error")
 FALLBACK_ANCHORS = (b"fallback", b"falling back")
 NEAR_LINES = 5
 NEAR_SECONDS = 5.0

@@ -95,8 +95,12 @@ class RangeScanner:
         counted: list[Category] = []  # bulk, counted per minute by C calls
         enumerated: list[Category] = []  # bulk, counted per minute from known offsets
         enum_limit = max(BULK_LIMIT, cut // ENUM_BYTES_PER_HIT)
+        deferred: list[Category] = []  # searched for only if BULK_COUNTER saw them
         for cat in CATEGORIES:
             if not cat.bulk:
+                if cat.detect_group:
+                    deferred.append(cat)
+                    continue
                 for anchor in cat.anchors:
                     positions[anchor] = hay.find_all(anchor)[0]
                 continue
@@ -133,6 +137,17 @@ class RangeScanner:
         bulk = counted + enumerated
         per_line = [c for c in CATEGORIES if c not in bulk]
 
+        groups: list[list[bytes]] | None = None
+        if segments is not None and any(c.bulk_group for c in counted):
+            groups = [BULK_COUNTER.findall(low, a, b) for a, b, _t in segments]
+        for cat in deferred:
+            if groups is None or any(cat.detect_group in g for g in groups):
+                for anchor in cat.anchors:
+                    positions[anchor] = hay.find_all(anchor)[0]
+            else:
+                for anchor in cat.anchors:
+                    positions[anchor] = []
+
         fb_positions: list[int] | None = None
         if all(a in positions for a in FALLBACK_ANCHORS):
             fb_positions = sorted(p for a in FALLBACK_ANCHORS for p in positions[a])
@@ -156,7 +171,7 @@ class RangeScanner:
             if e < 0:
                 e = cut
             line = low[s:e]
-            matched = [c for c in found_in[s] if c.verify is None or c.verify.search(line)]
+            matched = [c for c in found_in[s] if c.verified(line)]
             if not matched:
                 continue
             if len(matched) > 1:
@@ -169,7 +184,7 @@ class RangeScanner:
 
         # 3. Bulk categories, per minute.
         if bulk and segments is not None:
-            self._count_bulk(buf, low, cut, base, counted, enumerated, segments, positions)
+            self._count_bulk(buf, low, cut, base, counted, enumerated, segments, positions, groups)
 
         last = _last_ts_line(low, cut)[1]
         if last is not None:
@@ -364,12 +379,14 @@ class RangeScanner:
         enumerated: list[Category],
         segments: list[tuple[int, int, float | None]],
         positions: dict[bytes, list[int]],
+        groups: list[list[bytes]] | None,
     ) -> None:
-        included = [
-            seg for seg in segments if seg[2] is None or not self.filtering or self._in_range(seg[2])
+        keep = [
+            i for i, seg in enumerate(segments) if seg[2] is None or not self.filtering or self._in_range(seg[2])
         ]
-        if not included:
+        if not keep:
             return
+        included = [segments[i] for i in keep]
         per_segment: dict[str, list[int]] = {}
         offsets_of: dict[str, list[int]] = {}
         for cat in enumerated:
@@ -379,10 +396,9 @@ class RangeScanner:
             offsets_of[cat.name] = offsets
             per_segment[cat.name] = [bisect_left(offsets, b) - bisect_left(offsets, a) for a, b, _t in included]
         regex = [c for c in counted if c.bulk_group]
-        if regex:
-            groups = [BULK_COUNTER.findall(low, a, b) for a, b, _t in included]
+        if regex and groups is not None:
             for cat in regex:
-                per_segment[cat.name] = [found.count(cat.bulk_group) for found in groups]
+                per_segment[cat.name] = [groups[i].count(cat.bulk_group) for i in keep]
         for cat in counted:
             if cat.bulk_group:
                 continue

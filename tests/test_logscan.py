@@ -1,0 +1,513 @@
+"""cachediag.logscan: categories, timestamps, keys, redaction, streaming, speed paths.
+
+Every log here is written by the test. Times in logs without a zone are local time, so
+the tests that use them pin the process to UTC.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cachediag.logscan import LogScanError, scan_logs
+from cachediag.logscan import api as logscan_api
+from cachediag.logscan import fastfind, scanner
+from cachediag.logscan.keys import KeyCounter, extract_keys
+from cachediag.logscan.redact import redact, sample_text
+from cachediag.logscan.stats import MAX_MINUTES, CatStats
+from cachediag.logscan.timestamps import line_timestamp, parse_duration, parse_when
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def write(path: Path, lines: list[str] | list[bytes], gz: bool = False) -> Path:
+    raw = [line if isinstance(line, bytes) else line.encode() for line in lines]
+    data = b"\n".join(raw) + b"\n"
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def stable(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without what depends on the run (time, engine, file names)."""
+    out = json.loads(json.dumps(report))
+    for key in ("generated_at", "duration_ms", "engine", "sources"):
+        out.pop(key)
+    for cat in out["categories"].values():
+        for sample in cat["samples"]:
+            sample.pop("source")
+    return out
+
+
+# --- categories, counts, timestamps ------------------------------------------------------
+
+MIXED = [
+    "2024-01-15T10:23:45.120Z INFO app: request served path=/api/users/1",
+    "2024-01-15T10:23:46Z ERROR cache_kit::expander: Cache deserialization failed: "
+    "Deserialization error: unexpected end of input key=user:123",
+    "2024-01-15 10:24:01 WARN: Serialization failed for user:456: Unsupported type",
+    "2024-01-15 10:24:02 WARN cache_kit: Invalid cache entry: expected magic [67, 75, 73, 84], got [0, 0, 0, 0]",
+    "2024-01-15 10:24:03 WARN cache_kit: Cache version mismatch: expected 1, got 2 key=product:prod_9",
+    "2024-01-15 10:24:04 INFO codec: using postcard serialization for user:1",
+    "2024-01-15T10:25:00+01:00 ERROR app::db: Connection pool exhausted: 10 active, 3 waiting",
+    "2024-01-15T10:25:01Z WARN app: Cache backend unavailable: Connection refused (os error 111), using fallback",
+    "2024-01-15T10:25:02Z WARN cache_kit: Cache ERROR for session:abc: Backend error: connection reset",
+    "2024-01-15T10:25:03Z INFO config: connection_timeout=5s read_timeout=1s",
+    "2024-01-15T10:25:04Z WARN cache_kit: Cache ERROR for order:42: Timeout: operation timed out after 500ms",
+    "2024-01-15T10:25:05Z WARN ⚠ Redis FLUSHDB executed - all cache cleared!",
+    "2024-01-15T10:25:06Z DEBUG cache_kit: Cache HIT: user:1 took 120µs",
+    "2024-01-15T10:25:07Z DEBUG cache_kit: Cache MISS: user:2 took 3ms",
+    "2024-01-15T10:25:07Z DEBUG cache_kit: Cache miss, falling back to database",
+    "2024-01-15T10:25:08Z INFO stats: cache hit rate 0.5, cache hits 10, cache misses 10",
+]
+
+
+def test_every_category_counted_with_first_last_and_histogram(tmp_path: Path, utc: None) -> None:
+    report = scan_logs([str(write(tmp_path / "app.log", MIXED))])
+    assert report["schema"] == "cachediag.logs/v1"
+    assert report["counts"] == {
+        "serialization": 4,  # deserialization failed, Serialization failed, magic, version
+        "pool_exhausted": 1,
+        "backend_unavailable": 2,  # refused, Backend error (connection reset)
+        "timeout": 1,  # not the connection_timeout=5s config line
+        "cache_error": 2,
+        "fallback": 2,
+        "flush": 1,
+        "hit": 1,  # not "cache hit rate", not "cache hits"
+        "miss": 2,  # Cache MISS and "Cache miss, falling back"; not "cache misses"
+    }
+    ser = report["categories"]["serialization"]
+    assert ser["first"] == "2024-01-15T10:23:46Z"
+    assert ser["last"] == "2024-01-15T10:24:03Z"
+    assert ser["histogram"] == {"2024-01-15T10:23:00Z": 1, "2024-01-15T10:24:00Z": 3}
+    assert ser["severity"] == "error"
+    assert [s["offset"] for s in ser["samples"]] == sorted(s["offset"] for s in ser["samples"])
+    assert "Unsupported type" in ser["samples"][1]["text"]
+    pool = report["categories"]["pool_exhausted"]
+    assert pool["first"] == pool["last"] == "2024-01-15T09:25:00Z"  # +01:00 converted to UTC
+    assert report["categories"]["flush"]["samples"][0]["text"].endswith("all cache cleared!")
+    assert report["categories"]["hit"]["top_keys"] == []
+
+
+def test_three_timestamp_formats(utc: None) -> None:
+    def ts(line: str) -> float | None:
+        low = line.lower().encode()
+        return line_timestamp(low, 0, len(low))
+
+    expected = datetime(2024, 1, 15, 10, 23, 45, tzinfo=timezone.utc).timestamp()
+    assert ts("2024-01-15T10:23:45Z x") == expected
+    assert ts("2024-01-15T10:23:45.250Z x") == expected + 0.25
+    assert ts("2024-01-15T11:23:45+01:00 x") == expected
+    assert ts("2024-01-15 10:23:45 WARN x") == expected  # local time, here UTC
+    assert ts("2024-01-15 10:23:45,500 WARN x") == expected + 0.5
+    assert ts("[2024-01-15 10:23:45] x") == expected
+    assert ts("INFO 2024-01-15T10:23:45Z x") == expected
+    now = datetime.now(timezone.utc)
+    past = now - timedelta(days=10)
+    syslog = past.strftime("%b %d %H:%M:%S") + " host app[1]: x"
+    assert ts(syslog) == past.replace(microsecond=0).timestamp()
+    padded = past.strftime("%b ") + f"{past.day:>2}" + past.strftime(" %H:%M:%S") + " host: x"
+    assert ts(padded) == past.replace(microsecond=0).timestamp()
+    assert ts("no timestamp here") is None
+    assert ts("2024-13-45 10:23:45 bad month") is None
+    assert ts("version 1.2024-01-15 10:23:45") is None
+
+
+def test_durations_and_when() -> None:
+    assert parse_duration("30m") == 1800
+    assert parse_duration("2h") == 7200
+    assert parse_duration("1d") == 86400
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("45s") == 45
+    assert parse_duration("2x") is None
+    assert parse_duration("") is None
+    assert parse_when("2h", "--since", now=10_000.0) == 10_000.0 - 7200
+    assert parse_when("2024-01-15T10:00:00Z", "--since") == 1705312800.0
+    with pytest.raises(ValueError, match="--since"):
+        parse_when("yesterday-ish", "--since")
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def test_affected_keys_per_namespace_and_key(tmp_path: Path) -> None:
+    lines = [
+        "2024-01-15 10:00:01 WARN: Serialization failed for user:123: Unsupported type",
+        "2024-01-15 10:00:02 WARN: Serialization failed for user:123: Unsupported type",
+        "2024-01-15 10:00:03 WARN: Serialization failed for user:456: Unsupported type",
+        "2024-01-15 10:00:04 ERROR Cache deserialization failed key=product:prod_1",
+        "2024-01-15 10:00:05 WARN Backend error: Connection refused (redis:6379) for cart:9:items",
+        "2024-01-15 10:00:06 DEBUG Cache HIT: user:999 took 1ms",  # hits name no affected key
+        "2024-01-15 10:00:07 DEBUG Cache MISS: user:998 took 1ms",
+    ]
+    report = scan_logs([str(write(tmp_path / "app.log", lines))])
+    keys = report["keys"]
+    assert keys["namespaces"][0] == {"namespace": "user", "mentions": 3, "distinct_keys": 2}
+    assert {n["namespace"] for n in keys["namespaces"]} == {"user", "product", "cart"}
+    assert keys["top"][0] == {"key": "user:123", "count": 2}
+    named = {k["key"] for k in keys["top"]}
+    assert named == {"user:123", "user:456", "product:prod_1", "cart:9:items"}
+    assert report["categories"]["serialization"]["top_keys"][0] == {"key": "user:123", "count": 2}
+    assert report["categories"]["backend_unavailable"]["top_keys"] == [{"key": "cart:9:items", "count": 1}]
+
+
+def test_key_extraction_rules() -> None:
+    assert extract_keys(b"2024-01-15T10:23:45Z WARN app::cache: failed for user:123: x") == [b"user:123"]
+    assert extract_keys(b"url=redis://user:pw@host:6379/0 refused (localhost:6379)") == []
+    assert extract_keys(b"key=order:42:items. and session:abc") == [b"order:42:items", b"session:abc"]
+    assert extract_keys(b"token:abcdef used") == [b"token:***"]
+
+
+def test_key_counter_is_bounded_and_keeps_the_top() -> None:
+    counter = KeyCounter(max_keys=100)
+    for _ in range(50):
+        counter.add(b"user:hot")
+    for i in range(1000):
+        counter.add(b"user:%d" % i)
+    assert len(counter.keys) <= 100
+    assert counter.truncated
+    assert counter.top(1) == [(b"user:hot", 50)]
+    assert counter.namespaces[b"user"][0] == 1050
+
+
+# --- redaction, escaping, odd bytes -----------------------------------------------------
+
+
+def test_secrets_are_redacted_in_samples(tmp_path: Path) -> None:
+    lines = [
+        "2024-01-15 10:00:01 ERROR Backend error: connect redis://app:hunter2@cache.internal:6379/0 refused",
+        "2024-01-15 10:00:02 ERROR Serialization failed password=s3cr3t token=abc.def secret: topsecret",
+        '2024-01-15 10:00:03 ERROR Serialization failed {"api_key": "k-123", "Authorization": "Bearer eyJhbGci"}',
+        "2024-01-15 10:00:04 ERROR Backend error: Authorization: Basic dXNlcjpwYXNz rejected",
+    ]
+    report = scan_logs([str(write(tmp_path / "app.log", lines))])
+    text = json.dumps(report)
+    for secret in ("hunter2", "s3cr3t", "abc.def", "topsecret", "k-123", "eyJhbGci", "dXNlcjpwYXNz"):
+        assert secret not in text
+    samples = [s["text"] for c in report["categories"].values() for s in c["samples"]]
+    assert any("redis://app:***@cache.internal:6379/0" in s for s in samples)
+    assert any("password=*** token=*** secret: ***" in s for s in samples)
+    assert any("Authorization: Basic ***" in s for s in samples)
+
+
+def test_redact_function() -> None:
+    assert redact("redis://:pw@h:1") == "redis://:***@h:1"
+    assert redact("Proxy-Authorization: Bearer abc") == "Proxy-Authorization: Bearer ***"
+    assert redact("no secrets here") == "no secrets here"
+
+
+def test_escapes_markup_and_non_utf8_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(
+        b"2024-01-15 10:00:01 ERROR Serialization failed \x1b[2J [bold red]x[/] for user:1\n"
+        b"2024-01-15 10:00:02 ERROR Serialization failed \xff\xfe\xc3( not utf-8 user:2\n"
+        b"\xff\xff\xff\n"
+    )
+    report = scan_logs([str(path)])
+    samples = [s["text"] for s in report["categories"]["serialization"]["samples"]]
+    assert report["counts"]["serialization"] == 2
+    assert "\x1b" not in samples[0] and "\\x1b[2J" in samples[0]
+    assert "[bold red]x[/]" in samples[0]  # kept as text; renderers never parse it as markup
+    assert "\\xff\\xfe\\xc3(" in samples[1]
+    assert sample_text(b"a\tb\r\n") == "a\\tb"
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+def test_gzip_equals_plain_and_globs(tmp_path: Path, utc: None) -> None:
+    plain = write(tmp_path / "a.log", MIXED)
+    zipped = write(tmp_path / "b.log.gz", MIXED, gz=True)
+    a = scan_logs([str(plain)])
+    b = scan_logs([str(zipped)])
+    assert stable(a) == stable(b)
+    assert b["sources"][0]["kind"] == "gzip"
+    assert b["sources"][0]["scanned_bytes"] == plain.stat().st_size
+    both = scan_logs([str(tmp_path / "*.log*")])
+    assert [s["name"] for s in both["sources"]] == [str(plain), str(zipped)]
+    assert both["counts"]["serialization"] == 2 * a["counts"]["serialization"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/nonexistent/app.log"], "no such file"),
+        (["/nonexistent/*.log"], "no file matches"),
+        ([], "no log file given"),
+    ],
+)
+def test_bad_inputs_raise_one_sentence(args: list[str], message: str) -> None:
+    with pytest.raises(LogScanError, match=message):
+        scan_logs(args)
+
+
+def test_directory_and_bad_since(tmp_path: Path) -> None:
+    with pytest.raises(LogScanError, match="directory"):
+        scan_logs([str(tmp_path)])
+    log = write(tmp_path / "a.log", MIXED)
+    with pytest.raises(LogScanError, match="invalid --since value"):
+        scan_logs([str(log)], since="two hours")
+    with pytest.raises(LogScanError, match="later than --until"):
+        scan_logs([str(log)], since="2024-01-16T00:00:00Z", until="2024-01-15T00:00:00Z")
+
+
+# --- time filter and inherited timestamps -----------------------------------------------
+
+
+def test_since_until_and_inherited_timestamps(tmp_path: Path, utc: None) -> None:
+    lines = [
+        "2024-01-15 10:00:00 ERROR Serialization failed for user:1",
+        "2024-01-15 10:30:00 ERROR Serialization failed for user:2",
+        "    at cache_kit::expander (no timestamp: inherits 10:30) serialization error for user:3",
+        "2024-01-15 11:00:00 ERROR Serialization failed for user:4",
+        "    serialization error continued for user:5",
+    ]
+    log = str(write(tmp_path / "app.log", lines))
+    everything = scan_logs([log])
+    assert everything["counts"]["serialization"] == 5
+    assert everything["categories"]["serialization"]["histogram"] == {
+        "2024-01-15T10:00:00Z": 1,
+        "2024-01-15T10:30:00Z": 2,
+        "2024-01-15T11:00:00Z": 2,
+    }
+    window = scan_logs([log], since="2024-01-15T10:15:00Z", until="2024-01-15T10:45:00Z")
+    assert window["counts"]["serialization"] == 2
+    assert {k["key"] for k in window["keys"]["top"]} == {"user:2", "user:3"}
+    assert window["window"] == {"since": "2024-01-15T10:15:00Z", "until": "2024-01-15T10:45:00Z"}
+    assert scan_logs([log], since="2024-01-15T10:30:00Z")["counts"]["serialization"] == 4
+    assert scan_logs([log], until="2024-01-15T10:30:00Z")["counts"]["serialization"] == 3
+
+
+def test_since_as_a_duration(tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc)
+    stamps = [now - timedelta(hours=3), now - timedelta(minutes=90), now - timedelta(minutes=10)]
+    lines = [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')} ERROR Serialization failed for user:{i}" for i, t in enumerate(stamps)]
+    log = str(write(tmp_path / "app.log", lines))
+    assert scan_logs([log], since="2h")["counts"]["serialization"] == 2
+    assert scan_logs([log], since="30m")["counts"]["serialization"] == 1
+    assert scan_logs([log], until="1h")["counts"]["serialization"] == 2
+
+
+def test_lines_without_any_timestamp(tmp_path: Path) -> None:
+    lines = ["Serialization failed for user:1", "Connection pool exhausted: 3 active", "Cache HIT: user:1"]
+    log = str(write(tmp_path / "app.log", lines))
+    report = scan_logs([log])
+    ser = report["categories"]["serialization"]
+    assert (ser["count"], ser["untimed"], ser["first"], ser["histogram"]) == (1, 1, None, {})
+    assert report["counts"]["pool_exhausted"] == 1
+    assert scan_logs([log], since="1d")["counts"]["serialization"] == 0  # can't be placed in time
+
+
+# --- fallback near backend errors -------------------------------------------------------
+
+
+def test_fallback_proximity(tmp_path: Path) -> None:
+    lines = [
+        "2024-01-15 10:00:00 WARN Cache backend unavailable: refused, using fallback",  # same line
+        "2024-01-15 10:01:00 ERROR Backend error: connection refused",  # next line
+        "2024-01-15 10:01:00 DEBUG Cache miss, falling back to database",
+    ]
+    lines += [f"2024-01-15 10:02:{i:02d} INFO filler {i}" for i in range(30)]
+    lines += ["2024-01-15 10:03:00 ERROR Timeout: read timed out"]  # alone: no fallback near
+    lines += [f"2024-01-15 10:04:{i:02d} INFO filler {i}" for i in range(30)]
+    lines += [
+        "2024-01-15 10:05:00 ERROR Backend error: connection refused",  # fallback 8 lines later, 2 s
+    ]
+    lines += [f"2024-01-15 10:05:01 INFO filler {i}" for i in range(7)]
+    lines += ["2024-01-15 10:05:02 DEBUG using fallback"]
+    report = scan_logs([str(write(tmp_path / "app.log", lines))])
+    near = report["fallback_proximity"]
+    assert near["backend_errors"] == 4
+    assert near["with_fallback_nearby"] == 3
+    assert near["without_fallback_nearby"] == 1
+    assert (near["near_lines"], near["near_seconds"]) == (5, 5.0)
+
+
+def test_fallback_proximity_across_chunks(tmp_path: Path) -> None:
+    filler = [f"2024-01-15 10:00:00 INFO filler line number {i:05d} " + "x" * 60 for i in range(400)]
+    lines = [*filler, "2024-01-15 10:00:01 ERROR Backend error: refused"]
+    lines += ["2024-01-15 10:00:01 DEBUG Cache miss, falling back to database", *filler]
+    lines += ["2024-01-15 10:00:09 DEBUG falling back to database", *filler]
+    lines += ["2024-01-15 10:00:30 ERROR Backend error: refused", *filler]
+    log = str(write(tmp_path / "app.log", lines))
+    whole = scan_logs([log])
+    assert whole["fallback_proximity"]["backend_errors"] == 2
+    assert whole["fallback_proximity"]["with_fallback_nearby"] == 1
+    for chunk in (4096, 16384, 30_000):
+        assert stable(scan_logs([log], chunk_size=chunk)) == stable(whole), chunk
+
+
+@pytest.mark.parametrize("fallback_first", [False, True])
+def test_fallback_in_the_next_or_previous_chunk(fallback_first: bool) -> None:
+    error = b"2024-01-15 10:00:01 ERROR Backend error: connection refused\n"
+    fallback = b"2024-01-15 10:00:01 DEBUG Cache miss, falling back to database\n"
+    filler = b"".join(b"2024-01-15 10:00:00 INFO filler %d\n" % i for i in range(50))
+    first, second = (filler + fallback, error + filler) if fallback_first else (filler + error, fallback + filler)
+    scan = scanner.RangeScanner(0)
+    scan.feed(first, len(first), 0)
+    scan.feed(second, len(second), len(first))
+    result = scan.finish()
+    assert (result.timed.backend_errors, result.timed.with_fallback) == (1, 1)
+
+
+# --- the fast paths agree with the simple ones ------------------------------------------
+
+
+def debug_log(path: Path, minutes: int = 12, per_minute: int = 600) -> tuple[Path, dict[str, int]]:
+    """A debug log dense in hits, misses and fallbacks, with a few errors."""
+    lines: list[str] = []
+    hist: dict[str, int] = {}
+    start = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
+    for i in range(minutes * per_minute):
+        t = start + timedelta(seconds=i * 60 / per_minute)
+        stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        kind = i % 10
+        if kind < 4:
+            lines.append(f"{stamp} DEBUG cache_kit::expander: Cache HIT: user:{i} took 120µs")
+            minute = t.strftime("%Y-%m-%dT%H:%M:00Z")
+            hist[minute] = hist.get(minute, 0) + 1
+        elif kind < 6:
+            lines.append(f"{stamp} DEBUG cache_kit::expander: Cache MISS: user:{i} took 3ms")
+        elif kind == 6:
+            lines.append(f"{stamp} DEBUG cache_kit::expander: Cache miss, falling back to database")
+        elif i % 997 == 7:
+            lines.append(f"{stamp} ERROR app: Serialization failed for user:{i % 7}: Unsupported type")
+        elif i % 1999 == 9:
+            lines.append(f"{stamp} INFO stats: cache hit rate 0.4, cache hits 12")
+        else:
+            lines.append(f"{stamp} INFO http: GET /api/users/{i} status=200 latency_ms=3")
+        if i % 501 == 0:
+            lines.append("    continuation line without a timestamp: Cache HIT: user:0 took 1ms")
+            minute = t.strftime("%Y-%m-%dT%H:%M:00Z")
+            hist[minute] = hist.get(minute, 0) + 1
+    write(path, lines)
+    return path, hist
+
+
+def test_dense_counting_matches_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, hist = debug_log(tmp_path / "debug.log")
+    dense = scan_logs([str(log)], chunk_size=256 << 10)
+    assert dense["categories"]["hit"]["histogram"] == hist
+    assert dense["counts"]["hit"] == sum(hist.values())
+    # Force the per-line path (no bulk counting at all): the same report.
+    monkeypatch.setattr(scanner, "BULK_LIMIT", 10**9)
+    monkeypatch.setattr(scanner, "ENUM_BYTES_PER_HIT", 1)
+    per_line = scan_logs([str(log)], chunk_size=256 << 10)
+    assert stable(per_line) == stable(dense)
+
+
+def test_dense_counting_with_time_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, hist = debug_log(tmp_path / "debug.log")
+    since, until = "2024-01-15T10:03:30Z", "2024-01-15T10:07:15.5Z"
+    dense = scan_logs([str(log)], since=since, until=until, chunk_size=128 << 10)
+    monkeypatch.setattr(scanner, "BULK_LIMIT", 10**9)
+    monkeypatch.setattr(scanner, "ENUM_BYTES_PER_HIT", 1)
+    per_line = scan_logs([str(log)], since=since, until=until, chunk_size=128 << 10)
+    assert stable(per_line) == stable(dense)
+    assert dense["categories"]["hit"]["first"] >= "2024-01-15T10:03:30"
+    assert dense["categories"]["hit"]["last"] <= "2024-01-15T10:07:15.5"
+
+
+def test_pure_python_search_gives_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, _ = debug_log(tmp_path / "debug.log", minutes=3)
+    fast = scan_logs([str(log)], chunk_size=64 << 10)
+    monkeypatch.setattr(fastfind, "_STRSTR", None)
+    slow = scan_logs([str(log)], chunk_size=64 << 10)
+    assert slow["engine"]["search"] == "python"
+    assert stable(slow) == stable(fast)
+
+
+def test_parallel_ranges_give_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "debug.log"
+    log, _ = debug_log(path, minutes=20)
+    # untimed lines at the very start and a fallback right after a range boundary
+    path.write_bytes(b"Serialization failed for user:0 (no time)\n" + path.read_bytes())
+    one = scan_logs([str(log)], jobs=1, chunk_size=64 << 10)
+    monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
+    for jobs in (2, 3, 7):
+        many = scan_logs([str(log)], jobs=jobs, chunk_size=64 << 10)
+        assert many["engine"]["jobs"] == jobs
+        assert stable(many) == stable(one), jobs
+    assert one["categories"]["serialization"]["untimed"] == 1
+
+
+def test_nul_bytes_do_not_hide_the_rest_of_a_chunk(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"2024-01-15 10:00:00 INFO \x00\x00 binary junk\n2024-01-15 10:00:01 ERROR Serialization failed\n")
+    assert scan_logs([str(path)])["counts"]["serialization"] == 1
+
+
+def test_a_huge_line_without_newline_is_cut_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logscan_api, "MAX_LINE", 1 << 20)
+    path = tmp_path / "app.log"
+    path.write_bytes(b"x" * (3 << 20) + b" Serialization failed for user:7\n2024-01-15 10:00:00 Cache HIT: a:1\n")
+    report = scan_logs([str(path)], chunk_size=256 << 10)
+    assert report["counts"]["serialization"] == 1
+    assert report["counts"]["hit"] == 1
+    assert len(report["categories"]["serialization"]["samples"][0]["text"]) <= 501
+
+
+def test_histogram_is_capped_to_recent_minutes() -> None:
+    stats = CatStats()
+    for minute in range(MAX_MINUTES + 100):
+        stats.add(minute * 60.0)
+    stats.cap_hist()
+    assert len(stats.hist) == MAX_MINUTES
+    assert min(stats.hist) == 100 * 60
+    assert stats.hist_dropped == 100
+    assert stats.count == MAX_MINUTES + 100
+
+
+# --- streaming: memory stays bounded ----------------------------------------------------
+
+
+def test_100mb_log_streams_in_bounded_memory(tmp_path: Path) -> None:
+    block_lines = []
+    for i in range(2000):
+        kind = i % 20
+        if kind == 0:
+            block_lines.append(f"2024-01-15T10:{i % 60:02d}:00Z ERROR app: Serialization failed for user:{i}")
+        elif kind < 8:
+            block_lines.append(f"2024-01-15T10:{i % 60:02d}:00Z DEBUG cache_kit: Cache HIT: user:{i} took 1ms")
+        else:
+            block_lines.append(f"2024-01-15T10:{i % 60:02d}:00Z INFO http: GET /api/items/{i} 200 " + "y" * 40)
+    block = ("\n".join(block_lines) + "\n").encode()
+    path = tmp_path / "big.log"
+    with open(path, "wb") as handle:
+        written = 0
+        while written < 100 << 20:
+            handle.write(block)
+            written += len(block)
+    code = (
+        "import json, resource, sys\n"
+        "from cachediag.logscan import scan_logs\n"
+        "r = scan_logs([sys.argv[1]], jobs=1)\n"
+        "print(json.dumps({'rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+        " 'ser': r['counts']['serialization'], 'hit': r['counts']['hit']}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    blocks = written // len(block)
+    assert result["ser"] == 100 * blocks
+    assert result["hit"] == 700 * blocks
+    assert result["rss_kb"] < 200 * 1024, result
