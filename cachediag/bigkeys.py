@@ -15,8 +15,9 @@ from cachediag.clients.resp import RedisClient
 from cachediag.errors import ProbeError
 from cachediag.keystats import KeyStats
 from cachediag.scan import Progress, ScanError, ScanOptions, scan_keyspace
-from cachediag.scan_memcached import CrawlOptions, Item, crawl
+from cachediag.scan_memcached import CrawlOptions, ItemBlock, crawl
 from cachediag.targets import Target
+from cachediag.textsafe import safe_text
 from cachediag.verdicts import mark_error, target_row
 
 
@@ -64,7 +65,7 @@ def _redis(
         "stop_reason": result.stop_reason,
         "resume_cursor": None if result.complete else str(result.cursor),
         "size_source": size_source,
-        "pattern": request.scan.match,
+        "pattern": safe_text(request.scan.match) if request.scan.match else None,
         **document,
     }
 
@@ -76,20 +77,8 @@ def _memcached(
     classes: dict[int, list[int]] = {}
     server_time = 0
 
-    def add(items: list[Item]) -> None:
-        for item in items:
-            ttl = None if item.exp < 0 else float(max(item.exp - server_time, 0))
-            extra = (
-                ("slab_class", item.cls),
-                ("idle_s", max(server_time - item.la, 0)),
-                ("fetched", item.fetch),
-            )
-            stats.add_item(item.key, item.namespace, item.size, ttl, extra)
-            row = classes.get(item.cls)
-            if row is None:
-                row = classes[item.cls] = [0, 0]
-            row[0] += 1
-            row[1] += item.size
+    def add(items: ItemBlock) -> None:
+        stats.add_memcached(items, server_time, classes)
 
     client = MemcachedClient(target, timeout).connect()
     try:
@@ -105,7 +94,7 @@ def _memcached(
         "stop_reason": result.stop_reason,
         "resume_cursor": None,
         "size_source": "item size (key, value and item header, as the slab stores it)",
-        "pattern": request.crawl.match,
+        "pattern": safe_text(request.crawl.match) if request.crawl.match else None,
         **document,
         "slab_classes": slab_rows(classes, slabs),
     }

@@ -23,7 +23,8 @@ from cachediag.commands.watch import watch
 
 app = typer.Typer(
     name="cachediag",
-    help="Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable.",
+    help="Troubleshoot Redis and Memcached caches: the cache-kit production checklist, "
+    "executable.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -59,4 +60,7 @@ app.command("inspect")(inspect)
 
 
 def main() -> None:
+    from cachediag import masking
+
+    masking.install()
     app()

@@ -24,7 +24,16 @@ def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, 
         from cachediag.probes import redis as probe
     else:
         from cachediag.probes import memcached as probe  # type: ignore[no-redef]
-    return probe.collect(target, timeout, sample_keys)
+    try:
+        return probe.collect(target, timeout, sample_keys)
+    except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
+        from cachediag.errors import ProbeError
+        from cachediag.probes.common import base_facts, mark_down
+
+        facts = base_facts(target)
+        facts["connect"] = {"ok": True, "error": None, "addresses": []}
+        message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
+        return mark_down(facts, ProbeError("protocol", message), "ping")
 
 
 def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:

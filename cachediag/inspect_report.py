@@ -169,7 +169,7 @@ def _redis_sample(
         result = scan_keyspace(client, options, add, progress)
     return {
         "mode": "sample",
-        "pattern": options.match,
+        "pattern": safe_text(options.match) if options.match else None,
         "scan": result.to_dict(),
         "complete": result.complete,
         "stop_reason": result.stop_reason,
@@ -204,7 +204,7 @@ def _memcached_sample(
                 survey.add(item.key, item.namespace, value[:VALUE_HEAD_BYTES], len(value))
     return {
         "mode": "sample",
-        "pattern": request.crawl.match,
+        "pattern": safe_text(request.crawl.match) if request.crawl.match else None,
         "scan": result.to_dict(),
         "complete": result.complete,
         "stop_reason": result.stop_reason,

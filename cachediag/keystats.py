@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachediag.scan import ELEMENT_BYTES_ESTIMATE, KeyInfo
+from cachediag.scan_memcached import Item, ItemBlock
 from cachediag.textsafe import safe_text
 
 NAMESPACE_LIMIT = 10_000
@@ -140,40 +141,61 @@ class KeyStats:
         self.bytes += total
         self.with_ttl += len(infos) - no_ttl
 
-    def add_item(
-        self,
-        key: bytes,
-        namespace: str,
-        size: int,
-        ttl_s: float | None,
-        extra: tuple[tuple[str, Any], ...] = (),
+    def add_memcached(
+        self, block: ItemBlock, server_time: int, classes: dict[int, list[int]]
     ) -> None:
-        """One Memcached item (a value of `size` bytes in its slab)."""
-        self.keys += 1
-        self.bytes += size
+        """The hot path for Memcached: `classes` gathers [items, bytes] per slab class."""
+        top = self.top
+        floor = top.floor
         row = self.types.get("item")
         if row is None:
             row = self.types["item"] = [0, 0, 0, -1, None, -1, None]
-        row[0] += 1
-        row[1] += size
-        entry: Entry | None = None
-        if size > row[3]:
-            entry = Entry(key, "item", size, None, ttl_s, namespace, extra)
-            row[3] = size
-            row[4] = entry
-        if ttl_s is not None:
-            self.with_ttl += 1
-        ns = self.namespaces.get(namespace) or self._namespace_row(namespace)
-        ns[0] += 1
-        ns[1] += size
-        if ttl_s is None:
-            ns[2] += 1
-        ns[3] = max(ns[3], size)
-        bucket = size.bit_length()
-        self.hist_keys[bucket] += 1
-        self.hist_bytes[bucket] += size
-        if size > self.top.floor:
-            self.top.push(size, entry or Entry(key, "item", size, None, ttl_s, namespace, extra))
+        namespaces = self.namespaces
+        hist_keys = self.hist_keys
+        hist_bytes = self.hist_bytes
+        no_ttl = 0
+        columns = zip(block.namespaces, block.sizes, block.exps, block.classes, strict=True)
+        for index, (namespace, size, exp, cls) in enumerate(columns):
+            ns = namespaces.get(namespace)
+            if ns is None:
+                ns = self._namespace_row(namespace)
+            ns[0] += 1
+            ns[1] += size
+            if exp < 0:
+                ns[2] += 1
+                no_ttl += 1
+            if size > ns[3]:
+                ns[3] = size
+            bucket = size.bit_length()
+            hist_keys[bucket] += 1
+            hist_bytes[bucket] += size
+            slab = classes.get(cls)
+            if slab is None:
+                slab = classes[cls] = [0, 0]
+            slab[0] += 1
+            slab[1] += size
+            if size > row[3]:
+                row[3] = size
+                row[4] = self._item_entry(block.item(index), server_time)
+            if size > floor:
+                top.push(size, self._item_entry(block.item(index), server_time))
+                floor = top.floor
+        total = sum(block.sizes)
+        row[0] += len(block)
+        row[1] += total
+        self.keys += len(block)
+        self.bytes += total
+        self.with_ttl += len(block) - no_ttl
+
+    @staticmethod
+    def _item_entry(item: Item, server_time: int) -> Entry:
+        ttl = None if item.exp < 0 else float(max(item.exp - server_time, 0))
+        extra = (
+            ("slab_class", item.cls),
+            ("idle_s", max(server_time - item.la, 0)),
+            ("fetched", item.fetch),
+        )
+        return Entry(item.key, "item", item.size, None, ttl, item.namespace, extra)
 
     @staticmethod
     def _entry(info: KeyInfo, size: int) -> Entry:
@@ -246,7 +268,12 @@ class KeyStats:
                 continue
             low = 0 if bucket == 0 else 1 << (bucket - 1)
             rows.append(
-                {"from_bytes": low, "to_bytes": 1 << bucket, "keys": keys, "bytes": self.hist_bytes[bucket]}
+                {
+                    "from_bytes": low,
+                    "to_bytes": 1 << bucket,
+                    "keys": keys,
+                    "bytes": self.hist_bytes[bucket],
+                }
             )
         return rows
 

@@ -3,13 +3,15 @@
 Never KEYS: SCAN with COUNT walks the keyspace incrementally, and every caller sets
 a budget (keys, seconds), so a scan of a production server is bounded.
 
-Per batch, one pipelined write carries, for every key, TYPE, MEMORY USAGE, the
-length command of its type and PTTL, plus the SCAN for the next batch. The type
-is not known before TYPE answers, so the length command is guessed from the type
-last seen in the key's namespace (strings by default); the few mis-guesses are
-re-inspected inside the next batch's write, so they cost no extra round trip.
-While the server works on batch N+1, the replies of batch N are parsed here: the
-two cores work in parallel and at most two batches are ever in flight.
+Per batch, one pipelined write carries the SCAN for the next batch and, for every
+key, MEMORY USAGE, the length command of its type and PTTL. TYPE is not sent: the
+type is guessed from the one last seen in the key's namespace (strings by default)
+and the length command checks the guess (WRONGTYPE otherwise); the few mis-guesses
+get a full probe (TYPE and every length command) inside a later write, so they cost
+no extra round trip. While the server works on batch N+1, the replies of batch N
+are parsed here: two cores work in parallel, and at most two writes are in flight.
+Between batches the engine sleeps when asked and measures PING; when PING slows
+down, it backs off (and stops overlapping) until the server recovers.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ LENGTH_COMMANDS = {
     "hash": b"HLEN",
     "stream": b"XLEN",
 }
-SCAN_TYPES = tuple(LENGTH_COMMANDS)
 
 # Without MEMORY USAGE, a collection's size is estimated at this many bytes per element.
 ELEMENT_BYTES_ESTIMATE = 16
@@ -110,61 +111,75 @@ class Namespacer:
     """keyspace.namespace_of for bytes keys, fast enough for a million keys a second.
 
     Keys of one namespace differ in their id segments only: with the all-digit
-    segments replaced by `*` in C (one regex), most keys of a namespace share one
-    shape, and a shape's namespace is computed once. Keys holding '-' (UUIDs, ISO
-    dates) or no delimiter take namespace_of itself, so the answer is always its answer.
+    segments replaced in C (a regex), most keys of a namespace share one shape, and
+    a shape's namespace is computed once, by namespace_of itself. Keys holding '-'
+    (UUIDs, ISO dates: a date can span segments) always go to namespace_of. The
+    caches are bounded; past the bound, namespaces are computed, not remembered.
     """
 
     def __init__(self, delimiter: str = ":") -> None:
         self.delimiter = delimiter
-        self._shapes: dict[bytes, str] = {}
-        raw = re.escape(delimiter.encode("utf-8", "surrogateescape")) if delimiter else b""
         self._delim = delimiter.encode("utf-8", "surrogateescape")
+        raw = re.escape(self._delim)
+        # Each cache holds one kind of shape, so that shapes of two kinds never collide.
+        self._heads: dict[bytes, str] = {}  # `prefix:` of keys `prefix:<digits>`
+        self._shapes: dict[bytes, str] = {}  # keys with their digit segments as \x00
         self._digits = (
-            re.compile(rb"(?:^|(?<=" + raw + rb"))\d+(?=" + raw + rb"|$)") if raw else None
+            re.compile(rb"(?:^|(?<=" + raw + rb"))\d+(?=" + raw + rb"|$)", re.M) if raw else None
         )
 
+    def _compute(self, cache: dict[bytes, str], shape: bytes, example: bytes) -> str:
+        namespace = namespace_of(example.decode("utf-8", "surrogateescape"), self.delimiter)
+        if len(cache) < _NAMESPACE_CACHE_LIMIT:
+            cache[shape] = namespace
+        return namespace
+
     def __call__(self, key: bytes) -> str:
-        if b"-" in key or self._digits is None:
+        if b"-" in key or self._digits is None or b"\x00" in key or b"\n" in key:
             return namespace_of(key.decode("utf-8", "surrogateescape"), self.delimiter)
         # Fastest path, `prefix:<digits>`: the namespace is the prefix's (no '-', so no
         # ISO date can span the digits, and an all-digit segment is always `*`).
         head = key.rstrip(b"0123456789")
         if len(head) != len(key) and head.endswith(self._delim):
-            namespace = self._shapes.get(head)
-            if namespace is None:
-                namespace = self._remember(head, head + b"0")
-            return namespace
-        if self._delim not in key:
-            return namespace_of(key.decode("utf-8", "surrogateescape"), self.delimiter)
-        shape = self._digits.sub(b"*", key)
+            namespace = self._heads.get(head)
+            return (
+                namespace
+                if namespace is not None
+                else self._compute(self._heads, head, head + b"0")
+            )
+        shape = self._digits.sub(b"\x00", key)
         namespace = self._shapes.get(shape)
         if namespace is None:
-            namespace = self._remember(shape, shape)
+            namespace = self._compute(self._shapes, shape, shape.replace(b"\x00", b"0"))
         return namespace
 
     def many(self, keys: list[bytes]) -> list[str]:
-        """The namespaces of `keys`: __call__ with the common case inlined (no call per key)."""
-        shapes = self._shapes
-        delim = self._delim
-        out: list[str] = []
-        append = out.append
-        for key in keys:
-            if b"-" not in key:
-                head = key.rstrip(b"0123456789")
-                if len(head) != len(key) and head.endswith(delim):
-                    namespace = shapes.get(head)
-                    if namespace is not None:
-                        append(namespace)
-                        continue
-            append(self(key))
-        return out
+        """The namespaces of `keys`, a batch at a time: one join, one regex, one split.
 
-    def _remember(self, shape: bytes, example: bytes) -> str:
-        namespace = namespace_of(example.decode("utf-8", "surrogateescape"), self.delimiter)
-        if len(self._shapes) < _NAMESPACE_CACHE_LIMIT:
-            self._shapes[shape] = namespace
-        return namespace
+        An all-digit segment becomes "0" in the example handed to namespace_of (still
+        an id, still `*`); batches holding '-', NUL or a newline go key by key.
+        """
+        if not keys:
+            return []
+        joined = b"\n".join(keys)
+        if (
+            self._digits is None
+            or b"-" in joined
+            or b"\x00" in joined
+            or joined.count(b"\n") != len(keys) - 1
+        ):
+            return [self(key) for key in keys]
+        shapes = self._digits.sub(b"\x00", joined).split(b"\n")
+        get = self._shapes.get
+        out: list[Any] = [get(shape) for shape in shapes]
+        if None in out:
+            for index, namespace in enumerate(out):
+                if namespace is None:
+                    shape = shapes[index]
+                    out[index] = get(shape) or self._compute(
+                        self._shapes, shape, shape.replace(b"\x00", b"0")
+                    )
+        return out
 
 
 @dataclass
@@ -498,9 +513,12 @@ class _Engine:
             write.groups.append((forced or "string", keys, names))
             return write
         get = self.guesses.get
+        guessed = [get(name, "string") for name in names]
+        if guessed.count(guessed[0]) == len(guessed):  # the usual batch: one type
+            write.groups.append((guessed[0], keys, names))
+            return write
         grouped: dict[str, tuple[list[bytes], list[str]]] = {}
-        for key, name in zip(keys, names, strict=True):
-            guess = get(name, "string")
+        for key, name, guess in zip(keys, names, guessed, strict=True):
             group = grouped.get(guess)
             if group is None:
                 group = grouped[guess] = ([], [])

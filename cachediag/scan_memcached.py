@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -75,42 +75,139 @@ class CrawlResult:
         }
 
 
+def unquote_key(raw: bytes) -> bytes:
+    """metadump URL-encodes keys; ':' (%3A) is by far the most common escape."""
+    if b"%" not in raw:
+        return raw
+    key = raw.replace(b"%3A", b":")
+    return unquote_to_bytes(key) if b"%" in key else key
+
+
 def _fields(line: bytes) -> dict[bytes, bytes]:
     return dict(field.partition(b"=")[::2] for field in line.split(b" ") if b"=" in field)
 
 
 def parse_line(line: bytes, namespace: Callable[[bytes], str]) -> Item | None:
-    """A metadump line as an Item; lines of another shape are read by field name."""
-    parts = line.split(b" ")
+    """One metadump line as an Item, fields read by name (any order); None if it is not one."""
     try:
-        if len(parts) == 7 and parts[0][:4] == b"key=" and parts[6][:5] == b"size=":
-            key = parts[0][4:]
-            exp, la, fetch, cls, size = (
-                parts[1][4:],
-                parts[2][3:],
-                parts[4],
-                parts[5][4:],
-                parts[6][5:],
-            )
-            fetched = fetch == b"fetch=yes"
-        else:
-            fields = _fields(line.rstrip(b"\r"))
-            key = fields[b"key"]
-            exp, la, cls, size = fields[b"exp"], fields[b"la"], fields[b"cls"], fields[b"size"]
-            fetched = fields.get(b"fetch") == b"yes"
-        if b"%" in key:
-            key = unquote_to_bytes(key)
+        fields = _fields(line.rstrip(b"\r"))
+        key = unquote_key(fields[b"key"])
         return Item(
-            key, int(exp), int(la), fetched, int(cls), int(size.rstrip(b"\r")), namespace(key)
+            key,
+            int(fields[b"exp"]),
+            int(fields[b"la"]),
+            fields.get(b"fetch") == b"yes",
+            int(fields[b"cls"]),
+            int(fields[b"size"]),
+            namespace(key),
         )
     except (KeyError, ValueError):
         return None
 
 
+class ItemBlock:
+    """The items of one metadump block, column by column.
+
+    A whole-cache scan sees hundreds of thousands of items; building an object per
+    item would cost more than parsing them. Consumers that want objects iterate.
+    """
+
+    __slots__ = ("classes", "exps", "fetches", "keys", "las", "namespaces", "sizes")
+
+    def __init__(
+        self,
+        keys: list[bytes],
+        namespaces: list[str],
+        sizes: list[int],
+        exps: list[int],
+        classes: list[int],
+        las: list[bytes],
+        fetches: list[bytes],
+    ) -> None:
+        self.keys = keys
+        self.namespaces = namespaces
+        self.sizes = sizes
+        self.exps = exps  # -1: never expires
+        self.classes = classes
+        self.las = las  # raw "la=N" fields, read only for the items reported one by one
+        self.fetches = fetches  # raw "fetch=yes|no"
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def item(self, index: int) -> Item:
+        return Item(
+            self.keys[index],
+            self.exps[index],
+            int(self.las[index].partition(b"=")[2]),
+            self.fetches[index].endswith(b"yes"),
+            self.classes[index],
+            self.sizes[index],
+            self.namespaces[index],
+        )
+
+    def __iter__(self) -> Iterator[Item]:
+        return (self.item(index) for index in range(len(self.keys)))
+
+    def select(self, indices: list[int]) -> ItemBlock:
+        def pick(values: list[Any]) -> list[Any]:
+            return [values[i] for i in indices]
+
+        return ItemBlock(*(pick(getattr(self, name)) for name in _COLUMNS))
+
+    @classmethod
+    def of(cls, items: list[Item]) -> ItemBlock:
+        return cls(
+            [i.key for i in items],
+            [i.namespace for i in items],
+            [i.size for i in items],
+            [i.exp for i in items],
+            [i.cls for i in items],
+            [b"la=%d" % i.la for i in items],
+            [b"fetch=yes" if i.fetch else b"fetch=no" for i in items],
+        )
+
+
+_COLUMNS = ("keys", "namespaces", "sizes", "exps", "classes", "las", "fetches")
+# The field order of memcached 1.5/1.6 metadump lines.
+_FIELDS = (b"key=", b"exp=", b"la=", b"cas=", b"fetch=", b"cls=", b"size=")
+
+
+def parse_block(block: bytes, namespacer: Namespacer) -> ItemBlock:
+    """Every item line of a metadump block.
+
+    Keys hold no spaces, so the block splits into 7 tokens a line, sliced column-wise
+    in C. A block of another shape (an older server's fields) is read line by line.
+    """
+    # ':' (%3A) is the escape nearly every key carries: undone for the whole block at
+    # once ('%' itself is %25, so "%3A" can only be an escaped ':').
+    tokens = block.replace(b"%3A", b":").split()
+    lines = block.count(b"\n")
+    width = len(_FIELDS)
+    if len(tokens) != width * lines or not all(
+        tokens[i].startswith(name) and tokens[-width + i].startswith(name)
+        for i, name in enumerate(_FIELDS)
+    ):
+        parsed = (parse_line(line, namespacer) for line in block.split(b"\n") if line.strip())
+        return ItemBlock.of([item for item in parsed if item is not None])
+    keys = [t[4:] for t in tokens[0::width]]
+    if any(b"%" in key for key in keys):
+        keys = [unquote_to_bytes(key) if b"%" in key else key for key in keys]
+    return ItemBlock(
+        keys,
+        namespacer.many(keys),
+        [int(t[5:]) for t in tokens[6::width]],
+        [int(t[4:]) for t in tokens[1::width]],
+        [int(t[4:]) for t in tokens[5::width]],
+        tokens[2::width],
+        tokens[4::width],
+    )
+
+
 def crawl(
     client: MemcachedClient,
     options: CrawlOptions,
-    on_batch: Callable[[list[Item]], None],
+    on_batch: Callable[[ItemBlock], None],
     progress: Progress | None = None,
 ) -> CrawlResult:
     """Stream every item's metadata to `on_batch`, within the budget.
@@ -129,8 +226,8 @@ def crawl(
     batches = None
     for index, spec in enumerate(specs):
         try:
-            batches = client.metadump_batches(spec)
-            first = next(batches, [])
+            batches = client.metadump_chunks(spec)
+            first = next(batches, b"")
         except ProbeError as error:
             if "disabled" in error.message:
                 raise ProbeError("crawler", CRAWLER_DISABLED) from None
@@ -146,23 +243,19 @@ def crawl(
         result.spec = spec
         break
     assert batches is not None
-    chunk = first
+    block = first
     try:
-        while chunk:
-            items = []
-            for line in chunk:
-                item = parse_line(line, namespace)
-                if item is None:
-                    continue
-                if matcher and not matcher(item.key.decode("utf-8", "surrogateescape")):
-                    continue
-                items.append(item)
-            result.scanned += len(chunk)
+        while block:
+            items = parse_block(block, namespace)
+            result.scanned += len(items)
+            if matcher:
+                decoded = (key.decode("utf-8", "surrogateescape") for key in items.keys)
+                items = items.select([i for i, key in enumerate(decoded) if matcher(key)])
             if options.max_keys and result.matched + len(items) >= options.max_keys:
-                items = items[: options.max_keys - result.matched]
+                items = items.select(list(range(options.max_keys - result.matched)))
                 result.stop_reason = "max-keys"
             result.matched += len(items)
-            if items:
+            if len(items):
                 on_batch(items)
             elapsed = time.monotonic() - started
             if progress:
@@ -176,7 +269,7 @@ def crawl(
             if result.stop_reason:
                 client.close()
                 break
-            chunk = next(batches, [])
+            block = next(batches, b"")
     except KeyboardInterrupt:
         result.stop_reason = "interrupted"
         client.close()

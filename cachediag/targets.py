@@ -10,19 +10,41 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from cachediag.errors import UsageError
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
 DEFAULT_MEMCACHED = "127.0.0.1:11211"
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+# The user-info part of a URL: everything between :// and the last @ of the authority.
+_URL_USERINFO = re.compile(r"://([^/?#\s]*)@")
+_SECRETS: set[str] = set()
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, sep, _ = match.group(1).partition(":")
+    # redis://secret@host is a password alone (redis-cli's form): nothing of it is shown.
+    return f"://{user}:***@" if sep else "://***@"
+
+
+def remember_secret(secret: str | None) -> None:
+    """Record a password so that `mask_secrets` hides it wherever it turns up."""
+    if secret and len(secret) >= 3:  # masking a 1-2 character string would mangle text
+        _SECRETS.add(secret)
 
 
 def mask_secrets(text: str) -> str:
-    """Replace the password part of any URL in `text` with ***."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """Hide URL passwords, and any password we were given, wherever they appear in `text`.
+
+    Servers echo what they were sent (an AUTH renamed away answers "unknown command
+    'auth', with args beginning with: '<password>'"), so masking URL syntax alone is
+    not enough: every secret we hold is replaced too.
+    """
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 @dataclass(frozen=True)
@@ -93,7 +115,7 @@ def _port(option: str, raw: str, text: str | None, default: int) -> int:
     if text in (None, ""):
         return default
     assert text is not None
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise _bad(option, raw, f"port must be a number from 1 to 65535, not '{text}'")
     return int(text)
 
@@ -114,12 +136,20 @@ def _split_host_port(option: str, raw: str, netloc: str, default_port: int) -> t
     return host, _port(option, raw, port_text, default_port)
 
 
+def _split_url(option: str, raw: str, text: str) -> SplitResult:
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise _bad(option, raw, str(exc)) from None
+    return parts
+
+
 def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) -> Target:
     option = "--redis URL"
     text = raw.strip()
     if "://" not in text:
         text = f"redis://{text}"  # host[:port] alone is the common shorthand
-    parts = urlsplit(text)
+    parts = _split_url(option, raw, text)
     scheme = parts.scheme.lower()
     env_password = os.environ.get("CACHEDIAG_REDIS_PASSWORD") or os.environ.get("REDISCLI_AUTH")
     if scheme == "unix":
@@ -128,6 +158,7 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
         query = parse_qs(parts.query)
         db = _db(option, raw, query.get("db", ["0"])[0])
         password = unquote(parts.password) if parts.password else env_password
+        remember_secret(password)
         name = f"unix://{parts.path}" + (f"?db={db}" if db else "")
         return Target("redis", name, source, unix_path=parts.path, db=db, password=password)
     if scheme not in ("redis", "rediss"):
@@ -144,6 +175,7 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
         # redis://secret@host is redis-cli's form for a password without a user.
         url_password, username = username, None
     password = url_password if url_password is not None else env_password
+    remember_secret(password)
     if username:
         shown_user = f"{username}:***@" if url_password is not None else f"{username}@"
     else:
@@ -165,7 +197,7 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
 
 
 def _db(option: str, raw: str, text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise _bad(option, raw, f"database must be a number, not '{text}'")
     return int(text)
 
@@ -179,7 +211,7 @@ def parse_memcached(raw: str, source: str) -> Target:
             raise _bad(option, raw, "a unix socket URL needs a path: unix:///path/memcached.sock")
         return Target("memcached", f"unix://{path}", source, unix_path=path)
     if "://" in text:
-        parts = urlsplit(text)
+        parts = _split_url(option, raw, text)
         if parts.scheme.lower() != "memcached":
             raise _bad(
                 option, raw, f"unknown scheme '{parts.scheme}' (use memcached:// or unix://)"
@@ -187,6 +219,8 @@ def parse_memcached(raw: str, source: str) -> Target:
         if parts.path not in ("", "/"):
             raise _bad(option, raw, "memcached has no databases; drop the path")
         text = parts.netloc
+    if "@" in text:
+        raise _bad(option, raw, "Memcached's text protocol has no user or password; drop the user@ part")
     host, port = _split_host_port(option, raw, text, 11211)
     shown_host = f"[{host}]" if ":" in host else host
     return Target("memcached", f"memcached://{shown_host}:{port}", source, host=host, port=port)

@@ -104,7 +104,13 @@ def mark_error(row: dict[str, Any], target: Target, error: Any) -> dict[str, Any
 
 
 def exit_code(rows: list[dict[str, Any]], statuses: list[str] | None = None) -> int:
-    """1 when a target is down or a verdict failed, else 0 (2 is reserved for usage errors)."""
-    if any(row.get("status") == "down" for row in rows):
+    """As `check`: 1 a target down or a verdict failed; 3 a reading could not be taken; else 0.
+
+    (2 is reserved for usage errors.) A target that answered but whose reading broke
+    off half-way (an `error` on an up row) is 3, never a silent 0.
+    """
+    if any(row.get("status") == "down" for row in rows) or (statuses and "fail" in statuses):
         return 1
-    return 1 if statuses and "fail" in statuses else 0
+    if any(row.get("status") == "up" and row.get("error") for row in rows):
+        return 3
+    return 3 if statuses and "error" in statuses else 0

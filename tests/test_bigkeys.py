@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import signal
 import subprocess
 import time
+from importlib import resources
 
+import jsonschema
+import pytest
 from conftest import cachediag_binary
 from test_scan import BINARY_KEY, MARKUP_KEY, seed_types, settle
 
-# What a read-only scan may send (redis-cli, used by the test itself, sends INFO and ACL).
+# What a read-only scan may send (the test's own redis-cli sends INFO, HELLO, COMMAND DOCS).
 READ_COMMANDS = {
     "scan",
     "type",
@@ -37,6 +41,12 @@ READ_COMMANDS = {
 }
 
 
+def validate(document: dict, name: str) -> None:
+    """Check a --json document against the schema shipped in cachediag/schemas."""
+    text = resources.files("cachediag.schemas").joinpath(f"{name}-v1.json").read_text()
+    jsonschema.validate(document, json.loads(text))
+
+
 def commandstats(server) -> dict[str, int]:
     text = server.cli("INFO", "commandstats")
     return {m[1]: int(m[2]) for m in re.finditer(r"cmdstat_(\S+?):calls=(\d+)", text)}
@@ -57,6 +67,7 @@ def test_bigkeys_json_reports_memory_counts_types_and_namespaces(redis_server, c
     assert run.code == 0, run.err
     doc = run.json()
     assert doc["schema"] == "cachediag.bigkeys/v1"
+    validate(doc, "bigkeys")
     (target,) = doc["targets"]
     assert target["complete"] and target["size_source"] == "MEMORY USAGE"
     assert target["top"][0]["key"] == "blob:1" and target["top"][0]["bytes"] > 200_000
@@ -121,6 +132,7 @@ def test_budget_stop_prints_partial_result_and_cursor_then_resume_covers_all(
         "bigkeys", "--redis", redis_server.url, "--max-keys", "1000", "--count", "200", "--json"
     )
     assert first.code == 0, first.err
+    validate(first.json(), "bigkeys")
     part = first.json()["targets"][0]
     assert not part["complete"] and part["stop_reason"] == "max-keys"
     cursor = part["resume_cursor"]
@@ -139,26 +151,15 @@ def test_budget_stop_prints_partial_result_and_cursor_then_resume_covers_all(
 
 def test_ctrl_c_prints_the_partial_result_and_the_cursor(redis_server, tmp_path) -> None:
     redis_server.client().mset({f"k:{i}": i for i in range(3000)})
+    cmd = [cachediag_binary(), "bigkeys", "--redis", redis_server.url, "--count", "20"]
+    cmd += ["--sleep", "20", "--json", "--max-keys", "0", "--progress"]
     proc = subprocess.Popen(
-        [
-            cachediag_binary(),
-            "bigkeys",
-            "--redis",
-            redis_server.url,
-            "--count",
-            "20",
-            "--sleep",
-            "20",
-            "--json",
-            "--max-keys",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
     )
-    time.sleep(1.5)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the first progress line: the scan is under way
+    assert "keys" in first
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
@@ -205,6 +206,7 @@ def test_memcached_bigkeys_with_and_without_crawler(memcached_factory, cachediag
     settle()
     run = cachediag("bigkeys", "--memcached", server.address, "--json", "--max-keys", "0")
     assert run.code == 0, run.err
+    validate(run.json(), "bigkeys")
     target = run.json()["targets"][0]
     assert target["complete"] and target["totals"]["keys"] == 301
     assert target["top"][0]["key"] == "page:home" and target["top"][0]["bytes"] > 300_000
@@ -226,3 +228,35 @@ def test_bad_input_is_one_sentence_and_exit_2(redis_server, cachediag) -> None:
     assert len(run.err.strip().splitlines()) == 1
     down = cachediag("bigkeys", "--redis", "redis://127.0.0.1:1/0", "--timeout", "1")
     assert down.code == 1 and "refused" in down.out
+
+
+def test_scan_refused_by_acl_is_one_clear_error(redis_server, cachediag) -> None:
+    redis_server.client().set("k:1", "v")
+    redis_server.cli("ACL", "SETUSER", "noscan", "on", ">pw", "~*", "+@all", "-scan")
+    url = f"redis://noscan:pw@127.0.0.1:{redis_server.port}/0"
+    run = cachediag("bigkeys", "--redis", url, "--json")
+    assert run.code == 1
+    validate(run.json(), "bigkeys")
+    error = run.json()["targets"][0]["error"]
+    assert "SCAN failed" in error["message"] and "Traceback" not in run.err
+
+
+def test_the_schema_rejects_a_broken_document(redis_server, cachediag) -> None:
+    redis_server.client().set("k:1", "v")
+    doc = cachediag("bigkeys", "--redis", redis_server.url, "--json").json()
+    validate(doc, "bigkeys")
+    for path, value in (
+        (("totals",), None),
+        (("top", 0, "bytes"), "12"),
+        (("scan", "stop_reason"), "bored"),
+    ):
+        broken = copy.deepcopy(doc)
+        holder = broken["targets"][0]
+        for step in path[:-1]:
+            holder = holder[step]
+        if value is None:
+            del holder[path[-1]]
+        else:
+            holder[path[-1]] = value
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken, "bigkeys")

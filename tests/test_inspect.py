@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_bigkeys import READ_COMMANDS, commandstats, sent_commands
+from test_bigkeys import READ_COMMANDS, commandstats, sent_commands, validate
 from test_scan import settle
 
 # Golden entries from cache-kit's own test suite (../shared/guide/cache-kit-facts.md).
@@ -56,6 +56,7 @@ def test_inspect_keys_decodes_golden_envelopes(redis_server, cachediag) -> None:
     assert run.code == 0, run.err
     doc = run.json()
     assert doc["schema"] == "cachediag.inspect/v1" and doc["mode"] == "keys"
+    validate(doc, "inspect")
     keys = {k["key"]: k for k in doc["targets"][0]["keys"]}
     user = keys["user:0"]
     assert (user["type"], user["length"], user["ttl_ms"], user["encoding"]) == (
@@ -109,6 +110,7 @@ def test_inspect_sample_counts_per_namespace_and_lists_affected(redis_server, ca
     run = cachediag("inspect", "--redis", redis_server.url, "--json")
     after = commandstats(redis_server)
     assert run.code == 1, run.err  # corrupt entries found
+    validate(run.json(), "inspect")
     target = run.json()["targets"][0]
     assert target["complete"] and target["entries"] == 19
     rows = {row["namespace"]: row for row in target["namespaces"]}
@@ -171,6 +173,8 @@ def test_inspect_memcached_keys_and_sample(memcached_server, cachediag) -> None:
 
     sample = cachediag("inspect", "--memcached", memcached_server.address, "--json")
     assert sample.code == 1
+    validate(sample.json(), "inspect")
+    validate(keys.json(), "inspect")
     target = sample.json()["targets"][0]
     assert target["entries"] == 23
     user = {row["namespace"]: row for row in target["namespaces"]}["user:*"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -19,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from cachediag.logscan import LogScanError, scan_logs
+from cachediag.logscan import LogScanError, fastfind, scan_logs, scanner
 from cachediag.logscan import api as logscan_api
-from cachediag.logscan import fastfind, scanner
 from cachediag.logscan.keys import KeyCounter, extract_keys
+from cachediag.logscan.reader import iter_chunks
 from cachediag.logscan.redact import redact, sample_text
 from cachediag.logscan.stats import MAX_MINUTES, CatStats
-from cachediag.logscan.timestamps import line_timestamp, parse_duration, parse_when
+from cachediag.logscan.timestamps import iso, line_timestamp, parse_duration, parse_when
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,14 +65,19 @@ MIXED = [
     "2024-01-15T10:23:46Z ERROR cache_kit::expander: Cache deserialization failed: "
     "Deserialization error: unexpected end of input key=user:123",
     "2024-01-15 10:24:01 WARN: Serialization failed for user:456: Unsupported type",
-    "2024-01-15 10:24:02 WARN cache_kit: Invalid cache entry: expected magic [67, 75, 73, 84], got [0, 0, 0, 0]",
-    "2024-01-15 10:24:03 WARN cache_kit: Cache version mismatch: expected 1, got 2 key=product:prod_9",
+    "2024-01-15 10:24:02 WARN cache_kit: Invalid cache entry: expected magic [67, 75, 73,"
+    " 84], got [0, 0, 0, 0]",
+    "2024-01-15 10:24:03 WARN cache_kit: Cache version mismatch: expected 1, got 2"
+    " key=product:prod_9",
     "2024-01-15 10:24:04 INFO codec: using postcard serialization for user:1",
     "2024-01-15T10:25:00+01:00 ERROR app::db: Connection pool exhausted: 10 active, 3 waiting",
-    "2024-01-15T10:25:01Z WARN app: Cache backend unavailable: Connection refused (os error 111), using fallback",
-    "2024-01-15T10:25:02Z WARN cache_kit: Cache ERROR for session:abc: Backend error: connection reset",
+    "2024-01-15T10:25:01Z WARN app: Cache backend unavailable: Connection refused (os error"
+    " 111), using fallback",
+    "2024-01-15T10:25:02Z WARN cache_kit: Cache ERROR for session:abc: Backend error:"
+    " connection reset",
     "2024-01-15T10:25:03Z INFO config: connection_timeout=5s read_timeout=1s",
-    "2024-01-15T10:25:04Z WARN cache_kit: Cache ERROR for order:42: Timeout: operation timed out after 500ms",
+    "2024-01-15T10:25:04Z WARN cache_kit: Cache ERROR for order:42: Timeout: operation timed"
+    " out after 500ms",
     "2024-01-15T10:25:05Z WARN ⚠ Redis FLUSHDB executed - all cache cleared!",
     "2024-01-15T10:25:06Z DEBUG cache_kit: Cache HIT: user:1 took 120µs",
     "2024-01-15T10:25:07Z DEBUG cache_kit: Cache MISS: user:2 took 3ms",
@@ -166,13 +172,20 @@ def test_affected_keys_per_namespace_and_key(tmp_path: Path) -> None:
     named = {k["key"] for k in keys["top"]}
     assert named == {"user:123", "user:456", "product:prod_1", "cart:9:items"}
     assert report["categories"]["serialization"]["top_keys"][0] == {"key": "user:123", "count": 2}
-    assert report["categories"]["backend_unavailable"]["top_keys"] == [{"key": "cart:9:items", "count": 1}]
+    assert report["categories"]["backend_unavailable"]["top_keys"] == [
+        {"key": "cart:9:items", "count": 1}
+    ]
 
 
 def test_key_extraction_rules() -> None:
-    assert extract_keys(b"2024-01-15T10:23:45Z WARN app::cache: failed for user:123: x") == [b"user:123"]
+    assert extract_keys(b"2024-01-15T10:23:45Z WARN app::cache: failed for user:123: x") == [
+        b"user:123"
+    ]
     assert extract_keys(b"url=redis://user:pw@host:6379/0 refused (localhost:6379)") == []
-    assert extract_keys(b"key=order:42:items. and session:abc") == [b"order:42:items", b"session:abc"]
+    assert extract_keys(b"key=order:42:items. and session:abc") == [
+        b"order:42:items",
+        b"session:abc",
+    ]
     assert extract_keys(b"token:abcdef used") == [b"token:***"]
 
 
@@ -193,14 +206,25 @@ def test_key_counter_is_bounded_and_keeps_the_top() -> None:
 
 def test_secrets_are_redacted_in_samples(tmp_path: Path) -> None:
     lines = [
-        "2024-01-15 10:00:01 ERROR Backend error: connect redis://app:hunter2@cache.internal:6379/0 refused",
-        "2024-01-15 10:00:02 ERROR Serialization failed password=s3cr3t token=abc.def secret: topsecret",
-        '2024-01-15 10:00:03 ERROR Serialization failed {"api_key": "k-123", "Authorization": "Bearer eyJhbGci"}',
+        "2024-01-15 10:00:01 ERROR Backend error: connect"
+        " redis://app:hunter2@cache.internal:6379/0 refused",
+        "2024-01-15 10:00:02 ERROR Serialization failed password=s3cr3t token=abc.def"
+        " secret: topsecret",
+        "2024-01-15 10:00:03 ERROR Serialization failed"
+        ' {"api_key": "k-123", "Authorization": "Bearer eyJhbGci"}',
         "2024-01-15 10:00:04 ERROR Backend error: Authorization: Basic dXNlcjpwYXNz rejected",
     ]
     report = scan_logs([str(write(tmp_path / "app.log", lines))])
     text = json.dumps(report)
-    for secret in ("hunter2", "s3cr3t", "abc.def", "topsecret", "k-123", "eyJhbGci", "dXNlcjpwYXNz"):
+    for secret in (
+        "hunter2",
+        "s3cr3t",
+        "abc.def",
+        "topsecret",
+        "k-123",
+        "eyJhbGci",
+        "dXNlcjpwYXNz",
+    ):
         assert secret not in text
     samples = [s["text"] for c in report["categories"].values() for s in c["samples"]]
     assert any("redis://app:***@cache.internal:6379/0" in s for s in samples)
@@ -231,6 +255,27 @@ def test_escapes_markup_and_non_utf8_bytes(tmp_path: Path) -> None:
 
 
 # --- inputs -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000, 1 << 20])
+def test_chunks_are_whole_lines_at_the_right_offsets(tmp_path: Path, chunk: int) -> None:
+    rnd = random.Random(chunk)
+    lines = [b"x" * rnd.choice([0, 1, 5, 80, 300, 2500]) + b"%d" % i for i in range(400)]
+    content = b"\n".join(lines)  # no final newline
+    path = tmp_path / "a.log"
+    path.write_bytes(content)
+    with open(path, "rb") as handle:
+        pieces = list(iter_chunks(handle, chunk, max_line=1 << 30))
+    assert b"".join(buf[begin:cut] for buf, begin, cut, _ in pieces) == content
+    for buf, begin, cut, base in pieces:
+        assert content[base + begin : base + cut] == buf[begin:cut]
+        assert buf[cut - 1 : cut] == b"\n" or base + cut == len(content)
+    # a range of the file, between two line starts
+    start = content.index(b"\n", len(content) // 3) + 1
+    end = content.index(b"\n", 2 * len(content) // 3) + 1
+    with open(path, "rb") as handle:
+        pieces = list(iter_chunks(handle, chunk, 1 << 30, start, end))
+    assert b"".join(buf[begin:cut] for buf, begin, cut, _ in pieces) == content[start:end]
 
 
 def test_gzip_equals_plain_and_globs(tmp_path: Path, utc: None) -> None:
@@ -299,7 +344,10 @@ def test_since_until_and_inherited_timestamps(tmp_path: Path, utc: None) -> None
 def test_since_as_a_duration(tmp_path: Path) -> None:
     now = datetime.now(timezone.utc)
     stamps = [now - timedelta(hours=3), now - timedelta(minutes=90), now - timedelta(minutes=10)]
-    lines = [f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')} ERROR Serialization failed for user:{i}" for i, t in enumerate(stamps)]
+    lines = [
+        f"{t.strftime('%Y-%m-%dT%H:%M:%SZ')} ERROR Serialization failed for user:{i}"
+        for i, t in enumerate(stamps)
+    ]
     log = str(write(tmp_path / "app.log", lines))
     assert scan_logs([log], since="2h")["counts"]["serialization"] == 2
     assert scan_logs([log], since="30m")["counts"]["serialization"] == 1
@@ -307,7 +355,11 @@ def test_since_as_a_duration(tmp_path: Path) -> None:
 
 
 def test_lines_without_any_timestamp(tmp_path: Path) -> None:
-    lines = ["Serialization failed for user:1", "Connection pool exhausted: 3 active", "Cache HIT: user:1"]
+    lines = [
+        "Serialization failed for user:1",
+        "Connection pool exhausted: 3 active",
+        "Cache HIT: user:1",
+    ]
     log = str(write(tmp_path / "app.log", lines))
     report = scan_logs([log])
     ser = report["categories"]["serialization"]
@@ -329,7 +381,8 @@ def test_fallback_proximity(tmp_path: Path) -> None:
     lines += ["2024-01-15 10:03:00 ERROR Timeout: read timed out"]  # alone: no fallback near
     lines += [f"2024-01-15 10:04:{i:02d} INFO filler {i}" for i in range(30)]
     lines += [
-        "2024-01-15 10:05:00 ERROR Backend error: connection refused",  # fallback 8 lines later, 2 s
+        # the fallback comes 8 lines later, but 2 s later: near
+        "2024-01-15 10:05:00 ERROR Backend error: connection refused",
     ]
     lines += [f"2024-01-15 10:05:01 INFO filler {i}" for i in range(7)]
     lines += ["2024-01-15 10:05:02 DEBUG using fallback"]
@@ -342,7 +395,9 @@ def test_fallback_proximity(tmp_path: Path) -> None:
 
 
 def test_fallback_proximity_across_chunks(tmp_path: Path) -> None:
-    filler = [f"2024-01-15 10:00:00 INFO filler line number {i:05d} " + "x" * 60 for i in range(400)]
+    filler = [
+        f"2024-01-15 10:00:00 INFO filler line number {i:05d} " + "x" * 60 for i in range(400)
+    ]
     lines = [*filler, "2024-01-15 10:00:01 ERROR Backend error: refused"]
     lines += ["2024-01-15 10:00:01 DEBUG Cache miss, falling back to database", *filler]
     lines += ["2024-01-15 10:00:09 DEBUG falling back to database", *filler]
@@ -360,7 +415,11 @@ def test_fallback_in_the_next_or_previous_chunk(fallback_first: bool) -> None:
     error = b"2024-01-15 10:00:01 ERROR Backend error: connection refused\n"
     fallback = b"2024-01-15 10:00:01 DEBUG Cache miss, falling back to database\n"
     filler = b"".join(b"2024-01-15 10:00:00 INFO filler %d\n" % i for i in range(50))
-    first, second = (filler + fallback, error + filler) if fallback_first else (filler + error, fallback + filler)
+    first, second = (
+        (filler + fallback, error + filler)
+        if fallback_first
+        else (filler + error, fallback + filler)
+    )
     scan = scanner.RangeScanner(0)
     scan.feed(first, len(first), 0)
     scan.feed(second, len(second), len(first))
@@ -389,9 +448,15 @@ def debug_log(path: Path, minutes: int = 12, per_minute: int = 600) -> tuple[Pat
         elif kind == 6:
             lines.append(f"{stamp} DEBUG cache_kit::expander: Cache miss, falling back to database")
         elif i % 997 == 7:
-            lines.append(f"{stamp} ERROR app: Serialization failed for user:{i % 7}: Unsupported type")
+            lines.append(
+                f"{stamp} ERROR app: Serialization failed for user:{i % 7}: Unsupported type"
+            )
         elif i % 1999 == 9:
             lines.append(f"{stamp} INFO stats: cache hit rate 0.4, cache hits 12")
+        elif i % 1499 == 8:
+            lines.append(
+                f"{stamp} WARN cache_kit: Cache ERROR for user:{i % 5}: Backend error: reset"
+            )
         else:
             lines.append(f"{stamp} INFO http: GET /api/users/{i} status=200 latency_ms=3")
         if i % 501 == 0:
@@ -402,8 +467,20 @@ def debug_log(path: Path, minutes: int = 12, per_minute: int = 600) -> tuple[Pat
     return path, hist
 
 
-def test_dense_counting_matches_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {},  # dense anchors counted with bytes.count / the hit-miss regex
+        {"ENUM_BYTES_PER_HIT": 10},  # dense anchors enumerated with strstr, counted by bisect
+        {"MAX_SEGMENTS": 2},  # too many minutes per chunk: per-line after all
+    ],
+)
+def test_dense_counting_matches_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: dict[str, int]
+) -> None:
     log, hist = debug_log(tmp_path / "debug.log")
+    for name, value in mode.items():
+        monkeypatch.setattr(scanner, name, value)
     dense = scan_logs([str(log)], chunk_size=256 << 10)
     assert dense["categories"]["hit"]["histogram"] == hist
     assert dense["counts"]["hit"] == sum(hist.values())
@@ -415,7 +492,7 @@ def test_dense_counting_matches_line_by_line(tmp_path: Path, monkeypatch: pytest
 
 
 def test_dense_counting_with_time_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    log, hist = debug_log(tmp_path / "debug.log")
+    log, _ = debug_log(tmp_path / "debug.log")
     since, until = "2024-01-15T10:03:30Z", "2024-01-15T10:07:15.5Z"
     dense = scan_logs([str(log)], since=since, until=until, chunk_size=128 << 10)
     monkeypatch.setattr(scanner, "BULK_LIMIT", 10**9)
@@ -426,7 +503,9 @@ def test_dense_counting_with_time_filter(tmp_path: Path, monkeypatch: pytest.Mon
     assert dense["categories"]["hit"]["last"] <= "2024-01-15T10:07:15.5"
 
 
-def test_pure_python_search_gives_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pure_python_search_gives_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log, _ = debug_log(tmp_path / "debug.log", minutes=3)
     fast = scan_logs([str(log)], chunk_size=64 << 10)
     monkeypatch.setattr(fastfind, "_STRSTR", None)
@@ -435,30 +514,59 @@ def test_pure_python_search_gives_the_same_report(tmp_path: Path, monkeypatch: p
     assert stable(slow) == stable(fast)
 
 
-def test_parallel_ranges_give_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_ranges_give_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "debug.log"
     log, _ = debug_log(path, minutes=20)
     # untimed lines at the very start and a fallback right after a range boundary
     path.write_bytes(b"Serialization failed for user:0 (no time)\n" + path.read_bytes())
     one = scan_logs([str(log)], jobs=1, chunk_size=64 << 10)
+    assert (one["engine"]["jobs"], one["engine"]["ranges"]) == (1, 1)
     monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
     for jobs in (2, 3, 7):
         many = scan_logs([str(log)], jobs=jobs, chunk_size=64 << 10)
-        assert many["engine"]["jobs"] == jobs
+        assert (many["engine"]["jobs"], many["engine"]["ranges"]) == (jobs, jobs + 1)
         assert stable(many) == stable(one), jobs
+    # more ranges than processes, big ones first: each process takes the next when done
+    monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 64 << 10)
+    many = scan_logs([str(log)], jobs=2, chunk_size=64 << 10)
+    assert many["engine"]["jobs"] == 2 and many["engine"]["ranges"] > 4
+    assert stable(many) == stable(one)
     assert one["categories"]["serialization"]["untimed"] == 1
+
+
+@pytest.mark.parametrize("probe_limit", [256, 3])
+def test_cache_error_found_through_its_probe_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_limit: int
+) -> None:
+    monkeypatch.setattr(scanner, "PROBE_LIMIT", probe_limit)
+    lines = [f"2024-01-15 10:00:{i % 60:02d} INFO the error count is {i}" for i in range(50)]
+    lines += ["2024-01-15 10:01:00 WARN Cache ERROR for user:1: Backend error: reset"]
+    lines += ["2024-01-15 10:01:01 INFO cache errors: 0 (a counter, not an error)"]
+    lines += ["2024-01-15 10:01:02 WARN Cache error: boom, using fallback"]
+    report = scan_logs([str(write(tmp_path / "app.log", lines))])
+    assert report["counts"]["cache_error"] == 2
+    assert report["categories"]["cache_error"]["top_keys"] == [{"key": "user:1", "count": 1}]
 
 
 def test_nul_bytes_do_not_hide_the_rest_of_a_chunk(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
-    path.write_bytes(b"2024-01-15 10:00:00 INFO \x00\x00 binary junk\n2024-01-15 10:00:01 ERROR Serialization failed\n")
+    path.write_bytes(
+        b"2024-01-15 10:00:00 INFO \x00\x00 binary junk\n"
+        b"2024-01-15 10:00:01 ERROR Serialization failed\n"
+    )
     assert scan_logs([str(path)])["counts"]["serialization"] == 1
 
 
-def test_a_huge_line_without_newline_is_cut_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_huge_line_without_newline_is_cut_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logscan_api, "MAX_LINE", 1 << 20)
     path = tmp_path / "app.log"
-    path.write_bytes(b"x" * (3 << 20) + b" Serialization failed for user:7\n2024-01-15 10:00:00 Cache HIT: a:1\n")
+    path.write_bytes(
+        b"x" * (3 << 20) + b" Serialization failed for user:7\n2024-01-15 10:00:00 Cache HIT: a:1\n"
+    )
     report = scan_logs([str(path)], chunk_size=256 << 10)
     assert report["counts"]["serialization"] == 1
     assert report["counts"]["hit"] == 1
@@ -484,11 +592,17 @@ def test_100mb_log_streams_in_bounded_memory(tmp_path: Path) -> None:
     for i in range(2000):
         kind = i % 20
         if kind == 0:
-            block_lines.append(f"2024-01-15T10:{i % 60:02d}:00Z ERROR app: Serialization failed for user:{i}")
+            block_lines.append(
+                f"2024-01-15T10:{i % 60:02d}:00Z ERROR app: Serialization failed for user:{i}"
+            )
         elif kind < 8:
-            block_lines.append(f"2024-01-15T10:{i % 60:02d}:00Z DEBUG cache_kit: Cache HIT: user:{i} took 1ms")
+            block_lines.append(
+                f"2024-01-15T10:{i % 60:02d}:00Z DEBUG cache_kit: Cache HIT: user:{i} took 1ms"
+            )
         else:
-            block_lines.append(f"2024-01-15T10:{i % 60:02d}:00Z INFO http: GET /api/items/{i} 200 " + "y" * 40)
+            block_lines.append(
+                f"2024-01-15T10:{i % 60:02d}:00Z INFO http: GET /api/items/{i} 200 " + "y" * 40
+            )
     block = ("\n".join(block_lines) + "\n").encode()
     path = tmp_path / "big.log"
     with open(path, "wb") as handle:
@@ -504,10 +618,121 @@ def test_100mb_log_streams_in_bounded_memory(tmp_path: Path) -> None:
         " 'ser': r['counts']['serialization'], 'hit': r['counts']['hit']}))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     blocks = written // len(block)
     assert result["ser"] == 100 * blocks
     assert result["hit"] == 700 * blocks
     assert result["rss_kb"] < 200 * 1024, result
+
+
+# --- against a plain line-by-line reference -----------------------------------------------
+
+
+def reference(data: bytes, since: float | None = None, until: float | None = None) -> dict:
+    """What the scanner must find, computed the slow and obvious way."""
+    from cachediag.logscan.patterns import CATEGORIES
+
+    counts = {c.name: 0 for c in CATEGORIES}
+    hists: dict[str, dict[int, int]] = {c.name: {} for c in CATEGORIES}
+    spans: dict[str, list[float]] = {c.name: [] for c in CATEGORIES}
+    keys: dict[bytes, int] = {}
+    last: float | None = None
+    for raw in data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"):
+        low = raw.lower()
+        own = line_timestamp(low, 0, len(low))
+        if own is not None:
+            last = own
+        ts = last
+        if (since is not None or until is not None) and (
+            ts is None or (since is not None and ts < since) or (until is not None and ts > until)
+        ):
+            continue
+        matched = [c for c in CATEGORIES if c.matches(low)]
+        for c in matched:
+            counts[c.name] += 1
+            if ts is not None:
+                minute = int(ts // 60) * 60
+                hists[c.name][minute] = hists[c.name].get(minute, 0) + 1
+                spans[c.name].append(own if own is not None else ts)
+        if any(c.keys for c in matched):
+            for key in extract_keys(raw):
+                keys[key] = keys.get(key, 0) + 1
+    return {"counts": counts, "hists": hists, "spans": spans, "keys": keys}
+
+
+def random_log(rnd: random.Random, lines: int) -> bytes:
+    start = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc).timestamp()
+    messages = [
+        "DEBUG Cache HIT: user:{i} took 1ms",
+        "DEBUG cache hit for order:{i}",
+        "DEBUG Cache MISS: user:{i} took 3ms",
+        "DEBUG Cache miss, falling back to database",
+        "INFO stats: cache hit rate 0.5, cache hits 7, cache misses 3",
+        "ERROR Cache deserialization failed: unexpected end key=user:{k}",
+        "WARN: Serialization failed for user:{k}: Unsupported type",
+        "WARN Invalid cache entry: expected magic [67, 75, 73, 84] for product:p{k}",
+        "ERROR Connection pool exhausted: 10 active, 3 waiting",
+        "WARN Cache backend unavailable: Connection refused, using fallback",
+        "WARN Cache ERROR for session:{k}: Timeout: operation timed out",
+        "INFO config connection_timeout=5s",
+        "WARN Redis FLUSHDB executed - all cache cleared!",
+        "INFO GET /api/users/{i} 200",
+        "    continuation without timestamp: Backend error for cart:{k}",
+        "INFO the error count is {i}",
+    ]
+    out = []
+    t = start
+    for i in range(lines):
+        t += rnd.choice([0.0, 0.01, 0.2, 1.5, 7.0])
+        msg = rnd.choices(messages, weights=[30, 5, 20, 10, 1, 2, 2, 1, 1, 2, 2, 1, 1, 30, 2, 2])[0]
+        msg = msg.format(i=i, k=rnd.randint(0, 9))
+        if msg.startswith("    "):
+            out.append(msg)
+            continue
+        stamp = datetime.fromtimestamp(t, tz=timezone.utc)
+        style = rnd.random()
+        if style < 0.8:
+            head = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        else:
+            head = stamp.strftime("%Y-%m-%d %H:%M:%S")
+        out.append(f"{head} {msg}")
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_matches_a_line_by_line_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None, seed: int
+) -> None:
+    rnd = random.Random(seed)
+    data = random_log(rnd, 30_000)
+    path = tmp_path / "app.log"
+    path.write_bytes(data)
+    monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 64 << 10)
+    window = [(None, None), ("2024-01-15T11:00:00Z", "2024-01-15T14:30:00Z")][seed % 2]
+    since, until = (parse_when(w, "x") if w else None for w in window)
+    want = reference(data, since, until)
+    for jobs, chunk in ((1, 1 << 20), (1, 48 << 10), (3, 64 << 10)):
+        got = scan_logs([str(path)], since=window[0], until=window[1], jobs=jobs, chunk_size=chunk)
+        assert got["counts"] == want["counts"], (jobs, chunk)
+        for name, cat in got["categories"].items():
+            hist = {int(_minute(k)): n for k, n in cat["histogram"].items()}
+            assert hist == want["hists"][name], (name, jobs, chunk)
+            if want["spans"][name]:
+                assert cat["first"] == iso(min(want["spans"][name])), (name, jobs, chunk)
+                assert cat["last"] == iso(max(want["spans"][name])), (name, jobs, chunk)
+        top = {k["key"].encode(): k["count"] for k in got["keys"]["top"]}
+        assert all(want["keys"][k] == n for k, n in top.items())
+        assert got["keys"]["mentions"] == sum(want["keys"].values())
+
+
+def _minute(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()

@@ -11,7 +11,7 @@ from cachediag.clients.resp import RedisClient
 from cachediag.errors import ProbeError
 from cachediag.keyspace import namespace_of
 from cachediag.scan import KeyInfo, Namespacer, ScanOptions, scan_keyspace, scan_sample
-from cachediag.scan_memcached import CrawlOptions, Item, crawl
+from cachediag.scan_memcached import CrawlOptions, Item, crawl, parse_block
 from cachediag.targets import parse_memcached, parse_redis
 
 MARKUP_KEY = b"user:[bold red]boom[/]\x1b[31m\n"
@@ -256,3 +256,53 @@ def test_memcached_without_crawler_says_so(memcached_factory) -> None:
         crawl(client, CrawlOptions(), lambda items: None)
     assert raised.value.kind == "crawler"
     assert "LRU crawler is disabled" in raised.value.message
+
+
+def test_metadump_blocks_of_both_shapes_parse_alike() -> None:
+    namespacer = Namespacer(":")
+    current = (
+        b"key=user%3A1 exp=-1 la=1700000000 cas=7 fetch=yes cls=1 size=65\n"
+        b"key=odd%3A%FF%25x exp=1700000600 la=1700000001 cas=8 fetch=no cls=3 size=130\n"
+    )
+    older = (  # no cas field, fields in another order: read by name
+        b"key=user%3A1 exp=-1 la=1700000000 fetch=yes cls=1 size=65\n"
+        b"key=odd%3A%FF%25x la=1700000001 exp=1700000600 fetch=no cls=3 size=130\n"
+    )
+    for block in (current, older):
+        items = list(parse_block(block, namespacer))
+        assert [(i.key, i.exp, i.la, i.fetch, i.cls, i.size, i.namespace) for i in items] == [
+            (b"user:1", -1, 1700000000, True, 1, 65, "user:*"),
+            (b"odd:\xff%x", 1700000600, 1700000001, False, 3, 130, "odd:\udcff%x"),
+        ]
+
+
+@pytest.mark.parametrize("delimiter", [":", "::", "/"])
+def test_namespacer_batches_agree_with_namespace_of(delimiter: str) -> None:
+    keys = [
+        b"user:123",
+        b"user:456:profile",
+        b"123",
+        b"abc",
+        b"a:b:c",
+        b"x:deadbeef1234",
+        b"user:12:",
+        b":12",
+        b"a:1b:12",
+        b"user:",
+        b"user:5",
+        b"user:*",
+        b"12:34",
+        b"a/7/b",
+        b"a::7",
+        b"\xff:12",
+        b"x:1\n2",
+        b"s:550e8400-e29b-41d4-a716-446655440000",
+        b"n:\x00:1",
+    ]
+    plain = [k for k in keys if not any(c in k for c in (b"-", b"\n", b"\x00"))]
+    for batch in (keys, plain, [b"user:", b"user:5", b"user:"]):
+        expected = [namespace_of(k.decode("utf-8", "surrogateescape"), delimiter) for k in batch]
+        warm = Namespacer(delimiter)
+        assert [warm(k) for k in batch] == expected  # key by key, filling the caches
+        assert warm.many(batch) == expected  # then by batch, from them
+        assert Namespacer(delimiter).many(batch) == expected

@@ -34,6 +34,26 @@ from cachediag.keyspace import namespace_of, nondeterministic_segment
 DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}"
 
 
+def info_gap(facts: Facts) -> Outcome | None:
+    """An `error` when the probe broke off before reading INFO / stats: never a silent pass."""
+    errors = facts.get("errors") or {}
+    if facts["kind"] == "redis" and facts.get("info") is None:
+        why = errors.get("info") or errors.get("probe") or "INFO was not collected"
+        return Outcome("error", f"could not read INFO: {why}")
+    if facts["kind"] == "memcached" and not facts.get("stats"):
+        return Outcome("error", f"could not read stats: {errors.get('probe') or 'not collected'}")
+    return None
+
+
+def sample_gap(facts: Facts) -> Outcome | None:
+    """Why there is no key sample to judge: `error` if the probe broke off, else `skip`."""
+    if facts.get("sample") is None:
+        why = (facts.get("errors") or {}).get("probe") or "the key sample was not collected"
+        return Outcome("error", f"no key sample: {why}")
+    problem = sample_problem(facts)
+    return skipped(f"no key sample: {problem}") if problem else None
+
+
 def down_outcome(facts: Facts, what: str = "") -> Outcome:
     """Verdict for a target that never answered: a skipped default, or a failure with the cause."""
     if facts.get("status") == "skipped":
@@ -89,6 +109,8 @@ def connectivity(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.pool", "memcached.pool")
 def pool(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
     if facts["kind"] == "redis":
         clients = section(facts, "clients")
         current = number(clients, "connected_clients")
@@ -136,6 +158,8 @@ def pool(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.hit_rate", "memcached.hit_rate")
 def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
     if facts["kind"] == "redis":
         hits = number(section(facts, "stats"), "keyspace_hits")
         misses = number(section(facts, "stats"), "keyspace_misses")
@@ -174,9 +198,8 @@ def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelop
 
 @rule("redis.serialization", "memcached.serialization")
 def serialization(facts: Facts, th: Thresholds) -> Outcome:
-    problem = sample_problem(facts)
-    if problem:
-        return skipped(f"no value sample: {problem}")
+    if gap := sample_gap(facts):
+        return gap
     by_namespace = _value_envelopes(facts)
     problems: list[str] = []
     observed: dict[str, Any] = {"namespaces": {}}
@@ -210,6 +233,8 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.memory", "memcached.memory")
 def memory(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
     if facts["kind"] == "redis":
         mem = section(facts, "memory")
         used, limit = number(mem, "used_memory"), number(mem, "maxmemory")
@@ -241,15 +266,16 @@ def _no_ttl_namespaces(keys: list[dict[str, Any]], no_expiry: Any) -> list[str]:
 def ttl(facts: Facts, th: Thresholds) -> Outcome:
     keys = sample_keys(facts)
     if facts["kind"] == "redis":
+        if gap := info_gap(facts):
+            return gap
         keyspace = section(facts, "keyspace")
         total = sum(db.get("keys", 0) for db in keyspace.values() if isinstance(db, dict))
         expiring = sum(db.get("expires", 0) for db in keyspace.values() if isinstance(db, dict))
         no_expiry = lambda item: item.get("ttl_ms") == -1  # noqa: E731
         source = "INFO keyspace"
     else:
-        problem = sample_problem(facts)
-        if problem:
-            return skipped(f"no key sample: {problem}")
+        if gap := sample_gap(facts):
+            return gap
         no_expiry = lambda item: item.get("exp") == -1  # noqa: E731
         total = len(keys)
         expiring = sum(1 for item in keys if not no_expiry(item))
@@ -272,9 +298,8 @@ def ttl(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.key_determinism", "memcached.key_determinism")
 def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
-    problem = sample_problem(facts)
-    if problem:
-        return skipped(f"no key sample: {problem}")
+    if gap := sample_gap(facts):
+        return gap
     keys = sample_keys(facts)
     now = float(facts.get("collected_at") or 0)
     flagged: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -298,6 +323,8 @@ def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.eviction_policy", "memcached.eviction_policy")
 def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
     if facts["kind"] == "memcached":
         evictions = str(stats(facts, "settings").get("evictions", "")).lower()
         if not evictions:
@@ -333,6 +360,8 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.evictions", "memcached.evictions")
 def evictions(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
     if facts["kind"] == "redis":
         count = number(section(facts, "stats"), "evicted_keys")
         uptime = number(section(facts, "server"), "uptime_in_seconds")
@@ -353,9 +382,8 @@ def evictions(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.entry_size", "memcached.entry_size")
 def entry_size(facts: Facts, th: Thresholds) -> Outcome:
-    problem = sample_problem(facts)
-    if problem:
-        return skipped(f"no key sample: {problem}")
+    if gap := sample_gap(facts):
+        return gap
     sizes = []
     for item in sample_keys(facts):
         size = item.get("memory") if facts["kind"] == "redis" else item.get("size")
@@ -390,6 +418,8 @@ def entry_size(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.fragmentation")
 def fragmentation(facts: Facts, th: Thresholds) -> Outcome:
+    if missing := info_gap(facts):
+        return missing
     mem = section(facts, "memory")
     ratio = number(mem, "mem_fragmentation_ratio")
     used, rss = number(mem, "used_memory"), number(mem, "used_memory_rss")
@@ -415,6 +445,8 @@ def fragmentation(facts: Facts, th: Thresholds) -> Outcome:
 
 @rule("redis.restarts", "memcached.restarts")
 def restarts(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
     if facts["kind"] == "redis":
         uptime = number(section(facts, "server"), "uptime_in_seconds")
         commandstats = section(facts, "commandstats")

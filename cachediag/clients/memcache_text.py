@@ -118,7 +118,9 @@ class MemcachedClient:
             if line == b"END":
                 return values
             if line.startswith(_ERRORS):
-                raise ProbeError("error", f"stats {group} failed: {line.decode('ascii', 'replace')}")
+                raise ProbeError(
+                    "error", f"stats {group} failed: {line.decode('ascii', 'replace')}"
+                )
             if not line.startswith(b"STAT "):
                 raise ProbeError("protocol", _describe_foreign(line))
             _, name, value = line.decode("utf-8", "replace").split(" ", 2)
@@ -161,41 +163,44 @@ class MemcachedClient:
             _, key, _flags, size, *_ = line.split(b" ")
             values[key] = self.read_exact(int(size) + 2, deadline)[:-2]
 
-    def metadump_batches(self, spec: str = "all") -> Iterator[list[bytes]]:
-        """Lines of `lru_crawler metadump <spec>` ('all', 'hash' or slab ids), a chunk at a time.
+    def metadump_chunks(self, spec: str = "all") -> Iterator[bytes]:
+        """`lru_crawler metadump <spec>` ('all', 'hash' or slab ids) as blocks of whole lines.
 
-        Made for whole-cache scans: lines are split a socket read at a time, not one
-        by one, and the timeout bounds each wait for data, not the whole dump. A
-        refusal (crawler disabled, BUSY, unknown spec) is a ProbeError of kind 'error'
-        with the server's words. Stopping early closes the connection.
+        Made for whole-cache scans: the dump is handed over a socket read at a time
+        (the caller parses a block in one go), and the timeout bounds each wait for
+        data, not the whole dump. A refusal (crawler disabled, BUSY, unknown spec) is
+        a ProbeError of kind 'error' with the server's words. Stopping early closes
+        the connection.
         """
         self.send(f"lru_crawler metadump {spec}\r\n".encode())
         pending = self._buffer
         self._buffer = b""
         first = True
         while True:
-            if b"\n" not in pending:
-                deadline = Deadline(self.timeout)
-                self._fill(deadline)
+            cut = pending.rfind(b"\n")
+            if cut < 0:
+                self._fill(Deadline(self.timeout))
                 pending += self._buffer
                 self._buffer = b""
                 continue
-            cut = pending.rfind(b"\n")
-            lines = pending[:cut].split(b"\n")
-            pending = pending[cut + 1 :]
+            block, pending = pending[: cut + 1], pending[cut + 1 :]
             if first:
-                head = lines[0].rstrip(b"\r")
+                head = block.split(b"\n", 1)[0].rstrip(b"\r")
                 if head.startswith(_ERRORS) or head.startswith(b"BUSY"):
                     self._buffer = pending
                     raise ProbeError("error", head.decode("ascii", "replace"))
                 first = False
-            if lines[-1].rstrip(b"\r") == b"END":
-                lines.pop()
+            if block.endswith(b"END\r\n") and (len(block) == 5 or block[-6:-5] == b"\n"):
                 self._buffer = pending
-                if lines:
-                    yield lines
+                if len(block) > 5:
+                    yield block[:-5]
                 return
-            yield lines
+            yield block
+
+    def metadump_batches(self, spec: str = "all") -> Iterator[list[bytes]]:
+        """metadump_chunks split into lines (without their line ends)."""
+        for block in self.metadump_chunks(spec):
+            yield block.rstrip(b"\n").split(b"\n")
 
     def meta_get(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, int, int]]:
         """{key: (value, ttl seconds or -1, client flags)} via `mg <key> t f v`, one write.

@@ -11,7 +11,7 @@ import hiredis
 
 from cachediag.clients.net import ConnectInfo, Deadline, classify_os_error, open_socket
 from cachediag.errors import ProbeError
-from cachediag.targets import Target
+from cachediag.targets import Target, mask_secrets
 
 Arg = str | bytes | int | float
 
@@ -65,7 +65,8 @@ class RedisClient:
             # A password sent to a server that has none is harmless; anything else is not.
             if isinstance(reply, ReplyError) and "without any password" not in reply.text:
                 self.close()
-                raise ProbeError("auth", f"authentication failed: {reply.text}")
+                # A server without AUTH echoes the arguments, password included.
+                raise ProbeError("auth", f"authentication failed: {mask_secrets(reply.text)}")
         if self.target.db:
             reply = self.call("SELECT", self.target.db)
             if is_auth_error(reply):
@@ -119,13 +120,16 @@ class RedisClient:
         gets, append = self._reader.gets, replies.append  # hot loop: a scan reads millions
         while len(replies) < count:
             try:
-                reply = gets()
+                for _ in range(count - len(replies)):  # drain what is buffered
+                    reply = gets()
+                    if reply is False:
+                        break
+                    append(reply)
+                else:
+                    break  # all replies read
             except hiredis.ProtocolError:
                 self.close()
                 raise ProbeError("protocol", _describe_foreign(first_bytes)) from None
-            if reply is not False:
-                append(reply)
-                continue
             try:
                 self.sock.settimeout(deadline.remaining())
                 chunk = self.sock.recv(1 << 20)

@@ -67,28 +67,41 @@ def logs(
     Exit 0 after a scan (whatever it found), 2 on bad input (missing file,
     bad --since).
     """
+    try:
+        _run(files, since, until, json_output, debug)
+    except BaseException:
+        # The shared handling (one sentence and exit 2 for bad input, --debug tracebacks)
+        # is imported only on failure: its imports would cost a small scan's time.
+        from cachediag.commands.common import cli_errors
+
+        with cli_errors(debug):
+            raise
+
+
+def _run(
+    files: list[str], since: str | None, until: str | None, json_output: bool, debug: bool
+) -> None:
     import sys
 
-    from cachediag.commands.common import cli_errors, write_output
+    from cachediag.logscan import scan_logs
 
-    with cli_errors(debug):
-        from cachediag.logscan import scan_logs
+    report = scan_logs(files, since=since, until=until)
+    if debug:
+        engine = report["engine"]
+        scanned = sum(s["scanned_bytes"] for s in report["sources"])
+        print(
+            f"cachediag logs: {scanned:,} bytes in {report['duration_ms']} ms; "
+            f"search {engine['search']}, {engine['jobs']} process(es), "
+            f"{engine['ranges']} range(s), chunks of {engine['chunk_bytes']:,} bytes",
+            file=sys.stderr,
+        )
+    if json_output:
+        import json
 
-        report = scan_logs(files, since=since, until=until)
-        if debug:
-            engine = report["engine"]
-            scanned = sum(s["scanned_bytes"] for s in report["sources"])
-            print(
-                f"cachediag logs: {scanned:,} bytes in {report['duration_ms']} ms; "
-                f"search {engine['search']}, {engine['jobs']} process(es), "
-                f"chunks of {engine['chunk_bytes']:,} bytes",
-                file=sys.stderr,
-            )
-        if json_output:
-            import json
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    else:
+        from cachediag.logscan.render import render_table
 
-            write_output(json.dumps(report, indent=2, ensure_ascii=False) + "\n", None)
-        else:
-            from cachediag.logscan.render import render_table
-
-            write_output(render_table(report), None)
+        text = render_table(report)
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -47,6 +47,8 @@ JSON document `cachediag.logs/v1` (keys are stable; new keys may be added, none 
         truncated  true when the cap on distinct keys dropped rare ones
         namespaces up to 50 [{"namespace", "mentions", "distinct_keys"}], most first
         top        up to 20 [{"key", "count"}], most first
+                   (a key whose prefix names a credential - token, password, secret,
+                   api key, auth - is counted with its id masked: `token:***`)
     fallback_proximity   for the app.fallback check:
         backend_error_categories  ["backend_unavailable", "timeout", "cache_error"]
         backend_errors            lines in any of those categories
@@ -55,7 +57,8 @@ JSON document `cachediag.logs/v1` (keys are stable; new keys may be added, none 
                                   either side)
         without_fallback_nearby   the others
         near_lines, near_seconds  5, 5.0
-    engine         {"search": "libc-strstr"|"python", "jobs", "chunk_bytes"}  how it ran
+    engine         {"search": "libc-strstr"|"python", "jobs" (processes), "ranges",
+                   "chunk_bytes"}  how it ran
 
 Timestamps: see `timestamps` (ISO 8601, `2024-01-15 10:23:45`, syslog `Jan 15 10:23:45`;
 a line without one inherits the last one seen). How it is fast: see `scanner`.

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from cachediag.logscan import fastfind
@@ -27,11 +28,13 @@ from cachediag.logscan.reader import (
 )
 from cachediag.logscan.scanner import CHUNK_SIZE, MAX_LINE, scan_stream
 from cachediag.logscan.stats import Aggregate, RangeResult
-from cachediag.logscan.timestamps import iso, minute_iso, parse_when
+from cachediag.logscan.timestamps import check_zone, iso, minute_iso, parse_when
 from cachediag.textsafe import safe_text
 
 SCHEMA = "cachediag.logs/v1"
 PARALLEL_MIN_BYTES = 48 << 20  # below this a second process costs more than it saves
+RANGES_PER_JOB = 4  # small ranges per process at the end, taken on demand
+MIN_RANGE_BYTES = 16 << 20
 MAX_JOBS = 8
 TOP_KEYS = 20
 TOP_KEYS_PER_CATEGORY = 10
@@ -77,6 +80,7 @@ def scan_logs(
     """
     started = time.perf_counter()
     now = time.time()
+    check_zone()
     since_ts = _when(since, "--since", now)
     until_ts = _when(until, "--until", now)
     if since_ts is not None and until_ts is not None and since_ts > until_ts:
@@ -88,9 +92,11 @@ def scan_logs(
     total = Aggregate()
     rows: list[dict[str, Any]] = []
     used_jobs = 1
+    ranges = 0
     for source in sources:
-        results = _scan_source(source, since_ts, until_ts, jobs, chunk_size)
-        used_jobs = max(used_jobs, len(results))
+        results, processes = _scan_source(source, since_ts, until_ts, jobs, chunk_size)
+        used_jobs = max(used_jobs, processes)
+        ranges += len(results)
         inherited: float | None = None
         for result in results:
             if not result.lead.is_empty():
@@ -106,30 +112,59 @@ def scan_logs(
                 "scanned_bytes": sum(r.bytes for r in results),
             }
         )
-    engine = {"search": fastfind.backend(), "jobs": used_jobs, "chunk_bytes": chunk_size}
+    engine = {
+        "search": fastfind.backend(),
+        "jobs": used_jobs,
+        "ranges": ranges,
+        "chunk_bytes": chunk_size,
+    }
     return build_report(total, sources, rows, since_ts, until_ts, started, engine)
 
 
 def _scan_source(
     source: Source, since: float | None, until: float | None, jobs: int, chunk_size: int
-) -> list[RangeResult]:
+) -> tuple[list[RangeResult], int]:
+    """The source's ranges' results, in order, and how many processes scanned them."""
     size = source.size or 0
     if source.kind == "file" and jobs > 1 and size >= PARALLEL_MIN_BYTES and _can_fork():
-        points = split_points(source.name, size, jobs)
-        if len(points) > 2:
-            return _scan_parallel(source, points, since, until, chunk_size)
-    stream = open_stream(source)
+        ranges = list(pairwise(split_points(source.name, size, range_targets(size, jobs))))
+        if len(ranges) > 1:
+            processes = min(jobs, len(ranges))
+            return _scan_parallel(source, ranges, processes, since, until, chunk_size), processes
     try:
-        return [scan_stream(iter_chunks(stream, chunk_size, MAX_LINE), source.index, since, until)]
+        stream = open_stream(source)
+    except OSError as exc:
+        raise LogScanError(f"{source.name}: {exc.strerror or exc}") from None
+    try:
+        chunks = iter_chunks(stream, chunk_size, MAX_LINE)
+        return [scan_stream(chunks, source.index, since, until)], 1
     finally:
         if source.kind != "stdin":
             stream.close()
 
 
-def _can_fork() -> bool:
-    import multiprocessing
+def range_targets(size: int, jobs: int) -> list[int]:
+    """Where to cut a file for `jobs` processes taking ranges as they go: big ranges first,
+    small ones last, so that the processes finish close together for little overhead."""
+    tail = size // 4
+    head = size - tail
+    n_head = max(1, min(2 * jobs, head // MIN_RANGE_BYTES))
+    n_tail = max(jobs, min(jobs * RANGES_PER_JOB, tail // MIN_RANGE_BYTES))
+    cuts = [head * i // n_head for i in range(1, n_head)]
+    cuts += [head + tail * i // n_tail for i in range(n_tail)]
+    return [c for c in cuts if 0 < c < size]
 
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+def _can_fork() -> bool:
+    """fork() only where it is the native way, and never from a threaded process."""
+    import multiprocessing
+    import threading
+
+    return (
+        sys.platform.startswith("linux")
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
 
 
 def scan_range(
@@ -146,32 +181,73 @@ def scan_range(
     pre = read_at(path, max(0, start - NEAR_WINDOW), start) if start > 0 else None
     post = read_at(path, end, min(size, end + NEAR_WINDOW)) if end < size else None
     try:
-        handle = open(path, "rb", buffering=0)
+        with open(path, "rb", buffering=0) as handle:
+            chunks = iter_chunks(handle, chunk_size, MAX_LINE, start, end)
+            return scan_stream(chunks, index, since, until, pre, post)
     except OSError as exc:
         raise LogScanError(f"{path}: {exc.strerror or exc}") from None
-    with handle:
-        chunks = iter_chunks(handle, chunk_size, MAX_LINE, start, end)
-        return scan_stream(chunks, index, since, until, pre, post)
 
 
 def _scan_parallel(
-    source: Source, points: list[int], since: float | None, until: float | None, chunk_size: int
+    source: Source,
+    ranges: list[tuple[int, int]],
+    jobs: int,
+    since: float | None,
+    until: float | None,
+    chunk_size: int,
 ) -> list[RangeResult]:
+    """Scan the ranges in `jobs` processes (this one included), each taking the next range
+    left as it finishes one: a process slowed down by the rest of the machine takes fewer."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    size = points[-1]
-    ranges = list(zip(points[:-1], points[1:]))
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=len(ranges) - 1, mp_context=context) as pool:
-        futures = [
-            pool.submit(scan_range, source.name, source.index, a, b, size, since, until, chunk_size)
-            for a, b in ranges[1:]
-        ]
-        # This process scans the first range meanwhile.
-        a, b = ranges[0]
-        first = scan_range(source.name, source.index, a, b, size, since, until, chunk_size)
-        return [first] + [f.result() for f in futures]
+    next_range = context.Value("i", 0)
+    job = (source.name, source.index, ranges, since, until, chunk_size)
+    children = []
+    for _ in range(jobs - 1):
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_child, args=(writer, next_range, job), daemon=True)
+        process.start()
+        writer.close()
+        children.append((process, reader))
+    results = _take_ranges(next_range, job)
+    for process, reader in children:
+        try:
+            status, payload = reader.recv()
+        except EOFError:
+            raise LogScanError(f"{source.name}: a scanning process died") from None
+        finally:
+            process.join()
+        if status != "ok":
+            raise payload
+        results.update(payload)
+    return [results[i] for i in range(len(ranges))]
+
+
+_Job = tuple[str, int, list[tuple[int, int]], float | None, float | None, int]
+
+
+def _take_ranges(next_range: Any, job: _Job) -> dict[int, RangeResult]:
+    path, index, ranges, since, until, chunk_size = job
+    size = ranges[-1][1]
+    done: dict[int, RangeResult] = {}
+    while True:
+        with next_range.get_lock():
+            i = next_range.value
+            next_range.value = i + 1
+        if i >= len(ranges):
+            return done
+        start, end = ranges[i]
+        done[i] = scan_range(path, index, start, end, size, since, until, chunk_size)
+
+
+def _child(writer: Any, next_range: Any, job: _Job) -> None:
+    try:
+        writer.send(("ok", _take_ranges(next_range, job)))
+    except BaseException as exc:
+        writer.send(("error", exc))
+    finally:
+        writer.close()
 
 
 def build_report(
@@ -201,7 +277,12 @@ def build_report(
             "histogram": {minute_iso(m): n for m, n in sorted(stats.hist.items())},
             "histogram_dropped": stats.hist_dropped,
             "samples": [
-                {"source": names[s.order[0]], "offset": s.order[1], "time": iso(s.ts), "text": s.text}
+                {
+                    "source": names[s.order[0]],
+                    "offset": s.order[1],
+                    "time": iso(s.ts),
+                    "text": s.text,
+                }
                 for s in sorted(stats.samples, key=lambda s: s.order)
             ],
             "top_keys": [{"key": safe_text(k), "count": n} for k, n in top],
@@ -222,7 +303,8 @@ def build_report(
             "distinct": len(keys.keys),
             "truncated": keys.truncated,
             "namespaces": [
-                {"namespace": safe_text(ns), "mentions": m, "distinct_keys": d} for ns, (m, d) in namespaces
+                {"namespace": safe_text(ns), "mentions": m, "distinct_keys": d}
+                for ns, (m, d) in namespaces
             ],
             "top": [{"key": safe_text(k), "count": n} for k, n in keys.top(TOP_KEYS)],
         },

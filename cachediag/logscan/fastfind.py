@@ -38,7 +38,7 @@ def _load_strstr() -> _StrStr | None:
     found = fn(base, b"needle")
     if found is None or found - base != 4 or fn(base + 5, b"needle") is not None:
         return None  # pragma: no cover
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _address(data: bytes) -> int:
@@ -58,39 +58,50 @@ def backend() -> str:
 
 
 class Haystack:
-    """A lowered chunk, searchable up to `end` (the chunk may carry a partial line after it)."""
+    """A lowered chunk, searchable in [begin, end) (outside: partial lines of other chunks)."""
 
-    __slots__ = ("_addr", "data", "end")
+    __slots__ = ("_addr", "begin", "data", "end")
 
-    def __init__(self, data: bytes, end: int) -> None:
+    def __init__(self, data: bytes, end: int, begin: int = 0) -> None:
         if _STRSTR is not None and b"\x00" in data:
             data = data.replace(b"\x00", b"\x01")  # strstr stops at NUL; same length
         self.data = data
+        self.begin = begin
         self.end = end
         self._addr = _address(data) if _STRSTR is not None else 0
 
     def find_all(
-        self, needle: bytes, limit: int | None = None, start: int = 0, out: list[int] | None = None
+        self,
+        needle: bytes,
+        limit: int | None = None,
+        start: int | None = None,
+        out: list[int] | None = None,
     ) -> tuple[list[int], bool]:
-        """Start offsets of `needle` in [start, end), in order, and whether the list is complete.
+        """Offsets of `needle` in [start (default begin), end), in order, and whether the
+        list is complete.
 
         With a `limit`, stops once `out` holds more than `limit` offsets (complete=False):
         the caller then counts the rest another way, or resumes after the last offset.
         """
         if out is None:
             out = []
+        if start is None:
+            start = self.begin
         end = self.end
         if _STRSTR is not None:
             strstr = _STRSTR
             addr = self._addr
             stop = addr + end - len(needle)
             pointer = addr + start
-            while True:
+            append = out.append
+            room = (1 << 62) if limit is None else limit - len(out)
+            while True:  # the hot loop of dense anchors: keep it lean
                 found = strstr(pointer, needle)
                 if found is None or found > stop:
                     return out, True
-                out.append(found - addr)
-                if limit is not None and len(out) > limit:
+                append(found - addr)
+                room -= 1
+                if room < 0:
                     return out, False
                 pointer = found + 1
         data = self.data

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import re
 
-# A prefix starts with a letter and is not glued to a word, path, host or scheme; the id
-# starts right after the colon (so "level: msg" and Rust paths like a::b are not keys).
+# A prefix starts with a letter at a word start and is not glued to a path, host or scheme
+# (checked in extract_keys: cheaper than a look-behind); the id starts right after the colon
+# (so "level: msg" and Rust paths like a::b are not keys). Possessive repeats: no
+# backtracking over every word of the line.
 KEY_RE = re.compile(
-    rb"(?<![\w:/.@$%+-])([A-Za-z][\w-]{0,63}):(?!//)([\w@-][\w.@-]{0,199}(?::[\w@-][\w.@-]{0,199})*)"
+    rb"\b([A-Za-z][\w-]{0,63}+)"  # prefix
+    rb":(?!//)([\w@-][\w.@-]{0,199}+(?::[\w@-][\w.@-]{0,199}+)*+)"  # :id, composite ids
 )
+_GLUED = frozenset(b":/.@$%+-")
 # host:port in connection errors ("Connection refused (redis:6379)") is not a cache key.
 _HOSTS = frozenset(
-    b"localhost redis memcached memcache valkey keydb dragonfly cache db database postgres mysql host".split()
+    b"localhost redis memcached memcache valkey keydb dragonfly cache db database postgres mysql"
+    b" host".split()
 )
 _SECRET_PREFIX = re.compile(rb"(?i)pass|secret|token|api[_-]?key|auth|credential")
 
@@ -26,6 +31,9 @@ def extract_keys(line: bytes) -> list[bytes]:
     """Distinct keys named in one (original-case) log line, in order."""
     out: list[bytes] = []
     for m in KEY_RE.finditer(line):
+        start = m.start()
+        if start and line[start - 1] in _GLUED:
+            continue
         prefix, ident = m.group(1), m.group(2).rstrip(b".-:")
         if not ident:
             continue
@@ -37,6 +45,22 @@ def extract_keys(line: bytes) -> list[bytes]:
         if key not in out:
             out.append(key)
     return out
+
+
+_memo: dict[bytes, list[bytes]] = {}
+
+
+def extract_keys_memo(line: bytes, skip: int) -> list[bytes]:
+    """extract_keys for a line whose first `skip` bytes are its timestamp (no key can start
+    there), remembered by the rest: error lines repeat, with the same keys, all day long."""
+    body = line[skip:]
+    keys = _memo.get(body)
+    if keys is None:
+        keys = extract_keys(line)
+        if len(_memo) >= 8192:
+            _memo.clear()
+        _memo[body] = keys
+    return keys
 
 
 class KeyCounter:
@@ -54,7 +78,12 @@ class KeyCounter:
     def add(self, key: bytes, count: int = 1) -> None:
         self.mentions += count
         keys = self.keys
-        ns = key.split(b":", 1)[0]
+        ns = key[: key.find(b":")]
+        seen = keys.get(key)
+        if seen is not None:
+            keys[key] = seen + count
+            self.namespaces[ns][0] += count
+            return
         entry = self.namespaces.get(ns)
         if entry is None:
             if len(self.namespaces) >= self.max_keys:
@@ -62,13 +91,10 @@ class KeyCounter:
                 return
             entry = self.namespaces[ns] = [0, 0]
         entry[0] += count
-        if key in keys:
-            keys[key] += count
-        else:
-            keys[key] = count
-            entry[1] += 1
-            if len(keys) > self.max_keys:
-                self._prune()
+        keys[key] = count
+        entry[1] += 1
+        if len(keys) > self.max_keys:
+            self._prune()
 
     def _prune(self) -> None:
         keep = sorted(self.keys.items(), key=lambda kv: kv[1], reverse=True)[: self.max_keys // 2]
@@ -96,3 +122,36 @@ class KeyCounter:
 
     def top(self, n: int) -> list[tuple[bytes, int]]:
         return sorted(self.keys.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+
+class TopCounter:
+    """Counts per key only (a category's keys), bounded like KeyCounter; cheaper to feed."""
+
+    __slots__ = ("counts", "max_keys", "truncated")
+
+    def __init__(self, max_keys: int = 20_000) -> None:
+        self.counts: dict[bytes, int] = {}
+        self.max_keys = max_keys
+        self.truncated = False
+
+    def add(self, key: bytes, count: int = 1) -> None:
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + count
+        if len(counts) > self.max_keys:
+            self._prune()
+
+    def _prune(self) -> None:
+        keep = sorted(self.counts.items(), key=lambda kv: kv[1], reverse=True)
+        self.counts = dict(keep[: self.max_keys // 2])
+        self.truncated = True
+
+    def merge(self, other: TopCounter) -> None:
+        self.truncated = self.truncated or other.truncated
+        counts = self.counts
+        for key, n in other.counts.items():
+            counts[key] = counts.get(key, 0) + n
+        if len(counts) > self.max_keys:
+            self._prune()
+
+    def top(self, n: int) -> list[tuple[bytes, int]]:
+        return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]

@@ -14,7 +14,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from cachediag.errors import CachediagError
 
@@ -85,14 +85,42 @@ def expand_inputs(inputs: list[str]) -> list[Source]:
 def open_stream(source: Source) -> BinaryIO:
     """A binary stream of the source's (decompressed) bytes."""
     if source.kind == "stdin":
-        raw: BinaryIO = sys.stdin.buffer
-        peek = getattr(raw, "peek", None)
-        if peek is not None and peek(2)[:2] == GZIP_MAGIC:
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-        return raw
+        raw = sys.stdin.buffer
+        head = raw.read(2)
+        while len(head) < 2:  # a pipe may deliver one byte first
+            more = raw.read(2 - len(head))
+            if not more:
+                break
+            head += more
+        stream = cast(BinaryIO, _Prefixed(head, raw))
+        if head == GZIP_MAGIC:
+            return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
+        return stream
     if source.kind == "gzip":
         return gzip.open(source.name, "rb")  # type: ignore[return-value]
     return open(source.name, "rb", buffering=0)
+
+
+class _Prefixed:
+    """A read-only stream: `head` (bytes already read to sniff the format), then `rest`."""
+
+    name = "<stdin>"
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        head = self._head
+        if not head:
+            return self._rest.read(size)
+        self._head = b""
+        if size is None or size < 0:
+            return head + self._rest.read()
+        if size <= len(head):
+            self._head = head[size:]
+            return head[:size]
+        return head + (self._rest.read(size - len(head)) or b"")
 
 
 def iter_chunks(
@@ -101,17 +129,20 @@ def iter_chunks(
     max_line: int,
     start: int = 0,
     end: int | None = None,
-) -> Iterator[tuple[bytes, int, int]]:
-    """(buffer, cut, offset of buffer[0]) with buffer[:cut] whole lines.
+) -> Iterator[tuple[bytes, int, int, int]]:
+    """(buffer, begin, cut, offset of buffer[0]) with buffer[begin:cut] whole lines.
 
-    Reads [start, end) of a seekable stream when given (start must be a line start and
-    end a line start or the end of the file), or the whole stream.
+    A line cut by a read is completed into a small buffer of its own rather than by
+    concatenating the next chunk to it: that copy of every chunk would cost more than it
+    seems once two processes share the memory bandwidth. Reads [start, end) of a seekable
+    stream when given (start must be a line start and end a line start or the end of the
+    file), or the whole stream.
     """
     if start:
         stream.seek(start)
-    offset = start
+    offset = start  # of the next byte read
     remaining = None if end is None else end - start
-    carry = b""
+    carry = b""  # a partial line, read at offset - len(carry)
     while True:
         want = chunk_size if remaining is None else min(chunk_size, remaining)
         data = _read(stream, want) if want > 0 else b""
@@ -119,18 +150,32 @@ def iter_chunks(
             remaining -= len(data)
         if not data:
             if carry:
-                yield carry, len(carry), offset
+                yield carry, 0, len(carry), offset - len(carry)
             return
-        buf = carry + data if carry else data
-        cut = buf.rfind(b"\n") + 1
-        if cut == 0:
-            if len(buf) < max_line:
-                carry = buf
+        begin = 0
+        if carry:
+            nl = data.find(b"\n")
+            if nl < 0:
+                carry += data
+                offset += len(data)
+                if len(carry) >= max_line:  # a monster line: cut it
+                    yield carry, 0, len(carry), offset - len(carry)
+                    carry = b""
                 continue
-            cut = len(buf)
-        yield buf, cut, offset
-        offset += cut
-        carry = buf[cut:]
+            line = carry + data[: nl + 1]
+            yield line, 0, len(line), offset - len(carry)
+            begin = nl + 1
+            carry = b""
+        cut = data.rfind(b"\n") + 1
+        if cut > begin:
+            yield data, begin, cut, offset
+        else:
+            cut = begin
+        carry = data[cut:]
+        offset += len(data)
+        if len(carry) >= max_line:
+            yield carry, 0, len(carry), offset - len(carry)
+            carry = b""
 
 
 def _read(stream: BinaryIO, size: int) -> bytes:
@@ -141,12 +186,11 @@ def _read(stream: BinaryIO, size: int) -> bytes:
         raise LogScanError(f"{name}: cannot read ({exc})") from None
 
 
-def split_points(path: str, size: int, parts: int) -> list[int]:
-    """Line starts cutting the file into `parts` similar ranges: [0, p1, ..., size]."""
+def split_points(path: str, size: int, targets: list[int]) -> list[int]:
+    """[0, p1, ..., size]: each target offset moved to the next line start."""
     points = [0]
     with open(path, "rb", buffering=0) as handle:
-        for i in range(1, parts):
-            guess = size * i // parts
+        for guess in targets:
             if guess <= points[-1]:
                 continue
             handle.seek(guess - 1)

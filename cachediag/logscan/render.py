@@ -33,7 +33,9 @@ def _parse_minute(key: str) -> float:
     return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def bucket_histogram(histogram: dict[str, int], rows: int = HIST_ROWS) -> tuple[int, list[tuple[float, int]]]:
+def bucket_histogram(
+    histogram: dict[str, int], rows: int = HIST_ROWS
+) -> tuple[int, list[tuple[float, int]]]:
     """Per-minute counts regrouped into at most `rows` equal buckets: (minutes per bucket, rows)."""
     if not histogram:
         return 1, []
@@ -54,7 +56,9 @@ def sparkline(histogram: dict[str, int], width: int = 30) -> str:
     if not rows:
         return ""
     top = max(n for _, n in rows) or 1
-    return "".join(" " if n == 0 else SPARK[min(len(SPARK) - 1, n * len(SPARK) // (top + 1))] for _, n in rows)
+    return "".join(
+        " " if n == 0 else SPARK[min(len(SPARK) - 1, n * len(SPARK) // (top + 1))] for _, n in rows
+    )
 
 
 def _histogram_table(histogram: dict[str, int]) -> Table:
@@ -137,7 +141,9 @@ def _keys(report: dict[str, Any]) -> RenderableType | None:
     namespaces.add_column("mentions", justify="right")
     namespaces.add_column("distinct keys", justify="right")
     for entry in keys["namespaces"][:15]:
-        namespaces.add_row(Text(entry["namespace"]), f"{entry['mentions']:,}", f"{entry['distinct_keys']:,}")
+        namespaces.add_row(
+            Text(entry["namespace"]), f"{entry['mentions']:,}", f"{entry['distinct_keys']:,}"
+        )
     top = Table(title="Top keys", title_justify="left")
     top.add_column("key")
     top.add_column("count", justify="right")
@@ -153,8 +159,8 @@ def _fallback(report: dict[str, Any]) -> Text:
         text.append("no backend errors", style="dim")
     else:
         text.append(
-            f"{fp['with_fallback_nearby']:,} of {fp['backend_errors']:,} backend errors have a fallback line "
-            f"within {fp['near_lines']} lines or {fp['near_seconds']:g} s"
+            f"{fp['with_fallback_nearby']:,} of {fp['backend_errors']:,} backend errors have a "
+            f"fallback line within {fp['near_lines']} lines or {fp['near_seconds']:g} s"
         )
         if fp["without_fallback_nearby"]:
             text.append(f" ({fp['without_fallback_nearby']:,} without)", style="yellow")
@@ -171,7 +177,9 @@ def renderables(report: dict[str, Any]) -> list[RenderableType]:
     )
     window = report["window"]
     if window["since"] or window["until"]:
-        head.append(f"; lines from {_when(window['since'])} to {_when(window['until'])}", style="dim")
+        head.append(
+            f"; lines from {_when(window['since'])} to {_when(window['until'])}", style="dim"
+        )
     out: list[RenderableType] = [head, _overview(report)]
     for name, cat in report["categories"].items():
         if cat["count"]:

@@ -4,15 +4,24 @@ A range of a log is read in chunks of `CHUNK_SIZE` bytes cut at the last newline
 chunk:
 
 1. The chunk is lowercased once (`bytes.lower`, C speed) and every category anchor is looked
-   up over the whole chunk (`fastfind`, libc `strstr`: tens of GB/s). Only lines holding an
+   up over the whole chunk (`fastfind`: libc `strstr`, tens of GB/s; anchors are chosen to
+   start with rare letter pairs, which is what makes strstr fast). Only lines holding an
    anchor are ever looked at in Python.
-2. Those candidate lines are classified exactly (`Category.matches`), timestamped (their
+2. Those candidate lines are classified exactly (`Category.verified`), timestamped (their
    own timestamp or the last one seen before them), filtered by --since/--until, counted,
    sampled and searched for keys.
-3. Bulk categories (hits, misses, fallbacks) that are too many in a chunk for (2) are counted
-   with `bytes.count` per minute: the chunk is cut at minute boundaries (and at the
-   --since/--until instants) by bisecting on line timestamps, which assumes time-ordered
-   lines, as log files are.
+3. Bulk categories (hits, misses, fallbacks) too frequent in a chunk for (2) (more than
+   `BULK_LIMIT`) are counted per minute without per-line work: from their offsets when
+   listing them is cheap (up to one per `ENUM_BYTES_PER_HIT` bytes), else by C calls over
+   the chunk (one `BULK_COUNTER` regex pass for hits and misses together, `bytes.count` for
+   the others). The chunk is cut at minute boundaries (and at the --since/--until instants)
+   by bisecting on line timestamps, which assumes time-ordered lines, as log files are.
+   A category counted this way stays so for the next chunk without being listed first.
+
+Measured on a 1 GiB debug log (benchmarks/bench_logs.py) the costs per byte are roughly:
+lowercasing 0.25 ns, the anchors 0.35 ns, the hit/miss regex 0.6 ns, the per-line work on
+error lines 0.3 ns; against about 0.5 ns for `grep -i serialization`, hence the use of both
+cores for big files (`api`).
 
 Memory is bounded by the chunk size and the caps in `stats` and `keys`, whatever the size
 of the input. Ranges of one big file can be scanned in parallel processes; lines before a
@@ -23,11 +32,11 @@ timestamp they inherit.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from cachediag.logscan.fastfind import Haystack
-from cachediag.logscan.keys import extract_keys
+from cachediag.logscan.keys import extract_keys, extract_keys_memo
 from cachediag.logscan.patterns import (
     BACKEND_ERROR_CATEGORIES,
     BULK_COUNTER,
@@ -40,15 +49,17 @@ from cachediag.logscan.patterns import (
 )
 from cachediag.logscan.redact import sample_text
 from cachediag.logscan.stats import Aggregate, RangeResult, Sample
-from cachediag.logscan.timestamps import line_timestamp
+from cachediag.logscan.timestamps import iso_prefix_end, line_timestamp
 
-CHUNK_SIZE = 2 << 20
+CHUNK_SIZE = 4 << 20
 MAX_LINE = 16 << 20  # a "line" longer than this is cut (memory bound)
 BULK_LIMIT = 48  # more occurrences than this of a bulk anchor in a chunk: no per-line work
 ENUM_BYTES_PER_HIT = 1200  # denser than this: `bytes.count` beats listing offsets with strstr
 MAX_SEGMENTS = 64  # more minutes than this in a chunk: per-line work after all
+PROBE_LIMIT = 256  # a probe piece more frequent than this in a chunk: search the anchor
 PROBE_LINES = 64  # lines looked at when searching a timestamp backwards or forwards
 LINEAR_BYTES = 4096
+SMALL_FEED = 4096  # a feed this short (a line completed across two reads) is done plainly
 
 _NL = b"\n"
 _BACKEND = frozenset(BACKEND_ERROR_CATEGORIES)
@@ -59,7 +70,9 @@ _PENDING = -1
 class RangeScanner:
     """Scans consecutive chunks of one range of one source."""
 
-    def __init__(self, source_index: int, since: float | None = None, until: float | None = None) -> None:
+    def __init__(
+        self, source_index: int, since: float | None = None, until: float | None = None
+    ) -> None:
         self.source_index = source_index
         self.since = since
         self.until = until
@@ -71,6 +84,10 @@ class RangeScanner:
         self.pending: list[tuple[int, float | None, Aggregate]] = []
         self.bytes = 0
         self.chunks = 0
+        self.dense_hint: set[str] = set()  # bulk categories too frequent in the last chunk
+        self._begin = 0  # where the lines of the chunk being scanned start
+        # per category, this chunk's first and last line counted by segment, and its minute
+        self._spans: dict[str, tuple[int, int, float]] = {}
 
     # -- public -----------------------------------------------------------------------
 
@@ -81,20 +98,29 @@ class RangeScanner:
         if q >= 0:
             self.prev_fallback = (low.count(_NL, q), _own_ts(low, q))
 
-    def feed(self, buf: bytes, cut: int, base: int) -> None:
-        """Scan buf[:cut] (whole lines); buf[cut:] may hold the start of the next line."""
-        if cut <= 0:
+    def feed(self, buf: bytes, cut: int, base: int, begin: int = 0) -> None:
+        """Scan buf[begin:cut], whole lines (base: the offset of buf[0] in the source).
+
+        What is outside (the end of a line already scanned, the start of the next one) is
+        not looked at: the reader spares a copy of the chunk that way.
+        """
+        if cut <= begin:
             return
-        hay = Haystack(buf.lower(), cut)
+        self._begin = begin
+        if cut - begin <= SMALL_FEED:
+            self._feed_small(buf, cut, base, begin)
+            return
+        hay = Haystack(buf.lower(), cut, begin)
         low = hay.data
-        self.bytes += cut
+        size = cut - begin
+        self.bytes += size
         self.chunks += 1
 
         # 1. Where every anchor is (complete lists), or that a bulk anchor is too frequent.
         positions: dict[bytes, list[int]] = {}
         counted: list[Category] = []  # bulk, counted per minute by C calls
         enumerated: list[Category] = []  # bulk, counted per minute from known offsets
-        enum_limit = max(BULK_LIMIT, cut // ENUM_BYTES_PER_HIT)
+        enum_limit = max(BULK_LIMIT, size // ENUM_BYTES_PER_HIT)
         deferred: list[Category] = []  # searched for only if BULK_COUNTER saw them
         for cat in CATEGORIES:
             if not cat.bulk:
@@ -104,13 +130,16 @@ class RangeScanner:
                 for anchor in cat.anchors:
                     positions[anchor] = hay.find_all(anchor)[0]
                 continue
+            if cat.name in self.dense_hint:  # was too frequent to list in the last chunk
+                counted.append(cat)
+                continue
             mode = "lines"
             for anchor in cat.anchors:
                 found, done = hay.find_all(anchor, BULK_LIMIT)
                 if not done:
                     # Finish the list only if the density seen so far says it is worth it.
                     span = max(1, found[-1] - found[0])
-                    if len(found) * cut // span <= enum_limit:
+                    if len(found) * size // span <= enum_limit:
                         found, done = hay.find_all(anchor, enum_limit, found[-1] + 1, found)
                 if not done:
                     mode = "counted"
@@ -128,7 +157,7 @@ class RangeScanner:
 
         segments: list[tuple[int, int, float | None]] | None = None
         if counted or enumerated:
-            segments = self._segments(low, cut)
+            segments = self._segments(low, begin, cut)
             if segments is None:  # too many minutes in this chunk to count per minute
                 for cat in counted + enumerated:
                     for anchor in cat.anchors:
@@ -137,21 +166,21 @@ class RangeScanner:
         bulk = counted + enumerated
         per_line = [c for c in CATEGORIES if c not in bulk]
 
-        groups: list[list[bytes]] | None = None
+        groups: list[dict[bytes, int]] | None = None
         if segments is not None and any(c.bulk_group for c in counted):
-            groups = [BULK_COUNTER.findall(low, a, b) for a, b, _t in segments]
+            groups = [_group_counts(BULK_COUNTER.findall(low, a, b)) for a, b, _t in segments]
         for cat in deferred:
-            if groups is None or any(cat.detect_group in g for g in groups):
+            if groups is None or any(g.get(cat.detect_group) for g in groups):
                 for anchor in cat.anchors:
-                    positions[anchor] = hay.find_all(anchor)[0]
+                    positions[anchor] = _probed(hay, anchor, cat.probe)
             else:
                 for anchor in cat.anchors:
                     positions[anchor] = []
 
         fb_positions: list[int] | None = None
         if all(a in positions for a in FALLBACK_ANCHORS):
-            fb_positions = sorted(p for a in FALLBACK_ANCHORS for p in positions[a])
-        self._resolve_pending(low, cut, fb_positions)
+            fb_positions = _merged(positions, FALLBACK_ANCHORS)
+        self._resolve_pending(low, cut, fb_positions, begin)
 
         # 2. Candidate lines, each looked at once, against the categories found in it.
         found_in: dict[int, list[Category]] = {}
@@ -165,7 +194,12 @@ class RangeScanner:
                         found_in[s] = [cat]
                     elif cat not in cats:
                         cats.append(cat)
-        memo_pos, memo_ts = -1, self.carry_ts
+        memo_pos, memo_ts = begin - 1, self.carry_ts
+        # In a chunk cut into minutes anyway, a line's minute is its segment's: its own
+        # timestamp is only read where it matters (first and last line of a category,
+        # samples, fallback timing).
+        seg_starts = [a for a, _b, _t in segments] if segments is not None else None
+        self._spans = {}
         for s in sorted(found_in):
             e = low.find(_NL, s, cut)
             if e < 0:
@@ -176,21 +210,64 @@ class RangeScanner:
                 continue
             if len(matched) > 1:
                 matched.sort(key=_ORDER.__getitem__)
+            if segments is not None and seg_starts is not None:
+                ts = segments[bisect_right(seg_starts, s) - 1][2]
+                self._record(matched, ts, buf, low, line, s, e, base, cut, fb_positions, False)
+                continue
             ts = line_timestamp(low, s, e)
             if ts is None:
                 ts = self._inherited(low, s, memo_pos, memo_ts)
             memo_pos, memo_ts = s, ts
-            self._record(matched, ts, buf, low, s, e, base, cut, fb_positions)
+            self._record(matched, ts, buf, low, line, s, e, base, cut, fb_positions)
+        for name, (first_line, last_line, seg_ts) in self._spans.items():
+            stats = self.timed.cats[name]
+            for line_start in (first_line, last_line):
+                when = _line_ts(low, begin, line_start, seg_ts)
+                if when is not None:
+                    stats.extend_span(when)
 
         # 3. Bulk categories, per minute.
+        self.dense_hint = set()
         if bulk and segments is not None:
-            self._count_bulk(buf, low, cut, base, counted, enumerated, segments, positions, groups)
+            totals = self._count_bulk(
+                buf, low, cut, base, counted, enumerated, segments, positions, groups
+            )
+            self.dense_hint = {c.name for c in counted if totals.get(c.name, 0) > enum_limit}
 
-        last = _last_ts_line(low, cut)[1]
+        last = _last_ts_line(low, begin, cut)[1]
         if last is not None:
             self.carry_ts = last
         elif memo_ts is not None and (self.carry_ts is None or memo_ts > self.carry_ts):
             self.carry_ts = memo_ts
+        self._remember_last_fallback(low, cut, fb_positions)
+
+    def _feed_small(self, buf: bytes, cut: int, base: int, begin: int) -> None:
+        """A few lines (the one completed across two reads): plainly, line by line."""
+        low = buf.lower()
+        self.bytes += cut - begin
+        fb_positions = []
+        for anchor in FALLBACK_ANCHORS:
+            p = low.find(anchor, begin, cut)
+            while p >= 0:
+                fb_positions.append(p)
+                p = low.find(anchor, p + 1, cut)
+        fb_positions.sort()
+        self._resolve_pending(low, cut, fb_positions, begin)
+        inherited = self.carry_ts
+        s = begin
+        while s < cut:
+            e = low.find(_NL, s, cut)
+            if e < 0:
+                e = cut
+            line = low[s:e]
+            own = line_timestamp(low, s, e)
+            if own is not None:
+                inherited = own
+            matched = [c for c in CATEGORIES if c.matches(line)]
+            if matched:
+                self._record(matched, inherited, buf, low, line, s, e, base, cut, fb_positions)
+            s = e + 1
+        self.carry_ts = inherited
         self._remember_last_fallback(low, cut, fb_positions)
 
     def finish(self, post_context: bytes | None = None) -> RangeResult:
@@ -213,12 +290,16 @@ class RangeScanner:
         ts: float | None,
         buf: bytes,
         low: bytes,
+        line: bytes,
         s: int,
         e: int,
         base: int,
         cut: int,
         fb_positions: list[int] | None,
+        exact: bool = True,
     ) -> None:
+        """Count one matching line. `exact`: ts is the line's own (or inherited) timestamp;
+        else the minute segment's, and the line's own is looked up only where it matters."""
         if ts is None:
             agg = self.lead
         elif self.filtering and not self._in_range(ts):
@@ -227,28 +308,47 @@ class RangeScanner:
             agg = self.timed
         want_keys = False
         backend = False
+        cats = agg.cats
         for cat in matched:
-            stats = agg.cats[cat.name]
-            stats.add(ts)
+            stats = cats[cat.name]
+            if exact or ts is None:
+                stats.add(ts)
+            else:
+                stats.add_bulk(ts, 1)
+                span = self._spans.get(cat.name)
+                self._spans[cat.name] = (s if span is None else span[0], s, ts)
             if len(stats.samples) < 5:
-                stats.samples.append(Sample((self.source_index, base + s), ts, sample_text(buf[s:e])))
-            want_keys = want_keys or cat.keys
-            backend = backend or cat.name in _BACKEND
+                when = ts if exact else _line_ts(low, self._begin, s, ts)
+                stats.samples.append(
+                    Sample((self.source_index, base + s), when, sample_text(buf[s:e]))
+                )
+            if cat.keys:
+                want_keys = True
+            if cat.name in _BACKEND:
+                backend = True
         if want_keys:
-            keys = extract_keys(buf[s:e])
+            stamp_end = iso_prefix_end(low, s, e)
+            raw = buf[s:e]
+            keys = extract_keys(raw) if stamp_end < 0 else extract_keys_memo(raw, stamp_end - s)
             if keys:
+                add = agg.keys.add
                 for key in keys:
-                    agg.keys.add(key)
+                    add(key)
                 for cat in matched:
-                    counter = agg.cats[cat.name].keys
+                    counter = cats[cat.name].keys
                     if counter is not None:
                         for key in keys:
                             counter.add(key)
         if backend:
             agg.backend_errors += 1
-            near = self._near_fallback(low, s, e, ts, cut, fb_positions)
+            if b"fallback" in line or b"falling back" in line:
+                agg.with_fallback += 1
+                return
+            near = self._near_fallback(low, s, e, ts, cut, fb_positions, exact)
             if near == _PENDING:
-                self.pending.append((low.count(_NL, e, cut), ts, agg))
+                self.pending.append(
+                    (low.count(_NL, e, cut), _exact(low, self._begin, s, ts, exact), agg)
+                )
             elif near:
                 agg.with_fallback += 1
 
@@ -270,66 +370,93 @@ class RangeScanner:
     # -- fallback near backend errors ---------------------------------------------------
 
     def _near_fallback(
-        self, low: bytes, s: int, e: int, ts: float | None, cut: int, fb_positions: list[int] | None
+        self,
+        low: bytes,
+        s: int,
+        e: int,
+        ts: float | None,
+        cut: int,
+        fb_positions: list[int] | None,
+        exact: bool = True,
     ) -> int:
-        """1 if a fallback line is within NEAR_LINES lines or NEAR_SECONDS of this one, 0 if
-        not, _PENDING if only the next chunk can tell."""
-        line = low[s:e]
-        if any(a in line for a in FALLBACK_ANCHORS):
-            return 1
+        """1 if a fallback line is within NEAR_LINES lines or NEAR_SECONDS of this one (not
+        this line itself: the caller looked), 0 if not, _PENDING if the next chunk can tell."""
         # before
+        begin = self._begin
         if fb_positions is not None:
             i = bisect_left(fb_positions, s)
             q = fb_positions[i - 1] if i else -1
         else:
-            q = max(low.rfind(a, max(0, s - NEAR_WINDOW), s) for a in FALLBACK_ANCHORS)
+            q = _nearest_before(low, begin, s)
         if q >= 0:
             if s - q <= NEAR_WINDOW and (
-                low.count(_NL, q, s) <= NEAR_LINES or _close(ts, _own_ts(low, q))
+                low.count(_NL, q, s) <= NEAR_LINES
+                or _close(_exact(low, self._begin, s, ts, exact), _own_ts(low, q))
             ):
                 return 1
-        elif self.prev_fallback is not None and s <= NEAR_WINDOW:
+        elif self.prev_fallback is not None and s - begin <= NEAR_WINDOW:
             lines, fts = self.prev_fallback
-            if lines + low.count(_NL, 0, s) <= NEAR_LINES or _close(ts, fts):
+            if lines + low.count(_NL, begin, s) <= NEAR_LINES or _close(
+                _exact(low, self._begin, s, ts, exact), fts
+            ):
                 return 1
         # after
         if fb_positions is not None:
             i = bisect_left(fb_positions, e)
             r = fb_positions[i] if i < len(fb_positions) else -1
         else:
-            found = [x for x in (low.find(a, e, min(cut, e + NEAR_WINDOW)) for a in FALLBACK_ANCHORS) if x >= 0]
-            r = min(found) if found else -1
+            r = _nearest_after(low, e, cut)
         if r >= 0 and r - e <= NEAR_WINDOW:
-            return int(low.count(_NL, e, r) <= NEAR_LINES or _close(ts, _own_ts(low, r)))
+            return int(
+                low.count(_NL, e, r) <= NEAR_LINES
+                or _close(_exact(low, self._begin, s, ts, exact), _own_ts(low, r))
+            )
         if r < 0 and cut - e <= NEAR_WINDOW:
             return _PENDING
         return 0
 
-    def _resolve_pending(self, low: bytes, cut: int, fb_positions: list[int] | None) -> None:
+    def _resolve_pending(
+        self, low: bytes, cut: int, fb_positions: list[int] | None, begin: int = 0
+    ) -> None:
         if not self.pending:
             return
         if fb_positions is not None:
             first = fb_positions[0] if fb_positions else -1
         else:
-            found = [x for x in (low.find(a, 0, min(cut, NEAR_WINDOW)) for a in FALLBACK_ANCHORS) if x >= 0]
+            found = [
+                x
+                for x in (
+                    low.find(a, begin, min(cut, begin + NEAR_WINDOW)) for a in FALLBACK_ANCHORS
+                )
+                if x >= 0
+            ]
             first = min(found) if found else -1
-        if 0 <= first <= NEAR_WINDOW:
-            before = low.count(_NL, 0, first)
+        if begin <= first <= begin + NEAR_WINDOW:
+            before = low.count(_NL, begin, first)
             fts = _own_ts(low, first)
             for lines, ts, agg in self.pending:
                 if lines + before <= NEAR_LINES or _close(ts, fts):
                     agg.with_fallback += 1
-        self.pending = []
+            self.pending = []
+        elif cut - begin < NEAR_WINDOW:  # a short feed: the next one may still have it
+            passed = low.count(_NL, begin, cut)
+            self.pending = [(lines + passed, ts, agg) for lines, ts, agg in self.pending]
+        else:
+            self.pending = []
 
     def _remember_last_fallback(self, low: bytes, cut: int, fb_positions: list[int] | None) -> None:
         if fb_positions is not None:
             q = fb_positions[-1] if fb_positions else -1
         else:
-            q = max(low.rfind(a, max(0, cut - NEAR_WINDOW), cut) for a in FALLBACK_ANCHORS)
+            start = max(self._begin, cut - NEAR_WINDOW)
+            q = max(low.rfind(a, start, cut) for a in FALLBACK_ANCHORS)
         if q >= 0 and cut - q <= NEAR_WINDOW:
             self.prev_fallback = (low.count(_NL, q, cut), _own_ts(low, q))
-        elif cut > NEAR_WINDOW or q >= 0:
+        elif cut - self._begin > NEAR_WINDOW or q >= 0:
             self.prev_fallback = None
+        elif self.prev_fallback is not None:  # a short feed without fallback: further away
+            lines, fts = self.prev_fallback
+            self.prev_fallback = (lines + low.count(_NL, self._begin, cut), fts)
 
     # -- bulk categories ----------------------------------------------------------------
 
@@ -343,15 +470,17 @@ class RangeScanner:
                 nxt = after
         return nxt
 
-    def _segments(self, low: bytes, cut: int) -> list[tuple[int, int, float | None]] | None:
+    def _segments(
+        self, low: bytes, begin: int, cut: int
+    ) -> list[tuple[int, int, float | None]] | None:
         """The chunk cut where the minute (or the --since/--until side) changes."""
-        first, tfirst = _next_ts_line(low, 0, cut)
+        first, tfirst = _next_ts_line(low, begin, cut)
         if tfirst is None:
-            return [(0, cut, self.carry_ts)]
+            return [(begin, cut, self.carry_ts)]
         segments: list[tuple[int, int, float | None]] = []
-        if first > 0:
-            segments.append((0, first, self.carry_ts))
-        tlast = _last_ts_line(low, cut)[1]
+        if first > begin:
+            segments.append((begin, first, self.carry_ts))
+        tlast = _last_ts_line(low, begin, cut)[1]
         if tlast is None:
             tlast = tfirst
         cur, tcur = first, tfirst
@@ -379,26 +508,32 @@ class RangeScanner:
         enumerated: list[Category],
         segments: list[tuple[int, int, float | None]],
         positions: dict[bytes, list[int]],
-        groups: list[list[bytes]] | None,
-    ) -> None:
+        groups: list[dict[bytes, int]] | None,
+    ) -> dict[str, int]:
+        """Count the bulk categories per segment; their totals in this chunk."""
+        totals: dict[str, int] = {}
         keep = [
-            i for i, seg in enumerate(segments) if seg[2] is None or not self.filtering or self._in_range(seg[2])
+            i
+            for i, seg in enumerate(segments)
+            if seg[2] is None or not self.filtering or self._in_range(seg[2])
         ]
         if not keep:
-            return
+            return totals
         included = [segments[i] for i in keep]
         per_segment: dict[str, list[int]] = {}
         offsets_of: dict[str, list[int]] = {}
         for cat in enumerated:
-            offsets = sorted(p for anchor in cat.anchors for p in positions[anchor])
+            offsets = _merged(positions, cat.anchors)
             if cat.exclude:
                 offsets = [p for p in offsets if not any(low.startswith(x, p) for x in cat.exclude)]
             offsets_of[cat.name] = offsets
-            per_segment[cat.name] = [bisect_left(offsets, b) - bisect_left(offsets, a) for a, b, _t in included]
+            per_segment[cat.name] = [
+                bisect_left(offsets, b) - bisect_left(offsets, a) for a, b, _t in included
+            ]
         regex = [c for c in counted if c.bulk_group]
         if regex and groups is not None:
             for cat in regex:
-                per_segment[cat.name] = [groups[i].count(cat.bulk_group) for i in keep]
+                per_segment[cat.name] = [groups[i].get(cat.bulk_group, 0) for i in keep]
         for cat in counted:
             if cat.bulk_group:
                 continue
@@ -410,7 +545,8 @@ class RangeScanner:
             per_segment[cat.name] = counts
         for cat in counted + enumerated:
             counts = per_segment[cat.name]
-            hits = [(seg, n) for seg, n in zip(included, counts) if n > 0]
+            totals[cat.name] = sum(counts)
+            hits = [(seg, n) for seg, n in zip(included, counts, strict=True) if n > 0]
             if not hits:
                 continue
             for (_a, _b, ts), n in hits:
@@ -419,22 +555,25 @@ class RangeScanner:
             if timed_hits:
                 # first and last occurrence counted here, by their own timestamps
                 stats = self.timed.cats[cat.name]
-                offsets = offsets_of.get(cat.name)
+                known = offsets_of.get(cat.name)
                 a, b, ts = timed_hits[0]
-                if offsets is not None:
-                    p: int | None = offsets[bisect_left(offsets, a)]
+                if known is not None:
+                    p: int | None = known[bisect_left(known, a)]
                 else:
                     p = _first_match(low, cat, a, b)
-                if p is not None and ts is not None:
-                    stats.extend_span(_own_ts(low, p) or ts)
+                when = _line_ts(low, a, p, ts) if p is not None else None
+                if when is not None:
+                    stats.extend_span(when)
                 a, b, ts = timed_hits[-1]
-                if offsets is not None:
-                    p = offsets[bisect_left(offsets, b) - 1]
+                if known is not None:
+                    p = known[bisect_left(known, b) - 1]
                 else:
                     p = _last_match(low, cat, a, b)
-                if p is not None and ts is not None:
-                    stats.extend_span(_own_ts(low, p) or ts)
+                when = _line_ts(low, a, p, ts) if p is not None else None
+                if when is not None:
+                    stats.extend_span(when)
             self._bulk_samples(cat, buf, low, base, [seg for seg, _n in hits])
+        return totals
 
     def _bulk_samples(
         self,
@@ -456,7 +595,9 @@ class RangeScanner:
                 e = b if e < 0 else e
                 own = line_timestamp(low, s, e)
                 stamp = own if own is not None else ts
-                stats.samples.append(Sample((self.source_index, base + s), stamp, sample_text(buf[s:e])))
+                stats.samples.append(
+                    Sample((self.source_index, base + s), stamp, sample_text(buf[s:e]))
+                )
                 pos = e + 1
             if len(stats.samples) >= 5 and ts is not None:
                 return
@@ -465,8 +606,86 @@ class RangeScanner:
 # -- helpers on a lowered chunk ---------------------------------------------------------
 
 
+def _probed(hay: Haystack, anchor: bytes, probe: tuple[bytes, int] | None) -> list[int]:
+    """Offsets of `anchor`, found through its rarer `probe` piece while that is rare."""
+    if probe is None:
+        return hay.find_all(anchor)[0]
+    piece, offset = probe
+    found, done = hay.find_all(piece, PROBE_LIMIT)
+    if not done:
+        return hay.find_all(anchor)[0]
+    low = hay.data
+    return [p - offset for p in found if p >= offset and low.startswith(anchor, p - offset)]
+
+
+def _merged(positions: dict[bytes, list[int]], anchors: tuple[bytes, ...]) -> list[int]:
+    """The offsets of several anchors, in order."""
+    if len(anchors) == 1:
+        return positions[anchors[0]]
+    merged: list[int] = []
+    for anchor in anchors:
+        merged += positions[anchor]
+    merged.sort()
+    return merged
+
+
+def _group_counts(found: list[bytes]) -> dict[bytes, int]:
+    """How many of each one-letter group BULK_COUNTER matched (hit, miss, error)."""
+    hits = found.count(b"h")
+    misses = found.count(b"m")
+    return {b"h": hits, b"m": misses, b"e": len(found) - hits - misses}
+
+
+_WINDOWS = (2048, 16384, NEAR_WINDOW)  # frequent fallbacks are found in the first
+
+
+def _nearest_before(low: bytes, begin: int, s: int) -> int:
+    """Offset of the last fallback anchor within NEAR_WINDOW before s (from begin), or -1."""
+    for window in _WINDOWS:
+        q = max(low.rfind(a, max(begin, s - window), s) for a in FALLBACK_ANCHORS)
+        if q >= 0 or window >= s - begin:
+            return q
+    return -1
+
+
+def _nearest_after(low: bytes, e: int, cut: int) -> int:
+    """Offset of the first fallback anchor within NEAR_WINDOW after e (before cut), or -1."""
+    for window in _WINDOWS:
+        end = min(cut, e + window)
+        found = [x for x in (low.find(a, e, end) for a in FALLBACK_ANCHORS) if x >= 0]
+        if found:
+            return min(found)
+        if end == cut:
+            return -1
+    return -1
+
+
+def _exact(low: bytes, begin: int, s: int, ts: float | None, exact: bool) -> float | None:
+    """The line's own timestamp when `ts` is only its minute segment's."""
+    return ts if exact else _line_ts(low, begin, s, ts)
+
+
 def _close(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and abs(a - b) <= NEAR_SECONDS
+
+
+def _line_ts(low: bytes, begin: int, p: int, fallback: float | None) -> float | None:
+    """The timestamp the line holding offset p has or inherits (looking back from it, not
+    before begin); `fallback` (its minute segment's) if none is found."""
+    e = low.find(_NL, p)
+    e = len(low) if e < 0 else e
+    s = low.rfind(_NL, 0, p) + 1
+    for _ in range(PROBE_LINES):
+        if s < begin:
+            break
+        t = line_timestamp(low, s, e)
+        if t is not None:
+            return t
+        if s <= begin:
+            break
+        e = s - 1
+        s = low.rfind(_NL, 0, e) + 1
+    return fallback
 
 
 def _own_ts(low: bytes, p: int) -> float | None:
@@ -495,13 +714,13 @@ def _next_ts_line(low: bytes, pos: int, limit: int) -> tuple[int, float | None]:
     return limit, None
 
 
-def _last_ts_line(low: bytes, cut: int) -> tuple[int, float | None]:
-    """Last line before cut with a timestamp (looking at most PROBE_LINES back)."""
-    end = cut - 1 if cut > 0 and low[cut - 1] == 10 else cut
+def _last_ts_line(low: bytes, begin: int, cut: int) -> tuple[int, float | None]:
+    """Last line in [begin, cut) with a timestamp (looking at most PROBE_LINES back)."""
+    end = cut - 1 if cut > begin and low[cut - 1] == 10 else cut
     for _ in range(PROBE_LINES):
-        if end <= 0:
+        if end <= begin:
             break
-        s = low.rfind(_NL, 0, end) + 1
+        s = max(begin, low.rfind(_NL, 0, end) + 1)
         t = line_timestamp(low, s, end)
         if t is not None:
             return s, t
@@ -571,7 +790,7 @@ def _last_match(low: bytes, cat: Category, a: int, b: int) -> int | None:
 
 
 def scan_stream(
-    chunks: Iterable[tuple[bytes, int, int]],
+    chunks: Iterable[tuple[bytes, int, int, int]],
     source_index: int,
     since: float | None,
     until: float | None,
@@ -581,6 +800,6 @@ def scan_stream(
     scanner = RangeScanner(source_index, since, until)
     if pre_context:
         scanner.set_pre_context(pre_context)
-    for buf, cut, base in chunks:
-        scanner.feed(buf, cut, base)
+    for buf, begin, cut, base in chunks:
+        scanner.feed(buf, cut, base, begin)
     return scanner.finish(post_context)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cachediag.logscan.keys import KeyCounter
+from cachediag.logscan.keys import KeyCounter, TopCounter
 from cachediag.logscan.patterns import CATEGORIES
 
 MAX_SAMPLES = 5
@@ -32,7 +32,7 @@ class CatStats:
     hist_dropped: int = 0
     untimed: int = 0
     samples: list[Sample] = field(default_factory=list)
-    keys: KeyCounter | None = None
+    keys: TopCounter | None = None
 
     def add(self, ts: float | None, n: int = 1) -> None:
         self.count += n
@@ -94,12 +94,12 @@ class CatStats:
             self.samples = sorted(self.samples + other.samples, key=lambda s: s.order)[:MAX_SAMPLES]
         if other.keys is not None:
             if self.keys is None:
-                self.keys = KeyCounter(other.keys.max_keys)
+                self.keys = TopCounter(other.keys.max_keys)
             self.keys.merge(other.keys)
 
 
 def _new_cats() -> dict[str, CatStats]:
-    return {c.name: CatStats(keys=KeyCounter(20_000) if c.keys else None) for c in CATEGORIES}
+    return {c.name: CatStats(keys=TopCounter() if c.keys else None) for c in CATEGORIES}
 
 
 @dataclass
@@ -121,7 +121,9 @@ class Aggregate:
         self.backend_errors += other.backend_errors
         self.with_fallback += other.with_fallback
 
-    def resolve_into(self, target: Aggregate, ts: float | None, since: float | None, until: float | None) -> None:
+    def resolve_into(
+        self, target: Aggregate, ts: float | None, since: float | None, until: float | None
+    ) -> None:
         """Add this lead aggregate (lines before the range's first timestamp) to `target`.
 
         `ts` is the timestamp those lines inherit (the last one before the range), None when
@@ -135,7 +137,9 @@ class Aggregate:
         for name, stats in self.cats.items():
             if stats.count == 0:
                 continue
-            resolved = CatStats(keys=stats.keys, samples=[Sample(s.order, ts, s.text) for s in stats.samples])
+            resolved = CatStats(
+                keys=stats.keys, samples=[Sample(s.order, ts, s.text) for s in stats.samples]
+            )
             resolved.add(ts, stats.count)
             if ts is None:
                 resolved.untimed = stats.count

@@ -23,12 +23,29 @@ from datetime import datetime, timezone
 _MONTHS = {
     m: i + 1
     for i, m in enumerate(
-        (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec")
+        (
+            b"jan",
+            b"feb",
+            b"mar",
+            b"apr",
+            b"may",
+            b"jun",
+            b"jul",
+            b"aug",
+            b"sep",
+            b"oct",
+            b"nov",
+            b"dec",
+        )
     )
 }
 
-_ISO = rb"(\d{4})-(\d\d)-(\d\d)[t ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(?: ?(z|utc|gmt|[+-]\d\d:?\d\d)\b)?"
-_SYSLOG = rb"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
+_ZONE = rb"(?: ?(z|utc|gmt|[+-]\d\d:?\d\d)\b)?"
+_ISO = rb"(\d{4})-(\d\d)-(\d\d)[t ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?" + _ZONE
+_SYSLOG = (
+    rb"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) {1,2}(\d{1,2})"
+    rb" (\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
+)
 ISO_RE = re.compile(_ISO)
 SYSLOG_RE = re.compile(_SYSLOG)
 ANY_RE = re.compile(rb"(?<![\d.])(?:" + _ISO + rb"|" + _SYSLOG + rb")")
@@ -36,12 +53,24 @@ ANY_RE = re.compile(rb"(?<![\d.])(?:" + _ISO + rb"|" + _SYSLOG + rb")")
 SEARCH_BYTES = 64
 
 _minute_cache: dict[tuple[bytes, ...], float | None] = {}
+_cached_zone: tuple[object, ...] = ()
 
 
-def _minute_epoch(key: tuple[bytes, ...], build: tuple[int, int, int, int, int], tz: bytes | None) -> float | None:
-    cached = _minute_cache.get(key, False)
-    if cached is not False:
-        return cached  # type: ignore[return-value]
+def check_zone() -> None:
+    """Forget cached local-time conversions if the process's time zone changed (tzset)."""
+    global _cached_zone
+    zone = (time.timezone, time.altzone, time.daylight, time.tzname)
+    if zone != _cached_zone:
+        _cached_zone = zone
+        _minute_cache.clear()
+        _fast_cache.clear()
+
+
+def _minute_epoch(
+    key: tuple[bytes, ...], build: tuple[int, int, int, int, int], tz: bytes | None
+) -> float | None:
+    if key in _minute_cache:
+        return _minute_cache[key]
     year, month, day, hour, minute = build
     value: float | None
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and year >= 1970):
@@ -69,7 +98,9 @@ def _fraction(digits: bytes | None) -> float:
 
 def _from_iso(m: re.Match[bytes]) -> float | None:
     y, mo, d, h, mi, s, frac, tz = m.groups()[:8]
-    base = _minute_epoch((y, mo, d, h, mi, tz or b""), (int(y), int(mo), int(d), int(h), int(mi)), tz)
+    base = _minute_epoch(
+        (y, mo, d, h, mi, tz or b""), (int(y), int(mo), int(d), int(h), int(mi)), tz
+    )
     if base is None:
         return None
     sec = int(s)
@@ -81,25 +112,30 @@ def _from_iso(m: re.Match[bytes]) -> float | None:
 def _from_syslog(m: re.Match[bytes], now: float | None = None) -> float | None:
     mon, d, h, mi, s, frac = m.groups()[-6:]
     key = (b"syslog", mon, d, h, mi)
-    base = _minute_cache.get(key, False)
-    if base is False:
+    if key in _minute_cache:
+        base = _minute_cache[key]
+    else:
         current = now if now is not None else time.time()
         year = time.localtime(current).tm_year
-        base = _minute_epoch(key + (b"%d" % year,), (year, _MONTHS[mon], int(d), int(h), int(mi)), None)
+        build = (year, _MONTHS[mon], int(d), int(h), int(mi))
+        base = _minute_epoch((*key, b"%d" % year), build, None)
         if base is not None and base > current + 86400:
             year -= 1
-            base = _minute_epoch(key + (b"%d" % year,), (year, _MONTHS[mon], int(d), int(h), int(mi)), None)
+            build = (year, _MONTHS[mon], int(d), int(h), int(mi))
+            base = _minute_epoch((*key, b"%d" % year), build, None)
         _minute_cache[key] = base
     if base is None:
         return None
     sec = int(s)
     if sec > 60:
         return None
-    return base + sec + _fraction(frac)  # type: ignore[operator]
+    return base + sec + _fraction(frac)
 
 
 # The common case, a line starting with an ISO-like stamp, with fewer groups to convert.
-_FAST_ISO = re.compile(rb"(\d{4}-\d\d-\d\d[t ]\d\d:\d\d):(\d\d)(?:[.,](\d{1,9}))?(?: ?(z|utc|gmt|[+-]\d\d:?\d\d)\b)?")
+_FAST_ISO = re.compile(
+    rb"(\d{4}-\d\d-\d\d[t ]\d\d:\d\d):(\d\d)(?:[.,](\d{1,9}))?(?: ?(z|utc|gmt|[+-]\d\d:?\d\d)\b)?"
+)
 _fast_cache: dict[tuple[bytes, bytes | None], float | None] = {}
 
 
@@ -114,7 +150,13 @@ def line_timestamp(low: bytes, start: int, end: int) -> float | None:
         if base == -1.0:
             base = _minute_epoch(
                 (minute, tz or b""),
-                (int(minute[:4]), int(minute[5:7]), int(minute[8:10]), int(minute[11:13]), int(minute[14:16])),
+                (
+                    int(minute[:4]),
+                    int(minute[5:7]),
+                    int(minute[8:10]),
+                    int(minute[11:13]),
+                    int(minute[14:16]),
+                ),
                 tz,
             )
             if len(_fast_cache) > 4096:
@@ -133,6 +175,12 @@ def line_timestamp(low: bytes, start: int, end: int) -> float | None:
     return _from_syslog(m)
 
 
+def iso_prefix_end(low: bytes, start: int, end: int) -> int:
+    """Where an ISO-like timestamp at the very start of the line ends, or -1."""
+    m = _FAST_ISO.match(low, start, min(end, start + SEARCH_BYTES))
+    return -1 if m is None else m.end()
+
+
 def parse_timestamp_text(text: str) -> float | None:
     """A whole user-given timestamp (ISO 8601, `YYYY-MM-DD HH:MM[:SS]`, a date) or None."""
     value = text.strip()
@@ -149,7 +197,9 @@ def parse_timestamp_text(text: str) -> float | None:
     return parsed.timestamp()
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)", re.I)
+_DURATION_PART = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)", re.I
+)
 _UNIT = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
 

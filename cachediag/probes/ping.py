@@ -30,7 +30,8 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
             _ping_redis(target, timeout, row)
         else:
             _ping_memcached(target, timeout, row)
-    except ProbeError as error:
+    except Exception as exc:  # noqa: BLE001 - ProbeError, or a reply we did not expect
+        error = exc if isinstance(exc, ProbeError) else ProbeError("protocol", f"unexpected reply: {exc}")
         row["error"] = error.to_dict()
         if target.is_default and error.kind == "refused":
             row["status"] = "skipped"
@@ -43,16 +44,16 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
 
 
 def _ping_redis(target: Target, timeout: float, row: dict[str, Any]) -> None:
-    from cachediag.clients.resp import RedisClient, ReplyError
+    from cachediag.clients.resp import RedisClient
     from cachediag.probes.info import parse_info
 
     with RedisClient(target, timeout).connect() as client:
         row["connect_us"] = client.info.tcp_us
         row["latency_us"] = int(statistics.median(client.timed_ping() for _ in range(ROUND_TRIPS)))
         server, replication = client.pipeline([("INFO", "server"), ("INFO", "replication")])
-        if not isinstance(server, ReplyError):
+        if isinstance(server, bytes):
             row["version"] = parse_info(server).get("server", {}).get("redis_version")
-        if not isinstance(replication, ReplyError):
+        if isinstance(replication, bytes):
             row["role"] = parse_info(replication).get("replication", {}).get("role")
 
 

@@ -60,11 +60,15 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
     commands += [("CONFIG", "GET", name) for name in CONFIG_PARAMS]
     info_reply, dbsize, *config_replies = client.pipeline(commands)
 
-    if isinstance(info_reply, ReplyError):
-        facts["errors"]["info"] = info_reply.text
-        facts["info"] = None
-    else:
+    if isinstance(info_reply, bytes):
         facts["info"] = parse_info(info_reply)
+    else:
+        facts["info"] = None
+        facts["errors"]["info"] = (
+            f"INFO failed: {info_reply.text}"
+            if isinstance(info_reply, ReplyError)
+            else f"INFO answered {type(info_reply).__name__} {info_reply!r:.40}, not text"
+        )
     facts["dbsize"] = dbsize if isinstance(dbsize, int) else None
 
     values: dict[str, str] = {}
@@ -72,7 +76,7 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
     for name, reply in zip(CONFIG_PARAMS, config_replies, strict=True):
         if isinstance(reply, ReplyError):
             refused = refused or reply.text
-        elif reply:
+        elif isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
             values[name] = reply[1].decode("utf-8", "replace")
     if refused and not values:
         # Managed services rename or forbid CONFIG; ACLs may deny it. Checks that

@@ -68,7 +68,8 @@ def scan_line(row: dict[str, Any]) -> Text:
 
 def _status_line(row: dict[str, Any]) -> Text:
     if row["complete"]:
-        return Text("complete: the whole keyspace was scanned", style="green")
+        what = "every key matching the pattern" if row.get("pattern") else "the whole keyspace"
+        return Text(f"complete: {what} was scanned", style="green")
     reason = {
         "max-keys": "--max-keys reached",
         "max-seconds": "--max-seconds reached",
@@ -258,7 +259,13 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         if row["size_source"] == "MEMORY USAGE" or row["kind"] == "memcached"
         else "yellow",
     )
-    parts += [_status_line(row), summary, _top_table(row)]
+    parts += [_status_line(row), summary]
+    if not totals["keys"]:
+        return [
+            *parts,
+            Text("no keys" + (" match the pattern" if row.get("pattern") else ""), style="dim"),
+        ]
+    parts.append(_top_table(row))
     if row["kind"] == "redis":
         parts.append(_types_table(row))
     parts.append(_namespaces_table(row))

@@ -161,6 +161,11 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     summary.append(
         "  schema versions: " + (", ".join(f"v{v}: {n:,}" for v, n in versions.items()) or "–")
     )
+    if not row["namespaces"]:
+        return [
+            *parts,
+            Text("no keys" + (" match the pattern" if row.get("pattern") else ""), style="dim"),
+        ]
     parts += [summary, _sample_table(row), _affected(row), findings(row["findings"])]
     return parts
 

@@ -1,0 +1,241 @@
+"""Benchmark `cachediag logs --json` against the guide's grep pipeline on the same log.
+
+Issue 3: on a 1 GB log, `cachediag logs` (every category at once) must take at most 2x the
+wall time of the guide's Issue 4 Step 2 pipeline on the same file, in the same run:
+
+    grep -i serialization app.log | grep -o "user:[0-9]*" | sort | uniq -c
+
+Usage:
+    .venv/bin/python benchmarks/bench_logs.py [--size-mb 1024] [--runs 3] [--keep] [--file LOG]
+
+The script writes a realistic log of --size-mb MiB in a temporary directory (mostly INFO
+request lines and cache-kit DEBUG "Cache HIT/MISS" lines, "Cache miss, falling back to
+database", SQL lines, and a small fraction of serialization errors naming user:<id> keys,
+version mismatches, pool exhaustion, backend-unavailable-with-fallback and timeouts),
+reads it once to have it in the page cache, then per run times both commands (wall clock,
+alternating which goes first), checks that both found the same user keys, prints the
+figures and the ratio, and deletes the file (unless --keep). It writes nothing else.
+
+`cachediag logs` runs as the installed console script when there is one next to this
+Python, otherwise as `python -c "import typer; from cachediag.commands.logs import logs;
+app = typer.Typer(); app.command()(logs); app()" --json LOG` (the same command function,
+the same Python startup and imports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GREP_PIPELINE = 'grep -i serialization {log} | grep -o "user:[0-9]*" | sort | uniq -c'
+CLI_SNIPPET = (
+    "import typer; from cachediag.commands.logs import logs; "
+    "app = typer.Typer(); app.command()(logs); app()"
+)
+
+
+def generate(path: Path, size_bytes: int, seed: int = 7) -> tuple[int, int]:
+    """Write about `size_bytes` of log; returns (bytes, lines)."""
+    rnd = random.Random(seed)
+    start = 1705313025.0  # 2024-01-15T10:03:45Z
+    rate = 400.0  # lines per second
+    routes = [
+        "/api/users/{}",
+        "/api/orders/{}",
+        "/api/products/prod_{}",
+        "/healthz",
+        "/api/carts/{}/items",
+    ]
+    written = lines = 0
+    stamp_cache: dict[int, str] = {}
+    with open(path, "wb") as handle:
+        while written < size_bytes:
+            block: list[str] = []
+            for _ in range(20_000):
+                lines += 1
+                t = start + lines / rate
+                sec = int(t)
+                prefix = stamp_cache.get(sec)
+                if prefix is None:
+                    stamp_cache.clear()
+                    prefix = stamp_cache[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+                ts = f"{prefix}.{int((t - sec) * 1e6):06d}Z"
+                r = rnd.random()
+                uid = rnd.randint(1, 50_000)
+                if r < 0.50:
+                    route = rnd.choice(routes).format(uid)
+                    block.append(
+                        f"{ts}  INFO http_request{{method=GET path={route} "
+                        f"request_id={rnd.getrandbits(32):08x}}}: app::routes: request completed "
+                        f"status=200 latency_ms={rnd.randint(1, 250)}"
+                    )
+                elif r < 0.72:
+                    block.append(
+                        f"{ts} DEBUG cache_kit::expander: Cache HIT: user:{uid} "
+                        f"took {rnd.randint(80, 900)}µs"
+                    )
+                elif r < 0.86:
+                    block.append(
+                        f"{ts} DEBUG cache_kit::expander: Cache MISS: product:prod_{uid} "
+                        f"took {rnd.randint(1, 9)}.{rnd.randint(0, 9)}ms"
+                    )
+                elif r < 0.93:
+                    block.append(
+                        f"{ts} DEBUG cache_kit::expander: Cache miss, falling back to database"
+                    )
+                elif r < 0.995:
+                    block.append(
+                        f"{ts}  INFO sqlx::query: SELECT id, name, email FROM users WHERE id = $1 "
+                        f"rows_returned=1 elapsed={rnd.randint(1, 40)}.{rnd.randint(0, 9)}ms"
+                    )
+                elif r < 0.997:
+                    block.append(
+                        f"{ts} ERROR cache_kit::expander: Cache deserialization failed: "
+                        f"Deserialization error: unexpected end of input key=user:{uid % 500}"
+                    )
+                elif r < 0.998:
+                    block.append(
+                        f"{ts}  WARN app::cache: Serialization failed for user:{uid % 500}: "
+                        "Unsupported type"
+                    )
+                elif r < 0.9985:
+                    block.append(
+                        f"{ts} ERROR app::db: Connection pool exhausted: 10 active, "
+                        f"{rnd.randint(1, 40)} waiting"
+                    )
+                elif r < 0.9992:
+                    block.append(
+                        f"{ts}  WARN app::cache: Cache backend unavailable: Connection refused "
+                        "(os error 111), using fallback"
+                    )
+                elif r < 0.9997:
+                    block.append(
+                        f"{ts}  WARN cache_kit::expander: Cache ERROR for session:{uid}: "
+                        "Timeout: operation timed out after 5000ms"
+                    )
+                else:
+                    block.append(
+                        f"{ts}  WARN cache_kit::expander: Cache version mismatch: expected 1, "
+                        f"got 2 key=product:prod_{uid % 300}"
+                    )
+            data = ("\n".join(block) + "\n").encode()
+            handle.write(data)
+            written += len(data)
+    return written, lines
+
+
+def cachediag_command(log: Path) -> list[str]:
+    """The installed console script if it has the `logs` command, else the same via -c."""
+    script = Path(sys.executable).with_name("cachediag")
+    if script.exists():
+        probe = subprocess.run([str(script), "logs", "--help"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [str(script), "logs", "--json", str(log)]
+    return [sys.executable, "-c", CLI_SNIPPET, "--json", str(log)]
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    elapsed = time.perf_counter() - started
+    if run.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({run.returncode}): {run.stderr.strip()}")
+    return elapsed, run.stdout
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="size of the generated log (MiB)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    parser.add_argument("--file", type=Path, help="use this log instead of generating one")
+    parser.add_argument("--dir", type=Path, help="where to write the log (default: a temp dir)")
+    args = parser.parse_args()
+
+    workdir = None
+    if args.file:
+        log = args.file
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench_logs_", dir=args.dir))
+        log = workdir / "app.log"
+        t0 = time.perf_counter()
+        size, lines = generate(log, args.size_mb << 20)
+        took = time.perf_counter() - t0
+        print(f"generated {log}: {size / 2**20:,.0f} MiB, {lines:,} lines in {took:.0f} s")
+    try:
+        with open(log, "rb") as handle:  # into the page cache, for both tools alike
+            while handle.read(16 << 20):
+                pass
+        grep_cmd = ["bash", "-c", GREP_PIPELINE.format(log=log)]
+        ours_cmd = cachediag_command(log)
+        print(f"grep:      {GREP_PIPELINE.format(log=log)}")
+        print(f"cachediag: {' '.join(ours_cmd)}")
+        print(f"load average before: {load()}  (2-core machine, shared)")
+        grep_times: list[float] = []
+        ours_times: list[float] = []
+        grep_out = ours_out = ""
+        for i in range(args.runs):
+            order = [("grep", grep_cmd), ("ours", ours_cmd)]
+            if i % 2:
+                order.reverse()
+            for name, cmd in order:
+                elapsed, out = timed(cmd)
+                if name == "grep":
+                    grep_times.append(elapsed)
+                    grep_out = out
+                else:
+                    ours_times.append(elapsed)
+                    ours_out = out
+            print(
+                f"run {i + 1}: grep pipeline {grep_times[-1]:.3f} s   cachediag logs --json "
+                f"{ours_times[-1]:.3f} s   ratio {ours_times[-1] / grep_times[-1]:.2f}"
+            )
+        print(f"load average after:  {load()}")
+
+        # Both must have found the same keys.
+        grep_keys = {}
+        for row in grep_out.split("\n"):
+            if row.strip():
+                count, key = row.split()
+                grep_keys[key] = int(count)
+        report = json.loads(ours_out)
+        user = next((n for n in report["keys"]["namespaces"] if n["namespace"] == "user"), None)
+        assert user is not None, "cachediag found no user keys"
+        assert user["mentions"] == sum(grep_keys.values()), (user, sum(grep_keys.values()))
+        assert user["distinct_keys"] == len(grep_keys), (user, len(grep_keys))
+        print(
+            f"same user keys: {len(grep_keys):,} distinct, {sum(grep_keys.values()):,} mentions; "
+            f"cachediag also counted: "
+            + ", ".join(f"{k} {v:,}" for k, v in report["counts"].items())
+        )
+        print(f"engine: {report['engine']}")
+        g, o = statistics.median(grep_times), statistics.median(ours_times)
+        print(
+            f"median: grep pipeline {g:.3f} s, cachediag logs {o:.3f} s, ratio {o / g:.2f} "
+            f"(best: {min(grep_times):.3f} s vs {min(ours_times):.3f} s, "
+            f"ratio {min(ours_times) / min(grep_times):.2f})"
+        )
+    finally:
+        if workdir is not None and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""`cachediag logs` through Typer's CliRunner, on a tiny app registering only the command."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cachediag.commands.logs import logs
+
+app = typer.Typer()
+app.command()(logs)
+
+LINES = [
+    b"2024-01-15 10:23:44 INFO app: started",
+    b"2024-01-15 10:23:45 WARN: Serialization failed for user:123: Unsupported type",
+    b"2024-01-15 10:23:46 ERROR Serialization failed for user:123 \x1b[2J [bold red]x[/] \xff\xfe",
+    b"2024-01-15 10:24:10 ERROR Connection pool exhausted: 10 active, 3 waiting",
+    b"2024-01-15 10:25:00 WARN Cache backend unavailable: redis://app:hunter2@cache:6379"
+    b" refused, using fallback",
+    b"2024-01-15 10:26:00 DEBUG Cache HIT: user:1 took 1ms",
+]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"\n".join(LINES) + b"\n")
+    return path
+
+
+def run(*args: str, input: bytes | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_json_document(log: Path) -> None:
+    code, out, err = run(str(log), "--json")
+    assert code == 0, err
+    doc = json.loads(out)  # nothing but JSON on stdout
+    assert doc["schema"] == "cachediag.logs/v1"
+    assert list(doc) == [
+        "schema",
+        "version",
+        "generated_at",
+        "duration_ms",
+        "window",
+        "sources",
+        "counts",
+        "categories",
+        "keys",
+        "fallback_proximity",
+        "engine",
+    ]
+    assert doc["counts"]["serialization"] == 2
+    assert doc["counts"]["pool_exhausted"] == 1
+    assert doc["counts"]["backend_unavailable"] == 1
+    assert doc["counts"]["hit"] == 1
+    ser = doc["categories"]["serialization"]
+    assert set(ser) == {
+        "severity",
+        "description",
+        "count",
+        "first",
+        "last",
+        "untimed",
+        "histogram",
+        "histogram_dropped",
+        "samples",
+        "top_keys",
+    }
+    assert (ser["first"], ser["last"]) == ("2024-01-15T10:23:45Z", "2024-01-15T10:23:46Z")
+    assert ser["histogram"] == {"2024-01-15T10:23:00Z": 2}
+    assert doc["keys"]["top"][0] == {"key": "user:123", "count": 2}
+    assert "hunter2" not in out
+    assert doc["fallback_proximity"]["with_fallback_nearby"] == 1
+
+
+def test_table_shows_categories_without_interpreting_the_log(log: Path) -> None:
+    code, out, _ = run(str(log))
+    assert code == 0
+    assert "serialization" in out and "pool_exhausted" in out
+    assert "user:123" in out
+    assert "\x1b" not in out  # not a terminal: no colours, and the log's ESC is escaped
+    assert "\\x1b[2J" in out
+    assert "[bold red]x[/]" in out  # shown as text, not turned into style
+    assert "\\xff\\xfe" in out
+    assert "hunter2" not in out and "redis://app:***@cache:6379" in out
+    assert "█" in out  # the per-minute histogram bars
+
+
+def test_stdin_and_gzip_on_stdin(log: Path) -> None:
+    data = log.read_bytes()
+    code, out, err = run("-", "--json", input=data)
+    assert code == 0, err
+    assert json.loads(out)["counts"]["serialization"] == 2
+    code, out, err = run("-", "--json", input=gzip.compress(data))
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["counts"]["serialization"] == 2
+    assert doc["sources"][0]["kind"] == "stdin"
+
+
+def test_gzip_file_and_glob(tmp_path: Path, log: Path) -> None:
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress(log.read_bytes()))
+    code, out, err = run(str(tmp_path / "app.log*"), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["kind"] for s in doc["sources"]] == ["file", "gzip"]
+    assert doc["counts"]["serialization"] == 4
+
+
+def test_since_until(log: Path) -> None:
+    code, out, _ = run(
+        str(log), "--json", "--since", "2024-01-15T10:24:00Z", "--until", "2024-01-15 10:25:00"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["counts"]["serialization"] == 0
+    assert doc["counts"]["pool_exhausted"] == 1
+    assert doc["counts"]["backend_unavailable"] == 1
+    assert doc["counts"]["hit"] == 0
+    code, out, _ = run(str(log), "--json", "--since", "2h")  # a 2024 log: nothing is that recent
+    assert json.loads(out)["counts"]["serialization"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/nonexistent/app.log"], "/nonexistent/app.log: no such file"),
+        (["/nonexistent/*.log"], "no file matches /nonexistent/*.log"),
+        (["{log}", "--since", "two hours"], "invalid --since value 'two hours'"),
+        (["{log}", "--until", "soon"], "invalid --until value 'soon'"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_2(log: Path, args: list[str], message: str) -> None:
+    code, out, err = run(*[a.format(log=log) for a in args])
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_debug_reports_the_engine(log: Path) -> None:
+    code, out, err = run(str(log), "--json", "--debug")
+    assert code == 0
+    json.loads(out)
+    assert "bytes in" in err and "search" in err
