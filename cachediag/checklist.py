@@ -65,7 +65,7 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise UsageError(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{what} {path} is not valid TOML: {exc}") from None
 
 
@@ -129,6 +129,20 @@ def select(
     return Checklist(checklist.title, tuple(kept), checklist.source)
 
 
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def _kind_name(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    return "a number" if isinstance(default, (int, float)) else f"a {type(default).__name__}"
+
+
 def with_overrides(checklist: Checklist, overrides: dict[str, dict[str, Any]]) -> Checklist:
     """Apply per-id threshold overrides from cachediag.toml."""
     known = {spec.id: spec for spec in checklist.checks}
@@ -142,6 +156,12 @@ def with_overrides(checklist: Checklist, overrides: dict[str, dict[str, Any]]) -
                 f"unknown threshold {', '.join(sorted(unknown))} for {check_id} "
                 f"(it has: {', '.join(sorted(spec.thresholds)) or 'none'})"
             )
+        for name, value in values.items():
+            if not _same_kind(spec.thresholds[name], value):
+                raise UsageError(
+                    f"threshold {name} of {check_id} must be "
+                    f"{_kind_name(spec.thresholds[name])}, not {value!r}"
+                )
     specs = tuple(
         CheckSpec(
             s.id, s.section, s.item, s.remedy, s.ref, {**s.thresholds, **overrides.get(s.id, {})}

@@ -29,6 +29,7 @@ VALID_POLICIES = (
 )
 RECOMMENDED_POLICY = "allkeys-lru"  # the guide's Solution 3C
 GIB = 1024**3
+MAX_SIZE = 2**63 - 1
 MIB = 1024**2
 
 # Redis' own units (memtoull): k/m/g are powers of 1000, kb/mb/gb powers of 1024.
@@ -44,7 +45,11 @@ def parse_size(text: str) -> int:
             f"invalid --maxmemory '{text}': use bytes or a unit like 2gb, 512mb, 100000000 "
             "(0 = no limit)"
         )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    size = int(match.group(1)) * _UNITS[match.group(2)]
+    if size > MAX_SIZE:
+        # Redis would wrap a larger value silently into a nonsense limit.
+        raise UsageError(f"invalid --maxmemory '{text}': larger than Redis accepts (2^63-1 bytes)")
+    return size
 
 
 def validate_policy(text: str) -> str:
@@ -279,12 +284,27 @@ def apply(
     }
     try:
         with RedisClient(target, timeout).connect() as client:
-            for change in changes:
-                reply = client.call("CONFIG", "SET", change["parameter"], str(change["to"]))
-                if isinstance(reply, ReplyError):
-                    result["error"] = f"CONFIG SET {change['parameter']} failed: {reply.text}"
-                    return result
-                result["applied"].append(change["parameter"])
+            # Redis 7 applies several parameters in one CONFIG SET all-or-nothing, so a
+            # refused maxmemory cannot leave the policy changed behind it.
+            args = [str(v) for c in changes for v in (c["parameter"], c["to"])]
+            reply = client.call("CONFIG", "SET", *args)
+            if isinstance(reply, ReplyError) and "wrong number of arguments" in reply.text:
+                reply = None  # Redis < 7: one parameter per call
+                for change in changes:
+                    one = client.call("CONFIG", "SET", change["parameter"], str(change["to"]))
+                    if isinstance(one, ReplyError):
+                        applied = ", ".join(result["applied"]) or "nothing"
+                        result["error"] = (
+                            f"CONFIG SET {change['parameter']} failed: {one.text} "
+                            f"(already applied: {applied})"
+                        )
+                        return result
+                    result["applied"].append(change["parameter"])
+            elif isinstance(reply, ReplyError):
+                result["error"] = f"CONFIG SET failed, nothing was changed: {reply.text}"
+                return result
+            else:
+                result["applied"] = [change["parameter"] for change in changes]
             mismatches = []
             for change in changes:
                 reply = client.call("CONFIG", "GET", change["parameter"])

@@ -126,6 +126,7 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
                 "--timeout",
                 metavar="SECONDS",
                 min=0.01,
+                max=3600,
                 help="Bound on connect and on every command. [default: 2]",
                 rich_help_panel=_TARGETS,
             ),

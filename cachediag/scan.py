@@ -257,6 +257,21 @@ class ScanError(RuntimeError):
     """SCAN itself was refused (an ACL, a renamed command): nothing can be scanned."""
 
 
+def scan_reply(reply: Any) -> tuple[int, list[bytes]]:
+    """(cursor, keys) of a SCAN reply; anything else is a ScanError, not a crash."""
+    if isinstance(reply, ReplyError):
+        raise ScanError(f"SCAN failed: {reply.text}")
+    if (
+        isinstance(reply, list)
+        and len(reply) == 2
+        and isinstance(reply[0], bytes)
+        and reply[0].isdigit()
+        and isinstance(reply[1], list)
+    ):
+        return int(reply[0]), list(reply[1])
+    raise ScanError(f"SCAN answered {reply!r:.40}, not a cursor and keys")
+
+
 @dataclass
 class _Batch:
     start: int  # the cursor that produced these keys
@@ -492,10 +507,7 @@ class _Engine:
     # -- the loop -----------------------------------------------------------------------
     def _read_scan(self, start: int) -> _Batch:
         reply = self.client.read_replies(1)[0]
-        if isinstance(reply, ReplyError):
-            raise ScanError(f"SCAN failed: {reply.text}")
-        following = int(reply[0])
-        keys = list(reply[1])
+        following, keys = scan_reply(reply)
         self.result.scanned += len(keys)
         self.result.batches += 1
         return _Batch(start, following, keys)
@@ -722,11 +734,8 @@ def iter_scan_batches(
         args: list[Any] = ["SCAN", cursor, "COUNT", max(count, 100)]
         if match:
             args[2:2] = ["MATCH", match]
-        reply = client.call(*args)
-        if isinstance(reply, ReplyError):
-            raise RuntimeError(f"SCAN failed: {reply.text}")
-        cursor = int(reply[0])
-        yield cursor, list(reply[1])
+        cursor, keys = scan_reply(client.call(*args))
+        yield cursor, keys
         if cursor == 0:
             return
 

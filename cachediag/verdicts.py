@@ -60,14 +60,40 @@ class Judge:
         return float(value) if isinstance(value, (int, float)) else default
 
 
-def per_target(targets: list[Target], work: Callable[[Target], T], workers: int = 8) -> list[T]:
-    """Run `work` on every target at once, so a dead one costs its timeout once; order kept."""
+def per_target(
+    targets: list[Target],
+    work: Callable[[Target], T],
+    workers: int = 8,
+    on_error: Callable[[Target, Exception], T] | None = None,
+) -> list[T]:
+    """Run `work` on every target at once, so a dead one costs its timeout once; order kept.
+
+    With `on_error`, an unexpected exception for one target (a server answering with
+    the wrong reply type, say) becomes that target's result instead of ending the run.
+    """
+
+    def guarded(target: Target) -> T:
+        if on_error is None:
+            return work(target)
+        try:
+            return work(target)
+        except Exception as exc:  # noqa: BLE001 - reported in the row, with its type
+            return on_error(target, exc)
+
     if not targets:
         return []
     if len(targets) == 1:
-        return [work(targets[0])]
+        return [guarded(targets[0])]
     with ThreadPoolExecutor(max_workers=min(workers, len(targets))) as pool:
-        return list(pool.map(work, targets))
+        return list(pool.map(guarded, targets))
+
+
+def unexpected_row(target: Target, exc: Exception) -> dict[str, Any]:
+    """The row of a target whose replies made no sense: down, with what went wrong."""
+    from cachediag.errors import ProbeError
+
+    message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
+    return mark_error(target_row(target), target, ProbeError("protocol", message))
 
 
 def utc_stamp(at: float | None = None) -> str:

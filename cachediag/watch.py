@@ -192,13 +192,13 @@ class Poller:
         try:
             if self.target.kind == "redis":
                 from cachediag.clients.resp import ReplyError, is_auth_error
-                from cachediag.probes.info import parse_info
+                from cachediag.probes.info import parse_redis_info
 
                 reply = self.client.call("INFO")
                 if isinstance(reply, ReplyError):
                     kind = "auth" if is_auth_error(reply) else "error"
                     raise ProbeError(kind, f"INFO failed: {reply.text}")
-                return redis_counters(parse_info(reply))
+                return redis_counters(parse_redis_info(reply))
             from cachediag.probes.info import stats_numbers
 
             return memcached_counters(stats_numbers(self.client.stats()))

@@ -177,11 +177,18 @@ def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
             misses=misses,
         )
     rate = hits / lookups
-    return Outcome(
-        graded(rate, th, above=False),
-        f"hit rate {rate:.1%} ({hits:.0f} hits, {misses:.0f} misses)",
-        {"hits": hits, "misses": misses, "hit_rate": round(rate, 4)},
-    )
+    observed = {"hits": hits, "misses": misses, "hit_rate": round(rate, 4)}
+    summary = f"hit rate {rate:.1%} ({hits:.0f} hits, {misses:.0f} misses)"
+    own = (facts.get("sample") or {}).get("own_lookups")
+    if isinstance(own, int) and own > 0:
+        observed["sample_lookups_per_run"] = own
+        # Reading a key's TTL or value counts as a hit: frequent runs inflate this rate.
+        if own >= lookups * th.get("note_own_lookups_above", 0.01):
+            summary += (
+                f"; each cachediag key sample adds ~{own} hits, so frequent runs inflate it "
+                "(use --sample-keys 0, or the app's metrics)"
+            )
+    return Outcome(graded(rate, th, above=False), summary, observed)
 
 
 def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelope]]]:

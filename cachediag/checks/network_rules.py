@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachediag.checks.base import Facts, Outcome, Thresholds, failed, passed, rule
+from cachediag.checks.base import Facts, Outcome, Thresholds, failed, passed, rule, skipped, warned
 from cachediag.checks.cache_rules import down_outcome
 
 _NETWORK_FAILURES = ("refused", "timeout", "dns", "unreachable")
@@ -37,7 +37,18 @@ def firewall(facts: Facts, th: Thresholds) -> Outcome:
             "connect timed out: packets are silently dropped, as a firewall or security group rule does",
             cause="timeout",
         )
+    if error.get("kind") == "dns":
+        return skipped("no TCP connection was tried: the name did not resolve", cause="dns")
+    if error.get("kind") == "unreachable":
+        return warned(
+            f"{error.get('message')}: a router or a firewall REJECT rule answers for this path",
+            cause="unreachable",
+        )
     if error.get("kind") == "refused":
-        return passed("connection refused: packets get through (a host answered), the port is closed", cause="refused")
+        return passed(
+            "connection refused: packets get through (a host answered), the port is closed",
+            cause="refused",
+        )
+    if not connect.get("ok"):
+        return passed(f"no sign of a firewall drop ({error.get('message', 'connect failed')})")
     return passed("TCP connect succeeded: no rule blocks this port from here", cause=None)
-

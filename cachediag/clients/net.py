@@ -135,7 +135,11 @@ def _wrap_tls(
     sock: socket.socket, target: Target, deadline: Deadline, info: ConnectInfo, timeout: float
 ) -> socket.socket:
     options = target.tls_options
-    context = ssl.create_default_context(cafile=options.ca)
+    try:
+        context = ssl.create_default_context(cafile=options.ca)
+    except (OSError, ssl.SSLError) as exc:
+        sock.close()
+        raise ProbeError("tls", f"cannot load the CA bundle {options.ca}: {exc}") from exc
     if options.cert:
         try:
             context.load_cert_chain(options.cert, options.key)
@@ -152,6 +156,10 @@ def _wrap_tls(
     except OSError as exc:
         sock.close()
         error = classify_os_error(exc, "TLS handshake", timeout)
+        if error.kind == "timeout":
+            error = ProbeError(
+                "tls", f"{error.message} (is TLS enabled on this port? try redis://)"
+            )
         if error.kind == "closed":
             error = ProbeError(
                 "tls",

@@ -135,16 +135,25 @@ class RedisClient:
                 chunk = self.sock.recv(1 << 20)
             except OSError as exc:
                 self.close()
-                raise classify_os_error(exc, "waiting for the reply", limit) from exc
+                error = classify_os_error(exc, "waiting for the reply", limit)
+                raise (
+                    self._closed_silently() if error.kind == "closed" and not first_bytes else error
+                ) from exc
             if not chunk:
                 # What arrived so far was valid RESP (hiredis would have said otherwise):
                 # the server went away in the middle of its reply.
                 self.close()
+                if not first_bytes:
+                    raise self._closed_silently()
                 raise ProbeError("closed", "the server closed the connection mid-reply")
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]
             self._reader.feed(chunk)
         return replies
+
+    def _closed_silently(self) -> ProbeError:
+        hint = "" if self.target.tls else " (a TLS-only port? try rediss://)"
+        return ProbeError("closed", f"the server closed the connection without answering{hint}")
 
     def timed_ping(self) -> int:
         """One PING round trip in microseconds (checked to be PONG)."""

@@ -87,7 +87,12 @@ def check(
     ] = None,
     sample_keys: Annotated[
         int,
-        typer.Option("--sample-keys", min=0, help="Keys sampled per target (SCAN, never KEYS)."),
+        typer.Option(
+            "--sample-keys",
+            min=0,
+            max=1_000_000,
+            help="Keys sampled per target (SCAN, never KEYS; 0: no sample).",
+        ),
     ] = 1000,
     list_checks: Annotated[
         bool,

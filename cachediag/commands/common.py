@@ -7,6 +7,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -42,6 +43,8 @@ def setup(common: CommonOptions) -> Setup:
     ):
         if path is not None and not path.is_file():
             raise CachediagError(f"{name} {path}: no such file")
+    if common.tls_ca is not None:
+        _check_ca_bundle(common.tls_ca)
     request = TargetRequest(
         redis_flags=tuple(common.redis),
         memcached_flags=tuple(common.memcached),
@@ -51,6 +54,15 @@ def setup(common: CommonOptions) -> Setup:
     )
     timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
     return Setup(config, resolve_targets(request), timeout)
+
+
+def _check_ca_bundle(path: Path) -> None:
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise CachediagError(f"--tls-ca {path} is not a PEM CA bundle: {exc}") from None
 
 
 def err(message: str) -> None:

@@ -64,7 +64,7 @@ def eviction_policy(
         from cachediag import eviction
         from cachediag.errors import UsageError
         from cachediag.render import eviction_policy as render
-        from cachediag.verdicts import Judge, exit_code, per_target, utc_stamp
+        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row, utc_stamp
 
         if (maxmemory is not None or rewrite) and set_policy is None:
             raise UsageError("--maxmemory and --rewrite go with --set POLICY")
@@ -79,7 +79,11 @@ def eviction_policy(
             )
         judge = Judge.load(config_setup.config.thresholds)
         timeout = config_setup.timeout
-        rows = per_target(config_setup.targets, lambda t: eviction.read(t, timeout, judge))
+        rows = per_target(
+            config_setup.targets,
+            lambda t: eviction.read(t, timeout, judge),
+            on_error=unexpected_row,
+        )
         if policy is None:
             statuses = [v["status"] for row in rows for v in row.get("verdicts") or []]
             code = exit_code(rows, statuses)

@@ -42,12 +42,14 @@ def memory(
     """
     with cli_errors(common.debug):
         from cachediag.memory_report import build
-        from cachediag.verdicts import Judge, exit_code, per_target, utc_stamp
+        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row, utc_stamp
 
         config_setup = setup(common)
         judge = Judge.load(config_setup.config.thresholds)
         rows = per_target(
-            config_setup.targets, lambda t: build(t, config_setup.timeout, sample_keys, judge)
+            config_setup.targets,
+            lambda t: build(t, config_setup.timeout, sample_keys, judge),
+            on_error=unexpected_row,
         )
         if json_output:
             document = {

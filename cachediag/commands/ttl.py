@@ -60,19 +60,22 @@ def ttl(
     """
     with cli_errors(common.debug):
         from cachediag import ttl_report
-        from cachediag.verdicts import Judge, exit_code, per_target, utc_stamp
+        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row, utc_stamp
 
         config_setup = setup(common)
         timeout = config_setup.timeout
         if keys:
             rows = per_target(
-                config_setup.targets, lambda t: ttl_report.keys_report(t, timeout, keys)
+                config_setup.targets,
+                lambda t: ttl_report.keys_report(t, timeout, keys),
+                on_error=unexpected_row,
             )
         else:
             judge = Judge.load(config_setup.config.thresholds)
             rows = per_target(
                 config_setup.targets,
                 lambda t: ttl_report.keyspace_report(t, timeout, max_keys, pattern, judge),
+                on_error=unexpected_row,
             )
         if json_output:
             document = {

@@ -47,22 +47,6 @@ def extract_keys(line: bytes) -> list[bytes]:
     return out
 
 
-_memo: dict[bytes, list[bytes]] = {}
-
-
-def extract_keys_memo(line: bytes, skip: int) -> list[bytes]:
-    """extract_keys for a line whose first `skip` bytes are its timestamp (no key can start
-    there), remembered by the rest: error lines repeat, with the same keys, all day long."""
-    body = line[skip:]
-    keys = _memo.get(body)
-    if keys is None:
-        keys = extract_keys(line)
-        if len(_memo) >= 8192:
-            _memo.clear()
-        _memo[body] = keys
-    return keys
-
-
 class KeyCounter:
     """Counts per key and per namespace (the prefix), bounded in memory."""
 

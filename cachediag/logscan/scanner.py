@@ -36,7 +36,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from cachediag.logscan.fastfind import Haystack
-from cachediag.logscan.keys import extract_keys, extract_keys_memo
+from cachediag.logscan.keys import extract_keys
 from cachediag.logscan.patterns import (
     BACKEND_ERROR_CATEGORIES,
     BULK_COUNTER,
@@ -200,25 +200,40 @@ class RangeScanner:
         # samples, fallback timing).
         seg_starts = [a for a, _b, _t in segments] if segments is not None else None
         self._spans = {}
+        per_line_set = set(per_line)
         for s in sorted(found_in):
             e = low.find(_NL, s, cut)
             if e < 0:
                 e = cut
             line = low[s:e]
-            matched = [c for c in found_in[s] if c.verified(line)]
+            keys: list[bytes] | None = None
+            stamp_end = iso_prefix_end(low, s, e)
+            if stamp_end >= 0:
+                # Error lines repeat (same message, same key) with only their time changing:
+                # what follows the timestamp is classified once.
+                body = buf[stamp_end:e]
+                known = _LINE_MEMO.get(body)
+                if known is None:
+                    known = _classify(low[stamp_end:e], body)
+                matched = [c for c in known[0] if c in per_line_set]
+                keys = known[1]
+            else:
+                matched = [c for c in found_in[s] if c.verified(line)]
+                if len(matched) > 1:
+                    matched.sort(key=_ORDER.__getitem__)
             if not matched:
                 continue
-            if len(matched) > 1:
-                matched.sort(key=_ORDER.__getitem__)
             if segments is not None and seg_starts is not None:
                 ts = segments[bisect_right(seg_starts, s) - 1][2]
-                self._record(matched, ts, buf, low, line, s, e, base, cut, fb_positions, False)
+                self._record(
+                    matched, ts, buf, low, line, s, e, base, cut, fb_positions, False, keys
+                )
                 continue
             ts = line_timestamp(low, s, e)
             if ts is None:
                 ts = self._inherited(low, s, memo_pos, memo_ts)
             memo_pos, memo_ts = s, ts
-            self._record(matched, ts, buf, low, line, s, e, base, cut, fb_positions)
+            self._record(matched, ts, buf, low, line, s, e, base, cut, fb_positions, True, keys)
         for name, (first_line, last_line, seg_ts) in self._spans.items():
             stats = self.timed.cats[name]
             for line_start in (first_line, last_line):
@@ -297,9 +312,13 @@ class RangeScanner:
         cut: int,
         fb_positions: list[int] | None,
         exact: bool = True,
+        keys: list[bytes] | None = None,
     ) -> None:
-        """Count one matching line. `exact`: ts is the line's own (or inherited) timestamp;
-        else the minute segment's, and the line's own is looked up only where it matters."""
+        """Count one matching line (`keys`: the keys it names, if already known).
+
+        `exact`: ts is the line's own (or inherited) timestamp; else the minute segment's,
+        and the line's own is looked up only where it matters.
+        """
         if ts is None:
             agg = self.lead
         elif self.filtering and not self._in_range(ts):
@@ -327,9 +346,8 @@ class RangeScanner:
             if cat.name in _BACKEND:
                 backend = True
         if want_keys:
-            stamp_end = iso_prefix_end(low, s, e)
-            raw = buf[s:e]
-            keys = extract_keys(raw) if stamp_end < 0 else extract_keys_memo(raw, stamp_end - s)
+            if keys is None:
+                keys = extract_keys(buf[s:e])
             if keys:
                 add = agg.keys.add
                 for key in keys:
@@ -616,6 +634,20 @@ def _probed(hay: Haystack, anchor: bytes, probe: tuple[bytes, int] | None) -> li
         return hay.find_all(anchor)[0]
     low = hay.data
     return [p - offset for p in found if p >= offset and low.startswith(anchor, p - offset)]
+
+
+_LINE_MEMO: dict[bytes, tuple[tuple[Category, ...], list[bytes]]] = {}
+
+
+def _classify(low_body: bytes, body: bytes) -> tuple[tuple[Category, ...], list[bytes]]:
+    """The categories of a line's message (what follows its timestamp) and the keys it
+    names, remembered (boundedly) for the next line with the same message."""
+    cats = tuple(c for c in CATEGORIES if c.matches(low_body))
+    keys = extract_keys(body) if any(c.keys for c in cats) else []
+    if len(_LINE_MEMO) >= 8192:
+        _LINE_MEMO.clear()
+    _LINE_MEMO[body] = (cats, keys)
+    return cats, keys
 
 
 def _merged(positions: dict[bytes, list[int]], anchors: tuple[bytes, ...]) -> list[int]:

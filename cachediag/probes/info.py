@@ -33,6 +33,10 @@ def _fields(text: str) -> dict[str, Any]:
 
 def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
     """INFO output by section: {'memory': {'used_memory': 123, ...}, 'keyspace': {'db0': {...}}}."""
+    if not isinstance(raw, (bytes, str)):
+        from cachediag.errors import ProbeError
+
+        raise ProbeError("protocol", f"INFO answered {type(raw).__name__} {raw!r:.40}, not text")
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     sections: dict[str, dict[str, Any]] = {}
     current = sections.setdefault("server", {})
@@ -51,6 +55,20 @@ def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
         else:
             current[name] = to_number(value)
     return sections
+
+
+def parse_redis_info(raw: object) -> dict[str, dict[str, Any]]:
+    """parse_info for a full INFO reply, which must name the server's version.
+
+    Every Redis (and Valkey, KeyDB, Dragonfly) does; a reply without it comes from
+    something else, and judging its empty counters would give false passes.
+    """
+    info = parse_info(raw)  # type: ignore[arg-type]  # it rejects non-text itself
+    if not (info.get("server") or {}).get("redis_version"):
+        from cachediag.errors import ProbeError
+
+        raise ProbeError("protocol", f"INFO answered {raw!r:.40}, with no redis_version")
+    return info
 
 
 def stats_numbers(stats: dict[str, str]) -> dict[str, Any]:

@@ -89,6 +89,7 @@ def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys:
         sample["error"] = f"lru_crawler metadump failed: {error.message}"
     sample["complete"] = len(items) < sample_keys and sample["error"] is None
     heads = _value_heads(client, items)
+    sample["own_lookups"] = len(heads)  # each value read counts as a get_hit
     sample["keys"] = [
         {
             **{k: v for k, v in item.items() if k != "key"},

@@ -20,7 +20,7 @@ from typing import Any
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
 from cachediag.errors import ProbeError
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
-from cachediag.probes.info import parse_info
+from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan import scan_sample
 from cachediag.targets import Target
 
@@ -33,7 +33,11 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str
     try:
         client.connect()
     except ProbeError as error:
-        return mark_down(facts, error, "connect")
+        if client.info.tcp_us is None:
+            return mark_down(facts, error, "connect")
+        # TCP (and TLS) worked; AUTH or SELECT did not: the network is not to blame.
+        facts["connect"] = {"ok": True, "error": None, **client.info.to_dict()}
+        return mark_down(facts, error, "ping")
     facts["connect"] = {
         "ok": True,
         "error": None,
@@ -61,7 +65,11 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
     info_reply, dbsize, *config_replies = client.pipeline(commands)
 
     if isinstance(info_reply, bytes):
-        facts["info"] = parse_info(info_reply)
+        try:
+            facts["info"] = parse_redis_info(info_reply)
+        except ProbeError as error:
+            facts["info"] = None
+            facts["errors"]["info"] = error.message
     else:
         facts["info"] = None
         facts["errors"]["info"] = (
@@ -102,7 +110,30 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
         complete=result.complete,
         memory_available=result.memory_available,
         memory_reason=result.memory_reason,
+        own_lookups=_own_lookups(client, facts),
     )
+
+
+def _lookups(info: dict[str, Any] | None) -> int | None:
+    stats = (info or {}).get("stats") or {}
+    hits, misses = stats.get("keyspace_hits"), stats.get("keyspace_misses")
+    return hits + misses if isinstance(hits, int) and isinstance(misses, int) else None
+
+
+def _own_lookups(client: RedisClient, facts: dict[str, Any]) -> int | None:
+    """About how many keyspace lookups our own sample just added to the hit/miss counters.
+
+    Redis counts PTTL, STRLEN and GETRANGE as hits; there is no way to read a TTL
+    without it. INFO was read before the sample, so this run's reading is clean, but
+    the next run's includes these: the hit_rate check says so when it matters.
+    """
+    before = _lookups(facts.get("info"))
+    try:
+        reply = client.call("INFO", "stats")
+    except ProbeError:
+        return None
+    after = _lookups(parse_info(reply)) if isinstance(reply, bytes) else None
+    return after - before if before is not None and after is not None else None
 
 
 __all__ = ["collect", "is_auth_error"]

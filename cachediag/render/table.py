@@ -31,7 +31,7 @@ def render(report: Report, terminal: bool | None = None) -> str:
         header.append(safe_text(target["name"]))
         header.append(f"  {target['status']}", style="green" if target["status"] == "up" else "red")
         if version:
-            header.append(f"  {version}", style="dim")
+            header.append(f"  {safe_text(version)}", style="dim")
         header.append(f"  ({target['source']})\n", style="dim")
     tables = []
     sections: dict[str, list] = {}
