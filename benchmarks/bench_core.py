@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from servers import start_memcached, start_redis  # noqa: E402
+from servers import start_memcached, start_redis
 
 CACHEDIAG = str(Path(sys.executable).parent / "cachediag")
 
@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        redis = start_redis(Path(tmp) / "redis", "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru")
+        redis = start_redis(
+            Path(tmp) / "redis", "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru"
+        )
         memcached = start_memcached("-m", "64")
         try:
             client = redis.client()
@@ -71,7 +73,9 @@ def main() -> None:
             targets = ["--redis", redis.url, "--memcached", memcached.address]
             print(f"cachediag at {CACHEDIAG}; {args.keys} Redis keys, 2000 Memcached items")
             results = {
-                "cachediag ping (redis + memcached)": wall([CACHEDIAG, "ping", *targets], args.runs),
+                "cachediag ping (redis + memcached)": wall(
+                    [CACHEDIAG, "ping", *targets], args.runs
+                ),
                 "cachediag check (redis + memcached + host)": wall(
                     [CACHEDIAG, "check", *targets], args.runs
                 ),
@@ -83,7 +87,10 @@ def main() -> None:
                 )
             for name, times in results.items():
                 print(describe(name, times))
-            print(f"modules imported by `cachediag --help`: {help_imports() or 'none of redis, hiredis, psutil'}")
+            print(
+                "modules imported by `cachediag --help`: "
+                f"{help_imports() or 'none of redis, hiredis, psutil'}"
+            )
         finally:
             redis.stop()
             memcached.stop()

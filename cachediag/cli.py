@@ -23,8 +23,7 @@ from cachediag.commands.watch import watch
 
 app = typer.Typer(
     name="cachediag",
-    help="Troubleshoot Redis and Memcached caches: the cache-kit production checklist, "
-    "executable.",
+    help="Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -42,7 +41,9 @@ def _version(value: bool) -> None:
 def main_options(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."""

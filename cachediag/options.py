@@ -42,7 +42,8 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             typer.Option(
                 "--redis",
                 metavar="URL",
-                help="Redis to diagnose: redis://user:password@host:port/db (all but host optional), "
+                help="Redis to diagnose: redis://user:password@host:port/db "
+                "(all but host optional), "
                 "rediss://… (TLS) "
                 "or unix:///path.sock?db=N. Repeatable. Password also from REDISCLI_AUTH or "
                 "CACHEDIAG_REDIS_PASSWORD.",

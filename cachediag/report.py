@@ -120,7 +120,9 @@ def evaluate(
                 results.append(_result(spec, tf["target"], outcome))
         elif spec.kind == "host":
             host = facts.get("host")
-            outcome = _run_rule(spec, host) if host else Outcome("skip", "host facts were not collected")
+            outcome = (
+                _run_rule(spec, host) if host else Outcome("skip", "host facts were not collected")
+            )
             results.append(_result(spec, "host", outcome))
         else:
             results.append(_result(spec, "app", _run_rule(spec, facts.get("app") or {})))
@@ -133,7 +135,9 @@ def evaluate(
         ],
         results=results,
         generated_at=datetime.fromtimestamp(collected, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        duration_ms=duration_ms if duration_ms is not None else int((time.monotonic() - started) * 1000),
+        duration_ms=duration_ms
+        if duration_ms is not None
+        else int((time.monotonic() - started) * 1000),
         fail_on_warn=fail_on_warn,
         versions={t["target"]: v for t in target_facts if (v := _version_of(t))},
     )

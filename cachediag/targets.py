@@ -220,7 +220,9 @@ def parse_memcached(raw: str, source: str) -> Target:
             raise _bad(option, raw, "memcached has no databases; drop the path")
         text = parts.netloc
     if "@" in text:
-        raise _bad(option, raw, "Memcached's text protocol has no user or password; drop the user@ part")
+        raise _bad(
+            option, raw, "Memcached's text protocol has no user or password; drop the user@ part"
+        )
     host, port = _split_host_port(option, raw, text, 11211)
     shown_host = f"[{host}]" if ":" in host else host
     return Target("memcached", f"memcached://{shown_host}:{port}", source, host=host, port=port)

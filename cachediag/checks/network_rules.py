@@ -34,7 +34,8 @@ def firewall(facts: Facts, th: Thresholds) -> Outcome:
     error = connect.get("error") or {}
     if error.get("kind") == "timeout":
         return failed(
-            "connect timed out: packets are silently dropped, as a firewall or security group rule does",
+            "connect timed out: packets are silently dropped, "
+            "as a firewall or security group rule does",
             cause="timeout",
         )
     if error.get("kind") == "dns":

@@ -31,7 +31,11 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
         else:
             _ping_memcached(target, timeout, row)
     except Exception as exc:  # noqa: BLE001 - ProbeError, or a reply we did not expect
-        error = exc if isinstance(exc, ProbeError) else ProbeError("protocol", f"unexpected reply: {exc}")
+        error = (
+            exc
+            if isinstance(exc, ProbeError)
+            else ProbeError("protocol", f"unexpected reply: {exc}")
+        )
         row["error"] = error.to_dict()
         if target.is_default and error.kind == "refused":
             row["status"] = "skipped"
