@@ -16,6 +16,7 @@ from cachediag.commands.check import check
 from cachediag.commands.eviction_policy import eviction_policy
 from cachediag.commands.inspect import inspect
 from cachediag.commands.latency import latency
+from cachediag.commands.logs import logs
 from cachediag.commands.memory import memory
 from cachediag.commands.ping import ping
 from cachediag.commands.ttl import ttl
@@ -58,6 +59,7 @@ app.command("eviction-policy")(eviction_policy)
 app.command("watch")(watch)
 app.command("bigkeys")(bigkeys)
 app.command("inspect")(inspect)
+app.command("logs")(logs)
 
 
 def main() -> None:

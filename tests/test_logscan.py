@@ -524,6 +524,9 @@ def test_parallel_ranges_give_the_same_report(
     one = scan_logs([str(log)], jobs=1, chunk_size=64 << 10)
     assert (one["engine"]["jobs"], one["engine"]["ranges"]) == (1, 1)
     monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
+    # Other tests leave server threads winding down; the fork path refuses a threaded
+    # process (see test_no_fork_beside_other_threads), so say this one is not.
+    monkeypatch.setattr(logscan_api, "_can_fork", lambda: True)
     for jobs in (2, 3, 7):
         many = scan_logs([str(log)], jobs=jobs, chunk_size=64 << 10)
         assert (many["engine"]["jobs"], many["engine"]["ranges"]) == (jobs, jobs + 1)
@@ -717,6 +720,7 @@ def test_matches_a_line_by_line_reference(
     path.write_bytes(data)
     monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 64 << 10)
+    monkeypatch.setattr(logscan_api, "_can_fork", lambda: True)
     window = [(None, None), ("2024-01-15T11:00:00Z", "2024-01-15T14:30:00Z")][seed % 2]
     since, until = (parse_when(w, "x") if w else None for w in window)
     want = reference(data, since, until)
@@ -736,3 +740,16 @@ def test_matches_a_line_by_line_reference(
 
 def _minute(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_no_fork_beside_other_threads() -> None:
+    import threading
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    try:
+        assert logscan_api._can_fork() is False
+    finally:
+        stop.set()
+        worker.join()

@@ -18,10 +18,10 @@ chunk:
    by bisecting on line timestamps, which assumes time-ordered lines, as log files are.
    A category counted this way stays so for the next chunk without being listed first.
 
-Measured on a 1 GiB debug log (benchmarks/bench_logs.py) the costs per byte are roughly:
-lowercasing 0.25 ns, the anchors 0.35 ns, the hit/miss regex 0.6 ns, the per-line work on
-error lines 0.3 ns; against about 0.5 ns for `grep -i serialization`, hence the use of both
-cores for big files (`api`).
+Measured on a 1 GiB debug log (benchmarks/bench_logs.py, docs/benchmarks.md) the costs per
+byte are roughly: lowercasing 0.25 ns, the anchors 0.35 ns, the hit/miss regex 0.6 ns,
+the per-line work on error lines 0.2 ns; against about 0.5 ns for `grep -i
+serialization`, hence both cores for big files (`api`).
 
 Memory is bounded by the chunk size and the caps in `stats` and `keys`, whatever the size
 of the input. Ranges of one big file can be scanned in parallel processes; lines before a
@@ -65,6 +65,7 @@ _NL = b"\n"
 _BACKEND = frozenset(BACKEND_ERROR_CATEGORIES)
 _ORDER = {c: i for i, c in enumerate(CATEGORIES)}
 _PENDING = -1
+_BLANKS = (b" ", b"\t")
 
 
 class RangeScanner:
@@ -208,7 +209,7 @@ class RangeScanner:
             line = low[s:e]
             keys: list[bytes] | None = None
             stamp_end = iso_prefix_end(low, s, e)
-            if stamp_end >= 0:
+            if stamp_end >= 0 and low[stamp_end : stamp_end + 1] in _BLANKS:
                 # Error lines repeat (same message, same key) with only their time changing:
                 # what follows the timestamp is classified once.
                 body = buf[stamp_end:e]
