@@ -1,35 +1,36 @@
 """The Typer app. Each command: options -> core -> renderer -> exit code.
 
 Commands import their core lazily so that `cachediag --help` stays fast and loads
-neither redis, hiredis nor psutil.
+neither redis, hiredis nor psutil. `main` builds the app with only the command being
+run: Typer prepares every registered command's parameters before it parses anything,
+and a monitor running `cachediag ping` every minute should not pay for nine others.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+import sys
+from typing import Annotated, Any
 
 import typer
 
 from cachediag import __version__
-from cachediag.commands.bigkeys import bigkeys
-from cachediag.commands.check import check
-from cachediag.commands.eviction_policy import eviction_policy
-from cachediag.commands.inspect import inspect
-from cachediag.commands.latency import latency
-from cachediag.commands.logs import logs
-from cachediag.commands.memory import memory
-from cachediag.commands.ping import ping
-from cachediag.commands.ttl import ttl
-from cachediag.commands.watch import watch
 
-app = typer.Typer(
-    name="cachediag",
-    help="Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# command name -> (module, function); the order is the order of `cachediag --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("cachediag.commands.check", "check"),
+    "ping": ("cachediag.commands.ping", "ping"),
+    "latency": ("cachediag.commands.latency", "latency"),
+    "memory": ("cachediag.commands.memory", "memory"),
+    "ttl": ("cachediag.commands.ttl", "ttl"),
+    "eviction-policy": ("cachediag.commands.eviction_policy", "eviction_policy"),
+    "watch": ("cachediag.commands.watch", "watch"),
+    "bigkeys": ("cachediag.commands.bigkeys", "bigkeys"),
+    "inspect": ("cachediag.commands.inspect", "inspect"),
+    "logs": ("cachediag.commands.logs", "logs"),
+}
+
+HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
 
 
 def _version(value: bool) -> None:
@@ -38,7 +39,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def main_options(
     version: Annotated[
         bool,
@@ -50,20 +50,33 @@ def main_options(
     """Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."""
 
 
-app.command("check")(check)
-app.command("ping")(ping)
-app.command("latency")(latency)
-app.command("memory")(memory)
-app.command("ttl")(ttl)
-app.command("eviction-policy")(eviction_policy)
-app.command("watch")(watch)
-app.command("bigkeys")(bigkeys)
-app.command("inspect")(inspect)
-app.command("logs")(logs)
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with just `only` (same names, options and help)."""
+    app = typer.Typer(
+        name="cachediag",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(main_options)
+    for name, (module, function) in COMMANDS.items():
+        if only in (None, name):
+            app.command(name)(getattr(importlib.import_module(module), function))
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `from cachediag.cli import app` (tests, docs tooling) gets the whole app.
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
     from cachediag import masking
 
     masking.install()
-    app()
+    wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(wanted if wanted in COMMANDS else None)()
