@@ -229,7 +229,8 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
             if states[envelope.UNDECODABLE]:
                 parts.append(f"{states[envelope.UNDECODABLE]} that cannot be decoded")
             problems.append(
-                f"{namespace}: {' and '.join(parts)} of {len(entries)} (e.g. {bad[0][0]})"
+                f"{namespace}: {' and '.join(parts)} among {len(entries)} sampled entries "
+                f"(e.g. {bad[0][0]})"
             )
     if not carrying:
         return skipped("no sampled value carries the cache-kit envelope", **observed)
