@@ -635,7 +635,7 @@ class _Engine:
     def _loop(self) -> None:
         client = self.client
         result = self.result
-        client.send_raw(self._scan_command(self.options.cursor))
+        client.send(self._scan_command(self.options.cursor))
         result.round_trips += 1
         upcoming: _Batch | None = self._read_scan(self.options.cursor)
         inflight: _Write | None = None
@@ -655,7 +655,7 @@ class _Engine:
             if batch is not None:
                 self.open.append(batch)
             head = self._scan_command(batch.following) if follow and batch is not None else b""
-            client.send_raw(head + body)
+            client.send(head + body)
             result.round_trips += 1
             if inflight is not None:
                 self._finish(inflight)  # the previous write's replies come first in the stream

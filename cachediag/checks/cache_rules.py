@@ -21,6 +21,7 @@ from cachediag.checks.base import (
 from cachediag.checks.facts_view import (
     human_bytes,
     human_us,
+    keyspace_totals,
     latency_summary,
     number,
     pct,
@@ -276,9 +277,7 @@ def ttl(facts: Facts, th: Thresholds) -> Outcome:
     if facts["kind"] == "redis":
         if gap := info_gap(facts):
             return gap
-        keyspace = section(facts, "keyspace")
-        total = sum(db.get("keys", 0) for db in keyspace.values() if isinstance(db, dict))
-        expiring = sum(db.get("expires", 0) for db in keyspace.values() if isinstance(db, dict))
+        total, expiring = keyspace_totals(facts)
         no_expiry = lambda item: item.get("ttl_ms") == -1  # noqa: E731
         source = "INFO keyspace"
     else:
@@ -291,7 +290,7 @@ def ttl(facts: Facts, th: Thresholds) -> Outcome:
     if not total:
         return passed("no keys stored", keys=0)
     share = (total - expiring) / total
-    observed = {
+    observed: dict[str, Any] = {
         "keys": total,
         "without_ttl": total - expiring,
         "share_without_ttl": round(share, 4),
@@ -354,9 +353,7 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
             "noeviction: once maxmemory is reached every write fails with OOM", **observed
         )
     if policy.startswith("volatile-"):
-        keyspace = section(facts, "keyspace")
-        total = sum(db.get("keys", 0) for db in keyspace.values() if isinstance(db, dict))
-        expiring = sum(db.get("expires", 0) for db in keyspace.values() if isinstance(db, dict))
+        total, expiring = keyspace_totals(facts)
         share = (total - expiring) / total if total else 0.0
         observed["share_without_ttl"] = round(share, 4)
         if share > th.get("warn_share_without_ttl", 0.5):

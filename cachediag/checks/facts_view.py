@@ -23,6 +23,13 @@ def number(mapping: dict[str, Any], name: str) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def keyspace_totals(facts: Facts) -> tuple[float, float]:
+    """Keys and keys with an expiry, summed over the databases of INFO keyspace."""
+    keyspace = section(facts, "keyspace")
+    dbs = [db for db in keyspace.values() if isinstance(db, dict)]
+    return sum(db.get("keys", 0) for db in dbs), sum(db.get("expires", 0) for db in dbs)
+
+
 def sample_keys(facts: Facts) -> list[dict[str, Any]]:
     return list((facts.get("sample") or {}).get("keys") or [])
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 
-from cachediag.clients.net import ConnectInfo, Deadline, classify_os_error, open_socket
+from cachediag.clients.connection import Connection
+from cachediag.clients.net import Deadline, classify_os_error
 from cachediag.errors import ProbeError
 from cachediag.targets import Target
 
@@ -22,41 +22,12 @@ def _describe_foreign(line: bytes) -> str:
     return f"not a Memcached server: unexpected reply '{text}'"
 
 
-class MemcachedClient:
+class MemcachedClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
-        self.target = target
-        self.timeout = timeout
-        self.sock: socket.socket | None = None
-        self.info = ConnectInfo()
+        super().__init__(target, timeout)
         self._buffer = b""
 
-    def connect(self) -> MemcachedClient:
-        self.sock, self.info = open_socket(self.target, self.timeout)
-        return self
-
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
-
-    def __enter__(self) -> MemcachedClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- wire -----------------------------------------------------------------------
-    def send(self, line: bytes) -> None:
-        if self.sock is None:
-            raise ProbeError("closed", "not connected")
-        try:
-            self.sock.settimeout(self.timeout)
-            self.sock.sendall(line)
-        except OSError as exc:
-            raise classify_os_error(exc, "sending to the server", self.timeout) from exc
-
     def _fill(self, deadline: Deadline) -> None:
         assert self.sock is not None
         try:

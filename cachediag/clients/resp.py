@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 
-from cachediag.clients.net import ConnectInfo, Deadline, classify_os_error, open_socket
+from cachediag.clients.connection import Connection
+from cachediag.clients.net import Deadline, classify_os_error
 from cachediag.errors import ProbeError
 from cachediag.targets import Target, mask_secrets
+
+if TYPE_CHECKING:
+    from typing import Self
 
 Arg = str | bytes | int | float
 
@@ -41,19 +44,16 @@ def _describe_foreign(head: bytes) -> str:
     return f"not a Redis server: unexpected reply '{text}'"
 
 
-class RedisClient:
+class RedisClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
-        self.target = target
-        self.timeout = timeout
-        self.sock: socket.socket | None = None
-        self.info = ConnectInfo()
+        super().__init__(target, timeout)
         self.auth_us: int | None = None
         self._reader = hiredis.Reader(replyError=ReplyError)
 
     # -- connection -----------------------------------------------------------------
-    def connect(self) -> RedisClient:
+    def connect(self) -> Self:
         """Connect, authenticate and select the database; every failure is a ProbeError."""
-        self.sock, self.info = open_socket(self.target, self.timeout)
+        super().connect()
         if self.target.password is not None:
             args: list[Arg] = ["AUTH"]
             if self.target.username:
@@ -77,19 +77,6 @@ class RedisClient:
                 raise ProbeError("error", f"cannot select database {self.target.db}: {reply}")
         return self
 
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            finally:
-                self.sock = None
-
-    def __enter__(self) -> RedisClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- commands -------------------------------------------------------------------
     def call(self, *args: Arg) -> Any:
         return self.pipeline([args])[0]
@@ -99,17 +86,8 @@ class RedisClient:
     ) -> list[Any]:
         """Send all commands in one write and read all replies: one round trip."""
         payload = b"".join(hiredis.pack_command(tuple(cmd)) for cmd in commands)  # type: ignore[arg-type]
-        self.send_raw(payload)
+        self.send(payload)
         return self.read_replies(len(commands), timeout)
-
-    def send_raw(self, payload: bytes) -> None:
-        if self.sock is None:
-            raise ProbeError("closed", "not connected")
-        try:
-            self.sock.settimeout(self.timeout)
-            self.sock.sendall(payload)
-        except OSError as exc:
-            raise classify_os_error(exc, "sending to the server", self.timeout) from exc
 
     def read_replies(self, count: int, timeout: float | None = None) -> list[Any]:
         assert self.sock is not None

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag import __version__
-from cachediag.commands.common import cli_errors, err, setup, write_output
+from cachediag.commands.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.commands.scanopts import (
     BackoffAbove,
     Count,
@@ -102,11 +101,9 @@ def bigkeys(
     """
     with cli_errors(common.debug):
         from cachediag import bigkeys as core
-        from cachediag.progress import StderrProgress
+        from cachediag.commands.scanning import scan_each, scan_exit_code
         from cachediag.scan import ScanOptions
         from cachediag.scan_memcached import CrawlOptions
-        from cachediag.textsafe import safe_text
-        from cachediag.verdicts import exit_code, utc_stamp
 
         config_setup = setup(common)
         request = core.BigkeysRequest(
@@ -132,29 +129,21 @@ def bigkeys(
                 delimiter=delimiter,
             ),
         )
-        show_progress = want_progress(progress)
-        rows = []
-        for target in config_setup.targets:
-            meter = StderrProgress(f"bigkeys {safe_text(target.name)}") if show_progress else None
-            row = core.run(target, config_setup.timeout, request, meter)
-            rows.append(row)
-            if row.get("stop_reason") == "interrupted":
-                break  # Ctrl-C stops the whole run, after printing what was scanned
-        interrupted = any(row.get("stop_reason") == "interrupted" for row in rows)
+        rows = scan_each(
+            config_setup.targets,
+            "bigkeys",
+            want_progress(progress),
+            lambda t, meter: core.run(t, config_setup.timeout, request, meter),
+        )
         for row in rows:
             if row.get("resume_cursor"):
                 err(f"{row['target']}: partial scan; resume with --cursor {row['resume_cursor']}")
         if json_output:
-            document = {
-                "schema": BIGKEYS_SCHEMA,
-                "version": __version__,
-                "generated_at": utc_stamp(),
-                "targets": rows,
-            }
+            document = targets_document(BIGKEYS_SCHEMA, rows)
             write_output(json.dumps(document, indent=2, ensure_ascii=False) + "\n", None)
         else:
             from cachediag.render import bigkeys as render
 
             write_output(render.render(rows), None)
-        code = 130 if interrupted else exit_code(rows)
+        code = scan_exit_code(rows)
     raise typer.Exit(code)

@@ -1,4 +1,4 @@
-"""What every server-facing command does first: read config, resolve targets, handle errors."""
+"""What every server-facing command shares: read config, resolve targets, handle errors, write."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 
+from cachediag import __version__
 from cachediag.config import Config, load_config
 from cachediag.errors import CachediagError
 from cachediag.options import CommonOptions
@@ -96,6 +97,20 @@ def guarded(debug: bool, fn: Callable[[], T]) -> T:
     with cli_errors(debug):
         return fn()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A per-target command's --json document: schema, version and time, then the
+    command's own fields, then the targets; in the key order these documents always had."""
+    from cachediag.verdicts import utc_stamp
+
+    return {
+        "schema": schema,
+        "version": __version__,
+        "generated_at": utc_stamp(),
+        **fields,
+        "targets": rows,
+    }
 
 
 def write_output(text: str, output: str | None) -> None:

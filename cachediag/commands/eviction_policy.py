@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cachediag import __version__
-from cachediag.commands.common import cli_errors, setup, write_output
+from cachediag.commands.common import cli_errors, setup, targets_document, write_output
 from cachediag.options import CommonOptions, target_options
 
 EVICTION_SCHEMA = "cachediag.eviction-policy/v1"
@@ -64,7 +63,7 @@ def eviction_policy(
         from cachediag import eviction
         from cachediag.errors import UsageError
         from cachediag.render import eviction_policy as render
-        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row, utc_stamp
+        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row
 
         if (maxmemory is not None or rewrite) and set_policy is None:
             raise UsageError("--maxmemory and --rewrite go with --set POLICY")
@@ -100,12 +99,7 @@ def eviction_policy(
                 timeout,
             )
         if json_output:
-            document: dict[str, Any] = {
-                "schema": EVICTION_SCHEMA,
-                "version": __version__,
-                "generated_at": utc_stamp(),
-                "targets": rows,
-            }
+            document = targets_document(EVICTION_SCHEMA, rows)
             if policy is not None:
                 document["set"] = {"policy": policy, "maxmemory": size, "rewrite": rewrite}
             write_output(json.dumps(document, indent=2) + "\n", None)

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag import __version__
-from cachediag.commands.common import cli_errors, setup, write_output
+from cachediag.commands.common import cli_errors, setup, targets_document, write_output
 from cachediag.commands.scanopts import (
     BackoffAbove,
     Count,
@@ -88,20 +87,19 @@ def inspect(
     """
     with cli_errors(common.debug):
         from cachediag import inspect_report as core
-        from cachediag.progress import StderrProgress
+        from cachediag.commands.scanning import scan_each, scan_exit_code
         from cachediag.scan import ScanOptions
         from cachediag.scan_memcached import CrawlOptions
-        from cachediag.textsafe import safe_text
-        from cachediag.verdicts import exit_code, utc_stamp
 
         config_setup = setup(common)
         check_delimiter(delimiter)
-        rows = []
         if keys:
             # argv was decoded with surrogateescape: fsencode gives back the exact bytes typed.
             raw = [os.fsencode(key) for key in keys]
-            for target in config_setup.targets:
-                rows.append(core.keys_report(target, config_setup.timeout, raw, delimiter))
+            rows = [
+                core.keys_report(target, config_setup.timeout, raw, delimiter)
+                for target in config_setup.targets
+            ]
         else:
             request = core.SampleRequest(
                 scan=ScanOptions(
@@ -124,30 +122,19 @@ def inspect(
                 ),
                 affected=affected,
             )
-            show_progress = want_progress(progress)
-            for target in config_setup.targets:
-                meter = (
-                    StderrProgress(f"inspect {safe_text(target.name)}") if show_progress else None
-                )
-                row = core.sample_report(target, config_setup.timeout, request, meter)
-                rows.append(row)
-                if row.get("stop_reason") == "interrupted":
-                    break
+            rows = scan_each(
+                config_setup.targets,
+                "inspect",
+                want_progress(progress),
+                lambda t, meter: core.sample_report(t, config_setup.timeout, request, meter),
+            )
         if json_output:
-            document = {
-                "schema": INSPECT_SCHEMA,
-                "version": __version__,
-                "generated_at": utc_stamp(),
-                "mode": "keys" if keys else "sample",
-                "targets": rows,
-            }
+            document = targets_document(INSPECT_SCHEMA, rows, mode="keys" if keys else "sample")
             write_output(json.dumps(document, indent=2, ensure_ascii=False) + "\n", None)
         else:
             from cachediag.render import inspect as render
 
             write_output(render.render(rows), None)
         failing = [f["level"] for row in rows for f in row.get("findings", [])]
-        code = exit_code(rows, failing)
-        if any(row.get("stop_reason") == "interrupted" for row in rows):
-            code = 130
+        code = scan_exit_code(rows, failing)
     raise typer.Exit(code)

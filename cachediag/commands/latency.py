@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cachediag import __version__
-from cachediag.commands.common import cli_errors, setup, write_output
+from cachediag.commands.common import cli_errors, setup, targets_document, write_output
 from cachediag.options import CommonOptions, target_options
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ def latency(
         from cachediag import latency as core
         from cachediag.render import latency as render
         from cachediag.render.console import stdout_is_terminal
-        from cachediag.verdicts import Judge, exit_code, utc_stamp
+        from cachediag.verdicts import Judge, exit_code
 
         config_setup = setup(common)
         judge = Judge.load(config_setup.config.thresholds)
@@ -113,13 +112,7 @@ def latency(
                 [e for state, n in zip(states, shown, strict=True) for e in state.history[n:]]
             )
         if json_output:
-            document = {
-                "schema": LATENCY_SCHEMA,
-                "version": __version__,
-                "generated_at": utc_stamp(),
-                "interval_ms": interval,
-                "targets": rows,
-            }
+            document = targets_document(LATENCY_SCHEMA, rows, interval_ms=interval)
             write_output(json.dumps(document, indent=2) + "\n", None)
         else:
             write_output(render.report(rows, dist=dist), None)

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag import __version__
-from cachediag.commands.common import cli_errors, setup, write_output
+from cachediag.commands.common import cli_errors, setup, targets_document, write_output
 from cachediag.options import CommonOptions, target_options
 
 MEMORY_SCHEMA = "cachediag.memory/v1"
@@ -42,7 +41,7 @@ def memory(
     """
     with cli_errors(common.debug):
         from cachediag.memory_report import build
-        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row, utc_stamp
+        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row
 
         config_setup = setup(common)
         judge = Judge.load(config_setup.config.thresholds)
@@ -52,12 +51,7 @@ def memory(
             on_error=unexpected_row,
         )
         if json_output:
-            document = {
-                "schema": MEMORY_SCHEMA,
-                "version": __version__,
-                "generated_at": utc_stamp(),
-                "targets": rows,
-            }
+            document = targets_document(MEMORY_SCHEMA, rows)
             write_output(json.dumps(document, indent=2, default=str) + "\n", None)
         else:
             from cachediag.render import memory as render

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag import __version__
-from cachediag.commands.common import cli_errors, setup, write_output
+from cachediag.commands.common import cli_errors, setup, targets_document, write_output
 from cachediag.options import CommonOptions, target_options
 
 TTL_SCHEMA = "cachediag.ttl/v1"
@@ -60,7 +59,7 @@ def ttl(
     """
     with cli_errors(common.debug):
         from cachediag import ttl_report
-        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row, utc_stamp
+        from cachediag.verdicts import Judge, exit_code, per_target, unexpected_row
 
         config_setup = setup(common)
         timeout = config_setup.timeout
@@ -78,13 +77,7 @@ def ttl(
                 on_error=unexpected_row,
             )
         if json_output:
-            document = {
-                "schema": TTL_SCHEMA,
-                "version": __version__,
-                "generated_at": utc_stamp(),
-                "mode": "keys" if keys else "keyspace",
-                "targets": rows,
-            }
+            document = targets_document(TTL_SCHEMA, rows, mode="keys" if keys else "keyspace")
             write_output(json.dumps(document, indent=2) + "\n", None)
         else:
             from cachediag.render import ttl as render

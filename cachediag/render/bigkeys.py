@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
-from cachediag.render.console import render_to_string
+from cachediag.render.targets import kind_header, no_keys_line, render_targets, unreachable_status
 from cachediag.textsafe import safe_text
 
 BAR_WIDTH = 40
@@ -43,9 +43,7 @@ def _pct(share: float) -> str:
 
 def scan_line(row: dict[str, Any]) -> Text:
     scan = row["scan"]
-    text = Text()
-    text.append(f"{row['kind']:<10}", style="bold")
-    text.append(safe_text(row["target"]))
+    text = kind_header(row)
     if row["kind"] == "redis":
         of = f" of {scan['dbsize']:,}" if scan.get("dbsize") is not None else ""
         text.append(
@@ -234,14 +232,8 @@ def findings(items: list[dict[str, str]]) -> Text:
 
 def render_target(row: dict[str, Any]) -> list[RenderableType]:
     if row["status"] != "up":
-        error = row.get("error") or {}
-        line = Text()
-        line.append(f"{row['kind']:<10}", style="bold")
-        line.append(safe_text(row["target"]))
-        line.append(
-            f"  {row['status']}: {safe_text(error.get('message', ''))}",
-            style="red" if row["status"] == "down" else "dim",
-        )
+        line = kind_header(row)
+        line.append_text(unreachable_status(row))
         return [line]
     parts: list[RenderableType] = [scan_line(row)]
     totals = row["totals"]
@@ -261,10 +253,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     )
     parts += [_status_line(row), summary]
     if not totals["keys"]:
-        return [
-            *parts,
-            Text("no keys" + (" match the pattern" if row.get("pattern") else ""), style="dim"),
-        ]
+        return [*parts, no_keys_line(row)]
     parts.append(_top_table(row))
     if row["kind"] == "redis":
         parts.append(_types_table(row))
@@ -276,8 +265,4 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
-    parts: list[RenderableType] = []
-    for row in rows:
-        parts += render_target(row)
-        parts.append(Text(""))
-    return render_to_string(Group(*parts), terminal=terminal)
+    return render_targets(rows, render_target, terminal)

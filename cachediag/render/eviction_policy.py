@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
 from cachediag.eviction import describe
-from cachediag.render.console import render_to_string
+from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
 from cachediag.textsafe import safe_text
-
-STATUS_STYLE = {
-    "pass": "green",
-    "warn": "yellow",
-    "fail": "bold red",
-    "error": "bold red",
-    "skip": "dim",
-}
 
 
 def _size(value: Any) -> str:
@@ -29,11 +21,9 @@ def _size(value: Any) -> str:
 
 
 def _target(row: dict[str, Any]) -> list[RenderableType]:
-    name = safe_text(row["target"])
     if row["status"] != "up":
-        style = "dim" if row["status"] == "skipped" else "bold red"
-        return [Text(f"{name}: {row['status']}: {safe_text(row['error']['message'])}", style=style)]
-    table = Table(title=name, title_justify="left", show_header=False)
+        return [unreachable_line(row)]
+    table = Table(title=safe_text(row["target"]), title_justify="left", show_header=False)
     table.add_column("setting")
     table.add_column("value", overflow="fold")
     if row["kind"] == "redis":
@@ -44,15 +34,14 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
         table.add_row("evictions", str(row.get("evictions") or "–"))
         table.add_row("start-up flags", row["restart_flags"]["text"] or "–")
     for verdict in row.get("verdicts") or []:
-        cell = Text(verdict["status"], style=STATUS_STYLE.get(verdict["status"], ""))
+        cell = status_text(verdict["status"])
         cell.append(f" {safe_text(verdict['summary'])}", style="")
         table.add_row(verdict["check"], cell)
     parts: list[RenderableType] = [table]
     if row.get("fix"):
         parts.append(Text("to fix:", style="bold"))
         parts.extend(Text(f"  {safe_text(command)}") for command in row["fix"])
-    for note in row.get("notes") or []:
-        parts.append(Text(f"note: {safe_text(note)}", style="dim"))
+    parts.extend(note_lines(row))
     outcome = row.get("outcome")
     if outcome:
         if outcome.get("verified") and not outcome["changes"] and not outcome.get("rewrite"):
@@ -72,11 +61,7 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
-    parts: list[RenderableType] = []
-    for row in rows:
-        parts.extend(_target(row))
-        parts.append(Text(""))
-    return render_to_string(Group(*parts), terminal=terminal)
+    return render_targets(rows, _target, terminal)
 
 
 def plan_text(planned: list[tuple[str, list[dict[str, Any]]]], rewrite: bool) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
 from cachediag.render.bigkeys import findings, human_ttl
-from cachediag.render.console import render_to_string
+from cachediag.render.targets import kind_header, no_keys_line, render_targets, unreachable_status
 from cachediag.textsafe import safe_text
 
 
@@ -20,13 +20,6 @@ def _ttl(ttl_ms: int | None) -> str:
     if ttl_ms < 0:
         return "-1 (no expiration set: cached forever)"
     return f"{ttl_ms / 1000:.0f} s ({human_ttl(ttl_ms / 1000)})"
-
-
-def _header(row: dict[str, Any]) -> Text:
-    text = Text()
-    text.append(f"{row['kind']:<10}", style="bold")
-    text.append(safe_text(row["target"]))
-    return text
 
 
 def _envelope_text(env: dict[str, Any] | None) -> Text:
@@ -117,16 +110,9 @@ def _affected(row: dict[str, Any]) -> Text:
 
 
 def render_target(row: dict[str, Any]) -> list[RenderableType]:
-    parts: list[RenderableType] = [_header(row)]
+    parts: list[RenderableType] = [kind_header(row)]
     if row["status"] != "up":
-        error = row.get("error") or {}
-        parts.append(
-            Text(
-                f"  {row['status']}: {safe_text(error.get('message', ''))}",
-                style="red" if row["status"] == "down" else "dim",
-            )
-        )
-        return parts
+        return [*parts, unreachable_status(row)]
     if row["mode"] == "keys":
         parts.append(_keys_table(row))
         if row.get("memory_reason"):
@@ -162,17 +148,10 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         "  schema versions: " + (", ".join(f"v{v}: {n:,}" for v, n in versions.items()) or "–")
     )
     if not row["namespaces"]:
-        return [
-            *parts,
-            Text("no keys" + (" match the pattern" if row.get("pattern") else ""), style="dim"),
-        ]
+        return [*parts, no_keys_line(row)]
     parts += [summary, _sample_table(row), _affected(row), findings(row["findings"])]
     return parts
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
-    parts: list[RenderableType] = []
-    for row in rows:
-        parts += render_target(row)
-        parts.append(Text(""))
-    return render_to_string(Group(*parts), terminal=terminal)
+    return render_targets(rows, render_target, terminal)

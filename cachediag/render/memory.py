@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
-from cachediag.render.console import render_to_string
+from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
 from cachediag.textsafe import safe_text
-
-STATUS_STYLE = {
-    "pass": "green",
-    "warn": "yellow",
-    "fail": "bold red",
-    "error": "bold red",
-    "skip": "dim",
-}
 
 
 def _verdict_cells(verdict: dict[str, Any] | None) -> tuple[Text, Text]:
     if not verdict:
         return Text(""), Text("")
-    return Text(verdict["status"], style=STATUS_STYLE.get(verdict["status"], "")), Text(
-        safe_text(verdict["summary"])
-    )
+    return status_text(verdict["status"]), Text(safe_text(verdict["summary"]))
 
 
 def _readings(row: dict[str, Any]) -> Table:
@@ -106,18 +96,9 @@ def _memory_stats(values: dict[str, Any]) -> Table:
 
 
 def _target(row: dict[str, Any]) -> list[RenderableType]:
-    parts: list[RenderableType] = []
     if row["status"] != "up":
-        style = "dim" if row["status"] == "skipped" else "bold red"
-        parts.append(
-            Text(
-                f"{safe_text(row['target'])}: {row['status']}: "
-                f"{safe_text(row['error']['message'])}",
-                style=style,
-            )
-        )
-        return parts
-    parts.append(_readings(row))
+        return [unreachable_line(row)]
+    parts: list[RenderableType] = [_readings(row)]
     if row.get("projection"):
         parts.append(
             Text(
@@ -143,16 +124,11 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
     )
     for remedy in remedies:
         parts.append(Text(f"→ {safe_text(remedy)}", style="yellow"))
-    for note in row.get("notes") or []:
-        parts.append(Text(f"note: {safe_text(note)}", style="dim"))
+    parts.extend(note_lines(row))
     if row.get("error"):
         parts.append(Text(f"error: {safe_text(row['error']['message'])}", style="red"))
     return parts
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
-    parts: list[RenderableType] = []
-    for row in rows:
-        parts.extend(_target(row))
-        parts.append(Text(""))
-    return render_to_string(Group(*parts), terminal=terminal)
+    return render_targets(rows, _target, terminal)

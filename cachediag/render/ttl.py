@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
-from cachediag.render.console import render_to_string
+from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
 from cachediag.textsafe import safe_text
 from cachediag.ttl_report import BUCKET_NAMES, NO_EXPIRY, human_duration
 
-STATUS_STYLE = {
-    "pass": "green",
-    "warn": "yellow",
-    "fail": "bold red",
-    "error": "bold red",
-    "skip": "dim",
-}
 TOP_NAMESPACES = 20
 
 
@@ -83,14 +76,7 @@ def _buckets(row: dict[str, Any]) -> Table:
 
 def _target(row: dict[str, Any]) -> list[RenderableType]:
     if row["status"] != "up":
-        style = "dim" if row["status"] == "skipped" else "bold red"
-        return [
-            Text(
-                f"{safe_text(row['target'])}: {row['status']}: "
-                f"{safe_text(row['error']['message'])}",
-                style=style,
-            )
-        ]
+        return [unreachable_line(row)]
     if row["mode"] == "keys":
         parts: list[RenderableType] = [_keys(row)]
     else:
@@ -104,19 +90,14 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
         verdict = row.get("verdict")
         if verdict:
             line = Text("verdict: ")
-            line.append(verdict["status"], style=STATUS_STYLE.get(verdict["status"], ""))
+            line.append_text(status_text(verdict["status"]))
             line.append(f" {safe_text(verdict['summary'])}")
             parts.append(line)
             if verdict.get("remedy"):
                 parts.append(Text(f"→ {safe_text(verdict['remedy'])}", style="yellow"))
-    for note in row.get("notes") or []:
-        parts.append(Text(f"note: {safe_text(note)}", style="dim"))
+    parts.extend(note_lines(row))
     return parts
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
-    parts: list[RenderableType] = []
-    for row in rows:
-        parts.extend(_target(row))
-        parts.append(Text(""))
-    return render_to_string(Group(*parts), terminal=terminal)
+    return render_targets(rows, _target, terminal)

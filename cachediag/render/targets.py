@@ -1,0 +1,78 @@
+"""Pieces every per-target text report shares, so the commands read alike.
+
+`memory`, `ttl` and `eviction-policy` name a target that could not be read as
+`target: status: why`; `bigkeys` and `inspect` start each target with its kind and
+name, as their scan lines do. Targets are separated by one blank line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from cachediag.render.console import render_to_string
+from cachediag.textsafe import safe_text
+
+# One colour per verdict status, so a verdict looks the same in each of these reports.
+STATUS_STYLE = {
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "bold red",
+    "error": "bold red",
+    "skip": "dim",
+}
+
+
+def status_text(status: str) -> Text:
+    """A verdict's status (pass, warn, ...) in its colour."""
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def render_targets(
+    rows: list[dict[str, Any]],
+    render_target: Callable[[dict[str, Any]], list[RenderableType]],
+    terminal: bool | None = None,
+) -> str:
+    """Each target's parts followed by a blank line, rendered as one string."""
+    parts: list[RenderableType] = []
+    for row in rows:
+        parts.extend(render_target(row))
+        parts.append(Text(""))
+    return render_to_string(Group(*parts), terminal=terminal)
+
+
+def unreachable_line(row: dict[str, Any]) -> Text:
+    """`target: down: why`; dim when skipped (nothing at a default address), not an alarm."""
+    style = "dim" if row["status"] == "skipped" else "bold red"
+    return Text(
+        f"{safe_text(row['target'])}: {row['status']}: {safe_text(row['error']['message'])}",
+        style=style,
+    )
+
+
+def note_lines(row: dict[str, Any]) -> list[Text]:
+    return [Text(f"note: {safe_text(note)}", style="dim") for note in row.get("notes") or []]
+
+
+def kind_header(row: dict[str, Any]) -> Text:
+    """The kind, padded to a column, then the target's name: how a scanned target starts."""
+    text = Text()
+    text.append(f"{row['kind']:<10}", style="bold")
+    text.append(safe_text(row["target"]))
+    return text
+
+
+def unreachable_status(row: dict[str, Any]) -> Text:
+    """`  down: why`, to follow a kind_header: red when down, dim when skipped."""
+    error = row.get("error") or {}
+    return Text(
+        f"  {row['status']}: {safe_text(error.get('message', ''))}",
+        style="red" if row["status"] == "down" else "dim",
+    )
+
+
+def no_keys_line(row: dict[str, Any]) -> Text:
+    return Text("no keys" + (" match the pattern" if row.get("pattern") else ""), style="dim")
