@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from cachediag.logscan.redact import SECRET_NAMES
+
 # A prefix starts with a letter at a word start and is not glued to a path, host or scheme
 # (checked in extract_keys: cheaper than a look-behind); the id starts right after the colon
 # (so "level: msg" and Rust paths like a::b are not keys). Possessive repeats: no
@@ -24,7 +26,7 @@ _HOSTS = frozenset(
     b"localhost redis memcached memcache valkey keydb dragonfly cache db database postgres mysql"
     b" host".split()
 )
-_SECRET_PREFIX = re.compile(rb"(?i)pass|secret|token|api[_-]?key|auth|credential")
+_SECRET_PREFIX = re.compile(rb"(?i)" + SECRET_NAMES.encode())
 
 
 def extract_keys(line: bytes) -> list[bytes]:

@@ -143,6 +143,10 @@ def iter_chunks(
     offset = start  # of the next byte read
     remaining = None if end is None else end - start
     carry = b""  # a partial line, read at offset - len(carry)
+    # After a monster line is cut, the rest of it is dropped up to its newline: scanned
+    # as a line of its own it would count the line twice and could show the tail of a
+    # secret whose start was in the part that was cut off.
+    skipping = False
     while True:
         want = chunk_size if remaining is None else min(chunk_size, remaining)
         data = _read(stream, want) if want > 0 else b""
@@ -153,7 +157,14 @@ def iter_chunks(
                 yield carry, 0, len(carry), offset - len(carry)
             return
         begin = 0
-        if carry:
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                offset += len(data)
+                continue
+            begin = nl + 1
+            skipping = False
+        elif carry:
             nl = data.find(b"\n")
             if nl < 0:
                 carry += data
@@ -161,6 +172,7 @@ def iter_chunks(
                 if len(carry) >= max_line:  # a monster line: cut it
                     yield carry, 0, len(carry), offset - len(carry)
                     carry = b""
+                    skipping = True
                 continue
             line = carry + data[: nl + 1]
             yield line, 0, len(line), offset - len(carry)
@@ -176,6 +188,7 @@ def iter_chunks(
         if len(carry) >= max_line:
             yield carry, 0, len(carry), offset - len(carry)
             carry = b""
+            skipping = True
 
 
 def _read(stream: BinaryIO, size: int) -> bytes:

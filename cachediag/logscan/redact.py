@@ -17,22 +17,42 @@ MASK = "***"
 MAX_SAMPLE_BYTES = 4096
 MAX_SAMPLE_CHARS = 500
 
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*:)([^\s/@]+)(@)")
+# One list of the names that mark a credential, shared with the affected-keys counter
+# (keys.py), so a value hidden in a sample line is not shown again as a "key".
+SECRET_NAMES = (
+    r"pass(?:word|wd|phrase)?|pwd|pw|secret|token|api[_-]?key|access[_-]?key|"
+    r"private[_-]?key|credentials?|auth(?!orization)|jwt|cookie|session[_-]?id|sid"
+)
+
+# userinfo of any URL, up to its @ (a password may hold '/', and over-masking is safe)
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/:@]*:)([^\s@]+)(@)")
 _AUTHORIZATION = re.compile(
     r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
     r"(?:(?:bearer|basic|digest|token|negotiate|apikey|aws4-hmac-sha256)\s+)?)([^\s\"',;}]+)"
 )
+_COOKIE = re.compile(r"(?i)(\b(?:set-)?cookie[\"']?\s*[:=]\s*)([^\r\n]+)")
+# Redis' own: AUTH [user] password, requirepass / masterauth in config dumps
+# (AUTH in capitals only: "auth ok for user:5" is prose, not a command)
+_REDIS_AUTH = re.compile(r"(\bAUTH(?:\s+\S+)?\s+|(?i:\b(?:requirepass|masterauth))\s+)(\S+)")
 _KEY_VALUE = re.compile(
-    r"(?i)([\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)"
-    r"[\w.-]*[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&}]+)"
+    r"(?i)([\w.-]*(?:" + SECRET_NAMES + r")[\w.-]*[\"']?\s*(?:=>|%3d|[=:])\s*)"
+    r"(\"[^\"]*\"|'[^']*'|[^\s\"',;&}]+)"
 )
+
+
+def _mask_value(match: re.Match[str]) -> str:
+    value = match.group(2)
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return match.group(1) + quote + MASK + quote
 
 
 def redact(text: str) -> str:
     """The text with credentials replaced by ***."""
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, text)
-    return _KEY_VALUE.sub(lambda m: m.group(1) + MASK, text)
+    text = _COOKIE.sub(lambda m: m.group(1) + MASK, text)
+    text = _REDIS_AUTH.sub(lambda m: m.group(1) + MASK, text)
+    return _KEY_VALUE.sub(_mask_value, text)
 
 
 def sample_text(line: bytes) -> str:
