@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.clients.memcache_text import MemcachedClient, is_text_key
 from cachediag.clients.resp import RedisClient, ReplyError
 from cachediag.errors import ProbeError, UsageError
 from cachediag.inspection import EnvelopeSurvey, envelope_dict
@@ -37,7 +37,7 @@ class SampleRequest:
 
 
 def check_memcached_key(key: bytes) -> None:
-    if not key or len(key) > 250 or any(b <= 32 or b == 127 for b in key):
+    if not is_text_key(key):
         raise UsageError(
             f"{safe_text(key)}: not a valid Memcached key "
             "(1–250 bytes, no spaces or control characters)"

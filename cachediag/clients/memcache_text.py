@@ -13,6 +13,16 @@ from cachediag.targets import Target
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 
 
+def is_text_key(key: bytes) -> bool:
+    """Can `key` be sent in a text-protocol command as it is?
+
+    Keys come from the server itself (metadump), and a key stored over the binary
+    protocol may hold spaces or CR LF: sent raw it would become a command of its own
+    (`flush_all`, say). Such keys are never sent; at most 250 bytes, no controls.
+    """
+    return 0 < len(key) <= 250 and not any(byte <= 0x20 or byte == 0x7F for byte in key)
+
+
 def _describe_foreign(line: bytes) -> str:
     text = line.strip()[:60].decode("ascii", "backslashreplace")
     if line.startswith((b"-ERR", b"-NOAUTH", b"-WRONGPASS", b"+", b"$", b"*")):
@@ -119,7 +129,11 @@ class MemcachedClient(Connection):
                 return
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
-        """Values of `keys` with one multi-get (a read; no flag or TTL is touched)."""
+        """Values of `keys` with one multi-get (a read; no flag or TTL is touched).
+
+        Keys the text protocol cannot carry are left out (see `is_text_key`).
+        """
+        keys = [key for key in keys if is_text_key(key)]
         if not keys:
             return {}
         self.send(b"get " + b" ".join(keys) + b"\r\n")
@@ -179,6 +193,7 @@ class MemcachedClient(Connection):
         Like any get it counts as an access (the LRU is bumped), as memcached-tool's dump does.
         Missing keys are left out. Servers without meta commands (before 1.6) fall back to get.
         """
+        keys = [key for key in keys if is_text_key(key)]
         if not keys:
             return {}
         self.send(b"".join(b"mg " + key + b" t f v\r\n" for key in keys))
