@@ -600,6 +600,8 @@ class _Engine:
             elif self._backoff_s:
                 self._backoff_s = self._backoff_s / 2 if self._backoff_s > 0.01 else 0.0
         pause = options.sleep_ms / 1000 + self._backoff_s
+        if options.max_seconds is not None:  # a pause never outlasts the time budget
+            pause = min(pause, max(0.0, options.max_seconds - (time.monotonic() - self._started)))
         if pause > 0:
             time.sleep(pause)
             self.result.slept_s += pause

@@ -17,6 +17,7 @@ from cachediag.config import Config, load_config
 from cachediag.errors import CachediagError
 from cachediag.options import CommonOptions
 from cachediag.targets import Target, TargetRequest, TLSOptions, mask_secrets, resolve_targets
+from cachediag.textsafe import safe_text
 
 DEFAULT_TIMEOUT = 2.0
 T = TypeVar("T")
@@ -68,7 +69,7 @@ def _check_ca_bundle(path: Path) -> None:
 
 def err(message: str) -> None:
     """One line on stderr, passwords masked whatever the message held."""
-    print(f"cachediag: {mask_secrets(message)}", file=sys.stderr)
+    print(f"cachediag: {safe_text(mask_secrets(message))}", file=sys.stderr)
 
 
 @contextmanager

@@ -224,7 +224,7 @@ def parse_when(text: str, option: str, now: float | None = None) -> float:
     """`--since`/`--until` value as epoch seconds; ValueError with the sentence to show."""
     current = time.time() if now is None else now
     duration = parse_duration(text)
-    if duration is not None:
+    if duration is not None and duration <= current:  # not before 1970, nor infinite
         return current - duration
     stamp = parse_timestamp_text(text)
     if stamp is not None:
