@@ -195,7 +195,8 @@ def _memcached_sample(
     with MemcachedClient(target, timeout).connect() as getter:
         for start in range(0, len(wanted), MEMCACHED_GET_BATCH):
             chunk = wanted[start : start + MEMCACHED_GET_BATCH]
-            values = getter.get_many([item.key for item in chunk])
+            found = getter.meta_get([item.key for item in chunk])
+            values = {key: value for key, (value, _ttl, _flags) in found.items()}
             for item in chunk:
                 value = values.get(item.key)
                 if value is None:

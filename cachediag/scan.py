@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.errors import ProbeError
 from cachediag.keyspace import namespace_of
 
 VALUE_HEAD_BYTES = 64
@@ -221,6 +222,7 @@ class ScanResult:
     ping_max_us: int | None = None
     backoffs: int = 0
     slept_s: float = 0.0
+    error: str | None = None  # why the server stopped the scan (stop_reason server-error)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,6 +244,7 @@ class ScanResult:
             "ping_max_us": self.ping_max_us,
             "backoffs": self.backoffs,
             "slept_s": round(self.slept_s, 3),
+            "error": self.error,
         }
 
 
@@ -621,10 +624,15 @@ class _Engine:
 
         try:
             self._loop()
-        except KeyboardInterrupt:
-            result.stop_reason = "interrupted"
-            # The cursor stays at the first batch not fully inspected: resuming
-            # from it sees every key this run did not report.
+        except (KeyboardInterrupt, ProbeError) as stop:
+            # Ctrl-C, or a server that stopped answering half-way: either way the keys
+            # seen so far are reported. The cursor stays at the first batch not fully
+            # inspected: resuming from it sees every key this run did not report.
+            if isinstance(stop, ProbeError):
+                result.stop_reason = "server-error"
+                result.error = stop.message
+            else:
+                result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
         if self._ended:
             result.stop_reason = None  # the budget ran out exactly at the end

@@ -260,3 +260,45 @@ def test_the_schema_rejects_a_broken_document(redis_server, cachediag) -> None:
             holder[path[-1]] = value
         with pytest.raises(jsonschema.ValidationError):
             validate(broken, "bigkeys")
+
+
+def test_a_server_that_stalls_mid_scan_gives_the_partial_result(cachediag, redis_factory) -> None:
+    """Keys seen before the server stopped answering are reported, with a cursor; exit 3."""
+    import threading
+    import time
+
+    server = redis_factory("--enable-debug-command", "yes")
+    client = server.client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(60_000):
+        pipe.set(f"user:{i}", "v")
+    pipe.execute()
+
+    def stall() -> None:
+        time.sleep(0.35)
+        server.client().execute_command("DEBUG", "SLEEP", "3")
+
+    staller = threading.Thread(target=stall, daemon=True)
+    staller.start()
+    run = cachediag(
+        "bigkeys",
+        "--json",
+        "--redis",
+        server.url,
+        "--max-keys",
+        "0",
+        "--timeout",
+        "1",
+        "--sleep",
+        "20",
+        "--count",
+        "1000",
+    )
+    target = run.json()["targets"][0]
+    assert target["status"] == "up", target
+    assert target["stop_reason"] == "server-error"
+    assert target["error"] and "timed out" in target["error"]["message"]
+    assert 0 < target["scan"]["scanned"] < 60_000
+    assert target["resume_cursor"] not in (None, "0")
+    assert run.code == 3
+    staller.join(10)  # DEBUG SLEEP returns before the fixture stops the server

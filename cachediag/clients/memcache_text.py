@@ -190,13 +190,15 @@ class MemcachedClient(Connection):
     def meta_get(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, int, int]]:
         """{key: (value, ttl seconds or -1, client flags)} via `mg <key> t f v`, one write.
 
-        Like any get it counts as an access (the LRU is bumped), as memcached-tool's dump does.
+        It counts as a get_hit, like any read, but leaves the item's place in the LRU.
         Missing keys are left out. Servers without meta commands (before 1.6) fall back to get.
         """
         keys = [key for key in keys if is_text_key(key)]
         if not keys:
             return {}
-        self.send(b"".join(b"mg " + key + b" t f v\r\n" for key in keys))
+        # `u`: do not bump the item in the LRU, so diagnosis leaves eviction order as
+        # it found it (the server still marks the item as fetched and counts a hit).
+        self.send(b"".join(b"mg " + key + b" t f v u\r\n" for key in keys))
         deadline = Deadline(self.timeout)
         found: dict[bytes, tuple[bytes, int, int]] = {}
         for key in keys:

@@ -115,7 +115,7 @@ def _value_heads(
     fetcher = MemcachedClient(client.target, client.timeout)
     try:
         with fetcher.connect():
-            values = fetcher.get_many(wanted)
+            values = {key: found[0] for key, found in fetcher.meta_get(wanted).items()}
     except ProbeError:
         return {}
     return {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}

@@ -72,6 +72,7 @@ def _status_line(row: dict[str, Any]) -> Text:
         "max-keys": "--max-keys reached",
         "max-seconds": "--max-seconds reached",
         "interrupted": "interrupted",
+        "server-error": f"the server stopped answering: {row.get('scan', {}).get('error')}",
     }.get(row.get("stop_reason") or "", row.get("stop_reason") or "stopped")
     text = Text(
         f"partial ({reason}): the figures below cover the keys scanned so far", style="yellow"
