@@ -223,6 +223,7 @@ class ScanResult:
     backoffs: int = 0
     slept_s: float = 0.0
     error: str | None = None  # why the server stopped the scan (stop_reason server-error)
+    denied: int = 0  # keys an ACL key pattern kept us from reading (skipped)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -245,6 +246,7 @@ class ScanResult:
             "backoffs": self.backoffs,
             "slept_s": round(self.slept_s, 3),
             "error": self.error,
+            "denied": self.denied,
         }
 
 
@@ -258,6 +260,15 @@ class Progress(Protocol):
 
 class ScanError(RuntimeError):
     """SCAN itself was refused (an ACL, a renamed command): nothing can be scanned."""
+
+
+_DENIED = "(denied)"
+
+
+def _denied(reply: Any) -> bool:
+    """An ACL that lets a user SCAN but not read some keys answers NOPERM for those."""
+    # "NOPERM ... no permissions to access one of the keys": the key, not the command.
+    return isinstance(reply, ReplyError) and "permissions to access" in reply.text
 
 
 def scan_reply(reply: Any) -> tuple[int, list[bytes]]:
@@ -405,8 +416,11 @@ class _Engine:
             if write.memory:
                 mems = values[offset : offset + count]
                 offset += count
-                if mems and mems[0].__class__ is ReplyError:
-                    self._memory_refused(mems[0].text)
+                refusal = next(
+                    (m for m in mems if m.__class__ is ReplyError and not _denied(m)), None
+                )
+                if refusal is not None:  # the command itself, not one key, is refused
+                    self._memory_refused(refusal.text)
                     mems = none
             lengths: list[Any] = none
             if guess in LENGTH_COMMANDS:
@@ -424,6 +438,9 @@ class _Engine:
             ):
                 if pttl == -2:
                     result.deleted += 1  # gone between SCAN and now: not an error
+                    continue
+                if _denied(length) or _denied(pttl):
+                    result.denied += 1  # an ACL key pattern excludes it: skip, don't fail
                     continue
                 if length.__class__ is not int and guess in LENGTH_COMMANDS:
                     if length is None:
@@ -450,10 +467,13 @@ class _Engine:
             kind, mem, length, pttl, head, offset = self._read_probe(
                 values, offset, write.memory, with_head
             )
+            if kind == _DENIED:
+                result.denied += 1
+                continue
             if pttl == -2 or kind == "none":
                 result.deleted += 1
                 continue
-            if isinstance(mem, ReplyError):
+            if isinstance(mem, ReplyError) and not _denied(mem):
                 self._memory_refused(mem.text)
             if kind in LENGTH_COMMANDS and (
                 len(self.guesses) < _GUESS_TABLE_LIMIT or name in self.guesses
@@ -478,6 +498,15 @@ class _Engine:
         """(type, memory, length, pttl, head, next offset) from the replies of a full probe."""
         type_reply = values[offset]
         offset += 1
+        if _denied(type_reply):
+            return (
+                _DENIED,
+                None,
+                None,
+                None,
+                None,
+                offset + (1 if memory else 0) + len(LENGTH_COMMANDS) + 1 + (1 if with_head else 0),
+            )
         if isinstance(type_reply, ReplyError):
             raise ScanError(f"TYPE failed: {type_reply.text}")
         kind = type_reply.decode("utf-8", "replace")

@@ -306,3 +306,27 @@ def test_namespacer_batches_agree_with_namespace_of(delimiter: str) -> None:
         assert [warm(k) for k in batch] == expected  # key by key, filling the caches
         assert warm.many(batch) == expected  # then by batch, from them
         assert Namespacer(delimiter).many(batch) == expected
+
+
+def test_keys_an_acl_user_cannot_read_are_skipped_not_fatal(cachediag, redis_factory) -> None:
+    server = redis_factory()
+    client = server.client()
+    for i in range(50):
+        client.set(f"user:{i}", "v")
+        client.set(f"other:{i}", "v")
+    server.cli("ACL", "SETUSER", "limited", "on", ">pw", "~user:*", "+@all")
+    run = cachediag("bigkeys", "--json", "--redis", f"redis://limited:pw@127.0.0.1:{server.port}")
+    target = run.json()["targets"][0]
+    assert target["status"] == "up"
+    assert target["scan"]["denied"] == 50
+    assert target["scan"]["inspected"] == 50
+    assert target["size_source"] == "MEMORY USAGE"  # MEMORY itself is allowed
+    check = cachediag(
+        "check",
+        "--json",
+        "--redis",
+        f"redis://limited:pw@127.0.0.1:{server.port}",
+        "--only",
+        "redis.entry_size",
+    )
+    assert check.json()["results"][0]["status"] == "pass"

@@ -51,6 +51,10 @@ def scan_line(row: dict[str, Any]) -> Text:
         )
         if scan.get("deleted"):
             text.append(f", {scan['deleted']:,} deleted while scanning (skipped)", style="dim")
+        if scan.get("denied"):
+            text.append(
+                f", {scan['denied']:,} not readable by this ACL user (skipped)", style="yellow"
+            )
         if scan.get("backoffs"):
             text.append(f", slowed down {scan['backoffs']}× for server latency", style="yellow")
     else:
