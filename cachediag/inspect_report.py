@@ -91,6 +91,9 @@ def _redis_keys(
         name = kind.decode() if isinstance(kind, bytes) else "none"
         pttl, memory, encoding, length, head = replies[index * 5 : index * 5 + 5]
         row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        if isinstance(kind, ReplyError):  # an ACL hides it, say: not the same as missing
+            rows.append({**row, "exists": None, "error": safe_text(kind.text)})
+            continue
         if name == "none" or pttl == -2:
             rows.append({**row, "exists": False})
             continue

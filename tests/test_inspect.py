@@ -53,7 +53,7 @@ def test_inspect_keys_decodes_golden_envelopes(redis_server, cachediag) -> None:
         "bin:\udcff\x1b[2J",
     )
     after = commandstats(redis_server)
-    assert run.code == 0, run.err
+    assert run.code == 1, run.err  # the seeded undecodable entries are corrupt entries found
     doc = run.json()
     assert doc["schema"] == "cachediag.inspect/v1" and doc["mode"] == "keys"
     validate(doc, "inspect")
@@ -192,3 +192,20 @@ def test_inspect_memcached_without_crawler(memcached_factory, cachediag) -> None
     assert run.code == 1 and "LRU crawler is disabled" in run.out
     named = cachediag("inspect", "--memcached", server.address, "--json", "user:1")
     assert named.code == 0 and named.json()["targets"][0]["keys"][0]["envelope"]["state"] == "valid"
+
+
+def test_named_keys_exit_codes(cachediag, redis_factory) -> None:
+    server = redis_factory()
+    client = server.client()
+    client.set("user:ok", b"CKIT\x01payload")
+    client.set("user:bad", b"CKIT")  # magic, then nothing: cannot be decoded
+    client.set("secret:1", b"v")
+    server.cli("ACL", "SETUSER", "limited", "on", ">pw", "~user:*", "+@all")
+    assert cachediag("inspect", "user:ok", "--redis", server.url).code == 0
+    assert cachediag("inspect", "user:ok", "user:bad", "--redis", server.url).code == 1
+    hidden = cachediag(
+        "inspect", "secret:1", "--json", "--redis", f"redis://limited:pw@127.0.0.1:{server.port}"
+    )
+    assert hidden.code == 3
+    key = hidden.json()["targets"][0]["keys"][0]
+    assert key["exists"] is None and "NOPERM" in key["error"]

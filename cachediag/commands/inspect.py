@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -136,5 +136,14 @@ def inspect(
 
             write_output(render.render(rows), None)
         failing = [f["level"] for row in rows for f in row.get("findings", [])]
+        failing += [_key_status(key) for row in rows for key in row.get("keys", [])]
         code = scan_exit_code(rows, failing)
     raise typer.Exit(code)
+
+
+def _key_status(key: dict[str, Any]) -> str:
+    """A named key: unreadable is an error; an envelope that cannot be decoded, a fail."""
+    if key.get("exists") is None:
+        return "error"
+    state = (key.get("envelope") or {}).get("state")
+    return "fail" if state == "undecodable" else "pass"

@@ -49,6 +49,17 @@ def _keys_table(row: dict[str, Any]) -> Table:
     for column in ("key", "type", "TTL", "memory", "encoding", "length", "value"):
         table.add_column(column, overflow="fold")
     for key in row["keys"]:
+        if key["exists"] is None:
+            table.add_row(
+                Text(key["key"]),
+                Text(f"unreadable: {key.get('error')}", style="yellow"),
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+            continue
         if not key["exists"]:
             table.add_row(
                 Text(key["key"]), Text("-2 (does not exist)", style="dim"), "", "", "", "", ""
