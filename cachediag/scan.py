@@ -44,6 +44,7 @@ LENGTH_COMMANDS = {
 ELEMENT_BYTES_ESTIMATE = 16
 
 _NAMESPACE_CACHE_LIMIT = 50_000
+NAMESPACE_KEY_BYTES = 200
 _GETRANGE_TAIL = b"$1\r\n0\r\n" + b"$%d\r\n%d\r\n" % (
     len(str(VALUE_HEAD_BYTES - 1)),
     VALUE_HEAD_BYTES - 1,
@@ -136,6 +137,13 @@ class Namespacer:
         return namespace
 
     def __call__(self, key: bytes) -> str:
+        if len(key) > NAMESPACE_KEY_BYTES:
+            # A namespace is a key's leading segments: a monster key name is judged on
+            # its start, so neither the caches nor the namespace table hold megabytes.
+            return self._namespace(key[:NAMESPACE_KEY_BYTES]) + "…"
+        return self._namespace(key)
+
+    def _namespace(self, key: bytes) -> str:
         if b"-" in key or self._digits is None or b"\x00" in key or b"\n" in key:
             return namespace_of(key.decode("utf-8", "surrogateescape"), self.delimiter)
         # Fastest path, `prefix:<digits>`: the namespace is the prefix's (no '-', so no

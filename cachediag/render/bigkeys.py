@@ -13,7 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
-from cachediag.render.targets import kind_header, no_keys_line, render_targets, unreachable_status
+from cachediag.render.targets import (
+    key_label,
+    kind_header,
+    no_keys_line,
+    render_targets,
+    unreachable_status,
+)
 from cachediag.textsafe import safe_text
 
 BAR_WIDTH = 40
@@ -105,7 +111,7 @@ def _top_table(row: dict[str, Any]) -> Table:
         table.add_column("length", justify="right")
     table.add_column("TTL", justify="right")
     for index, entry in enumerate(row["top"], 1):
-        cells: list[Text | str] = [str(index), Text(entry["key"])]
+        cells: list[Text | str] = [str(index), Text(key_label(entry["key"]))]
         if memcached:
             cells += [
                 human_bytes(entry["bytes"]),
@@ -153,8 +159,12 @@ def _types_table(row: dict[str, Any]) -> Table:
             _pct(entry["share"]),
             human_bytes(entry["average_bytes"]),
             f"{entry['elements']:,}",
-            Text(f"{biggest['key']} ({human_bytes(biggest['bytes'])})") if biggest else Text("–"),
-            Text(f"{longest['key']} ({longest['length']:,} {unit})") if longest else Text("–"),
+            Text(f"{key_label(biggest['key'])} ({human_bytes(biggest['bytes'])})")
+            if biggest
+            else Text("–"),
+            Text(f"{key_label(longest['key'])} ({longest['length']:,} {unit})")
+            if longest
+            else Text("–"),
         )
     return table
 

@@ -10,7 +10,13 @@ from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
 from cachediag.render.bigkeys import findings, human_ttl
-from cachediag.render.targets import kind_header, no_keys_line, render_targets, unreachable_status
+from cachediag.render.targets import (
+    key_label,
+    kind_header,
+    no_keys_line,
+    render_targets,
+    unreachable_status,
+)
 from cachediag.textsafe import safe_text
 
 
@@ -51,7 +57,7 @@ def _keys_table(row: dict[str, Any]) -> Table:
     for key in row["keys"]:
         if key["exists"] is None:
             table.add_row(
-                Text(key["key"]),
+                Text(key_label(key["key"])),
                 Text(f"unreadable: {key.get('error')}", style="yellow"),
                 "",
                 "",
@@ -62,11 +68,17 @@ def _keys_table(row: dict[str, Any]) -> Table:
             continue
         if not key["exists"]:
             table.add_row(
-                Text(key["key"]), Text("-2 (does not exist)", style="dim"), "", "", "", "", ""
+                Text(key_label(key["key"])),
+                Text("-2 (does not exist)", style="dim"),
+                "",
+                "",
+                "",
+                "",
+                "",
             )
             continue
         table.add_row(
-            Text(key["key"]),
+            Text(key_label(key["key"])),
             key["type"],
             _ttl(key["ttl_ms"]),
             human_bytes(key["memory"]) if key["memory"] is not None else "–",
@@ -110,7 +122,7 @@ def _affected(row: dict[str, Any]) -> Text:
     for ns in row["namespaces"]:
         for entry in ns["affected"]:
             listed += 1
-            text.append(f"  {entry['key']}", style="red")
+            text.append(f"  {key_label(entry['key'])}", style="red")
             text.append(f"  {entry['problem'].replace('_', ' ')}")
             if entry.get("reason"):
                 text.append(f": {safe_text(entry['reason'])}", style="dim")

@@ -76,3 +76,16 @@ def unreachable_status(row: dict[str, Any]) -> Text:
 
 def no_keys_line(row: dict[str, Any]) -> Text:
     return Text("no keys" + (" match the pattern" if row.get("pattern") else ""), style="dim")
+
+
+KEY_DISPLAY_CHARS = 160
+
+
+def key_label(name: str) -> str:
+    """A key name as a table shows it: whole up to a point, then cut (JSON keeps it whole).
+
+    A 100 KB key name would otherwise fill hundreds of lines of every table it is in.
+    """
+    if len(name) <= KEY_DISPLAY_CHARS:
+        return name
+    return f"{name[:KEY_DISPLAY_CHARS]}… ({len(name):,} characters)"

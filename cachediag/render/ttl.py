@@ -9,7 +9,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
-from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
+from cachediag.render.targets import (
+    key_label,
+    note_lines,
+    render_targets,
+    status_text,
+    unreachable_line,
+)
 from cachediag.textsafe import safe_text
 from cachediag.ttl_report import BUCKET_NAMES, NO_EXPIRY, human_duration
 
@@ -24,7 +30,7 @@ def _keys(row: dict[str, Any]) -> Table:
         ttl = key["ttl"]
         style = "yellow" if ttl == -1 else "red" if ttl == -2 else ""
         table.add_row(
-            Text(key["key"]),
+            Text(key_label(key["key"])),
             "–" if ttl is None else str(ttl),
             key["type"] or "–",
             human_bytes(key["memory_bytes"]) if key["memory_bytes"] is not None else "–",
