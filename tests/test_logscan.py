@@ -760,3 +760,13 @@ def test_no_fork_beside_other_threads() -> None:
     finally:
         stop.set()
         worker.join()
+
+
+def test_a_gz_that_ends_early_keeps_what_it_holds(tmp_path: Path) -> None:
+    line = b"2024-01-15 10:00:00 ERROR Cache serialization failed for user:1\n"
+    whole = gzip.compress(line * 5000)
+    path = tmp_path / "app.log.1.gz"
+    path.write_bytes(whole[: len(whole) // 2])  # still being written by logrotate
+    report = scan_logs([str(path)])
+    assert 0 < report["counts"]["serialization"] < 5000
+    assert "ends early" in report["sources"][0]["problem"]

@@ -18,6 +18,7 @@ from cachediag.logscan.patterns import (
     NEAR_WINDOW,
 )
 from cachediag.logscan.reader import (
+    TRUNCATED_ATTR,
     LogScanError,
     Source,
     expand_inputs,
@@ -110,6 +111,7 @@ def scan_logs(
                 "kind": source.kind,
                 "size_bytes": source.size,
                 "scanned_bytes": sum(r.bytes for r in results),
+                "problem": source.problem,
             }
         )
     engine = {
@@ -137,7 +139,9 @@ def _scan_source(
         raise LogScanError(f"{source.name}: {exc.strerror or exc}") from None
     try:
         chunks = iter_chunks(stream, chunk_size, MAX_LINE)
-        return [scan_stream(chunks, source.index, since, until)], 1
+        result = scan_stream(chunks, source.index, since, until)
+        source.problem = getattr(stream, TRUNCATED_ATTR, None)
+        return [result], 1
     finally:
         if source.kind != "stdin":
             stream.close()

@@ -26,12 +26,13 @@ class LogScanError(CachediagError):
     """A log input that can't be read (missing file, bad glob, bad --since...): exit 2."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Source:
     index: int
     name: str  # as given (or matched by the glob); "-" for stdin
     kind: str  # "file", "gzip" or "stdin"
     size: int | None  # bytes on disk (compressed size for gzip); None for stdin
+    problem: str | None = None  # set after the scan: e.g. a .gz that ends early
 
 
 def _is_gzip(path: str) -> bool:
@@ -191,12 +192,35 @@ def iter_chunks(
             skipping = True
 
 
+TRUNCATED_ATTR = "cachediag_truncated"
+
+
 def _read(stream: BinaryIO, size: int) -> bytes:
     try:
+        if isinstance(stream, gzip.GzipFile):
+            return _read_gzip(stream, size)
         return stream.read(size) or b""
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, zlib.error) as exc:
         name = getattr(stream, "name", "input")
         raise LogScanError(f"{name}: cannot read ({exc})") from None
+
+
+def _read_gzip(stream: gzip.GzipFile, size: int) -> bytes:
+    """Up to `size` bytes, piece by piece, so that a .gz that ends early (one still being
+    written, a rotation in progress) yields what it holds; the source then says so."""
+    pieces: list[bytes] = []
+    have = 0
+    while have < size:
+        try:
+            piece = stream.read1(size - have)
+        except EOFError as exc:
+            setattr(stream, TRUNCATED_ATTR, f"ends early ({exc})")
+            break
+        if not piece:
+            break
+        pieces.append(piece)
+        have += len(piece)
+    return b"".join(pieces)
 
 
 def split_points(path: str, size: int, targets: list[int]) -> list[int]:

@@ -180,6 +180,9 @@ def renderables(report: dict[str, Any]) -> list[RenderableType]:
         head.append(
             f"; lines from {_when(window['since'])} to {_when(window['until'])}", style="dim"
         )
+    for source in report["sources"]:
+        if source.get("problem"):
+            head.append(f"\n{source['name']}: {source['problem']}", style="yellow")
     out: list[RenderableType] = [head, _overview(report)]
     for name, cat in report["categories"].items():
         if cat["count"]:
