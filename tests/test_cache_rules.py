@@ -251,3 +251,8 @@ def test_default_target_with_nothing_listening_is_skipped() -> None:
         status, summary, _ = judge(check_id, facts)
         assert status == "skip"
         assert summary == "nothing listening at the default address; name one with --redis"
+
+
+def test_impossible_keyspace_counts_are_an_error() -> None:
+    facts = redis_facts(info={"keyspace": {"db0": {"keys": -1, "expires": 5}}})
+    assert judge("redis.ttl", facts)[0] == "error"

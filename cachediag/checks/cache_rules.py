@@ -278,6 +278,8 @@ def ttl(facts: Facts, th: Thresholds) -> Outcome:
         if gap := info_gap(facts):
             return gap
         total, expiring = keyspace_totals(facts)
+        if total < 0 or not 0 <= expiring <= total:
+            return Outcome("error", f"INFO keyspace makes no sense: {expiring} of {total} expire")
         no_expiry = lambda item: item.get("ttl_ms") == -1  # noqa: E731
         source = "INFO keyspace"
     else:
