@@ -117,7 +117,8 @@ def slab_rows(classes: dict[int, list[int]], slabs: dict[str, str]) -> list[dict
                 "items": items,
                 "bytes": size,
                 "average_bytes": round(size / items) if items else 0,
-                "slack_bytes": items * chunk - size if chunk else None,
+                # Items larger than slab_chunk_max span several chunks: no rounding to count.
+                "slack_bytes": max(0, items * chunk - size) if chunk else None,
                 "total_pages": int(slabs.get(f"{cls}:total_pages", 0) or 0),
             }
         )

@@ -68,7 +68,14 @@ class _Top:
             heapq.heappushpop(self.heap, item)
 
     def ranked(self) -> list[Entry]:
-        return [entry for _, _, entry in sorted(self.heap, key=lambda i: (-i[0], i[1]))]
+        # SCAN may return a key twice (the table rehashing under it): list it once.
+        seen: set[bytes] = set()
+        ranked = []
+        for _, _, entry in sorted(self.heap, key=lambda i: (-i[0], i[1])):
+            if entry.key not in seen:
+                seen.add(entry.key)
+                ranked.append(entry)
+        return ranked
 
 
 class KeyStats:

@@ -330,3 +330,14 @@ def test_keys_an_acl_user_cannot_read_are_skipped_not_fatal(cachediag, redis_fac
         "redis.entry_size",
     )
     assert check.json()["results"][0]["status"] == "pass"
+
+
+def test_a_key_scan_returned_twice_is_listed_once() -> None:
+    from cachediag.keystats import Entry, _Top
+
+    top = _Top(3)
+    entry = Entry(b"user:1", "string", 500, 5, None, "user:*")
+    top.push(500, entry)
+    top.push(500, entry)
+    top.push(100, Entry(b"user:2", "string", 100, 1, None, "user:*"))
+    assert [e.key for e in top.ranked()] == [b"user:1", b"user:2"]
