@@ -179,6 +179,13 @@ def _redis_sample(
         "resume_cursor": None if result.complete else str(result.cursor),
         "entries": result.inspected,
         "not_fetched": 0,
+        "values_unreadable": result.head_reason,
+        # up, but the reading could not be taken: exit 3, like any check that cannot run
+        "error": (
+            {"kind": "error", "message": f"values could not be read: {result.head_reason}"}
+            if result.head_reason
+            else None
+        ),
         **survey.to_dict(),
     }
 

@@ -232,6 +232,7 @@ class ScanResult:
     slept_s: float = 0.0
     error: str | None = None  # why the server stopped the scan (stop_reason server-error)
     denied: int = 0  # keys an ACL key pattern kept us from reading (skipped)
+    head_reason: str | None = None  # why value heads could not be read, if they could not
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,6 +256,7 @@ class ScanResult:
             "slept_s": round(self.slept_s, 3),
             "error": self.error,
             "denied": self.denied,
+            "head_reason": self.head_reason,
         }
 
 
@@ -459,6 +461,8 @@ class _Engine:
                     batch.pending += 1
                     self.carry.append((key, batch, name))
                     continue
+                if head.__class__ is ReplyError and result.head_reason is None:
+                    result.head_reason = head.text  # GETRANGE refused (an ACL, say)
                 found.append(
                     KeyInfo(
                         key,
@@ -750,6 +754,7 @@ class SampleResult:
     complete: bool = False  # the cursor came back to 0: the whole keyspace was seen
     memory_available: bool = True
     memory_reason: str | None = None
+    head_reason: str | None = None  # value heads refused (GETRANGE denied)
 
 
 def scan_sample(
@@ -770,6 +775,7 @@ def scan_sample(
         complete=outcome.complete and len(keys) <= max_keys,
         memory_available=outcome.memory_available,
         memory_reason=outcome.memory_reason,
+        head_reason=outcome.head_reason,
     )
 
 

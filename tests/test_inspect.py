@@ -209,3 +209,16 @@ def test_named_keys_exit_codes(cachediag, redis_factory) -> None:
     assert hidden.code == 3
     key = hidden.json()["targets"][0]["keys"][0]
     assert key["exists"] is None and "NOPERM" in key["error"]
+
+
+def test_values_an_acl_user_cannot_read_are_said_not_guessed(cachediag, redis_factory) -> None:
+    server = redis_factory()
+    server.client().set("user:1", b"CKIT\x01payload")
+    server.cli("ACL", "SETUSER", "norange", "on", ">pw", "~*", "+@all", "-getrange")
+    url = f"redis://norange:pw@127.0.0.1:{server.port}"
+    run = cachediag("inspect", "--json", "--redis", url)
+    target = run.json()["targets"][0]
+    assert "getrange" in target["values_unreadable"]
+    assert run.code == 3
+    check = cachediag("check", "--json", "--redis", url, "--only", "redis.serialization")
+    assert check.json()["results"][0]["status"] == "error"

@@ -208,6 +208,9 @@ def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelop
 def serialization(facts: Facts, th: Thresholds) -> Outcome:
     if gap := sample_gap(facts):
         return gap
+    value_reason = (facts.get("sample") or {}).get("value_reason")
+    if value_reason:
+        return Outcome("error", f"sampled values could not be read: {value_reason}")
     by_namespace = _value_envelopes(facts)
     problems: list[str] = []
     observed: dict[str, Any] = {"namespaces": {}}

@@ -110,6 +110,7 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
         complete=result.complete,
         memory_available=result.memory_available,
         memory_reason=result.memory_reason,
+        value_reason=result.head_reason,
         own_lookups=_own_lookups(client, facts),
     )
 

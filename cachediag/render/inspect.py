@@ -155,6 +155,12 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     line.append(f"; {row['values_decoded']:,} string values decoded")
     if row.get("not_fetched"):
         line.append(f"; {row['not_fetched']:,} items over 256 KB not fetched")
+    if row.get("values_unreadable"):
+        line.append(
+            f"; values could not be read ({safe_text(row['values_unreadable'])}): "
+            "nothing below says whether they are cache-kit entries",
+            style="yellow",
+        )
     if not row["complete"]:
         line.append(f"; partial ({row.get('stop_reason') or 'stopped'})")
         if row.get("resume_cursor"):
