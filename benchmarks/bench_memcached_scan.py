@@ -18,11 +18,12 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import timed
 from servers import start_memcached
 
 CACHEDIAG = str(Path(sys.executable).parent / "cachediag")
@@ -56,39 +57,6 @@ def populate(port: int, items: int) -> None:
         buffer = b""
         while not buffer.endswith(b"MN\r\n"):
             buffer += sock.recv(1 << 16)
-
-
-def timed(cmd: list[str]) -> tuple[float, int, bytes, int]:
-    """(wall s, peak RSS KB, stdout up to 64 MB, count of lines starting 'add ') of one run.
-
-    The peak RSS comes from /usr/bin/time: a child forked from this (larger) script
-    would start with this script's RSS in its ru_maxrss (Linux keeps it across exec).
-    Output is streamed, so a large dump is counted, not held.
-    """
-    with tempfile.NamedTemporaryFile("r") as report:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            ["/usr/bin/time", "-o", report.name, "-f", "%M", *cmd],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert proc.stdout is not None
-        kept: list[bytes] = []
-        size = 0
-        adds = 0
-        tail = b"\n"
-        while chunk := proc.stdout.read(1 << 20):
-            adds += (tail[-4:] + chunk).count(b"\nadd ")  # a match may span two reads
-            tail = chunk
-            if size < 64 << 20:
-                kept.append(chunk)
-                size += len(chunk)
-        code = proc.wait()
-        elapsed = time.perf_counter() - started
-        if code != 0:
-            raise SystemExit(f"{cmd[0]} exited {code}")
-        peak = int(report.read().split()[-1])
-    return elapsed, peak, b"".join(kept), adds
 
 
 def main() -> None:
