@@ -38,10 +38,9 @@ def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, 
 
 def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:
     """Probe all targets at once, so a dead one costs its timeout once, not per target."""
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-        return list(pool.map(lambda t: probe_target(t, timeout, sample_keys), targets))
+    from cachediag.verdicts import per_target
+
+    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys))
 
 
 def count_established(facts_list: list[dict[str, Any]]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cachediag.errors import ProbeError
@@ -71,7 +70,6 @@ def _ping_memcached(target: Target, timeout: float, row: dict[str, Any]) -> None
 
 
 def ping_all(targets: list[Target], timeout: float) -> list[dict[str, Any]]:
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-        return list(pool.map(lambda t: ping_one(t, timeout), targets))
+    from cachediag.verdicts import per_target
+
+    return per_target(targets, lambda t: ping_one(t, timeout))
