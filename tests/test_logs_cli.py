@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +164,20 @@ def test_debug_reports_the_engine(log: Path) -> None:
     assert code == 0
     json.loads(out)
     assert "bytes in" in err and "search" in err
+
+
+def test_logs_json_imports_no_heavy_module(tmp_path: Path) -> None:
+    """Start-up is a fixed part of the 2x-grep budget: `logs --json` must not pull in
+    pydantic (typer >= 0.29 does, for every option), rich, redis or psutil."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"2024-01-15T10:00:00Z ERROR Deserialization failed for user:1\n")
+    code = (
+        "import sys\nfrom cachediag.cli import main\n"
+        f"sys.argv = ['cachediag', 'logs', '--json', {str(log)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "heavy = [m for m in ('pydantic', 'rich', 'redis', 'psutil') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert '"serialization"' in run.stdout
+    assert "HEAVY []" in run.stderr

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from cachediag.logscan.keys import KeyCounter, TopCounter
 from cachediag.logscan.patterns import CATEGORIES
+from cachediag.logscan.redact import sample_text
 
 MAX_SAMPLES = 5
 MAX_MINUTES = 1440
@@ -20,7 +21,12 @@ MAX_MINUTES = 1440
 class Sample:
     order: tuple[int, int]  # (source index, byte offset of the line)
     ts: float | None
-    text: str
+    raw: bytes  # the line as read (`redact.sample_bytes`), redacted only when shown
+
+    @property
+    def text(self) -> str:
+        """The line redacted, escaped and length-limited: what may be shown."""
+        return sample_text(self.raw)
 
 
 @dataclass
@@ -138,7 +144,7 @@ class Aggregate:
             if stats.count == 0:
                 continue
             resolved = CatStats(
-                keys=stats.keys, samples=[Sample(s.order, ts, s.text) for s in stats.samples]
+                keys=stats.keys, samples=[Sample(s.order, ts, s.raw) for s in stats.samples]
             )
             resolved.add(ts, stats.count)
             if ts is None:
