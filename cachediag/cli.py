@@ -9,8 +9,9 @@ and a monitor running `cachediag ping` every minute should not pay for nine othe
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -74,9 +75,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def main() -> None:
+def main() -> NoReturn:
     from cachediag import masking
 
     masking.install()
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
-    build_app(wanted if wanted in COMMANDS else None)()
+    try:
+        build_app(wanted if wanted in COMMANDS else None)()
+    except SystemExit as exc:
+        _leave(exc.code)
+    _leave(0)
+
+
+def _leave(code: object) -> NoReturn:
+    """Exit once the output is flushed, without the interpreter's teardown.
+
+    Teardown (a last garbage collection of every object, then every module) takes
+    ~20 ms after a big `logs` scan: 2 % of its time budget for nothing, since cachediag
+    registers nothing to run at exit and has joined its processes by now. Worker
+    threads left behind by a probe stuck past its deadline are abandoned, not awaited.
+    """
+    if isinstance(code, str):  # what sys.exit("message") would print
+        sys.stderr.write(code + "\n")
+        code = 1
+    status = code if isinstance(code, int) else 0 if code is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing left to say
+            status = status or 1
+    os._exit(status)

@@ -172,9 +172,9 @@ def test_logs_json_imports_no_heavy_module(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"2024-01-15T10:00:00Z ERROR Deserialization failed for user:1\n")
     code = (
-        "import sys\nfrom cachediag.cli import main\n"
-        f"sys.argv = ['cachediag', 'logs', '--json', {str(log)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "import sys\nfrom cachediag.cli import build_app\n"
+        f"args = ['logs', '--json', {str(log)!r}]\n"
+        "try:\n    build_app('logs')(args)\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "heavy = [m for m in ('pydantic', 'rich', 'redis', 'psutil') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
