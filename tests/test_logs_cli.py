@@ -174,7 +174,8 @@ def test_logs_json_imports_no_heavy_module(tmp_path: Path) -> None:
     code = (
         "import sys\nfrom cachediag.cli import build_app\n"
         f"args = ['logs', '--json', {str(log)!r}]\n"
-        "try:\n    build_app('logs')(args)\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "try:\n    build_app('logs')(args)\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "heavy = [m for m in ('pydantic', 'rich', 'redis', 'psutil') if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
