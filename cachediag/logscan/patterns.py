@@ -161,8 +161,10 @@ CATEGORIES: tuple[Category, ...] = (
         "info",
         "cache misses where logged",
         (b"cache miss",),
-        (re.compile(rb"cache miss(?!es| rat)"),),
-        exclude=(b"cache misses", b"cache miss rat"),
+        # Not "Cache miss, falling back to database": cache-kit's expander logs it after
+        # the "Cache MISS: <key>" of the same miss, so it is counted as a fallback only.
+        (re.compile(rb"cache miss(?!es| rat|, falling back)"),),
+        exclude=(b"cache misses", b"cache miss rat", b"cache miss, falling back"),
         bulk=True,
         bulk_group=b"m",
     ),
@@ -171,7 +173,9 @@ CATEGORIES: tuple[Category, ...] = (
 # One pass counting hits and misses (their `verify` and `exclude`, as a regex with a literal
 # prefix, which `re` searches fast): the group is the category's `bulk_group` (or
 # `detect_group`).
-BULK_COUNTER = re.compile(rb"cache (h(?=it(?!s| rat))|m(?=iss(?!es| rat))|e(?=rror(?!s)))")
+BULK_COUNTER = re.compile(
+    rb"cache (h(?=it(?!s| rat))|m(?=iss(?!es| rat|, falling back))|e(?=rror(?!s)))"
+)
 
 BY_NAME = {c.name: c for c in CATEGORIES}
 CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)
