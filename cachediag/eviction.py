@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from typing import Any
 
 from cachediag.checks.facts_view import human_bytes, number
@@ -70,19 +71,40 @@ def suggested_maxmemory(used_bytes: float | None) -> str:
 
 
 def redis_cli_prefix(target: Target) -> str:
-    """How to reach this target with redis-cli; the password is asked for, never printed."""
+    """How to reach this target with redis-cli, shell-quoted so that it can be pasted as
+    is; the password is asked for (--askpass), never printed. No -n: CONFIG is per server."""
     parts = ["redis-cli"]
     if target.unix_path:
         parts += ["-s", target.unix_path]
     else:
         parts += ["-h", str(target.host), "-p", str(target.port)]
     if target.tls:
+        tls = target.tls_options
         parts.append("--tls")
+        for flag, value in (("--cacert", tls.ca), ("--cert", tls.cert), ("--key", tls.key)):
+            if value:
+                parts += [flag, value]
+        if tls.insecure:
+            parts.append("--insecure")
     if target.username:
         parts += ["--user", target.username]
     if target.password is not None:
         parts.append("--askpass")
-    return " ".join(parts)
+    return shlex.join(parts)
+
+
+def cachediag_target_flags(target: Target) -> list[str]:
+    """The flags that point cachediag itself at this target (none for the local default)."""
+    if target.source == "default":
+        return []
+    flags = ["--redis", target.name]
+    tls = target.tls_options
+    for flag, value in (("--tls-ca", tls.ca), ("--tls-cert", tls.cert), ("--tls-key", tls.key)):
+        if value:
+            flags += [flag, value]
+    if tls.insecure:
+        flags.append("--tls-insecure")
+    return flags
 
 
 # -- reading and judging ------------------------------------------------------------------
@@ -160,25 +182,24 @@ def redis_fix(target: Target, row: dict[str, Any]) -> list[str]:
     if no_limit:
         size = suggested_maxmemory(row.get("used_memory"))
         commands.append(f"{cli} CONFIG SET maxmemory {size}")
-        flags.append(f"--maxmemory {size}")
+        flags += ["--maxmemory", size]
     policy = RECOMMENDED_POLICY if policy_bad else row.get("maxmemory_policy") or RECOMMENDED_POLICY
     if policy_bad:
         commands.append(f"{cli} CONFIG SET maxmemory-policy {policy}")
     commands.append(f"{cli} CONFIG REWRITE    # persist across restarts")
-    target_flag = f"--redis '{target.name}'" if target.source != "default" else ""
     # Names are masked: pasted as is, the command would send *** as the password.
     auth_note = "    # put the password in place of ***" if "***" in target.name else ""
     commands.append(
-        " ".join(
-            p
-            for p in (
-                "cachediag eviction-policy",
-                target_flag,
-                f"--set {policy}",
+        shlex.join(
+            [
+                "cachediag",
+                "eviction-policy",
+                *cachediag_target_flags(target),
+                "--set",
+                policy,
                 *flags,
                 "--rewrite",
-            )
-            if p
+            ]
         )
         + auth_note
     )

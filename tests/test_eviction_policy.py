@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +15,14 @@ from conftest import cachediag_binary
 from servers import free_port, require
 
 from cachediag.errors import UsageError
-from cachediag.eviction import parse_size, plan, suggested_maxmemory, validate_policy
+from cachediag.eviction import (
+    parse_size,
+    plan,
+    redis_fix,
+    suggested_maxmemory,
+    validate_policy,
+)
+from cachediag.targets import Target, TLSOptions
 
 
 def config_get(server, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -243,3 +251,54 @@ def test_memcached_shows_restart_flags(cachediag, memcached_factory) -> None:
         "eviction-policy", "--memcached", server.address, "--set", "allkeys-lru", "--yes"
     )
     assert refused.code == 2 and "at runtime" in refused.err and "-M" in refused.err
+
+
+def test_fix_commands_paste_as_is_with_tls_files_and_odd_names() -> None:
+    """What eviction-policy prints to fix a target is pasted into a shell at 3 a.m.: every
+    word quoted, the TLS files redis-cli needs to connect at all, the password asked for."""
+    target = Target(
+        kind="redis",
+        name="rediss://o'brien:***@cache.internal:6380/2",
+        source="flag",
+        host="cache.internal",
+        port=6380,
+        db=2,
+        username="o'brien",
+        password="pw; rm -rf /",
+        tls=True,
+        tls_options=TLSOptions(ca="/etc/ssl/our ca.pem", cert="/etc/ssl/c.pem", key="/k.pem"),
+    )
+    row = {
+        "verdicts": [{"check": "redis.eviction_policy", "status": "fail"}],
+        "maxmemory": 0,
+        "maxmemory_policy": "noeviction",
+        "used_memory": 1000,
+    }
+    fix = redis_fix(target, row)
+    cli = ["redis-cli", "-h", "cache.internal", "-p", "6380", "--tls"]
+    cli += ["--cacert", "/etc/ssl/our ca.pem", "--cert", "/etc/ssl/c.pem", "--key", "/k.pem"]
+    cli += ["--user", "o'brien", "--askpass"]
+    assert [shlex.split(c, comments=True) for c in fix] == [
+        [*cli, "CONFIG", "SET", "maxmemory", "2gb"],
+        [*cli, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+        [*cli, "CONFIG", "REWRITE"],
+        [
+            "cachediag",
+            "eviction-policy",
+            "--redis",
+            "rediss://o'brien:***@cache.internal:6380/2",
+            "--tls-ca",
+            "/etc/ssl/our ca.pem",
+            "--tls-cert",
+            "/etc/ssl/c.pem",
+            "--tls-key",
+            "/k.pem",
+            "--set",
+            "allkeys-lru",
+            "--maxmemory",
+            "2gb",
+            "--rewrite",
+        ],
+    ]
+    assert "pw; rm" not in "\n".join(fix)
+    assert fix[-1].endswith("# put the password in place of ***")
