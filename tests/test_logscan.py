@@ -772,3 +772,36 @@ def test_a_gz_that_ends_early_keeps_what_it_holds(tmp_path: Path) -> None:
     report = scan_logs([str(path)])
     assert 0 < report["counts"]["serialization"] < 5000
     assert "ends early" in report["sources"][0]["problem"]
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_outage_chunks_list_fallbacks_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None, seed: int
+) -> None:
+    """Where backend errors are many, a chunk lists its fallbacks once instead of each error
+    looking around itself: both ways must find the same fallbacks near the same errors."""
+    rnd = random.Random(seed)
+    start = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc).timestamp()
+    messages = [
+        "WARN Cache ERROR for session:{k}: Backend error: Connection refused",
+        "WARN Cache backend unavailable: Connection refused, using fallback",
+        "WARN Timeout: operation timed out after 500ms key=product:p{k}",
+        "DEBUG Cache miss, falling back to database",
+        "INFO GET /api/users/{k} 200",
+    ]
+    lines, t = [], start
+    for _ in range(40_000):
+        t += rnd.choice([0.001, 0.01, 0.5, 9.0])
+        stamp = datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        msg = rnd.choices(messages, weights=[3, 1, 3, 2, 30])[0].format(k=rnd.randint(0, 99))
+        lines.append(f"{stamp[:-3]}Z {msg}")
+    path = tmp_path / "outage.log"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+
+    def fallbacks(list_at: int) -> dict:
+        monkeypatch.setattr(scanner, "FALLBACK_LIST_AT", list_at)
+        return scan_logs([str(path)], jobs=1, chunk_size=64 << 10)["fallback_proximity"]
+
+    listed, looked_around = fallbacks(0), fallbacks(1 << 30)
+    assert listed == looked_around
+    assert 0 < listed["with_fallback_nearby"] < listed["backend_errors"]

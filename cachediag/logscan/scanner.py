@@ -59,10 +59,12 @@ MAX_SEGMENTS = 64  # more minutes than this in a chunk: per-line work after all
 PROBE_LIMIT = 256  # a probe piece more frequent than this in a chunk: search the anchor
 PROBE_LINES = 64  # lines looked at when searching a timestamp backwards or forwards
 LINEAR_BYTES = 4096
+FALLBACK_LIST_AT = 256  # backend errors in a chunk past which its fallbacks are listed
 SMALL_FEED = 4096  # a feed this short (a line completed across two reads) is done plainly
 
 _NL = b"\n"
 _BACKEND = frozenset(BACKEND_ERROR_CATEGORIES)
+_BACKEND_CATS = tuple(c for c in CATEGORIES if c.name in _BACKEND)
 _ORDER = {c: i for i, c in enumerate(CATEGORIES)}
 _PENDING = -1
 _BLANKS = (b" ", b"\t")
@@ -179,6 +181,17 @@ class RangeScanner:
                     positions[anchor] = []
 
         fb_positions: list[int] | None = None
+        if not all(a in positions for a in FALLBACK_ANCHORS):
+            # Fallbacks too frequent to list: each backend error then looks for the nearest
+            # one itself (a few `find`s). Past FALLBACK_LIST_AT such errors (an outage) one
+            # listing of the chunk's fallbacks and a bisect per error are cheaper.
+            backend_hits = sum(
+                len(positions.get(a, ())) for c in _BACKEND_CATS for a in c.anchors
+            )
+            if backend_hits > FALLBACK_LIST_AT:
+                for anchor in FALLBACK_ANCHORS:
+                    if anchor not in positions:
+                        positions[anchor] = hay.find_all(anchor)[0]
         if all(a in positions for a in FALLBACK_ANCHORS):
             fb_positions = _merged(positions, FALLBACK_ANCHORS)
         self._resolve_pending(low, cut, fb_positions, begin)
@@ -201,7 +214,7 @@ class RangeScanner:
         # samples, fallback timing).
         seg_starts = [a for a, _b, _t in segments] if segments is not None else None
         self._spans = {}
-        per_line_set = set(per_line)
+        per_line_set = frozenset(per_line)
         for s in sorted(found_in):
             e = low.find(_NL, s, cut)
             if e < 0:
@@ -214,8 +227,8 @@ class RangeScanner:
                 # what follows the timestamp is classified once.
                 body = buf[stamp_end:e]
                 known = _LINE_MEMO.get(body)
-                if known is None:
-                    known = _classify(low[stamp_end:e], body)
+                if known is None or not per_line_set <= known[2]:
+                    known = _classify(found_in[s], line, body, per_line_set)
                 matched = [c for c in known[0] if c in per_line_set]
                 keys = known[1]
             else:
@@ -637,18 +650,25 @@ def _probed(hay: Haystack, anchor: bytes, probe: tuple[bytes, int] | None) -> li
     return [p - offset for p in found if p >= offset and low.startswith(anchor, p - offset)]
 
 
-_LINE_MEMO: dict[bytes, tuple[tuple[Category, ...], list[bytes]]] = {}
+# Message (the line after its timestamp) -> its categories among those checked, the keys it
+# names, and which categories were checked (a chunk where hits are rare checks more).
+_LINE_MEMO: dict[bytes, tuple[tuple[Category, ...], list[bytes], frozenset[Category]]] = {}
 
 
-def _classify(low_body: bytes, body: bytes) -> tuple[tuple[Category, ...], list[bytes]]:
-    """The categories of a line's message (what follows its timestamp) and the keys it
-    names, remembered (boundedly) for the next line with the same message."""
-    cats = tuple(c for c in CATEGORIES if c.matches(low_body))
+def _classify(
+    candidates: list[Category], line: bytes, body: bytes, checked: frozenset[Category]
+) -> tuple[tuple[Category, ...], list[bytes], frozenset[Category]]:
+    """The categories of a line among `candidates` (those of `checked` with an anchor in
+    it) and the keys it names, remembered (boundedly) for the next line with the same
+    message. Only the candidates are verified: in an outage log most error lines differ
+    (ids, durations), and testing every category on each was a third of the scan."""
+    cats = tuple(sorted((c for c in candidates if c.verified(line)), key=_ORDER.__getitem__))
     keys = extract_keys(body) if any(c.keys for c in cats) else []
     if len(_LINE_MEMO) >= 8192:
         _LINE_MEMO.clear()
-    _LINE_MEMO[body] = (cats, keys)
-    return cats, keys
+    known = (cats, keys, checked)
+    _LINE_MEMO[body] = known
+    return known
 
 
 def _merged(positions: dict[bytes, list[int]], anchors: tuple[bytes, ...]) -> list[int]:
