@@ -185,9 +185,7 @@ class RangeScanner:
             # Fallbacks too frequent to list: each backend error then looks for the nearest
             # one itself (a few `find`s). Past FALLBACK_LIST_AT such errors (an outage) one
             # listing of the chunk's fallbacks and a bisect per error are cheaper.
-            backend_hits = sum(
-                len(positions.get(a, ())) for c in _BACKEND_CATS for a in c.anchors
-            )
+            backend_hits = sum(len(positions.get(a, ())) for c in _BACKEND_CATS for a in c.anchors)
             if backend_hits > FALLBACK_LIST_AT:
                 for anchor in FALLBACK_ANCHORS:
                     if anchor not in positions:
