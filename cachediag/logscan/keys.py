@@ -29,6 +29,20 @@ _HOSTS = frozenset(
 _SECRET_PREFIX = re.compile(rb"(?i)" + SECRET_NAMES.encode())
 
 
+_secret_prefixes: dict[bytes, bool] = {}
+
+
+def _is_secret_prefix(prefix: bytes) -> bool:
+    """Whether a key prefix names a credential; remembered, as prefixes are few and every
+    error line names keys."""
+    known = _secret_prefixes.get(prefix)
+    if known is None:
+        if len(_secret_prefixes) >= 4096:
+            _secret_prefixes.clear()
+        known = _secret_prefixes[prefix] = _SECRET_PREFIX.search(prefix) is not None
+    return known
+
+
 def extract_keys(line: bytes) -> list[bytes]:
     """Distinct keys named in one (original-case) log line, in order."""
     out: list[bytes] = []
@@ -41,7 +55,7 @@ def extract_keys(line: bytes) -> list[bytes]:
             continue
         if ident.isdigit() and prefix.lower() in _HOSTS:
             continue
-        if _SECRET_PREFIX.search(prefix):
+        if _is_secret_prefix(prefix):
             ident = b"***"  # a token or password id is a credential: count it, don't show it
         key = prefix + b":" + ident
         if key not in out:
