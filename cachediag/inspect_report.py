@@ -17,6 +17,7 @@ from cachediag.scan import (
     Progress,
     ScanError,
     ScanOptions,
+    ScanResult,
     scan_keyspace,
 )
 from cachediag.scan_memcached import CrawlOptions, Item, crawl
@@ -180,14 +181,19 @@ def _redis_sample(
         "entries": result.inspected,
         "not_fetched": 0,
         "values_unreadable": result.head_reason,
-        # up, but the reading could not be taken: exit 3, like any check that cannot run
-        "error": (
-            {"kind": "error", "message": f"values could not be read: {result.head_reason}"}
-            if result.head_reason
-            else None
-        ),
+        # up, but the reading could not be taken (whole or in part): exit 3, like any check
+        # that cannot run
+        "error": _sample_error(result),
         **survey.to_dict(),
     }
+
+
+def _sample_error(result: ScanResult) -> dict[str, str] | None:
+    if result.error:
+        return {"kind": "error", "message": f"the scan stopped: {result.error}"}
+    if result.head_reason:
+        return {"kind": "error", "message": f"values could not be read: {result.head_reason}"}
+    return None
 
 
 def _memcached_sample(

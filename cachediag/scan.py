@@ -665,13 +665,18 @@ class _Engine:
 
         try:
             self._loop()
-        except (KeyboardInterrupt, ProbeError) as stop:
-            # Ctrl-C, or a server that stopped answering half-way: either way the keys
-            # seen so far are reported. The cursor stays at the first batch not fully
-            # inspected: resuming from it sees every key this run did not report.
+        except (KeyboardInterrupt, ProbeError, ScanError) as stop:
+            # Ctrl-C, a server that stopped answering half-way or one that refuses SCAN (an
+            # ACL): the keys seen so far, if any, are reported. The cursor stays at the first
+            # batch not fully inspected: resuming from it sees every key this run did not
+            # report. A refused SCAN is a server that is up but cannot be read (exit 3),
+            # not one that is down.
             if isinstance(stop, ProbeError):
                 result.stop_reason = "server-error"
                 result.error = stop.message
+            elif isinstance(stop, ScanError):
+                result.stop_reason = "server-error"
+                result.error = str(stop)
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
@@ -737,9 +742,10 @@ def scan_keyspace(
 ) -> ScanResult:
     """Scan with `options`, handing each fully inspected batch of keys to `on_batch`.
 
-    Stops at the end of the keyspace, at a budget (max_keys, max_seconds) or on
-    Ctrl-C; the result says which and holds the cursor to resume from. Keys deleted
-    while the scan runs are counted and skipped. Raises ScanError when SCAN is refused.
+    Stops at the end of the keyspace, at a budget (max_keys, max_seconds), on Ctrl-C or
+    on a server error (SCAN refused, the connection lost: stop_reason "server-error" and
+    `error`); the result says which and holds the cursor to resume from. Keys deleted
+    while the scan runs are counted and skipped.
     """
     return _Engine(client, options, on_batch, progress).run()
 
@@ -765,10 +771,9 @@ def scan_sample(
     options = ScanOptions(
         count=min(count, max_keys), match=match, max_keys=max_keys, with_head=True
     )
-    try:
-        outcome = scan_keyspace(client, options, keys.extend)
-    except ScanError as exc:
-        raise RuntimeError(str(exc)) from None
+    outcome = scan_keyspace(client, options, keys.extend)
+    if outcome.error and not keys:  # SCAN refused: no sample at all, and the check says why
+        raise RuntimeError(outcome.error)
     return SampleResult(
         keys=keys[:max_keys],
         scanned_batches=outcome.batches,

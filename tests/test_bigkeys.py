@@ -235,10 +235,17 @@ def test_scan_refused_by_acl_is_one_clear_error(redis_server, cachediag) -> None
     redis_server.cli("ACL", "SETUSER", "noscan", "on", ">pw", "~*", "+@all", "-scan")
     url = f"redis://noscan:pw@127.0.0.1:{redis_server.port}/0"
     run = cachediag("bigkeys", "--redis", url, "--json")
-    assert run.code == 1
+    # The server is up and answers: it is the reading that cannot be taken (exit 3), not a
+    # target that is down (exit 1, which a monitor would page as an outage).
+    assert run.code == 3
     validate(run.json(), "bigkeys")
-    error = run.json()["targets"][0]["error"]
-    assert "SCAN failed" in error["message"] and "Traceback" not in run.err
+    (row,) = run.json()["targets"]
+    assert row["status"] == "up" and row["stop_reason"] == "server-error"
+    assert row["complete"] is False and row["totals"]["keys"] == 0
+    assert "SCAN failed" in row["error"]["message"] and "NOPERM" in row["error"]["message"]
+    assert "Traceback" not in run.err
+    text = cachediag("bigkeys", "--redis", url)
+    assert text.code == 3 and "SCAN failed" in text.out + text.err
 
 
 def test_the_schema_rejects_a_broken_document(redis_server, cachediag) -> None:

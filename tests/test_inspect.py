@@ -222,3 +222,22 @@ def test_values_an_acl_user_cannot_read_are_said_not_guessed(cachediag, redis_fa
     assert run.code == 3
     check = cachediag("check", "--json", "--redis", url, "--only", "redis.serialization")
     assert check.json()["results"][0]["status"] == "error"
+
+
+def test_a_refused_scan_is_an_up_target_that_cannot_be_read(cachediag, redis_factory) -> None:
+    server = redis_factory()
+    server.client().set("user:1", b"CKIT\x01payload")
+    server.cli("ACL", "SETUSER", "noscan", "on", ">pw", "~*", "+@all", "-scan")
+    url = f"redis://noscan:pw@127.0.0.1:{server.port}"
+    run = cachediag("inspect", "--json", "--redis", url)
+    assert run.code == 3  # not 1: nothing is down, and nothing was found corrupt
+    validate(run.json(), "inspect")
+    (target,) = run.json()["targets"]
+    assert target["status"] == "up" and target["stop_reason"] == "server-error"
+    assert "SCAN failed" in target["error"]["message"]
+    text = cachediag("inspect", "--redis", url)
+    assert text.code == 3 and "NOPERM" in text.out
+    # check's sample says why it is missing, as before (skip: `sample_gap`)
+    check = cachediag("check", "--json", "--redis", url, "--only", "redis.serialization")
+    (result,) = check.json()["results"]
+    assert result["status"] == "skip" and "SCAN failed" in result["summary"]

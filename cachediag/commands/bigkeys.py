@@ -99,7 +99,9 @@ def bigkeys(
     Examples: cachediag bigkeys --redis redis://10.0.0.5:6379 --max-keys 0
               cachediag bigkeys --pattern 'user:*' --max-seconds 30 --sleep 5
 
-    Exit 0 done (also partial), 1 a target could not be scanned, 2 bad input, 130 interrupted.
+    Exit 0 done (also partial, at a budget), 1 a target is down, 2 bad input, 3 the server
+    ended the scan (SCAN refused, connection lost: what was scanned is printed), 130
+    interrupted.
     """
     with cli_errors(common.debug):
         from cachediag import bigkeys as core
@@ -138,7 +140,7 @@ def bigkeys(
             lambda t, meter: core.run(t, config_setup.timeout, request, meter),
         )
         for row in rows:
-            if row.get("resume_cursor"):
+            if row.get("resume_cursor") not in (None, "0"):
                 err(f"{row['target']}: partial scan; resume with --cursor {row['resume_cursor']}")
         if json_output:
             document = targets_document(BIGKEYS_SCHEMA, rows)

@@ -82,12 +82,12 @@ def _status_line(row: dict[str, Any]) -> Text:
         "max-keys": "--max-keys reached",
         "max-seconds": "--max-seconds reached",
         "interrupted": "interrupted",
-        "server-error": f"the server stopped answering: {row.get('scan', {}).get('error')}",
+        "server-error": f"the server ended the scan: {row.get('scan', {}).get('error')}",
     }.get(row.get("stop_reason") or "", row.get("stop_reason") or "stopped")
     text = Text(
         f"partial ({reason}): the figures below cover the keys scanned so far", style="yellow"
     )
-    if row.get("resume_cursor") is not None:
+    if row.get("resume_cursor") not in (None, "0"):  # "0": nothing to resume, run it again
         text.append(f"; resume with --cursor {row['resume_cursor']}", style="bold yellow")
     return text
 

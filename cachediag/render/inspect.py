@@ -163,9 +163,11 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         )
     if not row["complete"]:
         line.append(f"; partial ({row.get('stop_reason') or 'stopped'})")
-        if row.get("resume_cursor"):
+        if row.get("resume_cursor") not in (None, "0"):
             line.append(f", resume with --cursor {row['resume_cursor']}")
     parts.append(line)
+    if row.get("stop_reason") == "server-error" and row.get("error"):
+        parts.append(Text(safe_text(row["error"]["message"]), style="yellow"))
     summary = Text()
     summary.append(f"valid {totals['valid']:,}", style="green")
     summary.append(
