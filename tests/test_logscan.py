@@ -805,3 +805,34 @@ def test_outage_chunks_list_fallbacks_with_the_same_result(
     listed, looked_around = fallbacks(0), fallbacks(1 << 30)
     assert listed == looked_around
     assert 0 < listed["with_fallback_nearby"] < listed["backend_errors"]
+
+
+def test_scanning_processes_do_not_outlive_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`main` leaves with os._exit (no multiprocessing clean-up at exit): when the parent's
+    range fails, the children still scanning must be gone before the error propagates, or
+    they would keep the caller's stdout open (and a blocked one would never end)."""
+    import multiprocessing
+    import os as _os
+
+    path = tmp_path / "app.log"
+    path.write_bytes(random_log(random.Random(9), 20_000))
+    monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 64 << 10)
+    monkeypatch.setattr(logscan_api, "_can_fork", lambda: True)
+    parent = _os.getpid()
+    real = logscan_api.scan_range
+
+    def parent_fails(*args: object, **kwargs: object) -> object:
+        if _os.getpid() == parent:
+            raise LogScanError("simulated read error")
+        time.sleep(5)  # a child still at work when the parent gives up
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(logscan_api, "scan_range", parent_fails)
+    started = time.monotonic()
+    with pytest.raises(LogScanError, match="simulated"):
+        scan_logs([str(path)], jobs=3)
+    assert multiprocessing.active_children() == []
+    assert time.monotonic() - started < 4  # terminated, not waited for

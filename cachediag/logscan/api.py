@@ -208,24 +208,34 @@ def _scan_parallel(
     next_range = context.Value("i", 0)
     job = (source.name, source.index, ranges, since, until, chunk_size)
     children = []
-    for _ in range(jobs - 1):
-        reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(writer, next_range, job), daemon=True)
-        process.start()
-        writer.close()
-        children.append((process, reader))
-    results = _take_ranges(next_range, job)
-    for process, reader in children:
-        try:
-            status, payload = reader.recv()
-        except EOFError:
-            raise LogScanError(f"{source.name}: a scanning process died") from None
-        finally:
+    received = False
+    try:
+        for _ in range(jobs - 1):
+            reader, writer = context.Pipe(duplex=False)
+            process = context.Process(target=_child, args=(writer, next_range, job), daemon=True)
+            process.start()
+            writer.close()
+            children.append((process, reader))
+        results = _take_ranges(next_range, job)
+        for _process, reader in children:
+            try:
+                status, payload = reader.recv()
+            except EOFError:
+                raise LogScanError(f"{source.name}: a scanning process died") from None
+            if status != "ok":
+                raise payload
+            results.update(payload)
+        received = True
+        return [results[i] for i in range(len(ranges))]
+    finally:
+        # After an error or Ctrl-C the children must not outlive us: `main` leaves with
+        # os._exit, which skips multiprocessing's clean-up of daemon processes, and a child
+        # still scanning (or blocked sending its result) would hold the caller's stdout open.
+        for process, reader in children:
+            if not received:
+                process.terminate()
             process.join()
-        if status != "ok":
-            raise payload
-        results.update(payload)
-    return [results[i] for i in range(len(ranges))]
+            reader.close()
 
 
 _Job = tuple[str, int, list[tuple[int, int]], float | None, float | None, int]
