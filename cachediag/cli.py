@@ -102,6 +102,6 @@ def _leave(code: object) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError, AttributeError):  # a closed pipe (`| head`), `>&-`
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing left to say
             status = status or 1
     os._exit(status)

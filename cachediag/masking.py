@@ -7,6 +7,7 @@ it. Wrapping the two streams once, in `main`, covers every command and format.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, TextIO
 
@@ -30,6 +31,12 @@ class MaskingStream:
 
 
 def install() -> None:
+    # A stream is None when the caller closed its descriptor (`>&-`): what would go there
+    # is dropped, so that the exit code (all a monitor may want) is still the verdict's.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     if not isinstance(sys.stdout, MaskingStream):
         sys.stdout = MaskingStream(sys.stdout)
     if not isinstance(sys.stderr, MaskingStream):

@@ -182,3 +182,26 @@ def test_logs_json_imports_no_heavy_module(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert '"serialization"' in run.stdout
     assert "HEAVY []" in run.stderr
+
+
+@pytest.mark.parametrize(("args", "code"), [(["--version"], 0), (["logs", "--json", None], 0)])
+def test_a_closed_stdout_keeps_the_exit_code(tmp_path: Path, args: list, code: int) -> None:
+    """`cachediag ... >&-` (a monitor that only wants the exit code): output is dropped,
+    the exit code is the command's, and nothing is printed about it."""
+    import os
+
+    from conftest import cachediag_binary
+
+    log = tmp_path / "app.log"
+    log.write_bytes(b"2024-01-15T10:00:00Z DEBUG Cache HIT: user:1 took 1ms\n")
+    argv = [cachediag_binary(), *(str(log) if a is None else a for a in args)]
+    run = subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),  # the child starts with fd 1 closed
+    )
+    assert run.returncode == code
+    assert run.stderr == ""
