@@ -66,9 +66,9 @@ def memcached_server(memcached_factory: Callable[..., MemcachedServer]) -> Memca
 
 @pytest.fixture
 def silent_server() -> Iterator[SilentServer]:
-    server = SilentServer().start()
+    server = SilentServer()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ waited for until it answers, and stopped by the fixture that started it.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
 import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -243,39 +244,42 @@ def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-@dataclass
-class SilentServer:
-    """Accepts connections and never answers: a hung server, or a black hole behind a proxy."""
+class LoopbackServer:
+    """A listener on a free loopback port whose accept loop hands each connection to
+    `handle`, in the accept thread (start a thread there for long work). The fake servers
+    of the tests subclass it; by default a connection is accepted and never answered.
+    Subclasses set their own attributes before calling `__init__`: it starts accepting."""
 
-    port: int = field(default_factory=free_port)
-    _sock: socket.socket | None = None
-    _accepted: list[socket.socket] = field(default_factory=list)
-    _stopping: bool = False
+    def __init__(self, backlog: int = 16) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(backlog)
+        self.port: int = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def start(self) -> SilentServer:
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", self.port))
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
-
-    def _serve(self) -> None:
-        assert self._sock is not None
-        while not self._stopping:
+    def _accept(self) -> None:
+        while True:
             try:
-                conn, _ = self._sock.accept()
-                self._accepted.append(conn)
+                conn, _ = self.listener.accept()
             except OSError:
-                continue
+                return  # closed
+            self.connections.append(conn)
+            self.handle(conn)
 
-    def stop(self) -> None:
-        self._stopping = True
-        for conn in self._accepted:
+    def handle(self, conn: socket.socket) -> None:
+        """What to do with a new connection: nothing, so it hangs."""
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # shutdown wakes the blocked accept() on Linux
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for conn in self.connections:
             conn.close()
-        if self._sock:
-            self._sock.close()
+
+
+class SilentServer(LoopbackServer):
+    """Accepts connections and never answers: a hung server, or a black hole behind a proxy."""
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
+from servers import LoopbackServer
 
 from cachediag.checklist import load_checklist
 
@@ -260,25 +260,13 @@ def test_closed_port_and_wrong_protocols(
     )
 
 
-class _HalfReply:
+class _HalfReply(LoopbackServer):
     """Answers the first command with half a reply, then closes: a server dying mid-reply."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.recv(100)
-            conn.sendall(b"$10\r\nPON")
-            conn.close()
+    def handle(self, conn: socket.socket) -> None:
+        conn.recv(100)
+        conn.sendall(b"$10\r\nPON")
+        conn.close()
 
 
 def test_server_closing_mid_reply(cachediag) -> None:
@@ -288,7 +276,7 @@ def test_server_closing_mid_reply(cachediag) -> None:
     )
     assert run.code == 1
     assert "closed the connection" in run.json()["results"][0]["summary"]
-    server.sock.close()
+    server.close()
 
 
 def test_default_targets_with_nothing_listening_are_skipped(cachediag) -> None:

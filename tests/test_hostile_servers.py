@@ -6,28 +6,18 @@ import socket
 import threading
 
 import pytest
+from servers import LoopbackServer
 
 
-class FakeRedis:
+class FakeRedis(LoopbackServer):
     """A loopback server answering PING with PONG and everything else with `other`."""
 
     def __init__(self, other: bytes | None) -> None:
         self.other = other
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         import hiredis
@@ -47,11 +37,6 @@ class FakeRedis:
                 elif self.other is not None:
                     conn.sendall(self.other)
                 # other is None: never answer anything but PING (a server that hangs)
-
-    def close(self) -> None:
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
 
 
 @pytest.fixture

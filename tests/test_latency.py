@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import cachediag_binary
+from servers import LoopbackServer
 
 from cachediag.latency import histogram, verdict
 
 
-class DelayingProxy:
+class DelayingProxy(LoopbackServer):
     """Forwards a TCP connection to a real server, holding every reply back by `delay` seconds.
 
     A slow network between cachediag and a healthy Redis, made in the test.
@@ -28,25 +29,13 @@ class DelayingProxy:
     def __init__(self, upstream_port: int, delay: float) -> None:
         self.upstream_port = upstream_port
         self.delay = delay
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = [self.listener]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            self.sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
-            threading.Thread(
-                target=self._pump, args=(upstream, client, self.delay), daemon=True
-            ).start()
+    def handle(self, conn: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        self.connections.append(upstream)
+        threading.Thread(target=self._pump, args=(conn, upstream, 0.0), daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, conn, self.delay), daemon=True).start()
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket, delay: float) -> None:
@@ -60,10 +49,6 @@ class DelayingProxy:
                 sink.sendall(data)
             except OSError:
                 return
-
-    def close(self) -> None:
-        for sock in self.sockets:
-            sock.close()
 
 
 @pytest.fixture
