@@ -11,6 +11,7 @@ from cachediag.commands.common import cli_errors, err, setup, targets_document, 
 from cachediag.commands.scanopts import (
     BackoffAbove,
     Count,
+    Crawl,
     CrawlSpec,
     Cursor,
     Delimiter,
@@ -72,14 +73,7 @@ def bigkeys(
     namespaces: Annotated[
         int, typer.Option("--namespaces", min=0, help="How many namespaces to list.")
     ] = 20,
-    crawl: Annotated[
-        CrawlSpec,
-        typer.Option(
-            "--crawl",
-            help="Memcached: lru_crawler metadump hash (each item once), all (LRU walk), or auto.",
-            rich_help_panel="Scan budget",
-        ),
-    ] = CrawlSpec.auto,
+    crawl: Crawl = CrawlSpec.auto,
     backoff_above: BackoffAbove = None,
     progress: ProgressFlag = None,
     json_output: Annotated[

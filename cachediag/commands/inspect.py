@@ -12,6 +12,7 @@ from cachediag.commands.common import cli_errors, setup, targets_document, write
 from cachediag.commands.scanopts import (
     BackoffAbove,
     Count,
+    Crawl,
     CrawlSpec,
     Cursor,
     Delimiter,
@@ -55,14 +56,7 @@ def inspect(
     affected: Annotated[
         int, typer.Option("--affected", min=0, help="Affected keys listed per namespace.")
     ] = 20,
-    crawl: Annotated[
-        CrawlSpec,
-        typer.Option(
-            "--crawl",
-            help="Memcached: lru_crawler metadump hash, all, or auto.",
-            rich_help_panel="Scan budget",
-        ),
-    ] = CrawlSpec.auto,
+    crawl: Crawl = CrawlSpec.auto,
     backoff_above: BackoffAbove = None,
     progress: ProgressFlag = None,
     json_output: Annotated[

@@ -108,6 +108,16 @@ class CrawlSpec(str, Enum):
     all = "all"
 
 
+Crawl = Annotated[
+    CrawlSpec,
+    typer.Option(
+        "--crawl",
+        help="Memcached: lru_crawler metadump hash (each item once), all (LRU walk), or auto.",
+        rich_help_panel=_SCAN,
+    ),
+]
+
+
 def parse_cursor(value: str) -> int:
     try:
         cursor = int(value)
