@@ -101,12 +101,7 @@ def _from_iso(m: re.Match[bytes]) -> float | None:
     base = _minute_epoch(
         (y, mo, d, h, mi, tz or b""), (int(y), int(mo), int(d), int(h), int(mi)), tz
     )
-    if base is None:
-        return None
-    sec = int(s)
-    if sec > 60:
-        return None
-    return base + sec + _fraction(frac)
+    return _in_minute(base, s, frac)
 
 
 def _from_syslog(m: re.Match[bytes], now: float | None = None) -> float | None:
@@ -124,12 +119,15 @@ def _from_syslog(m: re.Match[bytes], now: float | None = None) -> float | None:
             build = (year, _MONTHS[mon], int(d), int(h), int(mi))
             base = _minute_epoch((*key, b"%d" % year), build, None)
         _minute_cache[key] = base
-    if base is None:
+    return _in_minute(base, s, frac)
+
+
+def _in_minute(base: float | None, sec: bytes, frac: bytes | None) -> float | None:
+    """The instant `sec`.`frac` seconds into the minute starting at `base` (60: a leap
+    second); None for an impossible minute or second."""
+    if base is None or int(sec) > 60:
         return None
-    sec = int(s)
-    if sec > 60:
-        return None
-    return base + sec + _fraction(frac)
+    return base + int(sec) + _fraction(frac)
 
 
 # The common case, a line starting with an ISO-like stamp, with fewer groups to convert.
