@@ -55,27 +55,13 @@ def _keys_table(row: dict[str, Any]) -> Table:
     for column in ("key", "type", "TTL", "memory", "encoding", "length", "value"):
         table.add_column(column, overflow="fold")
     for key in row["keys"]:
-        if key["exists"] is None:
-            table.add_row(
-                Text(key_label(key["key"])),
-                Text(f"unreadable: {key.get('error')}", style="yellow"),
-                "",
-                "",
-                "",
-                "",
-                "",
+        if not key["exists"]:  # None: could not be read; False: does not exist
+            state = (
+                Text(f"unreadable: {key.get('error')}", style="yellow")
+                if key["exists"] is None
+                else Text("-2 (does not exist)", style="dim")
             )
-            continue
-        if not key["exists"]:
-            table.add_row(
-                Text(key_label(key["key"])),
-                Text("-2 (does not exist)", style="dim"),
-                "",
-                "",
-                "",
-                "",
-                "",
-            )
+            table.add_row(Text(key_label(key["key"])), state, *[""] * 5)
             continue
         table.add_row(
             Text(key_label(key["key"])),
