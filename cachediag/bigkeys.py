@@ -59,14 +59,11 @@ def _redis(
             f"estimated from lengths: MEMORY USAGE unavailable ({result.memory_reason}); "
             "strings count their bytes, collections 16 bytes per element"
         )
-    partial_error = (
-        {"kind": "error", "message": f"the scan stopped: {result.error}"} if result.error else None
-    )
     return {
         "scan": result.to_dict(),
         "complete": result.complete,
         "stop_reason": result.stop_reason,
-        "error": partial_error,  # up, but the reading is partial: exit 3
+        "error": result.stop_error(),
         "resume_cursor": None if result.complete else str(result.cursor),
         "size_source": size_source,
         "pattern": safe_text(request.scan.match) if request.scan.match else None,

@@ -190,7 +190,7 @@ def _redis_sample(
 
 def _sample_error(result: ScanResult) -> dict[str, str] | None:
     if result.error:
-        return {"kind": "error", "message": f"the scan stopped: {result.error}"}
+        return result.stop_error()
     if result.head_reason:
         return {"kind": "error", "message": f"values could not be read: {result.head_reason}"}
     return None

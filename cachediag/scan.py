@@ -259,6 +259,12 @@ class ScanResult:
             "head_reason": self.head_reason,
         }
 
+    def stop_error(self) -> dict[str, str] | None:
+        """A row's `error` when the server ended the scan: up, but read only in part (exit 3)."""
+        return (
+            {"kind": "error", "message": f"the scan stopped: {self.error}"} if self.error else None
+        )
+
 
 class Progress(Protocol):
     def update(self, done: int, total: int | None, elapsed: float) -> None: ...
