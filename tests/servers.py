@@ -40,6 +40,17 @@ def _wait_for_port(
     raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server we started, killing it if it does not go within 5 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 def require(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
@@ -83,13 +94,7 @@ class RedisServer:
         return redis.Redis(port=self.port, password=self.password, socket_timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
 
 def start_redis(
@@ -218,13 +223,7 @@ class MemcachedServer:
         return Client(("127.0.0.1", self.port), timeout=10, connect_timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
 
 
 def start_memcached(*args: str) -> MemcachedServer:
