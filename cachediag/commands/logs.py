@@ -48,7 +48,9 @@ def logs(
     Categories: serialization (serialization/deserialization failed, invalid
     cache entry, magic header, version mismatch), pool_exhausted,
     backend_unavailable (backend unavailable, connection refused, Backend
-    error), timeout, fallback, flush (FLUSHDB/FLUSH_ALL), hit and miss.
+    error), timeout, fallback (using fallback, falling back to database),
+    flush (FLUSHDB/FLUSH_ALL), hit and miss (cache-kit's "Cache miss, falling
+    back to database" follows the "Cache MISS" of the same miss: a fallback).
 
     Per category: count, first and last timestamp, a per-minute histogram and
     up to 5 sample lines (secrets redacted). Then the keys named in error
