@@ -93,9 +93,9 @@ def bigkeys(
     Examples: cachediag bigkeys --redis redis://10.0.0.5:6379 --max-keys 0
               cachediag bigkeys --pattern 'user:*' --max-seconds 30 --sleep 5
 
-    Exit 0 done (also partial, at a budget), 1 a target is down, 2 bad input, 3 the server
-    ended the scan (SCAN refused, connection lost: what was scanned is printed), 130
-    interrupted.
+    Exit 0 done (also partial, at a budget), 1 a target is down, 2 bad
+    input, 3 the server ended the scan (SCAN refused, connection lost:
+    what was scanned is printed), 130 interrupted.
     """
     with cli_errors(common.debug):
         from cachediag import bigkeys as core

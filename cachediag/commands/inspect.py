@@ -76,9 +76,9 @@ def inspect(
     Examples: cachediag inspect user:123 product:prod_123 --redis redis://10.0.0.5:6379
               cachediag inspect --pattern 'user:*' --max-keys 5000
 
-    Exit 0 nothing wrong, 1 corrupt entries found or a target is down, 2 bad input,
-    3 values or keys that could not be read (SCAN or GETRANGE refused, connection lost),
-    130 interrupted.
+    Exit 0 nothing wrong, 1 corrupt entries found or a target is down,
+    2 bad input, 3 values or keys that could not be read (SCAN or GETRANGE
+    refused, connection lost), 130 interrupted.
     """
     with cli_errors(common.debug):
         from cachediag import inspect_report as core
