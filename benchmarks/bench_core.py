@@ -42,7 +42,7 @@ def describe(name: str, times: list[float]) -> str:
 
 def help_imports() -> list[str]:
     code = (
-        "import sys\nfrom cachediag.cli import app\n"
+        "import sys\nfrom cachediag.cli.app import app\n"
         "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
         "print('HEAVY:' + ','.join(m for m in ('redis', 'hiredis', 'psutil') if m in sys.modules))"
     )

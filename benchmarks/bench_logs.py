@@ -17,7 +17,7 @@ alternating which goes first), checks that both found the same user keys, prints
 figures and the ratio, and deletes the file (unless --keep). It writes nothing else.
 
 `cachediag logs` runs as the installed console script when there is one next to this
-Python, otherwise as `python -c "import typer; from cachediag.commands.logs import logs;
+Python, otherwise as `python -c "import typer; from cachediag.cli.commands.logs import logs;
 app = typer.Typer(); app.command()(logs); app()" --json LOG` (the same command function,
 the same Python startup and imports).
 """
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 GREP_PIPELINE = 'grep -i serialization {log} | grep -o "user:[0-9]*" | sort | uniq -c'
 CLI_SNIPPET = (
-    "import typer; from cachediag.commands.logs import logs; "
+    "import typer; from cachediag.cli.commands.logs import logs; "
     "app = typer.Typer(); app.command()(logs); app()"
 )
 

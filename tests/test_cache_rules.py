@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from facts_builder import NOW, down, key, memcached_facts, redis_facts
 
-from cachediag.checklist import load_checklist
+from cachediag.checks.checklist import load_checklist
 from cachediag.checks.registry import RULES
 
 CHECKLIST = {spec.id: spec for spec in load_checklist().checks}

@@ -8,7 +8,7 @@ import time
 import pytest
 from servers import LoopbackServer
 
-from cachediag.checklist import load_checklist
+from cachediag.checks.checklist import load_checklist
 
 ALL_IDS = load_checklist().ids
 CKIT_V1 = bytes.fromhex("434b4954012a05416c69636511616c696365406578616d706c652e636f6d")
@@ -415,7 +415,7 @@ def test_help_imports_neither_redis_nor_psutil() -> None:
     import sys
 
     code = (
-        "import sys\nfrom cachediag.cli import app\n"
+        "import sys\nfrom cachediag.cli.app import app\n"
         "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('redis', 'hiredis', 'psutil') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

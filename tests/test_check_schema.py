@@ -18,10 +18,10 @@ import jsonschema
 import pytest
 from test_formats import recorded_facts
 
-from cachediag.checklist import load_checklist
+from cachediag.checks.checklist import load_checklist
+from cachediag.checks.evaluate import Result, evaluate
 from cachediag.checks.registry import RULES
 from cachediag.render import json_format
-from cachediag.report import Result, evaluate
 from cachediag.schemas import CHECK_SCHEMA_FILE, check_schema_text
 
 

@@ -15,14 +15,14 @@ from conftest import cachediag_binary
 from servers import free_port, require
 
 from cachediag.errors import UsageError
-from cachediag.eviction import (
+from cachediag.server.eviction import (
     parse_size,
     plan,
     redis_fix,
     suggested_maxmemory,
     validate_policy,
 )
-from cachediag.targets import Target, TLSOptions
+from cachediag.targets.target import Target, TLSOptions
 
 
 def config_get(server, name: str) -> str:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Every --format of `cachediag check`, from one shared report and from real runs.
 
-The shared report is evaluated from recorded facts (cachediag.report.evaluate) with every
+The shared report is evaluated from recorded facts (cachediag.checks.evaluate.evaluate) with every
 status in it and hostile key names, so each renderer is checked against the same
 verdicts: JUnit parsed with ElementTree and its counts compared, nagios perfdata and
 exit codes, prometheus text parsed line by line, markdown tables counted.
@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from facts_builder import NOW, down, key, redis_facts
 
-from cachediag.checklist import load_checklist
-from cachediag.commands.check import RENDERERS, Format, render_report
+from cachediag.checks.checklist import load_checklist
+from cachediag.checks.evaluate import Report, Result, evaluate
+from cachediag.cli.commands.check import RENDERERS, Format, render_report
 from cachediag.render import junit, markdown, nagios, prometheus
-from cachediag.report import Report, Result, evaluate
 
 ESC_KEY = "user:\x1b[31mred\x1b[0m"
 MARKUP_KEY = "user:[bold]x[/bold]|<b>&"

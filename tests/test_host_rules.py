@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cachediag.checks import host_rules
+from cachediag.checks.rules import host as host_rules
 from cachediag.checks.base import RULES, Outcome
 
 HOST_IDS = (
@@ -172,7 +172,7 @@ def test_healthy_host_passes_everything() -> None:
 
 def test_rules_do_not_import_psutil() -> None:
     code = (
-        "import sys; import cachediag.checks.host_rules; "
+        "import sys; import cachediag.checks.rules.host; "
         "sys.exit(1 if 'psutil' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -17,7 +17,7 @@ import pytest
 from conftest import cachediag_binary
 from servers import LoopbackServer
 
-from cachediag.latency import histogram, verdict
+from cachediag.server.latency import histogram, verdict
 
 
 class DelayingProxy(LoopbackServer):

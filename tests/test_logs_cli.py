@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cachediag.commands.logs import logs
+from cachediag.cli.commands.logs import logs
 
 app = typer.Typer()
 app.command()(logs)
@@ -172,7 +172,7 @@ def test_logs_json_imports_no_heavy_module(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"2024-01-15T10:00:00Z ERROR Deserialization failed for user:1\n")
     code = (
-        "import sys\nfrom cachediag.cli import build_app\n"
+        "import sys\nfrom cachediag.cli.app import build_app\n"
         f"args = ['logs', '--json', {str(log)!r}]\n"
         "try:\n    build_app('logs')(args)\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"

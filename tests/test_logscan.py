@@ -24,9 +24,9 @@ from cachediag.logscan import LogScanError, fastfind, scan_logs, scanner
 from cachediag.logscan import api as logscan_api
 from cachediag.logscan.keys import KeyCounter, extract_keys
 from cachediag.logscan.reader import iter_chunks
-from cachediag.logscan.redact import redact, sample_text
 from cachediag.logscan.stats import MAX_MINUTES, CatStats
 from cachediag.logscan.timestamps import iso, line_timestamp, parse_duration, parse_when
+from cachediag.safety.redact import redact, sample_text
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cachediag.memory_report import parse_memory_stats, projection, slab_table
+from cachediag.server.memory import parse_memory_stats, projection, slab_table
 
 
 def seed(server: Any) -> None:

@@ -23,12 +23,12 @@ def test_wheel_ships_the_checklist(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("cachediag-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "cachediag/checklists/production.toml" in names
-    assert "cachediag/cli.py" in names
+    assert "cachediag/cli/app.py" in names
     assert "cachediag/schemas/check-v1.json" in names
 
 
 def test_readme_documents_every_command() -> None:
-    from cachediag.cli import app
+    from cachediag.cli.app import app
 
     readme = (ROOT / "README.md").read_text()
     commands = [info.name for info in app.registered_commands]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cachediag.checklist import load_checklist
+from cachediag.checks.checklist import load_checklist
+from cachediag.checks.evaluate import evaluate
 from cachediag.render import json_format, table
-from cachediag.report import evaluate
 
 FACTS = json.loads((Path(__file__).parent / "data" / "recorded_noeviction_facts.json").read_text())
 

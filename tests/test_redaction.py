@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cachediag.logscan import scan_logs
-from cachediag.logscan.redact import redact
+from cachediag.safety.redact import redact
 
 
 @pytest.mark.parametrize(

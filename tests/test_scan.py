@@ -9,10 +9,10 @@ import pytest
 from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.clients.resp import RedisClient
 from cachediag.errors import ProbeError
-from cachediag.keyspace import namespace_of
-from cachediag.scan import KeyInfo, Namespacer, ScanOptions, scan_keyspace, scan_sample
-from cachediag.scan_memcached import CrawlOptions, Item, crawl, parse_block
-from cachediag.targets import parse_memcached, parse_redis
+from cachediag.keyspace.namespaces import namespace_of
+from cachediag.scan.memcached import CrawlOptions, Item, crawl, parse_block
+from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace, scan_sample
+from cachediag.targets.parse import parse_memcached, parse_redis
 
 MARKUP_KEY = b"user:[bold red]boom[/]\x1b[31m\n"
 BINARY_KEY = b"bin:\xff\xfe\x00\x01"
@@ -333,7 +333,7 @@ def test_keys_an_acl_user_cannot_read_are_skipped_not_fatal(cachediag, redis_fac
 
 
 def test_a_key_scan_returned_twice_is_listed_once() -> None:
-    from cachediag.keystats import Entry, _Top
+    from cachediag.keyspace.keystats import Entry, _Top
 
     top = _Top(3)
     entry = Entry(b"user:1", "string", 500, 5, None, "user:*")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cachediag.errors import UsageError
-from cachediag.targets import (
+from cachediag.safety.secrets import mask_secrets
+from cachediag.targets.parse import (
     TargetRequest,
-    mask_secrets,
     parse_memcached,
     parse_redis,
     resolve_targets,

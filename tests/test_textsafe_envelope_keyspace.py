@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cachediag import envelope
-from cachediag.keyspace import namespace_of, nondeterministic_segment
-from cachediag.textsafe import safe_text
+from cachediag.keyspace import envelope
+from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
+from cachediag.safety.textsafe import safe_text
 
 NOW = 1_795_000_000.0
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cachediag.ttl_report import BUCKET_NAMES, bucket_of, reading, summarize
+from cachediag.keyspace.ttl import BUCKET_NAMES, bucket_of, reading, summarize
 
 HOUR = 3600
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import cachediag_binary
 
-from cachediag.watch import Totals, rates
+from cachediag.server.watch import Totals, rates
 
 
 def snapshot(**values: float) -> dict[str, float]:

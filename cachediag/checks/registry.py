@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachediag.checks import app_rules, cache_rules, host_rules, network_rules  # noqa: F401  (they register)
 from cachediag.checks.base import JUDGES_DOWN, RULES
+from cachediag.checks.rules import app, cache, host, network  # noqa: F401  (they register)
 
 __all__ = ["JUDGES_DOWN", "RULES"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from cachediag.clients.net import ConnectInfo, classify_os_error, open_socket
 from cachediag.errors import ProbeError
-from cachediag.targets import Target
+from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
     from typing import Self

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
 from cachediag.errors import ProbeError
-from cachediag.targets import Target
+from cachediag.targets.target import Target
 
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachediag.errors import ProbeError
-from cachediag.targets import Target
+from cachediag.targets.target import Target
 
 
 @dataclass

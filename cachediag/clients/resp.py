@@ -11,7 +11,8 @@ import hiredis
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
 from cachediag.errors import ProbeError
-from cachediag.targets import Target, mask_secrets
+from cachediag.safety.secrets import mask_secrets
+from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
     from typing import Self

@@ -30,7 +30,7 @@ from cachediag.logscan.reader import (
 from cachediag.logscan.scanner import CHUNK_SIZE, MAX_LINE, scan_stream
 from cachediag.logscan.stats import Aggregate, RangeResult
 from cachediag.logscan.timestamps import check_zone, iso, minute_iso, parse_when
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 SCHEMA = "cachediag.logs/v1"
 PARALLEL_MIN_BYTES = 48 << 20  # below this a second process costs more than it saves

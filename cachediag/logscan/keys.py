@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from cachediag.logscan.redact import SECRET_NAMES
+from cachediag.safety.redact import SECRET_NAMES
 
 # A prefix starts with a letter at a word start and is not glued to a path, host or scheme
 # (checked in extract_keys: cheaper than a look-behind); the id starts right after the colon

@@ -47,9 +47,9 @@ from cachediag.logscan.patterns import (
     NEAR_WINDOW,
     Category,
 )
-from cachediag.logscan.redact import sample_bytes
 from cachediag.logscan.stats import Aggregate, RangeResult, Sample
 from cachediag.logscan.timestamps import iso_prefix_end, line_timestamp
+from cachediag.safety.redact import sample_bytes
 
 CHUNK_SIZE = 4 << 20
 MAX_LINE = 16 << 20  # a "line" longer than this is cut (memory bound)

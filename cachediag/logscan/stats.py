@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from cachediag.logscan.keys import KeyCounter, TopCounter
 from cachediag.logscan.patterns import CATEGORIES
-from cachediag.logscan.redact import sample_text
+from cachediag.safety.redact import sample_text
 
 MAX_SAMPLES = 5
 MAX_MINUTES = 1440

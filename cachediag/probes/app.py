@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cachediag import __version__, envelope
+from cachediag import __version__
 from cachediag.errors import UsageError
-from cachediag.keyspace import namespace_of
-from cachediag.targets import mask_secrets
+from cachediag.keyspace import envelope
+from cachediag.keyspace.namespaces import namespace_of
+from cachediag.safety.secrets import mask_secrets
 
 METRICS_LIMIT = 16 * 2**20  # bytes of /metrics read at most
 HEALTH_LIMIT = 64 * 2**10

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from cachediag.errors import ProbeError
-from cachediag.targets import Target
+from cachediag.targets.target import Target
 
 PING_SAMPLES = 20
 

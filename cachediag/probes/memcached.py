@@ -15,9 +15,9 @@ from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.errors import ProbeError
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
 from cachediag.probes.info import stats_numbers
-from cachediag.scan import VALUE_HEAD_BYTES
-from cachediag.targets import Target
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
+from cachediag.scan.redis import VALUE_HEAD_BYTES
+from cachediag.targets.target import Target
 
 # Values fetched to validate cache-kit envelopes: enough to judge, small enough to be gentle.
 VALUE_SAMPLE = 100

@@ -6,7 +6,7 @@ import statistics
 from typing import Any
 
 from cachediag.errors import ProbeError
-from cachediag.targets import Target
+from cachediag.targets.target import Target
 
 ROUND_TRIPS = 3
 DEGRADED_US = 100_000  # the guide's health check calls anything slower than 100 ms degraded
@@ -70,6 +70,6 @@ def _ping_memcached(target: Target, timeout: float, row: dict[str, Any]) -> None
 
 
 def ping_all(targets: list[Target], timeout: float) -> list[dict[str, Any]]:
-    from cachediag.verdicts import per_target
+    from cachediag.probes.fanout import per_target
 
     return per_target(targets, lambda t: ping_one(t, timeout))

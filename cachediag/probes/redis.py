@@ -21,8 +21,8 @@ from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
 from cachediag.errors import ProbeError
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
 from cachediag.probes.info import parse_info, parse_redis_info
-from cachediag.scan import scan_sample
-from cachediag.targets import Target
+from cachediag.scan.redis import scan_sample
+from cachediag.targets.target import Target
 
 CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "tcp-backlog", "dir", "save", "appendonly")
 

@@ -20,7 +20,7 @@ from cachediag.render.targets import (
     render_targets,
     unreachable_status,
 )
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 BAR_WIDTH = 40
 LEVEL_STYLES = {"fail": "bold red", "warn": "yellow", "info": "cyan"}

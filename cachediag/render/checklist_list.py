@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checklist import Checklist
+from cachediag.checks.checklist import Checklist
 from cachediag.render.console import render_to_string
 
 

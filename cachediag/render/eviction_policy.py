@@ -9,9 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
-from cachediag.eviction import describe
 from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
+from cachediag.server.eviction import describe
 
 
 def _size(value: Any) -> str:

@@ -17,7 +17,7 @@ from cachediag.render.targets import (
     render_targets,
     unreachable_status,
 )
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 
 def _ttl(ttl_ms: int | None) -> str:

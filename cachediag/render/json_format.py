@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cachediag.report import Report
+from cachediag.checks.evaluate import Report
 
 
 def render(report: Report) -> str:

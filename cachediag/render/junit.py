@@ -18,8 +18,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from cachediag.report import Report, Result
-from cachediag.textsafe import safe_text
+from cachediag.checks.evaluate import Report, Result
+from cachediag.safety.textsafe import safe_text
 
 # Characters XML 1.0 cannot carry at all, even escaped. safe_text already escapes the
 # controls; this catches the rest (e.g. U+FFFE, U+FFFF).

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from cachediag.checks.facts_view import human_us, latency_summary
 from cachediag.render.console import render_to_string
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red"}
 BAR_WIDTH = 40

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from cachediag import __version__
+from cachediag.checks.evaluate import Report, Result
 from cachediag.render.table import summary_line
-from cachediag.report import Report, Result
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 SYMBOLS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️", "error": "❗"}
 

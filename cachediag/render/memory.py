@@ -10,7 +10,7 @@ from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 
 def _verdict_cells(verdict: dict[str, Any] | None) -> tuple[Text, Text]:

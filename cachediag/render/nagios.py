@@ -11,9 +11,9 @@ CRITICAL: the cache may be fine, we just could not look at it.
 
 from __future__ import annotations
 
+from cachediag.checks.evaluate import Report, Result
 from cachediag.render.readings import Reading, readings
-from cachediag.report import Report, Result
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}

@@ -13,9 +13,9 @@ from calendar import timegm
 from collections import defaultdict
 from time import strptime
 
+from cachediag.checks.evaluate import Report
 from cachediag.render.readings import Reading, readings
-from cachediag.report import Report
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 STATUS_VALUES = {"pass": 0, "warn": 1, "fail": 2, "error": 3, "skip": -1}
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cachediag.report import Report, Result
+from cachediag.checks.evaluate import Report, Result
 
 
 @dataclass(frozen=True)

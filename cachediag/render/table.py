@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from cachediag.checks.evaluate import Report
 from cachediag.render.console import render_to_string
-from cachediag.report import Report
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 SYMBOLS = {"pass": "✓", "fail": "✗", "warn": "!", "skip": "–", "error": "?"}
 STYLES = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", "error": "magenta"}

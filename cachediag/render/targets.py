@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from cachediag.render.console import render_to_string
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 # One colour per verdict status, so a verdict looks the same in each of these reports.
 STATUS_STYLE = {

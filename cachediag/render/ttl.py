@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
+from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY, human_duration
 from cachediag.render.targets import (
     key_label,
     note_lines,
@@ -16,8 +17,7 @@ from cachediag.render.targets import (
     status_text,
     unreachable_line,
 )
-from cachediag.textsafe import safe_text
-from cachediag.ttl_report import BUCKET_NAMES, NO_EXPIRY, human_duration
+from cachediag.safety.textsafe import safe_text
 
 TOP_NAMESPACES = 20
 

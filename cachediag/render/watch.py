@@ -9,7 +9,7 @@ from rich.text import Text
 
 from cachediag.checks.facts_view import human_bytes
 from cachediag.render.console import render_to_string
-from cachediag.textsafe import safe_text
+from cachediag.safety.textsafe import safe_text
 
 COLUMNS = ("target", "ops/s", "hit rate", "memory", "clients", "evict/s", "expired/s", "keys")
 

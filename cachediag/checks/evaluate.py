@@ -1,0 +1,147 @@
+"""Judging facts against a checklist: the report every renderer prints."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from cachediag import __version__
+from cachediag.checks.base import Outcome
+from cachediag.checks.checklist import Checklist, CheckSpec
+from cachediag.checks.registry import JUDGES_DOWN, RULES
+
+CHECK_SCHEMA = "cachediag.check/v1"
+_SEVERITY = {"pass": 0, "skip": 0, "warn": 1, "error": 2, "fail": 3}
+
+
+@dataclass
+class Result:
+    id: str
+    section: str
+    item: str
+    target: str
+    status: str
+    summary: str
+    observed: dict[str, Any]
+    thresholds: dict[str, Any]
+    remedy: str
+    ref: str
+
+
+@dataclass
+class Report:
+    checklist: str
+    targets: list[dict[str, Any]]
+    results: list[Result]
+    generated_at: str
+    duration_ms: int
+    fail_on_warn: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        counts = {status: 0 for status in ("pass", "warn", "fail", "skip", "error")}
+        for result in self.results:
+            counts[result.status] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        counts = self.counts()
+        if counts["fail"] or (self.fail_on_warn and counts["warn"]):
+            return 1
+        if counts["error"]:
+            return 3
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": CHECK_SCHEMA,
+            "version": __version__,
+            "generated_at": self.generated_at,
+            "duration_ms": self.duration_ms,
+            "targets": self.targets,
+            "results": [asdict(result) for result in self.results],
+            "summary": {**self.counts(), "exit_code": self.exit_code},
+        }
+
+
+def _run_rule(spec: CheckSpec, facts: dict[str, Any]) -> Outcome:
+    """A rule that raises becomes an `error` result: one broken check never aborts the run."""
+    try:
+        return RULES[spec.id](facts, spec.thresholds)
+    except Exception as exc:  # noqa: BLE001 - reported, not hidden
+        return Outcome("error", f"the check could not run: {type(exc).__name__}: {exc}")
+
+
+def _result(spec: CheckSpec, target: str, outcome: Outcome) -> Result:
+    remedy = spec.remedy if outcome.status in ("warn", "fail", "error") else ""
+    return Result(
+        id=spec.id,
+        section=spec.section,
+        item=spec.item,
+        target=target,
+        status=outcome.status,
+        summary=outcome.summary,
+        observed=outcome.observed,
+        thresholds=spec.thresholds,
+        remedy=remedy,
+        ref=spec.ref,
+    )
+
+
+def _version_of(facts: dict[str, Any]) -> str | None:
+    if facts["kind"] == "redis":
+        server = (facts.get("info") or {}).get("server") or {}
+        version = server.get("redis_version")
+        return f"Redis {version}" if version else None
+    return f"Memcached {facts['version']}" if facts.get("version") else None
+
+
+def evaluate(
+    checklist: Checklist,
+    facts: dict[str, Any],
+    *,
+    fail_on_warn: bool = False,
+    duration_ms: int | None = None,
+) -> Report:
+    started = time.monotonic()
+    target_facts: list[dict[str, Any]] = facts.get("targets") or []
+    results: list[Result] = []
+    for spec in checklist.checks:
+        if spec.kind in ("redis", "memcached"):
+            for tf in (t for t in target_facts if t["kind"] == spec.kind):
+                if tf.get("status") != "up" and spec.id not in JUDGES_DOWN:
+                    state = "skipped" if tf.get("status") == "skipped" else "down"
+                    outcome = Outcome("skip", f"not measured: the target is {state}")
+                else:
+                    outcome = _run_rule(spec, tf)
+                results.append(_result(spec, tf["target"], outcome))
+        elif spec.kind == "host":
+            host = facts.get("host")
+            outcome = (
+                _run_rule(spec, host) if host else Outcome("skip", "host facts were not collected")
+            )
+            results.append(_result(spec, "host", outcome))
+        else:
+            results.append(_result(spec, "app", _run_rule(spec, facts.get("app") or {})))
+    collected = float(facts.get("collected_at") or time.time())
+    return Report(
+        checklist=checklist.title,
+        targets=[
+            {"name": t["target"], "kind": t["kind"], "source": t["source"], "status": t["status"]}
+            for t in target_facts
+        ],
+        results=results,
+        generated_at=datetime.fromtimestamp(collected, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        duration_ms=duration_ms
+        if duration_ms is not None
+        else int((time.monotonic() - started) * 1000),
+        fail_on_warn=fail_on_warn,
+        versions={t["target"]: v for t in target_facts if (v := _version_of(t))},
+    )
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=lambda s: _SEVERITY.get(s, 0), default="pass")

@@ -1,0 +1,498 @@
+"""Rules for the checklist's Cache Issues section, for Redis and Memcached targets."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from cachediag.checks.base import (
+    Facts,
+    Outcome,
+    Thresholds,
+    failed,
+    graded,
+    graded_at,
+    passed,
+    rule,
+    skipped,
+    warned,
+)
+from cachediag.checks.facts_view import (
+    human_bytes,
+    human_us,
+    keyspace_totals,
+    latency_summary,
+    number,
+    pct,
+    sample_keys,
+    sample_problem,
+    section,
+    stats,
+)
+from cachediag.keyspace import envelope
+from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
+
+DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}"
+
+
+def info_gap(facts: Facts) -> Outcome | None:
+    """An `error` when the probe broke off before reading INFO / stats: never a silent pass."""
+    errors = facts.get("errors") or {}
+    if facts["kind"] == "redis" and facts.get("info") is None:
+        why = errors.get("info") or errors.get("probe") or "INFO was not collected"
+        return Outcome("error", f"could not read INFO: {why}")
+    if facts["kind"] == "memcached" and not facts.get("stats"):
+        return Outcome("error", f"could not read stats: {errors.get('probe') or 'not collected'}")
+    return None
+
+
+def sample_gap(facts: Facts) -> Outcome | None:
+    """Why there is no key sample to judge: `error` if the probe broke off, else `skip`."""
+    if facts.get("sample") is None:
+        why = (facts.get("errors") or {}).get("probe") or "the key sample was not collected"
+        return Outcome("error", f"no key sample: {why}")
+    problem = sample_problem(facts)
+    return skipped(f"no key sample: {problem}") if problem else None
+
+
+def down_outcome(facts: Facts, what: str = "") -> Outcome:
+    """Verdict for a target that never answered: a skipped default, or a failure with the cause."""
+    if facts.get("status") == "skipped":
+        return skipped(DEFAULT_SKIP.format(kind=facts.get("kind", "redis")))
+    error = (
+        (facts.get("ping") or {}).get("error") or (facts.get("connect") or {}).get("error") or {}
+    )
+    return failed(f"{what}{error.get('message', 'no answer')}", cause=error.get("kind", "error"))
+
+
+@rule("redis.running", "memcached.running", judges_down=True)
+def running(facts: Facts, th: Thresholds) -> Outcome:
+    if facts.get("status") != "up":
+        return down_outcome(facts, "down: ")
+    samples = facts["ping"]["samples_us"]
+    if facts["kind"] == "redis":
+        server = section(facts, "server")
+        role = section(facts, "replication").get("role", "?")
+        version = server.get("redis_version", "?")
+        return passed(
+            f"PONG in {human_us(samples[0])} (Redis {version}, {role})",
+            version=version,
+            role=role,
+            first_ping_us=samples[0],
+        )
+    return passed(
+        f"version answered in {human_us(samples[0])} (Memcached {facts.get('version', '?')})",
+        version=facts.get("version"),
+        first_ping_us=samples[0],
+    )
+
+
+@rule("redis.connectivity", "memcached.connectivity", judges_down=True)
+def connectivity(facts: Facts, th: Thresholds) -> Outcome:
+    if facts.get("status") == "skipped":
+        return down_outcome(facts)
+    connect = facts.get("connect") or {}
+    if not connect.get("ok"):
+        error = connect.get("error") or {}
+        kind = error.get("kind")
+        message = error.get("message", "connect failed")
+        if kind == "timeout":
+            message += ": packets are being dropped (firewall or security group?)"
+        elif kind == "dns":
+            message = f"DNS failure: {message}"
+        return failed(message, cause=kind)
+    observed = {"tcp_connect_us": connect.get("tcp_us"), "tls_handshake_us": connect.get("tls_us")}
+    text = f"TCP connect {human_us(connect.get('tcp_us') or 0)}"
+    if connect.get("tls_us") is not None:
+        text += f", TLS handshake {human_us(connect['tls_us'])}"
+    return passed(text + f" to {', '.join(connect.get('addresses') or [])}", **observed)
+
+
+@rule("redis.pool", "memcached.pool")
+def pool(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
+    if facts["kind"] == "redis":
+        clients = section(facts, "clients")
+        current = number(clients, "connected_clients")
+        limit = number(clients, "maxclients")
+        rejected = number(section(facts, "stats"), "rejected_connections") or 0
+        blocked = number(clients, "blocked_clients") or 0
+        listen_disabled = 0.0
+    else:
+        current = number(stats(facts), "curr_connections")
+        limit = number(stats(facts, "settings"), "maxconns")
+        rejected = number(stats(facts), "rejected_connections") or 0
+        blocked = 0
+        listen_disabled = number(stats(facts), "listen_disabled_num") or 0
+    if current is None:
+        return skipped("connection counts were not reported")
+    used = pct(current, limit) if limit else 0.0
+    observed = {
+        "connected": current,
+        "max": limit,
+        "used_percent": round(used, 1),
+        "rejected": rejected,
+        "blocked": blocked,
+    }
+    text = (
+        f"{current:.0f} of {limit:.0f} connections ({used:.1f}%)"
+        if limit
+        else f"{current:.0f} connections"
+    )
+    if listen_disabled:
+        observed["listen_disabled_num"] = listen_disabled
+        return failed(
+            f"{text}; the connection limit was hit {listen_disabled:.0f} times "
+            "(listen_disabled_num)",
+            **observed,
+        )
+    status = graded_at(used, th.get("warn_at_percent", 80), th.get("fail_at_percent"))
+    notes = []
+    if rejected:
+        notes.append(f"{rejected:.0f} connections rejected since start")
+        status = "warn" if status == "pass" else status
+    if blocked:
+        notes.append(f"{blocked:.0f} clients blocked")
+    return Outcome(status, "; ".join([text, *notes]), observed)
+
+
+@rule("redis.hit_rate", "memcached.hit_rate")
+def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
+    if facts["kind"] == "redis":
+        hits = number(section(facts, "stats"), "keyspace_hits")
+        misses = number(section(facts, "stats"), "keyspace_misses")
+    else:
+        hits = number(stats(facts), "get_hits")
+        misses = number(stats(facts), "get_misses")
+    if hits is None or misses is None:
+        return skipped("hit and miss counters were not reported")
+    lookups = hits + misses
+    minimum = th.get("min_lookups", 100)
+    if lookups < minimum:
+        return skipped(
+            f"only {lookups:.0f} lookups since start (fewer than {minimum}): too few to judge",
+            hits=hits,
+            misses=misses,
+        )
+    rate = hits / lookups
+    observed = {"hits": hits, "misses": misses, "hit_rate": round(rate, 4)}
+    summary = f"hit rate {rate:.1%} ({hits:.0f} hits, {misses:.0f} misses)"
+    own = (facts.get("sample") or {}).get("own_lookups")
+    if isinstance(own, int) and own > 0:
+        observed["sample_lookups_per_run"] = own
+        # Reading a key's TTL or value counts as a hit: frequent runs inflate this rate.
+        if own >= lookups * th.get("note_own_lookups_above", 0.01):
+            summary += (
+                f"; each cachediag key sample adds ~{own} hits, so frequent runs inflate it "
+                "(use --sample-keys 0, or the app's metrics)"
+            )
+    return Outcome(graded(rate, th, above=False), summary, observed)
+
+
+def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelope]]]:
+    """Envelope of every sampled value whose first bytes we have, by namespace."""
+    by_namespace: dict[str, list[tuple[str, envelope.Envelope]]] = defaultdict(list)
+    for item in sample_keys(facts):
+        head = item.get("head_hex")
+        if head is None:
+            continue
+        decoded = envelope.decode(bytes.fromhex(head), item.get("length"))
+        by_namespace[namespace_of(item["key"])].append((item["key"], decoded))
+    return by_namespace
+
+
+@rule("redis.serialization", "memcached.serialization")
+def serialization(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := sample_gap(facts):
+        return gap
+    value_reason = (facts.get("sample") or {}).get("value_reason")
+    if value_reason:
+        return Outcome("error", f"sampled values could not be read: {value_reason}")
+    by_namespace = _value_envelopes(facts)
+    problems: list[str] = []
+    observed: dict[str, Any] = {"namespaces": {}}
+    carrying = 0
+    for namespace, entries in sorted(by_namespace.items()):
+        states = Counter(env.state for _, env in entries)
+        if not any(env.carries_magic for _, env in entries):
+            continue  # not a cache-kit namespace
+        carrying += len(entries)
+        bad = [(key, env) for key, env in entries if env.state != envelope.VALID]
+        observed["namespaces"][namespace] = {
+            "valid": states[envelope.VALID],
+            "invalid_magic": states[envelope.NO_ENVELOPE],
+            "undecodable": states[envelope.UNDECODABLE],
+        }
+        if bad:
+            parts = []
+            if states[envelope.NO_ENVELOPE]:
+                parts.append(f"{states[envelope.NO_ENVELOPE]} with an invalid magic header")
+            if states[envelope.UNDECODABLE]:
+                parts.append(f"{states[envelope.UNDECODABLE]} that cannot be decoded")
+            problems.append(
+                f"{namespace}: {' and '.join(parts)} among {len(entries)} sampled entries "
+                f"(e.g. {bad[0][0]})"
+            )
+    if not carrying:
+        return skipped("no sampled value carries the cache-kit envelope", **observed)
+    if problems:
+        return failed("; ".join(problems), **observed)
+    return passed(f"{carrying} sampled cache-kit entries decode cleanly", **observed)
+
+
+@rule("redis.memory", "memcached.memory")
+def memory(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
+    if facts["kind"] == "redis":
+        mem = section(facts, "memory")
+        used, limit = number(mem, "used_memory"), number(mem, "maxmemory")
+    else:
+        used, limit = number(stats(facts), "bytes"), number(stats(facts), "limit_maxbytes")
+    if used is None:
+        return skipped("memory use was not reported")
+    if not limit:
+        return warned(
+            f"{human_bytes(used)} used and no maxmemory: Redis grows until the host runs out "
+            "(Solution 3C)",
+            used_bytes=used,
+            max_bytes=0,
+        )
+    used_pct = pct(used, limit)
+    return Outcome(
+        graded_at(used_pct, th.get("warn_at_percent", 80), th.get("fail_at_percent", 95)),
+        f"{human_bytes(used)} of {human_bytes(limit)} ({used_pct:.1f}%)",
+        {"used_bytes": used, "max_bytes": limit, "used_percent": round(used_pct, 2)},
+    )
+
+
+def _no_ttl_namespaces(keys: list[dict[str, Any]], no_expiry: Any) -> list[str]:
+    counts = Counter(namespace_of(item["key"]) for item in keys if no_expiry(item))
+    return [f"{ns} ({n})" for ns, n in counts.most_common(3)]
+
+
+@rule("redis.ttl", "memcached.ttl")
+def ttl(facts: Facts, th: Thresholds) -> Outcome:
+    keys = sample_keys(facts)
+    if facts["kind"] == "redis":
+        if gap := info_gap(facts):
+            return gap
+        total, expiring = keyspace_totals(facts)
+        if total < 0 or not 0 <= expiring <= total:
+            return Outcome("error", f"INFO keyspace makes no sense: {expiring} of {total} expire")
+        no_expiry = lambda item: item.get("ttl_ms") == -1  # noqa: E731
+        source = "INFO keyspace"
+    else:
+        if gap := sample_gap(facts):
+            return gap
+        no_expiry = lambda item: item.get("exp") == -1  # noqa: E731
+        total = len(keys)
+        expiring = sum(1 for item in keys if not no_expiry(item))
+        source = "sampled items"
+    if not total:
+        return passed("no keys stored", keys=0)
+    share = (total - expiring) / total
+    observed: dict[str, Any] = {
+        "keys": total,
+        "without_ttl": total - expiring,
+        "share_without_ttl": round(share, 4),
+    }
+    text = f"{share:.1%} of keys have no expiry ({total - expiring:.0f} of {total:.0f}, {source})"
+    namespaces = _no_ttl_namespaces(keys, no_expiry)
+    if namespaces:
+        observed["namespaces_without_ttl"] = namespaces
+        text += f"; most in {', '.join(namespaces)}"
+    return Outcome(graded(share, th), text, observed)
+
+
+@rule("redis.key_determinism", "memcached.key_determinism")
+def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := sample_gap(facts):
+        return gap
+    keys = sample_keys(facts)
+    now = float(facts.get("collected_at") or 0)
+    flagged: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for item in keys:
+        why = nondeterministic_segment(item["key"], now)
+        if why:
+            flagged[namespace_of(item["key"])].append((item["key"], why))
+    observed: dict[str, Any] = {
+        "sampled": len(keys),
+        "namespaces": {ns: len(items) for ns, items in flagged.items()},
+    }
+    if sum(len(v) for v in flagged.values()) < th.get("min_keys", 1):
+        noun = "key" if len(keys) == 1 else "keys"
+        return passed(f"{len(keys)} sampled {noun}, none carries a timestamp or nonce", **observed)
+    worst = sorted(flagged.items(), key=lambda kv: -len(kv[1]))
+    parts = [
+        f"{ns}: {len(items)} keys, e.g. {items[0][0]} ({items[0][1]})" for ns, items in worst[:3]
+    ]
+    return warned("each write makes a new key: " + "; ".join(parts), **observed)
+
+
+@rule("redis.eviction_policy", "memcached.eviction_policy")
+def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
+    if facts["kind"] == "memcached":
+        evictions = str(stats(facts, "settings").get("evictions", "")).lower()
+        if not evictions:
+            return skipped("stats settings did not report evictions")
+        if evictions == "off":
+            return failed(
+                "started with -M: a full cache answers writes with errors instead of evicting",
+                evictions="off",
+            )
+        return passed("evictions on (LRU)", evictions="on")
+    policy = section(facts, "memory").get("maxmemory_policy")
+    if policy is None:
+        policy = ((facts.get("config") or {}).get("values") or {}).get("maxmemory-policy")
+    if policy is None:
+        return skipped("maxmemory-policy was not reported")
+    observed: dict[str, Any] = {"policy": policy}
+    if policy == "noeviction":
+        return failed(
+            "noeviction: once maxmemory is reached every write fails with OOM", **observed
+        )
+    if policy.startswith("volatile-"):
+        total, expiring = keyspace_totals(facts)
+        share = (total - expiring) / total if total else 0.0
+        observed["share_without_ttl"] = round(share, 4)
+        if share > th.get("warn_share_without_ttl", 0.5):
+            return warned(
+                f"{policy} can evict only keys with a TTL, and {share:.0%} have none", **observed
+            )
+    return passed(policy, **observed)
+
+
+@rule("redis.evictions", "memcached.evictions")
+def evictions(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
+    if facts["kind"] == "redis":
+        count = number(section(facts, "stats"), "evicted_keys")
+        uptime = number(section(facts, "server"), "uptime_in_seconds")
+    else:
+        count = number(stats(facts), "evictions")
+        uptime = number(stats(facts), "uptime")
+    if count is None:
+        return skipped("eviction counters were not reported")
+    hours = max((uptime or 0) / 3600, 1 / 60)
+    observed = {"evicted": count, "per_hour": round(count / hours, 1), "uptime_seconds": uptime}
+    if count > th.get("warn_above", 0):
+        return warned(
+            f"{count:.0f} keys evicted since start ({count / hours:.1f}/hour): the cache is full",
+            **observed,
+        )
+    return passed("no evictions since start", **observed)
+
+
+@rule("redis.entry_size", "memcached.entry_size")
+def entry_size(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := sample_gap(facts):
+        return gap
+    sizes = []
+    for item in sample_keys(facts):
+        size = item.get("memory") if facts["kind"] == "redis" else item.get("size")
+        if size is None:
+            size = item.get("length")
+        if size is not None:
+            sizes.append((size, item["key"]))
+    if not sizes:
+        return skipped("no entry sizes in the sample")
+    average = sum(s for s, _ in sizes) / len(sizes)
+    largest_size, largest_key = max(sizes)
+    observed = {
+        "sampled": len(sizes),
+        "average_bytes": round(average),
+        "largest_bytes": largest_size,
+        "largest_key": largest_key,
+    }
+    findings = []
+    if average >= th.get("warn_avg_bytes", 512):
+        findings.append(
+            f"average sampled entry {human_bytes(average)}: consider smaller DTOs (Solution 3B)"
+        )
+    if largest_size >= th.get("warn_entry_bytes", 1024 * 1024):
+        findings.append(f"{largest_key} is {human_bytes(largest_size)}")
+    if findings:
+        return warned("; ".join(findings), **observed)
+    return passed(
+        f"average sampled entry {human_bytes(average)}, largest {human_bytes(largest_size)}",
+        **observed,
+    )
+
+
+@rule("redis.fragmentation")
+def fragmentation(facts: Facts, th: Thresholds) -> Outcome:
+    if missing := info_gap(facts):
+        return missing
+    mem = section(facts, "memory")
+    ratio = number(mem, "mem_fragmentation_ratio")
+    used, rss = number(mem, "used_memory"), number(mem, "used_memory_rss")
+    if ratio is None or used is None or rss is None:
+        return skipped("fragmentation was not reported")
+    gap = rss - used
+    observed = {"ratio": ratio, "rss_bytes": rss, "used_bytes": used, "gap_bytes": gap}
+    # Small instances have ratios far from 1 that mean nothing: judge only a gap that matters.
+    significant = abs(gap) > th.get("min_gap_bytes", 10 * 1024 * 1024)
+    if significant and ratio < th.get("fail_below", 1.0):
+        return failed(
+            f"ratio {ratio:.2f}: {human_bytes(-gap)} of the dataset is not in RAM (swapping)",
+            **observed,
+        )
+    if significant and ratio > th.get("warn_above", 1.5):
+        return warned(
+            f"ratio {ratio:.2f}: {human_bytes(gap)} wasted (consider activedefrag yes)", **observed
+        )
+    return passed(
+        f"ratio {ratio:.2f} (RSS {human_bytes(rss)}, used {human_bytes(used)})", **observed
+    )
+
+
+@rule("redis.restarts", "memcached.restarts")
+def restarts(facts: Facts, th: Thresholds) -> Outcome:
+    if gap := info_gap(facts):
+        return gap
+    if facts["kind"] == "redis":
+        uptime = number(section(facts, "server"), "uptime_in_seconds")
+        commandstats = section(facts, "commandstats")
+        flushes = sum(
+            (commandstats.get(name) or {}).get("calls", 0)
+            for name in ("cmdstat_flushall", "cmdstat_flushdb")
+        )
+    else:
+        uptime = number(stats(facts), "uptime")
+        flushes = number(stats(facts), "cmd_flush") or 0
+    if uptime is None:
+        return skipped("uptime was not reported")
+    observed = {"uptime_seconds": uptime, "flushes": flushes}
+    findings = []
+    if uptime < th.get("warn_uptime_below_seconds", 3600):
+        findings.append(f"restarted {uptime / 60:.0f} min ago")
+    if flushes:
+        findings.append(f"flushed {flushes:.0f} times since start")
+    if findings:
+        return warned("; ".join(findings) + ": the cache is being cleared", **observed)
+    return passed(f"up {uptime / 3600:.1f} h, no flushes", **observed)
+
+
+@rule("redis.latency", "memcached.latency")
+def latency(facts: Facts, th: Thresholds) -> Outcome:
+    samples = (facts.get("ping") or {}).get("samples_us") or []
+    if not samples:
+        return skipped("no round trips were timed")
+    summary = latency_summary(samples)
+    status = graded(
+        summary["p99_us"],
+        {"warn_above": th.get("warn_p99_us", 10_000), "fail_above": th.get("fail_p99_us", 100_000)},
+    )
+    return Outcome(
+        status,
+        f"p50 {human_us(summary['p50_us'])}, p99 {human_us(summary['p99_us'])}, "
+        f"max {human_us(summary['max_us'])} over {summary['samples']} round trips",
+        summary,
+    )

@@ -1,0 +1,268 @@
+"""`cachediag check`: the whole production checklist, one verdict per item and target."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.options import CommonOptions, target_options
+from cachediag.errors import CachediagError
+
+if TYPE_CHECKING:
+    from cachediag.checks.checklist import Checklist
+    from cachediag.checks.evaluate import Report
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+    nagios = "nagios"
+    prometheus = "prometheus"
+
+
+# --format -> the renderer module; each has render(report) -> str (a test checks every choice maps).
+RENDERERS: dict[Format, str] = {
+    Format.table: "cachediag.render.table",
+    Format.json: "cachediag.render.json_format",
+    Format.markdown: "cachediag.render.markdown",
+    Format.junit: "cachediag.render.junit",
+    Format.nagios: "cachediag.render.nagios",
+    Format.prometheus: "cachediag.render.prometheus",
+}
+
+_APP = "Application"
+
+
+class FailOn(str, Enum):
+    fail = "fail"
+    warn = "warn"
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+@target_options
+def check(
+    common: CommonOptions,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    json_output: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 on fail (default) or also on warn.")
+    ] = FailOn.fail,
+    checklist: Annotated[
+        Path | None, typer.Option("--checklist", metavar="FILE", help="Run another checklist TOML.")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            metavar="ID",
+            help="Run only these check ids, globs (redis.*) or sections. Repeatable.",
+        ),
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--skip", metavar="ID", help="Leave out these check ids, globs or sections. Repeatable."
+        ),
+    ] = None,
+    sample_keys: Annotated[
+        int,
+        typer.Option(
+            "--sample-keys",
+            min=0,
+            max=1_000_000,
+            help="Keys sampled per target (SCAN, never KEYS; 0: no sample).",
+        ),
+    ] = 1000,
+    list_checks: Annotated[
+        bool,
+        typer.Option(
+            "--list", help="List every check with its section, thresholds and remedy, then exit."
+        ),
+    ] = False,
+    json_schema: Annotated[
+        bool,
+        typer.Option(
+            "--json-schema",
+            help="Print the JSON schema of --format json (cachediag.check/v1), then exit.",
+        ),
+    ] = False,
+    log: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log",
+            metavar="FILE",
+            help="Application log to scan for cache errors and fallbacks "
+            "(globs, .gz, - for stdin). Repeatable.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
+    metrics_url: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-url",
+            metavar="URL",
+            help="The application's Prometheus metrics endpoint, e.g. http://app:9090/metrics.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
+    health_url: Annotated[
+        str | None,
+        typer.Option(
+            "--health-url",
+            metavar="URL",
+            help="The application's health endpoint, e.g. http://app:8080/health.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
+) -> None:
+    """Run the production troubleshooting checklist against Redis, Memcached and this host.
+
+    Read-only: nothing is written to any server, and keys are sampled with a bounded SCAN.
+
+    Example: cachediag check --redis redis://:secret@10.0.0.5:6379/0 --memcached 10.0.0.6:11211
+
+    Exit codes: 0 no fail or error, 1 a check failed (or warned, with --fail-on warn),
+    2 usage or configuration error, 3 no fail but a check could not run.
+    With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    """
+    chosen = Format.json if json_output else format
+    with cli_errors(common.debug), _nagios_unknown(chosen, output):
+        if json_schema:
+            from cachediag.schemas import check_schema_text
+
+            write_output(check_schema_text(), output)
+            return
+        from cachediag.checks import checklist as checklists
+        from cachediag.checks.evaluate import evaluate
+        from cachediag.probes.collect import collect_facts
+
+        started = time.monotonic()
+        config_setup = setup(common)
+        loaded = checklists.load_checklist(checklist)
+        loaded = checklists.with_overrides(loaded, config_setup.config.thresholds)
+        loaded = checklists.select(
+            loaded, _split(only), _split(skip), list(config_setup.config.disabled)
+        )
+        if list_checks:
+            write_output(_render_list(loaded, chosen), output)
+            return
+        wants_kinds = {spec.kind for spec in loaded.checks}
+        # Host checks judge local Redis settings (kernel, disk of its dir, jitter), so
+        # selecting them still probes the targets; otherwise only the kinds asked for.
+        # app.schema_change reads the targets' value samples: it needs them probed too.
+        every_target = "host" in wants_kinds or "app.schema_change" in loaded.ids
+        targets = [t for t in config_setup.targets if t.kind in wants_kinds or every_target]
+        app_sources = None
+        if "app" in wants_kinds:
+            from cachediag.probes.app import sources_from
+
+            config = config_setup.config
+            app_sources = sources_from(
+                _split_paths(log), metrics_url, health_url, config.extra, config.path
+            )
+        facts = collect_facts(
+            targets, config_setup.timeout, sample_keys, host="host" in wants_kinds, app=app_sources
+        )
+        report = evaluate(
+            loaded,
+            facts,
+            fail_on_warn=fail_on is FailOn.warn,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+        _write_report(render_report(report, chosen, terminal=False if output else None), output)
+        code = report.exit_code
+        if chosen is Format.nagios:
+            from cachediag.render import nagios
+
+            code = nagios.exit_code(report)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _nagios_unknown(chosen: Format, output: str | None) -> Iterator[None]:
+    """Under --format nagios a usage or config error is UNKNOWN (3), said on stdout too.
+
+    A monitoring system reads the plugin's stdout and exit code: exit 2 would page
+    someone with CRITICAL for a typo in the check's own command line.
+    """
+    try:
+        yield
+    except CachediagError as exc:
+        if chosen is not Format.nagios:
+            raise
+        from cachediag.safety.secrets import mask_secrets
+        from cachediag.safety.textsafe import safe_text
+
+        line = safe_text(mask_secrets(str(exc))).replace("|", "/")
+        write_output(f"CACHEDIAG UNKNOWN - {line}\n", output)
+        exc.exit_code = 3
+        raise
+
+
+def _render_list(loaded: Checklist, chosen: Format) -> str:
+    if chosen is Format.json:
+        checks = [
+            {
+                "id": spec.id,
+                "section": spec.section,
+                "item": spec.item,
+                "thresholds": spec.thresholds,
+                "remedy": spec.remedy,
+                "ref": spec.ref,
+            }
+            for spec in loaded.checks
+        ]
+        document = {"checklist": loaded.title, "source": loaded.source, "checks": checks}
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    from cachediag.render import checklist_list
+
+    return checklist_list.render(loaded)
+
+
+def _write_report(text: str, output: str | None) -> None:
+    """-o FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
+    reading the file while a run rewrites it must see the old report or the new one."""
+    if not output or output == "-":
+        write_output(text, output)
+        return
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def render_report(report: Report, chosen: Format, terminal: bool | None = None) -> str:
+    module = importlib.import_module(RENDERERS[chosen])
+    if chosen is Format.table:
+        return str(module.render(report, terminal=terminal))
+    return str(module.render(report))
+
+
+def _split_paths(values: list[str] | None) -> list[str]:
+    # Unlike ids, a path may contain a comma: --log is repeated, never split.
+    return [value for value in values or [] if value]

@@ -1,0 +1,70 @@
+"""`cachediag memory`: where the memory goes, with the same verdicts as `check`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.options import CommonOptions, target_options
+
+MEMORY_SCHEMA = "cachediag.memory/v1"
+
+
+@target_options
+def memory(
+    common: CommonOptions,
+    sample_keys: Annotated[
+        int,
+        typer.Option(
+            "--sample-keys",
+            min=0,
+            help="Keys sampled for the average entry size (SCAN, never KEYS).",
+        ),
+    ] = 1000,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a cachediag.memory/v1 JSON document.")
+    ] = False,
+) -> None:
+    """Show memory use, limit, policy, fragmentation, evictions and keys, each with its verdict.
+
+    Redis: INFO memory, DBSIZE, keys with and without TTL per database, the average entry
+    size from a bounded sample and the guide's projection (keys × average entry), MEMORY
+    DOCTOR and MEMORY STATS. Memcached: bytes, limit, items, evictions and the slab table
+    of memcached-tool display. Read-only.
+
+    Example: cachediag memory --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211
+
+    Exit 1 when a target is down or a reading fails its check, 2 on bad input.
+    """
+    with cli_errors(common.debug):
+        from cachediag.checks.judge import Judge
+        from cachediag.cli.exit_codes import exit_code
+        from cachediag.probes.fanout import per_target
+        from cachediag.probes.rows import unexpected_row
+        from cachediag.server.memory import build
+
+        config_setup = setup(common)
+        judge = Judge.load(config_setup.config.thresholds)
+        rows = per_target(
+            config_setup.targets,
+            lambda t: build(t, config_setup.timeout, sample_keys, judge),
+            on_error=unexpected_row,
+        )
+        if json_output:
+            document = targets_document(MEMORY_SCHEMA, rows)
+            write_output(json.dumps(document, indent=2, default=str) + "\n", None)
+        else:
+            from cachediag.render import memory as render
+
+            write_output(render.render(rows), None)
+        statuses = [
+            r["verdict"]["status"]
+            for row in rows
+            for r in row.get("readings") or []
+            if r.get("verdict")
+        ]
+        code = exit_code(rows, statuses)
+    raise typer.Exit(code)

@@ -1,0 +1,90 @@
+"""`cachediag ttl`: do keys expire, and when?"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.options import CommonOptions, target_options
+
+TTL_SCHEMA = "cachediag.ttl/v1"
+
+
+@target_options
+def ttl(
+    common: CommonOptions,
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="KEY",
+            help="Keys to read the TTL of; none: the keyspace report.",
+            show_default=False,
+        ),
+    ] = None,
+    max_keys: Annotated[
+        int,
+        typer.Option(
+            "--max-keys",
+            min=1,
+            help="Keys sampled per target for the keyspace report (SCAN, never KEYS).",
+        ),
+    ] = 10_000,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--pattern",
+            metavar="GLOB",
+            help="Sample only keys matching this glob (SCAN MATCH), e.g. 'user:*'.",
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a cachediag.ttl/v1 JSON document.")
+    ] = False,
+) -> None:
+    """Read TTLs: of given keys, or of a bounded sample of the keyspace, bucketed per namespace.
+
+    With keys (like redis-cli TTL): seconds remaining; -1 no expiration set, cached
+    forever; -2 key does not exist; plus type and memory. Without keys: keys, expires
+    and avg_ttl per database and a sample bucketed as no expiry, < 1 h, 1–4 h, 4–12 h,
+    12–24 h, 1–7 d, > 7 d, per namespace, the namespaces with most keys without a TTL
+    first. Memcached through lru_crawler metadump. Read-only.
+
+    Examples: cachediag ttl user:123 session:9 --redis redis://10.0.0.5:6379
+              cachediag ttl --pattern 'user:*' --max-keys 50000
+
+    Exit 1 when a target is down or the share of keys without TTL fails its check.
+    """
+    with cli_errors(common.debug):
+        from cachediag.checks.judge import Judge
+        from cachediag.cli.exit_codes import exit_code
+        from cachediag.keyspace import ttl as ttl_report
+        from cachediag.probes.fanout import per_target
+        from cachediag.probes.rows import unexpected_row
+
+        config_setup = setup(common)
+        timeout = config_setup.timeout
+        if keys:
+            rows = per_target(
+                config_setup.targets,
+                lambda t: ttl_report.keys_report(t, timeout, keys),
+                on_error=unexpected_row,
+            )
+        else:
+            judge = Judge.load(config_setup.config.thresholds)
+            rows = per_target(
+                config_setup.targets,
+                lambda t: ttl_report.keyspace_report(t, timeout, max_keys, pattern, judge),
+                on_error=unexpected_row,
+            )
+        if json_output:
+            document = targets_document(TTL_SCHEMA, rows, mode="keys" if keys else "keyspace")
+            write_output(json.dumps(document, indent=2) + "\n", None)
+        else:
+            from cachediag.render import ttl as render
+
+            write_output(render.render(rows), None)
+        code = exit_code(rows, [row["verdict"]["status"] for row in rows if row.get("verdict")])
+    raise typer.Exit(code)

@@ -1,0 +1,50 @@
+"""Running a scan command over its targets: a meter each, Ctrl-C, the exit code.
+
+Shared by `bigkeys` and `inspect` (sample mode), which scan one target after
+another, each with its own progress line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cachediag.targets.target import Target
+
+if TYPE_CHECKING:
+    from cachediag.scan.redis import Progress
+
+Row = dict[str, Any]
+INTERRUPTED_EXIT = 130
+
+
+def scan_each(
+    targets: list[Target],
+    label: str,
+    show_progress: bool,
+    scan: Callable[[Target, Progress | None], Row],
+) -> list[Row]:
+    """One row per target, in order; Ctrl-C ends the run after the interrupted target,
+    whose partial row is kept so what was scanned is still printed."""
+    from cachediag.cli.progress import StderrProgress
+    from cachediag.safety.textsafe import safe_text
+
+    rows = []
+    for target in targets:
+        meter = StderrProgress(f"{label} {safe_text(target.name)}") if show_progress else None
+        row = scan(target, meter)
+        rows.append(row)
+        if _interrupted(row):
+            break
+    return rows
+
+
+def _interrupted(row: Row) -> bool:
+    return row.get("stop_reason") == "interrupted"
+
+
+def scan_exit_code(rows: list[Row], statuses: list[str] | None = None) -> int:
+    """130 when Ctrl-C ended the scan, whatever was found; otherwise as every command."""
+    from cachediag.cli.exit_codes import exit_code
+
+    return INTERRUPTED_EXIT if any(map(_interrupted, rows)) else exit_code(rows, statuses)

@@ -1,0 +1,232 @@
+"""`inspect` for one target: named keys in detail, or the cache-kit health of a bounded sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cachediag.clients.memcache_text import MemcachedClient, is_text_key
+from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.errors import ProbeError, UsageError
+from cachediag.keyspace.envelope_survey import EnvelopeSurvey, envelope_dict
+from cachediag.probes.rows import mark_error, target_row
+from cachediag.safety.textsafe import safe_text
+from cachediag.scan.memcached import CrawlOptions, Item, crawl
+from cachediag.scan.redis import (
+    LENGTH_COMMANDS,
+    VALUE_HEAD_BYTES,
+    KeyInfo,
+    Namespacer,
+    Progress,
+    ScanError,
+    ScanOptions,
+    ScanResult,
+    scan_keyspace,
+)
+from cachediag.targets.target import Target
+
+# Memcached values are read whole: past this size an item is listed but not fetched.
+MEMCACHED_FETCH_LIMIT = 256 * 1024
+MEMCACHED_GET_BATCH = 100
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    scan: ScanOptions
+    crawl: CrawlOptions
+    affected: int = 20
+
+
+def check_memcached_key(key: bytes) -> None:
+    if not is_text_key(key):
+        raise UsageError(
+            f"{safe_text(key)}: not a valid Memcached key "
+            "(1–250 bytes, no spaces or control characters)"
+        )
+
+
+def _guard(target: Target, work: Any) -> dict[str, Any]:
+    row = target_row(target)
+    try:
+        row.update(work())
+    except (ProbeError, ScanError) as error:
+        mark_error(
+            row, target, error if isinstance(error, ProbeError) else ProbeError("error", str(error))
+        )
+    return row
+
+
+# -- named keys ------------------------------------------------------------------------------
+
+
+def keys_report(
+    target: Target, timeout: float, keys: list[bytes], delimiter: str = ":"
+) -> dict[str, Any]:
+    if target.kind == "memcached":
+        for key in keys:
+            check_memcached_key(key)
+        return _guard(target, lambda: _memcached_keys(target, timeout, keys, delimiter))
+    return _guard(target, lambda: _redis_keys(target, timeout, keys, delimiter))
+
+
+def _redis_keys(
+    target: Target, timeout: float, keys: list[bytes], delimiter: str
+) -> dict[str, Any]:
+    namespace = Namespacer(delimiter)
+    with RedisClient(target, timeout).connect() as client:
+        types = client.pipeline([("TYPE", key) for key in keys])
+        commands: list[tuple[Any, ...]] = []
+        for key, kind in zip(keys, types, strict=True):
+            name = kind.decode() if isinstance(kind, bytes) else "none"
+            commands += [
+                ("PTTL", key),
+                ("MEMORY", "USAGE", key),
+                ("OBJECT", "ENCODING", key),
+                (LENGTH_COMMANDS.get(name, b"EXISTS"), key),
+                ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1) if name == "string" else ("EXISTS", key),
+            ]
+        replies = client.pipeline(commands)
+    rows = []
+    memory_reason = None
+    for index, (key, kind) in enumerate(zip(keys, types, strict=True)):
+        name = kind.decode() if isinstance(kind, bytes) else "none"
+        pttl, memory, encoding, length, head = replies[index * 5 : index * 5 + 5]
+        row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        if isinstance(kind, ReplyError):  # an ACL hides it, say: not the same as missing
+            rows.append({**row, "exists": None, "error": safe_text(kind.text)})
+            continue
+        if name == "none" or pttl == -2:
+            rows.append({**row, "exists": False})
+            continue
+        if isinstance(memory, ReplyError):
+            memory_reason = memory.text
+        is_string = name == "string"
+        total = length if isinstance(length, int) and name in LENGTH_COMMANDS else None
+        rows.append(
+            {
+                **row,
+                "exists": True,
+                "type": name,
+                "ttl_ms": pttl if isinstance(pttl, int) else None,
+                "memory": memory if isinstance(memory, int) else None,
+                "encoding": encoding.decode() if isinstance(encoding, bytes) else None,
+                "length": total,
+                "envelope": envelope_dict(head, total)
+                if is_string and isinstance(head, bytes)
+                else None,
+            }
+        )
+    return {"mode": "keys", "keys": rows, "memory_reason": memory_reason}
+
+
+def _memcached_keys(
+    target: Target, timeout: float, keys: list[bytes], delimiter: str
+) -> dict[str, Any]:
+    namespace = Namespacer(delimiter)
+    with MemcachedClient(target, timeout).connect() as client:
+        found = client.meta_get(keys)
+    rows = []
+    for key in keys:
+        row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        if key not in found:
+            rows.append({**row, "exists": False})
+            continue
+        value, ttl, flags = found[key]
+        rows.append(
+            {
+                **row,
+                "exists": True,
+                "type": "item",
+                "ttl_ms": ttl * 1000 if ttl >= 0 else -1,
+                "memory": None,
+                "encoding": None,
+                "length": len(value),
+                "client_flags": flags,
+                "envelope": envelope_dict(value[:VALUE_HEAD_BYTES], len(value)),
+            }
+        )
+    return {"mode": "keys", "keys": rows, "memory_reason": None}
+
+
+# -- sample ------------------------------------------------------------------------------------
+
+
+def sample_report(
+    target: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    if target.kind == "memcached":
+        return _guard(target, lambda: _memcached_sample(target, timeout, request, progress))
+    return _guard(target, lambda: _redis_sample(target, timeout, request, progress))
+
+
+def _redis_sample(
+    target: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    survey = EnvelopeSurvey(request.affected)
+
+    def add(infos: list[KeyInfo]) -> None:
+        for info in infos:
+            survey.add(info.key, info.namespace, info.head, info.length)
+
+    options = request.scan
+    with RedisClient(target, timeout).connect() as client:
+        result = scan_keyspace(client, options, add, progress)
+    return {
+        "mode": "sample",
+        "pattern": safe_text(options.match) if options.match else None,
+        "scan": result.to_dict(),
+        "complete": result.complete,
+        "stop_reason": result.stop_reason,
+        "resume_cursor": None if result.complete else str(result.cursor),
+        "entries": result.inspected,
+        "not_fetched": 0,
+        "values_unreadable": result.head_reason,
+        # up, but the reading could not be taken (whole or in part): exit 3, like any check
+        # that cannot run
+        "error": _sample_error(result),
+        **survey.to_dict(),
+    }
+
+
+def _sample_error(result: ScanResult) -> dict[str, str] | None:
+    if result.error:
+        return result.stop_error()
+    if result.head_reason:
+        return {"kind": "error", "message": f"values could not be read: {result.head_reason}"}
+    return None
+
+
+def _memcached_sample(
+    target: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    items: list[Item] = []
+    client = MemcachedClient(target, timeout).connect()
+    try:
+        result = crawl(client, request.crawl, items.extend, progress)
+    finally:
+        client.close()
+    survey = EnvelopeSurvey(request.affected)
+    wanted = [item for item in items if item.size <= MEMCACHED_FETCH_LIMIT]
+    fetched = 0
+    with MemcachedClient(target, timeout).connect() as getter:
+        for start in range(0, len(wanted), MEMCACHED_GET_BATCH):
+            chunk = wanted[start : start + MEMCACHED_GET_BATCH]
+            found = getter.meta_get([item.key for item in chunk])
+            values = {key: value for key, (value, _ttl, _flags) in found.items()}
+            for item in chunk:
+                value = values.get(item.key)
+                if value is None:
+                    continue  # expired or evicted since the crawl: skipped
+                fetched += 1
+                survey.add(item.key, item.namespace, value[:VALUE_HEAD_BYTES], len(value))
+    return {
+        "mode": "sample",
+        "pattern": safe_text(request.crawl.match) if request.crawl.match else None,
+        "scan": result.to_dict(),
+        "complete": result.complete,
+        "stop_reason": result.stop_reason,
+        "resume_cursor": None,
+        "entries": fetched,
+        "not_fetched": len(items) - len(wanted),
+        **survey.to_dict(),
+    }

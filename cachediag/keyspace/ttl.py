@@ -1,0 +1,349 @@
+"""`cachediag ttl`: the guide's "Check TTL configuration" step, per key or over a bounded sample.
+
+Per key (like `redis-cli TTL KEY`): seconds remaining, -1 no expiration set (cached
+forever), -2 key does not exist, plus type and memory. Over the keyspace: INFO
+keyspace per database, and a bounded SCAN sample (PTTL only, pipelined per batch)
+bucketed by remaining TTL and grouped by namespace. Memcached keys come from
+`lru_crawler metadump` (its exp field), which is bounded the same way.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from typing import Any
+
+from cachediag.checks.facts_view import number
+from cachediag.checks.judge import Judge
+from cachediag.errors import ProbeError
+from cachediag.keyspace.namespaces import namespace_of
+from cachediag.probes.rows import mark_error, target_row
+from cachediag.safety.textsafe import safe_text
+from cachediag.targets.target import Target
+
+HOUR = 3600
+DAY = 86400
+NO_EXPIRY = "no expiry"
+# (label, upper bound in seconds, exclusive); the last bucket is everything longer.
+BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 1 h", HOUR),
+    ("1–4 h", 4 * HOUR),
+    ("4–12 h", 12 * HOUR),
+    ("12–24 h", DAY),
+    ("1–7 d", 7 * DAY),
+    ("> 7 d", float("inf")),
+)
+BUCKET_NAMES = (NO_EXPIRY, *(label for label, _ in BUCKETS))
+MEMCACHED_KEY_LIMIT = 250
+SCAN_COUNT = 1000
+SCAN_CALLS_MIN = 100
+
+
+# -- pure ------------------------------------------------------------------------------
+
+
+def bucket_of(ttl_seconds: float) -> str:
+    """The bucket of a remaining TTL; a negative one (-1) means no expiry."""
+    if ttl_seconds < 0:
+        return NO_EXPIRY
+    for label, upper in BUCKETS:
+        if ttl_seconds < upper:
+            return label
+    return BUCKETS[-1][0]  # pragma: no cover - the last bound is infinite
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < HOUR:
+        return f"{seconds // 60}m {seconds % 60}s"
+    if seconds < DAY:
+        return f"{seconds // HOUR}h {seconds % HOUR // 60}m"
+    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
+
+
+def reading(ttl: int) -> str:
+    """The guide's reading of a `TTL` reply."""
+    if ttl == -2:
+        return "key does not exist"
+    if ttl == -1:
+        return "no expiration set: cached forever"
+    return f"{ttl} seconds remaining ({human_duration(ttl)})"
+
+
+def summarize(items: list[tuple[str, float]]) -> dict[str, Any]:
+    """Buckets overall and per namespace; namespaces with most keys without TTL first."""
+    overall: Counter[str] = Counter()
+    per_namespace: dict[str, Counter[str]] = {}
+    for key, ttl in items:
+        name = bucket_of(ttl)
+        overall[name] += 1
+        per_namespace.setdefault(namespace_of(key), Counter())[name] += 1
+    namespaces: list[dict[str, Any]] = [
+        {
+            "namespace": namespace,
+            "keys": sum(counts.values()),
+            "without_ttl": counts[NO_EXPIRY],
+            "buckets": {name: counts[name] for name in BUCKET_NAMES},
+        }
+        for namespace, counts in per_namespace.items()
+    ]
+    namespaces.sort(key=lambda ns: (-ns["without_ttl"], -ns["keys"], ns["namespace"]))
+    return {
+        "sampled": len(items),
+        "buckets": {name: overall[name] for name in BUCKET_NAMES},
+        "namespaces": namespaces,
+    }
+
+
+def databases(info_keyspace: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, db in sorted(
+        info_keyspace.items(), key=lambda kv: int(kv[0][2:]) if kv[0][2:].isdigit() else 0
+    ):
+        if isinstance(db, dict):
+            out.append(
+                {
+                    "db": name,
+                    "keys": db.get("keys", 0),
+                    "expires": db.get("expires", 0),
+                    "avg_ttl_ms": db.get("avg_ttl", 0),
+                }
+            )
+    return out
+
+
+# -- per key ---------------------------------------------------------------------------
+
+
+def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str | None]:
+    """TTL, TYPE and MEMORY USAGE of each key in one round trip, and why MEMORY was refused."""
+    from cachediag.clients.resp import ReplyError
+
+    raw = [key.encode("utf-8", "surrogateescape") for key in keys]
+    commands: list[tuple[Any, ...]] = []
+    for key in raw:
+        commands += [("TTL", key), ("TYPE", key), ("MEMORY", "USAGE", key)]
+    replies = client.pipeline(commands)
+    rows, memory_reason = [], None
+    for index, key in enumerate(raw):
+        ttl, kind, memory = replies[index * 3 : index * 3 + 3]
+        if isinstance(ttl, ReplyError):
+            raise ProbeError("error", f"TTL failed: {ttl.text}")
+        if isinstance(memory, ReplyError):
+            memory_reason = memory_reason or memory.text
+            memory = None
+        ttl = int(ttl)
+        rows.append(
+            {
+                "key": safe_text(key),
+                "ttl": ttl,
+                "type": kind.decode() if isinstance(kind, bytes) and ttl != -2 else None,
+                "memory_bytes": memory if isinstance(memory, int) else None,
+                "reading": reading(ttl),
+            }
+        )
+    return rows, memory_reason
+
+
+def memcached_key(client: Any, key: str) -> dict[str, Any]:
+    """`mg KEY t s`: remaining TTL and value size. (It counts as a get in the server's stats.)"""
+    from cachediag.clients.net import Deadline
+
+    raw = key.encode("utf-8", "surrogateescape")
+    row: dict[str, Any] = {"key": safe_text(key), "ttl": None, "type": None, "memory_bytes": None}
+    if not raw or len(raw) > MEMCACHED_KEY_LIMIT or any(b <= 0x20 or b == 0x7F for b in raw):
+        row["reading"] = "not a valid Memcached key (1-250 bytes, no spaces or control characters)"
+        return row
+    client.send(b"mg " + raw + b" t s\r\n")
+    line = client.read_line(Deadline(client.timeout))
+    if line == b"EN":
+        row.update(ttl=-2, reading=reading(-2))
+        return row
+    if not line.startswith(b"HD"):
+        raise ProbeError("protocol", f"mg answered '{line[:60].decode('ascii', 'replace')}'")
+    flags = {part[:1]: part[1:] for part in line.split()[1:]}
+    ttl = int(flags.get(b"t", b"-1"))
+    row.update(
+        ttl=ttl,
+        type="item",
+        memory_bytes=int(flags[b"s"]) if b"s" in flags else None,
+        reading=reading(ttl),
+    )
+    return row
+
+
+def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    row = target_row(target)
+    row["mode"] = "keys"
+    try:
+        if target.kind == "redis":
+            from cachediag.clients.resp import RedisClient
+
+            with RedisClient(target, timeout).connect() as client:
+                client.timed_ping()
+                row["keys"], memory_reason = redis_keys(client, keys)
+            if memory_reason:
+                row["notes"] = [f"MEMORY USAGE is unavailable: {memory_reason}"]
+        else:
+            from cachediag.clients.memcache_text import MemcachedClient
+
+            with MemcachedClient(target, timeout).connect() as mc:
+                mc.version()
+                row["keys"] = [memcached_key(mc, key) for key in keys]
+    except ProbeError as error:
+        return mark_error(row, target, error)
+    return row
+
+
+# -- over the keyspace -----------------------------------------------------------------
+
+
+def redis_sample(
+    client: Any, max_keys: int, pattern: str | None
+) -> tuple[list[tuple[str, float]], bool]:
+    """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?"""
+    from cachediag.clients.resp import ReplyError
+    from cachediag.scan.redis import iter_scan_batches
+
+    items: list[tuple[str, float]] = []
+    if max_keys <= 0:
+        return items, False
+    # With a sparse MATCH most SCAN calls return nothing: bound the calls too, not just
+    # the keys kept, so a pattern over a huge keyspace still ends (about 1M keys looked at
+    # for the default 10,000).
+    calls_left = max(SCAN_CALLS_MIN, max_keys // 10)
+    for cursor, batch in iter_scan_batches(client, count=SCAN_COUNT, match=pattern):
+        calls_left -= 1
+        room = max_keys - len(items)
+        taken = batch[:room]
+        replies = client.pipeline([("PTTL", key) for key in taken]) if taken else []
+        for key, pttl in zip(taken, replies, strict=True):
+            if isinstance(pttl, ReplyError) or pttl == -2:
+                continue  # gone since SCAN returned it
+            items.append((safe_text(key), -1 if pttl == -1 else pttl / 1000))
+        if cursor == 0:
+            return items, len(batch) <= room
+        if len(items) >= max_keys or calls_left <= 0:
+            return items, False
+    return items, True  # pragma: no cover - the loop always returns
+
+
+def memcached_sample(
+    client: Any, max_keys: int, pattern: str | None
+) -> tuple[list[tuple[str, float]], bool, int]:
+    """Items of `lru_crawler metadump`, exp made relative to the server's clock."""
+    from cachediag.probes.info import stats_numbers
+    from cachediag.probes.memcached import parse_metadump_line
+
+    now = number(stats_numbers(client.stats()), "time") or 0
+    items: list[tuple[str, float]] = []
+    dumped = 0
+    for line in client.metadump(max_keys):
+        dumped += 1
+        item = parse_metadump_line(line)
+        key = safe_text(item.get("key", b""))
+        if pattern and not fnmatch.fnmatchcase(key, pattern):
+            continue
+        exp = item.get("exp")
+        items.append((key, -1 if exp in (None, -1) else max(0.0, exp - now)))
+    return items, dumped < max_keys, dumped
+
+
+def keyspace_report(
+    target: Target, timeout: float, max_keys: int, pattern: str | None, judge: Judge
+) -> dict[str, Any]:
+    row = target_row(target)
+    row["mode"] = "keyspace"
+    row["max_keys"] = max_keys
+    row["pattern"] = pattern
+    notes: list[str] = []
+    try:
+        if target.kind == "redis":
+            items, complete, facts = _redis_keyspace(target, timeout, max_keys, pattern, row)
+            if pattern and not complete and len(items) < max_keys:
+                notes.append(
+                    f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
+                    f"{pattern} so far (raise --max-keys to look further)"
+                )
+            if row["databases"] and len(row["databases"]) > 1:
+                notes.append(
+                    f"the sample covers db{target.db} only; the per-database figures cover them all"
+                )
+        else:
+            items, complete, facts = _memcached_keyspace(target, timeout, max_keys, pattern, notes)
+    except ProbeError as error:
+        return mark_error(row, target, error)
+    except RuntimeError as exc:  # SCAN refused by an ACL
+        items, complete, facts = (
+            [],
+            False,
+            {"kind": target.kind, "info": None, "sample": {"error": str(exc), "keys": []}},
+        )
+        notes.append(str(exc))
+    row.update(summarize(items))
+    row["complete"] = complete
+    row["verdict"] = judge(f"{target.kind}.ttl", facts)
+    row["notes"] = notes
+    return row
+
+
+def _redis_keyspace(
+    target: Target, timeout: float, max_keys: int, pattern: str | None, row: dict[str, Any]
+) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
+    from cachediag.clients.resp import RedisClient, ReplyError
+    from cachediag.probes.info import parse_info
+
+    with RedisClient(target, timeout).connect() as client:
+        client.timed_ping()
+        info_reply = client.call("INFO", "keyspace")
+        info = {} if isinstance(info_reply, ReplyError) else parse_info(info_reply)
+        row["databases"] = databases(info.get("keyspace") or {})
+        items, complete = redis_sample(client, max_keys, pattern)
+    if pattern:
+        # With a pattern the verdict is about the matching keys, not the whole keyspace.
+        return items, complete, sample_facts(items)
+    facts = {
+        "kind": "redis",
+        "info": info or None,
+        "sample": {
+            "keys": [
+                {"key": key, "ttl_ms": -1 if ttl < 0 else int(ttl * 1000)} for key, ttl in items
+            ]
+        },
+    }
+    return items, complete, facts
+
+
+def sample_facts(items: list[tuple[str, float]], error: str | None = None) -> dict[str, Any]:
+    """Facts that make the shared ttl rule judge a key sample alone.
+
+    redis.ttl and memcached.ttl are one rule: given Redis facts it counts INFO keyspace,
+    given Memcached facts it counts the sampled items. This is the second shape.
+    """
+    keys = [{"key": key, "exp": -1 if ttl < 0 else 0} for key, ttl in items]
+    return {"kind": "memcached", "sample": {"keys": keys, "error": error}}
+
+
+def _memcached_keyspace(
+    target: Target, timeout: float, max_keys: int, pattern: str | None, notes: list[str]
+) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
+    from cachediag.clients.memcache_text import MemcachedClient
+
+    with MemcachedClient(target, timeout).connect() as client:
+        client.version()
+        try:
+            items, complete, dumped = memcached_sample(client, max_keys, pattern)
+        except ProbeError as error:
+            if error.kind != "error":
+                raise
+            # The crawler is off (-o no_lru_crawler) or busy: no sample, but the target is up.
+            reason = f"lru_crawler metadump failed: {error.message}"
+            notes.append(reason)
+            return [], False, sample_facts([], reason)
+    if pattern:
+        notes.append(
+            f"metadump has no pattern: {dumped} items read, {len(items)} matched {pattern}"
+        )
+    return items, complete, sample_facts(items)

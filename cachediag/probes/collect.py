@@ -1,0 +1,136 @@
+"""Probe every target (concurrently) and the host: the one place that gathers facts.
+
+The result is the facts document: plain JSON data that the rules judge and that a
+bundle can carry, so the same verdicts can be reached later, offline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from cachediag.targets.target import Target
+
+if TYPE_CHECKING:
+    from cachediag.probes.app import AppSources
+
+FACTS_SCHEMA = "cachediag.facts/v1"
+
+
+def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+    if target.kind == "redis":
+        from cachediag.probes import redis as probe
+    else:
+        from cachediag.probes import memcached as probe  # type: ignore[no-redef]
+    try:
+        return probe.collect(target, timeout, sample_keys)
+    except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
+        from cachediag.errors import ProbeError
+        from cachediag.probes.common import base_facts, mark_down
+
+        facts = base_facts(target)
+        facts["connect"] = {"ok": True, "error": None, "addresses": []}
+        message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
+        return mark_down(facts, ProbeError("protocol", message), "ping")
+
+
+def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:
+    """Probe all targets at once, so a dead one costs its timeout once, not per target."""
+    from cachediag.probes.fanout import per_target
+
+    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys))
+
+
+def count_established(facts_list: list[dict[str, Any]]) -> None:
+    """Established TCP connections from this host to each target (other than ours)."""
+    try:
+        import psutil
+
+        connections = psutil.net_connections(kind="tcp")
+    except Exception:
+        return
+    me = os.getpid()
+    for facts in facts_list:
+        addresses = set((facts.get("connect") or {}).get("addresses") or [])
+        port = facts["address"].rsplit(":", 1)[-1]
+        if not addresses or not port.isdigit():
+            continue
+        facts["established"] = sum(
+            1
+            for conn in connections
+            if conn.status == psutil.CONN_ESTABLISHED
+            and conn.raddr
+            and conn.raddr.ip in addresses
+            and conn.raddr.port == int(port)
+            and conn.pid != me
+        )
+
+
+def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    local = []
+    for facts in facts_list:
+        if facts["kind"] != "redis" or not facts.get("local") or facts.get("status") != "up":
+            continue
+        # Without CONFIG (ACLs, managed services) dir and tcp-backlog are unknown, but
+        # the kernel settings that matter to a local Redis can still be judged.
+        config = (facts.get("config") or {}).get("values") or {}
+        backlog = config.get("tcp-backlog")
+        local.append(
+            {
+                "target": facts["target"],
+                "dir": config.get("dir"),
+                "tcp_backlog": int(backlog) if backlog and backlog.isdigit() else None,
+            }
+        )
+    return local
+
+
+def collect_facts(
+    targets: list[Target],
+    timeout: float,
+    sample_keys: int = 1000,
+    host: bool = True,
+    app: AppSources | None = None,
+) -> dict[str, Any]:
+    started = time.time()
+    host_probe = None
+    if host:
+        from cachediag.probes.host import HostProbe
+
+        host_probe = HostProbe.start()
+    app_pool = app_future = None
+    if app is not None:
+        from cachediag.probes import app as app_probe
+
+        # The HTTP endpoints are read while the targets are probed, not after them.
+        app_pool = ThreadPoolExecutor(max_workers=1)
+        app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
+    target_facts = probe_targets(targets, timeout, sample_keys)
+    count_established(target_facts)
+    host_facts = None
+    if host_probe is not None:
+        latency = [
+            {"target": f["target"], "samples_us": f["ping"]["samples_us"]}
+            for f in target_facts
+            if f["ping"]["samples_us"]
+        ]
+        host_facts = host_probe.finish(local_redis_of(target_facts), latency)
+    app_facts = None
+    if app is not None and app_pool is not None and app_future is not None:
+        # Logs are scanned after the host snapshot: a big log's CPU must not read as host load.
+        app_facts = {
+            **app_future.result(),
+            "logs": app_probe.collect_logs(app.logs) if app.logs else None,
+            "schema_versions": app_probe.schema_versions(target_facts),
+        }
+        app_pool.shutdown()
+    return {
+        "schema": FACTS_SCHEMA,
+        "collected_at": started,
+        "timeout": timeout,
+        "targets": target_facts,
+        "host": host_facts,
+        "app": app_facts,
+    }

@@ -1,0 +1,350 @@
+"""`cachediag memory`: the guide's Issue 3 diagnosis steps, one reading and one verdict at a time.
+
+Collection reuses the probes (the same facts `check` judges) and adds, for Redis,
+MEMORY DOCTOR and MEMORY STATS. The report is a pure function of those facts; each
+reading is judged by the checklist rule `check` uses for it, with the same thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachediag.checks.facts_view import human_bytes, number, section, stats
+from cachediag.checks.judge import Judge
+from cachediag.errors import ProbeError
+from cachediag.probes.rows import mark_error, target_row
+from cachediag.safety.textsafe import safe_text
+from cachediag.targets.target import Target
+
+# MEMORY STATS fields worth showing; the rest is in --json.
+STATS_HIGHLIGHTS = (
+    "peak.allocated",
+    "total.allocated",
+    "startup.allocated",
+    "replication.backlog",
+    "clients.normal",
+    "clients.slaves",
+    "aof.buffer",
+    "dataset.bytes",
+    "dataset.percentage",
+    "overhead.total",
+    "keys.count",
+    "keys.bytes-per-key",
+    "fragmentation",
+    "fragmentation.bytes",
+)
+
+
+# -- collection (I/O) -------------------------------------------------------------------
+
+
+def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+    if target.kind == "redis":
+        from cachediag.probes import redis as probe
+
+        facts = probe.collect(target, timeout, sample_keys)
+        if facts.get("status") == "up":
+            facts.update(_memory_commands(target, timeout))
+        return facts
+    from cachediag.probes import memcached as mc_probe
+
+    return mc_probe.collect(target, timeout, sample_keys)
+
+
+def _memory_commands(target: Target, timeout: float) -> dict[str, Any]:
+    """MEMORY DOCTOR and MEMORY STATS in one round trip; refused ones say why."""
+    from cachediag.clients.resp import RedisClient, ReplyError
+
+    out: dict[str, Any] = {
+        "memory_doctor": {"available": False, "text": None, "reason": None},
+        "memory_stats": {"available": False, "values": {}, "reason": None},
+    }
+    try:
+        with RedisClient(target, timeout).connect() as client:
+            doctor, memory_stats = client.pipeline([("MEMORY", "DOCTOR"), ("MEMORY", "STATS")])
+    except ProbeError as error:
+        for name in out:
+            out[name]["reason"] = error.message
+        return out
+    if isinstance(doctor, ReplyError):
+        out["memory_doctor"]["reason"] = f"MEMORY DOCTOR is unavailable: {doctor.text}"
+    else:
+        text = doctor.decode("utf-8", "replace") if isinstance(doctor, bytes) else str(doctor)
+        out["memory_doctor"].update(available=True, text=text.strip())
+    if isinstance(memory_stats, ReplyError):
+        out["memory_stats"]["reason"] = f"MEMORY STATS is unavailable: {memory_stats.text}"
+    else:
+        out["memory_stats"].update(available=True, values=parse_memory_stats(memory_stats))
+    return out
+
+
+def parse_memory_stats(reply: Any) -> dict[str, Any]:
+    """MEMORY STATS' flat name/value list as a dict (nested lists, like db.0, as dicts)."""
+    if not isinstance(reply, list):
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in zip(reply[::2], reply[1::2], strict=False):
+        key = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        if isinstance(value, list):
+            out[key] = parse_memory_stats(value)
+        elif isinstance(value, bytes):
+            out[key] = value.decode("utf-8", "replace")
+        else:
+            out[key] = value
+    return out
+
+
+# -- the report (pure) ------------------------------------------------------------------
+
+
+def _reading(
+    name: str, value: Any, display: str, verdict: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"name": name, "value": value, "display": display, "verdict": verdict}
+
+
+def projection(keys: float | None, average_bytes: float | None) -> dict[str, Any] | None:
+    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average."""
+    if not keys or not average_bytes:
+        return None
+    total = keys * average_bytes
+    return {
+        "keys": int(keys),
+        "average_entry_bytes": round(average_bytes),
+        "estimated_bytes": round(total),
+        "text": f"{int(keys):,} keys × {human_bytes(average_bytes)} ≈ {human_bytes(total)}",
+    }
+
+
+def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
+    mem = section(facts, "memory")
+    info_stats = section(facts, "stats")
+    config = facts.get("config") or {}
+    notes: list[str] = []
+    if facts.get("errors", {}).get("info"):
+        notes.append(f"INFO is unavailable: {facts['errors']['info']}")
+    if not config.get("available", True):
+        notes.append(f"{config.get('reason')}: maxmemory and the policy are read from INFO memory")
+
+    used = number(mem, "used_memory")
+    limit = number(mem, "maxmemory")
+    if limit is None:
+        raw = (config.get("values") or {}).get("maxmemory")
+        limit = float(raw) if raw and str(raw).isdigit() else None
+    policy = mem.get("maxmemory_policy") or (config.get("values") or {}).get("maxmemory-policy")
+    ratio = number(mem, "mem_fragmentation_ratio")
+    entry = judge("redis.entry_size", facts)
+    average = entry["observed"].get("average_bytes")
+    dbsize = facts.get("dbsize")
+
+    readings = [
+        _reading(
+            "used_memory",
+            used,
+            _bytes_text(used, mem.get("used_memory_human")),
+            judge("redis.memory", facts),
+        ),
+        _reading(
+            "used_memory_rss",
+            number(mem, "used_memory_rss"),
+            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+        ),
+        _reading(
+            "used_memory_peak",
+            number(mem, "used_memory_peak"),
+            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+        ),
+        _reading(
+            "maxmemory",
+            limit,
+            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+        ),
+        _reading(
+            "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
+        ),
+        _reading(
+            "mem_fragmentation_ratio",
+            ratio,
+            f"{ratio:.2f}" if ratio is not None else "–",
+            judge("redis.fragmentation", facts),
+        ),
+        _reading(
+            "evicted_keys",
+            number(info_stats, "evicted_keys"),
+            _count(number(info_stats, "evicted_keys")),
+            judge("redis.evictions", facts),
+        ),
+        _reading("dbsize", dbsize, _count(dbsize)),
+        _reading(
+            "keys_without_ttl",
+            _without_ttl(facts),
+            _count(_without_ttl(facts)),
+            judge("redis.ttl", facts),
+        ),
+        _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
+    ]
+    sample = facts.get("sample") or {}
+    if sample.get("memory_available") is False:
+        notes.append(
+            f"MEMORY USAGE is unavailable ({sample.get('memory_reason')}): "
+            "entry sizes are string lengths only"
+        )
+    if sample.get("error"):
+        notes.append(f"no key sample: {sample['error']}")
+    doctor = facts.get("memory_doctor") or {}
+    memory_stats = facts.get("memory_stats") or {}
+    for part in (doctor, memory_stats):
+        if part.get("reason"):
+            notes.append(part["reason"])
+    values = memory_stats.get("values") or {}
+    return {
+        "readings": readings,
+        "databases": databases(facts),
+        "projection": projection(dbsize, average),
+        "sampled_keys": entry["observed"].get("sampled", 0),
+        "memory_doctor": doctor.get("text"),
+        "memory_stats": {name: values[name] for name in STATS_HIGHLIGHTS if name in values},
+        "memory_stats_all": values,
+        "notes": notes,
+    }
+
+
+def _without_ttl(facts: dict[str, Any]) -> int | None:
+    if not facts.get("info"):
+        return None
+    return sum(db["without_ttl"] for db in databases(facts))
+
+
+def databases(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per database: keys, keys with and without a TTL, avg_ttl (INFO keyspace)."""
+    out = []
+    for name, db in sorted(
+        section(facts, "keyspace").items(),
+        key=lambda kv: int(kv[0][2:]) if kv[0][2:].isdigit() else 0,
+    ):
+        if not isinstance(db, dict):
+            continue
+        keys, expires = int(db.get("keys", 0)), int(db.get("expires", 0))
+        out.append(
+            {
+                "db": name,
+                "keys": keys,
+                "with_ttl": expires,
+                "without_ttl": keys - expires,
+                "avg_ttl_ms": db.get("avg_ttl"),
+            }
+        )
+    return out
+
+
+def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
+    st = stats(facts)
+    settings = stats(facts, "settings")
+    used, limit = number(st, "bytes"), number(st, "limit_maxbytes")
+    entry = judge("memcached.entry_size", facts)
+    average = entry["observed"].get("average_bytes")
+    notes = [
+        f"stats {group} is unavailable: {message}"
+        for group, message in (facts.get("errors") or {}).items()
+    ]
+    sample = facts.get("sample") or {}
+    if sample.get("error"):
+        notes.append(f"no key sample: {sample['error']}")
+    readings = [
+        _reading("bytes", used, _bytes_text(used), judge("memcached.memory", facts)),
+        _reading("limit_maxbytes", limit, _bytes_text(limit)),
+        _reading("curr_items", number(st, "curr_items"), _count(number(st, "curr_items"))),
+        _reading(
+            "evictions",
+            number(st, "evictions"),
+            _count(number(st, "evictions")),
+            judge("memcached.evictions", facts),
+        ),
+        _reading(
+            "eviction_setting",
+            settings.get("evictions"),
+            str(settings.get("evictions", "–")),
+            judge("memcached.eviction_policy", facts),
+        ),
+        _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
+    ]
+    return {
+        "readings": readings,
+        "slabs": slab_table(stats(facts, "slabs"), stats(facts, "items")),
+        "projection": projection(number(st, "curr_items"), average),
+        "sampled_keys": entry["observed"].get("sampled", 0),
+        "notes": notes,
+    }
+
+
+def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, Any]]:
+    """The table of `memcached-tool display`, from `stats slabs` and `stats items`.
+
+    Full? is "no free chunk left in the class" (free_chunks == 0): memcached-tool's older
+    test on free_chunks_end no longer means anything since 1.4.
+    """
+    classes: dict[int, dict[str, Any]] = {}
+    for name, value in slabs.items():
+        head, _, field = name.partition(":")
+        if head.isdigit() and field:
+            classes.setdefault(int(head), {})[field] = value
+    per_item: dict[int, dict[str, Any]] = {}
+    for name, value in items.items():
+        parts = name.split(":")
+        if len(parts) == 3 and parts[0] == "items" and parts[1].isdigit():
+            per_item.setdefault(int(parts[1]), {})[parts[2]] = value
+    rows = []
+    for number_, slab in sorted(classes.items()):
+        if not slab.get("total_pages"):
+            continue
+        item = per_item.get(number_, {})
+        chunk = int(slab.get("chunk_size", 0))
+        rows.append(
+            {
+                "class": number_,
+                "item_size": chunk,
+                "item_size_text": f"{chunk}B" if chunk < 1024 else f"{chunk / 1024:.1f}K",
+                "max_age": item.get("age", 0),
+                "pages": slab.get("total_pages", 0),
+                "count": item.get("number", 0),
+                "full": slab.get("free_chunks", 1) == 0,
+                "evicted": item.get("evicted", 0),
+                "evict_time": item.get("evicted_time", 0),
+                "oom": item.get("outofmemory", 0),
+            }
+        )
+    return rows
+
+
+def _bytes_text(value: float | None, human: Any = None) -> str:
+    if value is None:
+        return "–"
+    return f"{int(value):,} B ({human_bytes(value)})"
+
+
+def _count(value: float | None) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dict[str, Any]:
+    """Collect and judge one target: its row of the cachediag.memory/v1 document."""
+    row = target_row(target)
+    try:
+        facts = collect(target, timeout, sample_keys)
+    except ProbeError as error:  # pragma: no cover - probes report failures in their facts
+        return mark_error(row, target, error)
+    if facts.get("status") != "up":
+        why = (
+            (facts.get("ping") or {}).get("error")
+            or (facts.get("connect") or {}).get("error")
+            or {}
+        )
+        return mark_error(
+            row, target, ProbeError(why.get("kind", "error"), why.get("message", "no answer"))
+        )
+    if facts.get("errors", {}).get("probe"):
+        row["error"] = {"kind": "error", "message": safe_text(facts["errors"]["probe"])}
+    row.update(
+        redis_report(facts, judge) if target.kind == "redis" else memcached_report(facts, judge)
+    )
+    return row

@@ -1,0 +1,236 @@
+"""`cachediag watch`: counters polled every interval and turned into rates, like `redis-cli --stat`.
+
+Polling (one INFO or one `stats` per target and interval) is I/O; the rates and the
+summary are pure functions of two snapshots, tested without a server.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachediag.errors import ProbeError
+from cachediag.targets.target import Target
+
+# Memcached has no total command counter: these are the commands it counts.
+MEMCACHED_OPS = (
+    "cmd_get",
+    "cmd_set",
+    "cmd_touch",
+    "cmd_flush",
+    "delete_hits",
+    "delete_misses",
+    "incr_hits",
+    "incr_misses",
+    "decr_hits",
+    "decr_misses",
+    "cas_hits",
+    "cas_misses",
+    "cas_badval",
+)
+
+
+def _num(mapping: dict[str, Any], name: str) -> float:
+    value = mapping.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def redis_counters(info: dict[str, dict[str, Any]]) -> dict[str, float]:
+    stats, memory, clients = info.get("stats", {}), info.get("memory", {}), info.get("clients", {})
+    keyspace = info.get("keyspace", {})
+    return {
+        "ops": _num(stats, "total_commands_processed"),
+        "hits": _num(stats, "keyspace_hits"),
+        "misses": _num(stats, "keyspace_misses"),
+        "evicted": _num(stats, "evicted_keys"),
+        "expired": _num(stats, "expired_keys"),
+        "used_memory": _num(memory, "used_memory"),
+        "clients": _num(clients, "connected_clients"),
+        "keys": sum(_num(db, "keys") for db in keyspace.values() if isinstance(db, dict)),
+        "uptime": _num(info.get("server", {}), "uptime_in_seconds"),
+    }
+
+
+def memcached_counters(stats: dict[str, Any]) -> dict[str, float]:
+    return {
+        "ops": sum(_num(stats, name) for name in MEMCACHED_OPS),
+        "hits": _num(stats, "get_hits"),
+        "misses": _num(stats, "get_misses"),
+        "evicted": _num(stats, "evictions"),
+        # Items freed because they had expired: reused on write, or found by the crawler.
+        "expired": _num(stats, "reclaimed") + _num(stats, "crawler_reclaimed"),
+        "used_memory": _num(stats, "bytes"),
+        "clients": _num(stats, "curr_connections"),
+        "keys": _num(stats, "curr_items"),
+        "uptime": _num(stats, "uptime"),
+    }
+
+
+# The poll itself is a command Redis counts in total_commands_processed: not the app's.
+OWN_COMMANDS_PER_POLL = {"redis": 1, "memcached": 0}
+
+
+def rates(
+    kind: str, before: dict[str, float], after: dict[str, float], seconds: float
+) -> dict[str, Any]:
+    """Rates over one interval; a counter that went down (restart, RESETSTAT) reads as reset."""
+    reset = after["uptime"] < before["uptime"] or any(
+        after[n] < before[n] for n in ("ops", "hits", "misses", "evicted", "expired")
+    )
+    seconds = max(seconds, 1e-6)
+    out: dict[str, Any] = {
+        "used_memory": int(after["used_memory"]),
+        "clients": int(after["clients"]),
+        "keys": int(after["keys"]),
+        "reset": reset,
+    }
+    if reset:
+        return {
+            **out,
+            "ops_per_sec": None,
+            "hit_rate": None,
+            "lookups": 0,
+            "evictions_per_sec": None,
+            "expired_per_sec": None,
+            "ops": 0,
+            "hits": 0,
+            "misses": 0,
+            "evicted": 0,
+            "expired": 0,
+        }
+    ops = max(0.0, after["ops"] - before["ops"] - OWN_COMMANDS_PER_POLL[kind])
+    hits, misses = after["hits"] - before["hits"], after["misses"] - before["misses"]
+    evicted, expired = after["evicted"] - before["evicted"], after["expired"] - before["expired"]
+    lookups = hits + misses
+    return {
+        **out,
+        "ops_per_sec": round(ops / seconds, 1),
+        "hit_rate": round(hits / lookups, 4) if lookups else None,
+        "lookups": int(lookups),
+        "evictions_per_sec": round(evicted / seconds, 1),
+        "expired_per_sec": round(expired / seconds, 1),
+        "ops": int(ops),
+        "hits": int(hits),
+        "misses": int(misses),
+        "evicted": int(evicted),
+        "expired": int(expired),
+    }
+
+
+@dataclass
+class Totals:
+    """What a watch saw of one target, for the summary printed on exit."""
+
+    intervals: int = 0
+    seconds: float = 0.0
+    ops: int = 0
+    hits: int = 0
+    misses: int = 0
+    evicted: int = 0
+    expired: int = 0
+    peak_ops_per_sec: float = 0.0
+    memory: list[int] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, row: dict[str, Any], seconds: float) -> None:
+        if row.get("status") != "up":
+            self.errors += 1
+            return
+        self.memory.append(row["used_memory"])
+        if row.get("reset") or row.get("ops_per_sec") is None:
+            return
+        self.intervals += 1
+        self.seconds += seconds
+        self.ops += row["ops"]
+        self.hits += row["hits"]
+        self.misses += row["misses"]
+        self.evicted += row["evicted"]
+        self.expired += row["expired"]
+        self.peak_ops_per_sec = max(self.peak_ops_per_sec, row["ops_per_sec"])
+
+    def to_dict(self) -> dict[str, Any]:
+        lookups = self.hits + self.misses
+        return {
+            "intervals": self.intervals,
+            "seconds": round(self.seconds, 2),
+            "ops": self.ops,
+            "avg_ops_per_sec": round(self.ops / self.seconds, 1) if self.seconds else None,
+            "peak_ops_per_sec": self.peak_ops_per_sec,
+            "hit_rate": round(self.hits / lookups, 4) if lookups else None,
+            "lookups": lookups,
+            "evicted": self.evicted,
+            "expired": self.expired,
+            "memory_first": self.memory[0] if self.memory else None,
+            "memory_last": self.memory[-1] if self.memory else None,
+            "memory_max": max(self.memory) if self.memory else None,
+            "failed_polls": self.errors,
+        }
+
+
+class Poller:
+    """One target's connection, kept across polls and reopened after a failure."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.client: Any = None
+        self.last: tuple[float, dict[str, float]] | None = None
+
+    def _connect(self) -> Any:
+        if self.target.kind == "redis":
+            from cachediag.clients.resp import RedisClient
+
+            return RedisClient(self.target, self.timeout).connect()
+        from cachediag.clients.memcache_text import MemcachedClient
+
+        return MemcachedClient(self.target, self.timeout).connect()
+
+    def snapshot(self) -> dict[str, float]:
+        if self.client is None:
+            self.client = self._connect()
+        try:
+            if self.target.kind == "redis":
+                from cachediag.clients.resp import ReplyError, is_auth_error
+                from cachediag.probes.info import parse_redis_info
+
+                reply = self.client.call("INFO")
+                if isinstance(reply, ReplyError):
+                    kind = "auth" if is_auth_error(reply) else "error"
+                    raise ProbeError(kind, f"INFO failed: {reply.text}")
+                return redis_counters(parse_redis_info(reply))
+            from cachediag.probes.info import stats_numbers
+
+            return memcached_counters(stats_numbers(self.client.stats()))
+        except ProbeError:
+            self.close()
+            raise
+
+    def poll(self) -> dict[str, Any]:
+        """The row for the interval since the previous poll (the first poll only primes)."""
+        row: dict[str, Any] = {
+            "target": self.target.name,
+            "kind": self.target.kind,
+            "status": "up",
+            "error": None,
+        }
+        now = time.monotonic()
+        try:
+            counters = self.snapshot()
+        except ProbeError as error:
+            self.last = None  # the next good poll primes again
+            return {**row, "status": "down", "error": error.to_dict()}
+        previous, self.last = self.last, (now, counters)
+        if previous is None:
+            return {**row, "status": "priming"}
+        seconds = now - previous[0]
+        return {
+            **row,
+            "seconds": round(seconds, 3),
+            **rates(self.target.kind, previous[1], counters, seconds),
+        }
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None

@@ -1,0 +1,185 @@
+"""Turn what the user typed (flags, env, cachediag.toml) into Target objects.
+
+A target's `name` is what every output shows: the URL with any password replaced by
+`***`. The password itself is kept only on the object, never in its repr.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+
+from cachediag.errors import UsageError
+from cachediag.safety.secrets import mask_secrets, remember_secret
+from cachediag.targets.target import Target, TLSOptions
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379"
+DEFAULT_MEMCACHED = "127.0.0.1:11211"
+
+
+def _bad(option: str, raw: str, why: str) -> UsageError:
+    return UsageError(f"invalid {option} '{mask_secrets(raw)}': {why}")
+
+
+def _port(option: str, raw: str, text: str | None, default: int) -> int:
+    if text in (None, ""):
+        return default
+    assert text is not None
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise _bad(option, raw, f"port must be a number from 1 to 65535, not '{text}'")
+    return int(text)
+
+
+def _split_host_port(option: str, raw: str, netloc: str, default_port: int) -> tuple[str, int]:
+    """host:port, [v6]:port, or host alone."""
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else (rest or None)
+        if rest and not rest.startswith(":"):
+            raise _bad(option, raw, "expected [ipv6]:port")
+    elif netloc.count(":") == 1:
+        host, port_text = netloc.split(":")
+    else:
+        host, port_text = netloc, None
+    if not host:
+        raise _bad(option, raw, "no host given")
+    return host, _port(option, raw, port_text, default_port)
+
+
+def _split_url(option: str, raw: str, text: str) -> SplitResult:
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise _bad(option, raw, str(exc)) from None
+    return parts
+
+
+def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) -> Target:
+    option = "--redis URL"
+    text = raw.strip()
+    if "://" not in text:
+        text = f"redis://{text}"  # host[:port] alone is the common shorthand
+    parts = _split_url(option, raw, text)
+    scheme = parts.scheme.lower()
+    env_password = os.environ.get("CACHEDIAG_REDIS_PASSWORD") or os.environ.get("REDISCLI_AUTH")
+    if scheme == "unix":
+        if not parts.path:
+            raise _bad(option, raw, "a unix socket URL needs a path: unix:///path/redis.sock")
+        query = parse_qs(parts.query)
+        db = _db(option, raw, query.get("db", ["0"])[0])
+        password = unquote(parts.password) if parts.password else env_password
+        remember_secret(password)
+        name = f"unix://{parts.path}" + (f"?db={db}" if db else "")
+        return Target("redis", name, source, unix_path=parts.path, db=db, password=password)
+    if scheme not in ("redis", "rediss"):
+        raise _bad(option, raw, f"unknown scheme '{scheme}' (use redis://, rediss:// or unix://)")
+    try:
+        netloc = parts.netloc.rpartition("@")[2]
+        host, port = _split_host_port(option, raw, netloc, 6379)
+    except ValueError as exc:
+        raise _bad(option, raw, str(exc)) from None
+    db = _db(option, raw, parts.path.lstrip("/") or "0")
+    username = unquote(parts.username) if parts.username else None
+    url_password = unquote(parts.password) if parts.password is not None else None
+    if url_password is None and username is not None:
+        # redis://secret@host is redis-cli's form for a password without a user.
+        url_password, username = username, None
+    password = url_password if url_password is not None else env_password
+    remember_secret(password)
+    if username:
+        shown_user = f"{username}:***@" if url_password is not None else f"{username}@"
+    else:
+        shown_user = ":***@" if url_password is not None else ""
+    shown_host = f"[{host}]" if ":" in host else host
+    name = f"{scheme}://{shown_user}{shown_host}:{port}/{db}"
+    return Target(
+        "redis",
+        name,
+        source,
+        host=host,
+        port=port,
+        db=db,
+        username=username,
+        password=password,
+        tls=scheme == "rediss",
+        tls_options=tls_options or TLSOptions(),
+    )
+
+
+def _db(option: str, raw: str, text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise _bad(option, raw, f"database must be a number, not '{text}'")
+    return int(text)
+
+
+def parse_memcached(raw: str, source: str) -> Target:
+    option = "--memcached address"
+    text = raw.strip()
+    if text.startswith("unix://"):
+        path = text[len("unix://") :]
+        if not path:
+            raise _bad(option, raw, "a unix socket URL needs a path: unix:///path/memcached.sock")
+        return Target("memcached", f"unix://{path}", source, unix_path=path)
+    if "://" in text:
+        parts = _split_url(option, raw, text)
+        if parts.scheme.lower() != "memcached":
+            raise _bad(
+                option, raw, f"unknown scheme '{parts.scheme}' (use memcached:// or unix://)"
+            )
+        if parts.path not in ("", "/"):
+            raise _bad(option, raw, "memcached has no databases; drop the path")
+        text = parts.netloc
+    if "@" in text:
+        raise _bad(
+            option, raw, "Memcached's text protocol has no user or password; drop the user@ part"
+        )
+    host, port = _split_host_port(option, raw, text, 11211)
+    shown_host = f"[{host}]" if ":" in host else host
+    return Target("memcached", f"memcached://{shown_host}:{port}", source, host=host, port=port)
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """What the user asked for, from every source; `resolve_targets` picks the winner."""
+
+    redis_flags: tuple[str, ...] = ()
+    memcached_flags: tuple[str, ...] = ()
+    config_redis: tuple[str, ...] = ()
+    config_memcached: tuple[str, ...] = ()
+    tls_options: TLSOptions = field(default_factory=TLSOptions)
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
+def resolve_targets(request: TargetRequest) -> list[Target]:
+    """Flags win over env, env over cachediag.toml, and with none of them the local defaults.
+
+    The first source that names any target is used whole, so `--redis X` alone checks
+    just X rather than X plus a default Memcached the user never mentioned.
+    """
+    layers = [
+        ("flag", request.redis_flags, request.memcached_flags),
+        ("env", _env_list("CACHEDIAG_REDIS"), _env_list("CACHEDIAG_MEMCACHED")),
+        ("config", request.config_redis, request.config_memcached),
+        ("default", (DEFAULT_REDIS,), (DEFAULT_MEMCACHED,)),
+    ]
+    for source, redis_urls, memcached_urls in layers:
+        if redis_urls or memcached_urls:
+            targets = [parse_redis(url, source, request.tls_options) for url in redis_urls]
+            targets += [parse_memcached(addr, source) for addr in memcached_urls]
+            return _dedupe(targets)
+    return []  # pragma: no cover - the default layer always names targets
+
+
+def _dedupe(targets: list[Target]) -> list[Target]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for target in targets:
+        key = (target.kind, target.name)
+        if key not in seen:
+            seen.add(key)
+            unique.append(target)
+    return unique

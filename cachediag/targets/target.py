@@ -1,0 +1,66 @@
+"""A target: one server to diagnose, named safely (its password never in its name or repr)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # "redis" or "memcached"
+    name: str  # masked, safe to print
+    source: str  # flag, env, config, default
+    host: str | None = None
+    port: int | None = None
+    unix_path: str | None = None
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    tls_options: TLSOptions = field(default_factory=TLSOptions)
+
+    @property
+    def is_default(self) -> bool:
+        return self.source == "default"
+
+    @property
+    def address(self) -> str:
+        if self.unix_path:
+            return self.unix_path
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def is_local(self) -> bool:
+        """True when the server runs on this machine (its files and sysctls are ours to read)."""
+        if self.unix_path:
+            return True
+        host = (self.host or "").lower()
+        if host in ("localhost", "ip6-localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback or host in _local_addresses()
+        except ValueError:
+            return False
+
+
+def _local_addresses() -> set[str]:
+    try:
+        import psutil  # local import: `cachediag --help` must not pay for psutil
+    except ImportError:  # pragma: no cover
+        return set()
+    return {
+        addr.address.split("%")[0]
+        for addrs in psutil.net_if_addrs().values()
+        for addr in addrs
+        if addr.address
+    }
