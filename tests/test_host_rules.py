@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cachediag.checks.rules import host as host_rules
 from cachediag.checks.base import RULES, Outcome
+from cachediag.checks.rules import host as host_rules
 
 HOST_IDS = (
     "host.cpu",

@@ -10,7 +10,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from cachediag.clients.net import ConnectInfo, classify_os_error, open_socket
-from cachediag.errors import ProbeError
+from cachediag.errors import ConnectionClosed
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Connection:
     def send(self, data: bytes) -> None:
         """Write all of `data` within the timeout; a failure is a classified ProbeError."""
         if self.sock is None:
-            raise ProbeError("closed", "not connected")
+            raise ConnectionClosed("not connected")
         try:
             self.sock.settimeout(self.timeout)
             self.sock.sendall(data)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
-from cachediag.errors import ProbeError
+from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused
 from cachediag.targets.target import Target
 
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
@@ -48,7 +48,7 @@ class MemcachedClient(Connection):
             raise classify_os_error(exc, "waiting for the reply", deadline.seconds) from exc
         if not chunk:
             self.close()
-            raise ProbeError("closed", "the server closed the connection mid-reply")
+            raise ConnectionClosed("the server closed the connection mid-reply")
         self._buffer += chunk
 
     def read_line(self, deadline: Deadline) -> bytes:
@@ -59,7 +59,7 @@ class MemcachedClient(Connection):
                 line, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
                 return line.removesuffix(b"\r")
             if len(self._buffer) > 1 << 20:
-                raise ProbeError("protocol", _describe_foreign(self._buffer))
+                raise ProtocolViolation(_describe_foreign(self._buffer))
             self._fill(deadline)
 
     def read_exact(self, size: int, deadline: Deadline) -> bytes:
@@ -73,7 +73,7 @@ class MemcachedClient(Connection):
         self.send(b"version\r\n")
         line = self.read_line(Deadline(self.timeout))
         if not line.startswith(b"VERSION "):
-            raise ProbeError("protocol", _describe_foreign(line))
+            raise ProtocolViolation(_describe_foreign(line))
         return line[8:].decode("ascii", "replace")
 
     def timed_noop(self) -> int:
@@ -87,7 +87,7 @@ class MemcachedClient(Connection):
             started = time.perf_counter_ns()
             self.version()
             return int((time.perf_counter_ns() - started) // 1000)
-        raise ProbeError("protocol", _describe_foreign(line))
+        raise ProtocolViolation(_describe_foreign(line))
 
     def stats(self, group: str = "") -> dict[str, str]:
         """`stats [group]` as a dict; a server error becomes a ProbeError of kind 'error'."""
@@ -99,11 +99,9 @@ class MemcachedClient(Connection):
             if line == b"END":
                 return values
             if line.startswith(_ERRORS):
-                raise ProbeError(
-                    "error", f"stats {group} failed: {line.decode('ascii', 'replace')}"
-                )
+                raise ServerRefused(f"stats {group} failed: {line.decode('ascii', 'replace')}")
             if not line.startswith(b"STAT "):
-                raise ProbeError("protocol", _describe_foreign(line))
+                raise ProtocolViolation(_describe_foreign(line))
             _, name, value = line.decode("utf-8", "replace").split(" ", 2)
             values[name] = value
 
@@ -121,7 +119,7 @@ class MemcachedClient(Connection):
             if line == b"END":
                 return
             if line.startswith(_ERRORS) or line.startswith(b"BUSY"):
-                raise ProbeError("error", line.decode("ascii", "replace"))
+                raise ServerRefused(line.decode("ascii", "replace"))
             yield line
             count += 1
             if count >= max_items:
@@ -144,7 +142,7 @@ class MemcachedClient(Connection):
             if line == b"END":
                 return values
             if not line.startswith(b"VALUE "):
-                raise ProbeError("protocol", _describe_foreign(line))
+                raise ProtocolViolation(_describe_foreign(line))
             _, key, _flags, size, *_ = line.split(b" ")
             values[key] = self.read_exact(int(size) + 2, deadline)[:-2]
 
@@ -173,7 +171,7 @@ class MemcachedClient(Connection):
                 head = block.split(b"\n", 1)[0].rstrip(b"\r")
                 if head.startswith(_ERRORS) or head.startswith(b"BUSY"):
                     self._buffer = pending
-                    raise ProbeError("error", head.decode("ascii", "replace"))
+                    raise ServerRefused(head.decode("ascii", "replace"))
                 first = False
             if block.endswith(b"END\r\n") and (len(block) == 5 or block[-6:-5] == b"\n"):
                 self._buffer = pending
@@ -210,9 +208,9 @@ class MemcachedClient(Connection):
                     self.read_line(deadline)
                 return {k: (v, -1, 0) for k, v in self.get_many(keys).items()}
             if line.startswith(_ERRORS):
-                raise ProbeError("error", line.decode("ascii", "replace"))
+                raise ServerRefused(line.decode("ascii", "replace"))
             if not line.startswith(b"VA "):
-                raise ProbeError("protocol", _describe_foreign(line))
+                raise ProtocolViolation(_describe_foreign(line))
             _, size, *flags = line.split(b" ")
             ttl, client_flags = -1, 0
             for flag in flags:

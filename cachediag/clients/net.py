@@ -11,7 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachediag.errors import ProbeError
+from cachediag.errors import (
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectionRefused,
+    NameNotResolved,
+    ProbeError,
+    ProbeTimeout,
+    ServerRefused,
+    TLSFailed,
+)
 from cachediag.targets.target import Target
 
 
@@ -43,9 +52,9 @@ def resolve(host: str, port: int, timeout: float) -> list[tuple[int, Any]]:
     try:
         result = answer.get(timeout=timeout)
     except queue.Empty:
-        raise ProbeError("dns", f"DNS lookup of {host} timed out after {timeout:g}s") from None
+        raise NameNotResolved(f"DNS lookup of {host} timed out after {timeout:g}s") from None
     if isinstance(result, OSError):
-        raise ProbeError("dns", f"DNS lookup of {host} failed: {_reason(result)}")
+        raise NameNotResolved(f"DNS lookup of {host} failed: {_reason(result)}")
     assert isinstance(result, list)
     return [(family, sockaddr) for family, _, _, _, sockaddr in result]
 
@@ -56,24 +65,23 @@ def _reason(exc: OSError) -> str:
 
 def classify_os_error(exc: OSError, what: str, timeout: float) -> ProbeError:
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ProbeError(
-            "tls",
+        return TLSFailed(
             f"TLS failed: certificate verify failed: {exc.verify_message} "
             "(give the CA with --tls-ca, or --tls-insecure)",
         )
     if isinstance(exc, ssl.SSLError):
-        return ProbeError("tls", f"TLS failed: {exc.reason or exc}")
+        return TLSFailed(f"TLS failed: {exc.reason or exc}")
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return ProbeError("timeout", f"{what} timed out after {timeout:g}s")
+        return ProbeTimeout(f"{what} timed out after {timeout:g}s")
     if isinstance(exc, ConnectionRefusedError):
-        return ProbeError("refused", f"{what} refused (nothing listening)")
+        return ConnectionRefused(f"{what} refused (nothing listening)")
     if isinstance(exc, FileNotFoundError):
-        return ProbeError("refused", f"{what} failed: no such socket file")
+        return ConnectionRefused(f"{what} failed: no such socket file")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-        return ProbeError("closed", f"{what}: the server closed the connection")
+        return ConnectionClosed(f"{what}: the server closed the connection")
     if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return ProbeError("unreachable", f"{what} failed: {_reason(exc)}")
-    return ProbeError("error", f"{what} failed: {_reason(exc)}")
+        return ConnectFailed(f"{what} failed: {_reason(exc)}")
+    return ServerRefused(f"{what} failed: {_reason(exc)}")
 
 
 class Deadline:
@@ -139,13 +147,13 @@ def _wrap_tls(
         context = ssl.create_default_context(cafile=options.ca)
     except (OSError, ssl.SSLError) as exc:
         sock.close()
-        raise ProbeError("tls", f"cannot load the CA bundle {options.ca}: {exc}") from exc
+        raise TLSFailed(f"cannot load the CA bundle {options.ca}: {exc}") from exc
     if options.cert:
         try:
             context.load_cert_chain(options.cert, options.key)
         except (OSError, ssl.SSLError) as exc:
             sock.close()
-            raise ProbeError("tls", f"cannot load the client certificate: {exc}") from exc
+            raise TLSFailed(f"cannot load the client certificate: {exc}") from exc
     if options.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -157,12 +165,9 @@ def _wrap_tls(
         sock.close()
         error = classify_os_error(exc, "TLS handshake", timeout)
         if error.kind == "timeout":
-            error = ProbeError(
-                "tls", f"{error.message} (is TLS enabled on this port? try redis://)"
-            )
+            error = TLSFailed(f"{error.message} (is TLS enabled on this port? try redis://)")
         if error.kind == "closed":
-            error = ProbeError(
-                "tls",
+            error = TLSFailed(
                 "TLS failed: the server closed the connection during the handshake "
                 "(is TLS enabled on it?)",
             )

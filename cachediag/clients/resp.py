@@ -10,7 +10,13 @@ import hiredis
 
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
-from cachediag.errors import ProbeError
+from cachediag.errors import (
+    AuthFailed,
+    ConnectionClosed,
+    ProbeError,
+    ProtocolViolation,
+    ServerRefused,
+)
 from cachediag.safety.secrets import mask_secrets
 from cachediag.targets.target import Target
 
@@ -67,15 +73,15 @@ class RedisClient(Connection):
             if isinstance(reply, ReplyError) and "without any password" not in reply.text:
                 self.close()
                 # A server without AUTH echoes the arguments, password included.
-                raise ProbeError("auth", f"authentication failed: {mask_secrets(reply.text)}")
+                raise AuthFailed(f"authentication failed: {mask_secrets(reply.text)}")
         if self.target.db:
             reply = self.call("SELECT", self.target.db)
             if is_auth_error(reply):
                 self.close()
-                raise ProbeError("auth", f"authentication failed: {reply}")
+                raise AuthFailed(f"authentication failed: {reply}")
             if isinstance(reply, ReplyError):
                 self.close()
-                raise ProbeError("error", f"cannot select database {self.target.db}: {reply}")
+                raise ServerRefused(f"cannot select database {self.target.db}: {reply}")
         return self
 
     # -- commands -------------------------------------------------------------------
@@ -108,7 +114,7 @@ class RedisClient(Connection):
                     break  # all replies read
             except hiredis.ProtocolError:
                 self.close()
-                raise ProbeError("protocol", _describe_foreign(first_bytes)) from None
+                raise ProtocolViolation(_describe_foreign(first_bytes)) from None
             try:
                 self.sock.settimeout(deadline.remaining())
                 chunk = self.sock.recv(1 << 20)
@@ -124,7 +130,7 @@ class RedisClient(Connection):
                 self.close()
                 if not first_bytes:
                     raise self._closed_silently()
-                raise ProbeError("closed", "the server closed the connection mid-reply")
+                raise ConnectionClosed("the server closed the connection mid-reply")
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]
             self._reader.feed(chunk)
@@ -132,7 +138,7 @@ class RedisClient(Connection):
 
     def _closed_silently(self) -> ProbeError:
         hint = "" if self.target.tls else " (a TLS-only port? try rediss://)"
-        return ProbeError("closed", f"the server closed the connection without answering{hint}")
+        return ConnectionClosed(f"the server closed the connection without answering{hint}")
 
     def timed_ping(self) -> int:
         """One PING round trip in microseconds (checked to be PONG)."""
@@ -141,8 +147,8 @@ class RedisClient(Connection):
         elapsed = (time.perf_counter_ns() - started) // 1000
         if reply != b"PONG":
             if is_auth_error(reply):
-                raise ProbeError("auth", f"authentication failed: {reply.text}")
+                raise AuthFailed(f"authentication failed: {reply.text}")
             if isinstance(reply, ReplyError):
-                raise ProbeError("error", f"PING answered an error: {reply.text}")
-            raise ProbeError("protocol", f"not a Redis server: PING answered {reply!r:.60}")
+                raise ServerRefused(f"PING answered an error: {reply.text}")
+            raise ProtocolViolation(f"not a Redis server: PING answered {reply!r:.60}")
         return int(elapsed)

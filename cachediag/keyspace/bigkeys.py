@@ -12,12 +12,12 @@ from typing import Any
 
 from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.clients.resp import RedisClient
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, ServerRefused
 from cachediag.keyspace.keystats import KeyStats
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
 from cachediag.scan.memcached import CrawlOptions, ItemBlock, crawl
-from cachediag.scan.redis import Progress, ScanError, ScanOptions, scan_keyspace
+from cachediag.scan.redis import Progress, ScanOptions, scan_keyspace
 from cachediag.targets.target import Target
 
 
@@ -38,9 +38,9 @@ def run(
             row.update(_redis(target, timeout, request, progress))
         else:
             row.update(_memcached(target, timeout, request, progress))
-    except (ProbeError, ScanError) as error:
+    except ProbeError as error:
         mark_error(
-            row, target, error if isinstance(error, ProbeError) else ProbeError("error", str(error))
+            row, target, error if isinstance(error, ProbeError) else ServerRefused(str(error))
         )
     return row
 

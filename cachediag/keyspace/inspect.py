@@ -7,7 +7,7 @@ from typing import Any
 
 from cachediag.clients.memcache_text import MemcachedClient, is_text_key
 from cachediag.clients.resp import RedisClient, ReplyError
-from cachediag.errors import ProbeError, UsageError
+from cachediag.errors import ProbeError, ServerRefused, UsageError
 from cachediag.keyspace.envelope_survey import EnvelopeSurvey, envelope_dict
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
@@ -18,7 +18,6 @@ from cachediag.scan.redis import (
     KeyInfo,
     Namespacer,
     Progress,
-    ScanError,
     ScanOptions,
     ScanResult,
     scan_keyspace,
@@ -49,9 +48,9 @@ def _guard(target: Target, work: Any) -> dict[str, Any]:
     row = target_row(target)
     try:
         row.update(work())
-    except (ProbeError, ScanError) as error:
+    except ProbeError as error:
         mark_error(
-            row, target, error if isinstance(error, ProbeError) else ProbeError("error", str(error))
+            row, target, error if isinstance(error, ProbeError) else ServerRefused(str(error))
         )
     return row
 

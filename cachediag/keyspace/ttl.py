@@ -15,7 +15,7 @@ from typing import Any
 
 from cachediag.checks.facts_view import number
 from cachediag.checks.judge import Judge
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
@@ -130,7 +130,7 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
     for index, key in enumerate(raw):
         ttl, kind, memory = replies[index * 3 : index * 3 + 3]
         if isinstance(ttl, ReplyError):
-            raise ProbeError("error", f"TTL failed: {ttl.text}")
+            raise ServerRefused(f"TTL failed: {ttl.text}")
         if isinstance(memory, ReplyError):
             memory_reason = memory_reason or memory.text
             memory = None
@@ -162,7 +162,7 @@ def memcached_key(client: Any, key: str) -> dict[str, Any]:
         row.update(ttl=-2, reading=reading(-2))
         return row
     if not line.startswith(b"HD"):
-        raise ProbeError("protocol", f"mg answered '{line[:60].decode('ascii', 'replace')}'")
+        raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
     flags = {part[:1]: part[1:] for part in line.split()[1:]}
     ttl = int(flags.get(b"t", b"-1"))
     row.update(
@@ -273,15 +273,15 @@ def keyspace_report(
                 )
         else:
             items, complete, facts = _memcached_keyspace(target, timeout, max_keys, pattern, notes)
-    except ProbeError as error:
-        return mark_error(row, target, error)
-    except RuntimeError as exc:  # SCAN refused by an ACL
+    except ScanRefused as exc:  # SCAN refused by an ACL: up, but unreadable
         items, complete, facts = (
             [],
             False,
             {"kind": target.kind, "info": None, "sample": {"error": str(exc), "keys": []}},
         )
         notes.append(str(exc))
+    except ProbeError as error:
+        return mark_error(row, target, error)
     row.update(summarize(items))
     row["complete"] = complete
     row["verdict"] = judge(f"{target.kind}.ttl", facts)

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from cachediag.errors import ProtocolViolation
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
@@ -27,13 +28,12 @@ def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, 
     try:
         return probe.collect(target, timeout, sample_keys)
     except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
-        from cachediag.errors import ProbeError
         from cachediag.probes.common import base_facts, mark_down
 
         facts = base_facts(target)
         facts["connect"] = {"ok": True, "error": None, "addresses": []}
         message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
-        return mark_down(facts, ProbeError("protocol", message), "ping")
+        return mark_down(facts, ProtocolViolation(message), "ping")
 
 
 def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:

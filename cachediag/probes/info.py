@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cachediag.errors import ProtocolViolation
+
 
 def to_number(text: str) -> Any:
     """'12' -> 12, '1.5' -> 1.5, anything else stays a string."""
@@ -34,9 +36,7 @@ def _fields(text: str) -> dict[str, Any]:
 def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
     """INFO output by section: {'memory': {'used_memory': 123, ...}, 'keyspace': {'db0': {...}}}."""
     if not isinstance(raw, (bytes, str)):
-        from cachediag.errors import ProbeError
-
-        raise ProbeError("protocol", f"INFO answered {type(raw).__name__} {raw!r:.40}, not text")
+        raise ProtocolViolation(f"INFO answered {type(raw).__name__} {raw!r:.40}, not text")
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     sections: dict[str, dict[str, Any]] = {}
     current = sections.setdefault("server", {})
@@ -65,9 +65,7 @@ def parse_redis_info(raw: object) -> dict[str, dict[str, Any]]:
     """
     info = parse_info(raw)  # type: ignore[arg-type]  # it rejects non-text itself
     if not (info.get("server") or {}).get("redis_version"):
-        from cachediag.errors import ProbeError
-
-        raise ProbeError("protocol", f"INFO answered {raw!r:.40}, with no redis_version")
+        raise ProtocolViolation(f"INFO answered {raw!r:.40}, with no redis_version")
     return info
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, ProtocolViolation
 from cachediag.targets.target import Target
 
 ROUND_TRIPS = 3
@@ -31,9 +31,7 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
             _ping_memcached(target, timeout, row)
     except Exception as exc:  # noqa: BLE001 - ProbeError, or a reply we did not expect
         error = (
-            exc
-            if isinstance(exc, ProbeError)
-            else ProbeError("protocol", f"unexpected reply: {exc}")
+            exc if isinstance(exc, ProbeError) else ProtocolViolation(f"unexpected reply: {exc}")
         )
         row["error"] = error.to_dict()
         if target.is_default and error.kind == "refused":

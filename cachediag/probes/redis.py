@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, ScanRefused
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
@@ -102,7 +102,7 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
         return
     try:
         result = scan_sample(client, max_keys=sample_keys)
-    except RuntimeError as exc:  # SCAN denied by an ACL, say
+    except ScanRefused as exc:  # SCAN denied by an ACL, say
         sample["error"] = str(exc)
         return
     sample.update(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from cachediag.errors import ProtocolViolation
 from cachediag.targets.target import Target
 
 
 def unexpected_row(target: Target, exc: Exception) -> dict[str, Any]:
     """The row of a target whose replies made no sense: down, with what went wrong."""
-    from cachediag.errors import ProbeError
 
     message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
-    return mark_error(target_row(target), target, ProbeError("protocol", message))
+    return mark_error(target_row(target), target, ProtocolViolation(message))
 
 
 def target_row(target: Target) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from cachediag.clients.memcache_text import MemcachedClient
-from cachediag.errors import ProbeError
+from cachediag.errors import CrawlerUnavailable, ProbeError
 from cachediag.scan.redis import Namespacer, Progress
 
 CRAWLER_DISABLED = (
@@ -230,15 +230,15 @@ def crawl(
             first = next(batches, b"")
         except ProbeError as error:
             if "disabled" in error.message:
-                raise ProbeError("crawler", CRAWLER_DISABLED) from None
+                raise CrawlerUnavailable(CRAWLER_DISABLED) from None
             if "BUSY" in error.message:
-                raise ProbeError(
-                    "crawler", "the LRU crawler is busy with another request: try again shortly"
+                raise CrawlerUnavailable(
+                    "the LRU crawler is busy with another request: try again shortly"
                 ) from None
             if index + 1 < len(specs):
                 continue
-            raise ProbeError(
-                "crawler", f"lru_crawler metadump {spec} failed: {error.message}"
+            raise CrawlerUnavailable(
+                f"lru_crawler metadump {spec} failed: {error.message}"
             ) from None
         result.spec = spec
         break

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cachediag.clients.resp import RedisClient, ReplyError
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, ScanRefused
 from cachediag.keyspace.namespaces import namespace_of
 
 VALUE_HEAD_BYTES = 64
@@ -274,10 +274,6 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
 
-class ScanError(RuntimeError):
-    """SCAN itself was refused (an ACL, a renamed command): nothing can be scanned."""
-
-
 _DENIED = "(denied)"
 
 
@@ -288,9 +284,9 @@ def _denied(reply: Any) -> bool:
 
 
 def scan_reply(reply: Any) -> tuple[int, list[bytes]]:
-    """(cursor, keys) of a SCAN reply; anything else is a ScanError, not a crash."""
+    """(cursor, keys) of a SCAN reply; anything else is a ScanRefused, not a crash."""
     if isinstance(reply, ReplyError):
-        raise ScanError(f"SCAN failed: {reply.text}")
+        raise ScanRefused(f"SCAN failed: {reply.text}")
     if (
         isinstance(reply, list)
         and len(reply) == 2
@@ -299,7 +295,7 @@ def scan_reply(reply: Any) -> tuple[int, list[bytes]]:
         and isinstance(reply[1], list)
     ):
         return int(reply[0]), list(reply[1])
-    raise ScanError(f"SCAN answered {reply!r:.40}, not a cursor and keys")
+    raise ScanRefused(f"SCAN answered {reply!r:.40}, not a cursor and keys")
 
 
 @dataclass
@@ -526,7 +522,7 @@ class _Engine:
                 offset + (1 if memory else 0) + len(LENGTH_COMMANDS) + 1 + (1 if with_head else 0),
             )
         if isinstance(type_reply, ReplyError):
-            raise ScanError(f"TYPE failed: {type_reply.text}")
+            raise ScanRefused(f"TYPE failed: {type_reply.text}")
         kind = type_reply.decode("utf-8", "replace")
         mem = None
         if memory:
@@ -671,7 +667,7 @@ class _Engine:
 
         try:
             self._loop()
-        except (KeyboardInterrupt, ProbeError, ScanError) as stop:
+        except (KeyboardInterrupt, ProbeError) as stop:
             # Ctrl-C, a server that stopped answering half-way or one that refuses SCAN (an
             # ACL): the keys seen so far, if any, are reported. The cursor stays at the first
             # batch not fully inspected: resuming from it sees every key this run did not
@@ -680,9 +676,6 @@ class _Engine:
             if isinstance(stop, ProbeError):
                 result.stop_reason = "server-error"
                 result.error = stop.message
-            elif isinstance(stop, ScanError):
-                result.stop_reason = "server-error"
-                result.error = str(stop)
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
@@ -779,7 +772,7 @@ def scan_sample(
     )
     outcome = scan_keyspace(client, options, keys.extend)
     if outcome.error and not keys:  # SCAN refused: no sample at all, and the check says why
-        raise RuntimeError(outcome.error)
+        raise ScanRefused(outcome.error)
     return SampleResult(
         keys=keys[:max_keys],
         scanned_batches=outcome.batches,

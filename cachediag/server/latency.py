@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachediag.checks.facts_view import human_us, latency_summary
-from cachediag.errors import ProbeError
+from cachediag.errors import ConnectionClosed, ProbeError, ProbeTimeout, ServerRefused
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.render.units import utc_stamp
 from cachediag.targets.target import Target
@@ -84,15 +84,15 @@ class Session:
                 got += more
             ended = time.perf_counter_ns()
         except TimeoutError:
-            raise ProbeError("timeout", f"no reply within {self.timeout:g}s") from None
+            raise ProbeTimeout(f"no reply within {self.timeout:g}s") from None
         except OSError as exc:
-            raise ProbeError("closed", f"the connection failed: {exc.strerror or exc}") from None
+            raise ConnectionClosed(f"the connection failed: {exc.strerror or exc}") from None
         if not got:
-            raise ProbeError("closed", "the server closed the connection")
+            raise ConnectionClosed("the server closed the connection")
         answer = bytes(self._buffer[:got])
         if self.reply is not None and answer != self.reply:
             text = answer.strip()[:80].decode("ascii", "backslashreplace")
-            raise ProbeError("error", f"unexpected reply '{text}'")
+            raise ServerRefused(f"unexpected reply '{text}'")
         return (ended - started + 500) // 1000  # nearest µs, not floored
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from cachediag.checks.facts_view import human_bytes, number, section, stats
 from cachediag.checks.judge import Judge
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, probe_error
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
@@ -340,7 +340,7 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
             or {}
         )
         return mark_error(
-            row, target, ProbeError(why.get("kind", "error"), why.get("message", "no answer"))
+            row, target, probe_error(why.get("kind", "error"), why.get("message", "no answer"))
         )
     if facts.get("errors", {}).get("probe"):
         row["error"] = {"kind": "error", "message": safe_text(facts["errors"]["probe"])}

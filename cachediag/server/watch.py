@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachediag.errors import ProbeError
+from cachediag.errors import AuthFailed, ProbeError, ServerRefused
 from cachediag.targets.target import Target
 
 # Memcached has no total command counter: these are the commands it counts.
@@ -196,8 +196,8 @@ class Poller:
 
                 reply = self.client.call("INFO")
                 if isinstance(reply, ReplyError):
-                    kind = "auth" if is_auth_error(reply) else "error"
-                    raise ProbeError(kind, f"INFO failed: {reply.text}")
+                    failure = AuthFailed if is_auth_error(reply) else ServerRefused
+                    raise failure(f"INFO failed: {reply.text}")
                 return redis_counters(parse_redis_info(reply))
             from cachediag.probes.info import stats_numbers
 
