@@ -67,6 +67,7 @@ def _redis(
         "resume_cursor": None if result.complete else str(result.cursor),
         "size_source": size_source,
         "pattern": safe_text(request.scan.match) if request.scan.match else None,
+        "lookups_added": result.lookups.to_dict(),
         **document,
     }
 
@@ -96,6 +97,8 @@ def _memcached(
         "resume_cursor": None,
         "size_source": "item size (key, value and item header, as the slab stores it)",
         "pattern": safe_text(request.crawl.match) if request.crawl.match else None,
+        # The crawler's metadump reads items without a get: the counters do not move.
+        "lookups_added": {"hits": 0, "misses": 0, "exact": True},
         **document,
         "slab_classes": slab_rows(classes, slabs),
     }

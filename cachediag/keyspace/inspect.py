@@ -11,6 +11,7 @@ from cachediag.errors import ProbeError, ServerRefused, UsageError
 from cachediag.keyspace.envelope_survey import EnvelopeSurvey, envelope_dict
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
+from cachediag.scan.lookups import Lookups
 from cachediag.scan.memcached import CrawlOptions, Item, crawl
 from cachediag.scan.redis import (
     LENGTH_COMMANDS,
@@ -115,7 +116,28 @@ def _redis_keys(
                 else None,
             }
         )
-    return {"mode": "keys", "keys": rows, "memory_reason": memory_reason}
+    return {
+        "mode": "keys",
+        "keys": rows,
+        "memory_reason": memory_reason,
+        "lookups_added": _named_lookups(types, replies),
+    }
+
+
+def _named_lookups(types: list[Any], replies: list[Any]) -> dict[str, Any]:
+    """TYPE, PTTL, OBJECT ENCODING and two more reads per key are lookups (MEMORY USAGE
+    is not): hits for a key that exists, misses for one that does not, none for a key
+    an ACL hides (its commands are rejected before they run)."""
+    lookups = Lookups()
+    for index, kind in enumerate(types):
+        if isinstance(kind, ReplyError):
+            continue
+        pttl = replies[index * 5]
+        if kind == b"none" or pttl == -2:
+            lookups.add(misses=5)
+        else:
+            lookups.add(hits=5)
+    return lookups.to_dict()
 
 
 def _memcached_keys(
@@ -144,7 +166,10 @@ def _memcached_keys(
                 "envelope": envelope_dict(value[:VALUE_HEAD_BYTES], len(value)),
             }
         )
-    return {"mode": "keys", "keys": rows, "memory_reason": None}
+    # One meta get per key: a get_hit when found, a get_miss when not.
+    hits = sum(1 for key in keys if key in found)
+    lookups = Lookups(hits=hits, misses=len(keys) - hits)
+    return {"mode": "keys", "keys": rows, "memory_reason": None, "lookups_added": lookups.to_dict()}
 
 
 # -- sample ------------------------------------------------------------------------------------
@@ -180,6 +205,7 @@ def _redis_sample(
         "entries": result.inspected,
         "not_fetched": 0,
         "values_unreadable": result.head_reason,
+        "lookups_added": result.lookups.to_dict(),
         # up, but the reading could not be taken (whole or in part): exit 3, like any check
         # that cannot run
         "error": _sample_error(result),
@@ -227,5 +253,7 @@ def _memcached_sample(
         "resume_cursor": None,
         "entries": fetched,
         "not_fetched": len(items) - len(wanted),
+        # Each fetched value is a get: a miss for an item expired or evicted since the crawl.
+        "lookups_added": Lookups(hits=fetched, misses=len(wanted) - fetched).to_dict(),
         **survey.to_dict(),
     }

@@ -117,9 +117,33 @@ def databases(info_keyspace: dict[str, Any]) -> list[dict[str, Any]]:
 # -- per key ---------------------------------------------------------------------------
 
 
-def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str | None]:
-    """TTL, TYPE and MEMORY USAGE of each key in one round trip, and why MEMORY was refused."""
+def _key_lookups(ttls: list[Any], per_key: int) -> dict[str, Any]:
+    """Lookups added by `per_key` reads of each key, from its TTL/PTTL reply: -2 (gone) is
+    a miss each time; an error (an ACL rejected the commands) none; anything else hits."""
     from cachediag.clients.resp import ReplyError
+    from cachediag.scan.lookups import Lookups
+
+    lookups = Lookups()
+    for ttl in ttls:
+        if isinstance(ttl, ReplyError):
+            continue
+        if ttl == -2:
+            lookups.add(misses=per_key)
+        else:
+            lookups.add(hits=per_key)
+    return lookups.to_dict()
+
+
+def redis_keys(
+    client: Any, keys: list[str], lookups_added: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """TTL, TYPE and MEMORY USAGE of each key in one round trip, and why MEMORY was refused.
+
+    `lookups_added` receives what TTL and TYPE added to keyspace_hits/misses.
+    """
+    from cachediag.clients.resp import ReplyError
+
+    lookups_added = {} if lookups_added is None else lookups_added
 
     raw = [key.encode("utf-8", "surrogateescape") for key in keys]
     commands: list[tuple[Any, ...]] = []
@@ -127,6 +151,7 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
         commands += [("TTL", key), ("TYPE", key), ("MEMORY", "USAGE", key)]
     replies = client.pipeline(commands)
     rows, memory_reason = [], None
+    lookups_added.update(_key_lookups([replies[i * 3] for i in range(len(raw))], per_key=2))
     for index, key in enumerate(raw):
         ttl, kind, memory = replies[index * 3 : index * 3 + 3]
         if isinstance(ttl, ReplyError):
@@ -181,9 +206,10 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
         if target.kind == "redis":
             from cachediag.clients.resp import RedisClient
 
+            row["lookups_added"] = {}
             with RedisClient(target, timeout).connect() as client:
                 client.timed_ping()
-                row["keys"], memory_reason = redis_keys(client, keys)
+                row["keys"], memory_reason = redis_keys(client, keys, row["lookups_added"])
             if memory_reason:
                 row["notes"] = [f"MEMORY USAGE is unavailable: {memory_reason}"]
         else:
@@ -192,6 +218,10 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
             with MemcachedClient(target, timeout).connect() as mc:
                 mc.version()
                 row["keys"] = [memcached_key(mc, key) for key in keys]
+            # Each mg is a get: a hit, or a miss for a key that is not there (ttl -2).
+            row["lookups_added"] = _key_lookups(
+                [k["ttl"] for k in row["keys"] if k.get("ttl") is not None], per_key=1
+            )
     except ProbeError as error:
         return mark_error(row, target, error)
     return row
@@ -201,12 +231,16 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
 
 
 def redis_sample(
-    client: Any, max_keys: int, pattern: str | None
+    client: Any, max_keys: int, pattern: str | None, pttls: list[Any] | None = None
 ) -> tuple[list[tuple[str, float]], bool]:
-    """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?"""
+    """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?
+
+    `pttls` receives every PTTL reply (each one a keyspace lookup).
+    """
     from cachediag.clients.resp import ReplyError
     from cachediag.scan.redis import iter_scan_batches
 
+    pttls = [] if pttls is None else pttls
     items: list[tuple[str, float]] = []
     if max_keys <= 0:
         return items, False
@@ -219,6 +253,7 @@ def redis_sample(
         room = max_keys - len(items)
         taken = batch[:room]
         replies = client.pipeline([("PTTL", key) for key in taken]) if taken else []
+        pttls.extend(replies)
         for key, pttl in zip(taken, replies, strict=True):
             if isinstance(pttl, ReplyError) or pttl == -2:
                 continue  # gone since SCAN returned it
@@ -273,6 +308,8 @@ def keyspace_report(
                 )
         else:
             items, complete, facts = _memcached_keyspace(target, timeout, max_keys, pattern, notes)
+            # The crawler's metadump lists items without a get: the counters do not move.
+            row["lookups_added"] = {"hits": 0, "misses": 0, "exact": True}
     except ScanRefused as exc:  # SCAN refused by an ACL: up, but unreadable
         items, complete, facts = (
             [],
@@ -300,7 +337,11 @@ def _redis_keyspace(
         info_reply = client.call("INFO", "keyspace")
         info = {} if isinstance(info_reply, ReplyError) else parse_info(info_reply)
         row["databases"] = databases(info.get("keyspace") or {})
-        items, complete = redis_sample(client, max_keys, pattern)
+        pttls: list[Any] = []
+        try:
+            items, complete = redis_sample(client, max_keys, pattern, pttls)
+        finally:
+            row["lookups_added"] = _key_lookups(pttls, per_key=1)
     if pattern:
         # With a pattern the verdict is about the matching keys, not the whole keyspace.
         return items, complete, sample_facts(items)

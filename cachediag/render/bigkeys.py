@@ -16,6 +16,7 @@ from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import (
     key_label,
     kind_header,
+    lookups_line,
     no_keys_line,
     render_targets,
     unreachable_status,
@@ -267,6 +268,8 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         else "yellow",
     )
     parts += [_status_line(row), summary]
+    if (lookups := lookups_line(row)) is not None:
+        parts.append(lookups)
     if not totals["keys"]:
         return [*parts, no_keys_line(row)]
     parts.append(_top_table(row))

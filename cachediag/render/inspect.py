@@ -13,6 +13,7 @@ from cachediag.render.bigkeys import findings, human_ttl
 from cachediag.render.targets import (
     key_label,
     kind_header,
+    lookups_line,
     no_keys_line,
     render_targets,
     unreachable_status,
@@ -131,7 +132,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
                     style="yellow",
                 )
             )
-        return parts
+        return _with_lookups(parts, row)
     totals = row["totals"]
     line = Text(style="dim")
     line.append(f"{row['entries']:,} entries sampled")
@@ -165,9 +166,14 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         "  schema versions: " + (", ".join(f"v{v}: {n:,}" for v, n in versions.items()) or "–")
     )
     if not row["namespaces"]:
-        return [*parts, no_keys_line(row)]
+        return _with_lookups([*parts, no_keys_line(row)], row)
     parts += [summary, _sample_table(row), _affected(row), findings(row["findings"])]
-    return parts
+    return _with_lookups(parts, row)
+
+
+def _with_lookups(parts: list[RenderableType], row: dict[str, Any]) -> list[RenderableType]:
+    line = lookups_line(row)
+    return [*parts, line] if line is not None else parts
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:

@@ -89,3 +89,11 @@ def key_label(name: str) -> str:
     if len(name) <= KEY_DISPLAY_CHARS:
         return name
     return f"{name[:KEY_DISPLAY_CHARS]}… ({len(name):,} characters)"
+
+
+def lookups_line(row: dict[str, Any]) -> Text | None:
+    """`note: this run added N hits and M misses to ...`: what the scan did to the hit rate."""
+    from cachediag.scan.lookups import describe
+
+    text = describe(row.get("lookups_added"), row.get("kind", "redis"))
+    return Text(f"note: {text}", style="dim") if text else None

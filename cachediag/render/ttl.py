@@ -12,6 +12,7 @@ from cachediag.checks.facts_view import human_bytes
 from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY, human_duration
 from cachediag.render.targets import (
     key_label,
+    lookups_line,
     note_lines,
     render_targets,
     status_text,
@@ -102,6 +103,8 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
             if verdict.get("remedy"):
                 parts.append(Text(f"→ {safe_text(verdict['remedy'])}", style="yellow"))
     parts.extend(note_lines(row))
+    if (lookups := lookups_line(row)) is not None:
+        parts.append(lookups)
     return parts
 
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from cachediag.clients.resp import RedisClient, ReplyError
 from cachediag.errors import ProbeError, ScanRefused
 from cachediag.keyspace.namespaces import namespace_of
+from cachediag.scan.lookups import Lookups
 
 VALUE_HEAD_BYTES = 64
 DEFAULT_COUNT = 1000
@@ -233,6 +234,8 @@ class ScanResult:
     error: str | None = None  # why the server stopped the scan (stop_reason server-error)
     denied: int = 0  # keys an ACL key pattern kept us from reading (skipped)
     head_reason: str | None = None  # why value heads could not be read, if they could not
+    # What the scan's own commands added to the server's keyspace_hits / keyspace_misses.
+    lookups: Lookups = field(default_factory=Lookups)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -341,6 +344,8 @@ class _Engine:
         self.on_batch = on_batch
         self.progress = progress
         self.result = ScanResult(start_cursor=options.cursor, cursor=options.cursor)
+        # SCAN ... TYPE looks up each key it visits to read its type: hits we cannot count.
+        self.result.lookups.exact = not options.type
         self.namespace = Namespacer(options.delimiter)
         self.guesses: dict[str, str] = {}
         self.carry: list[_Probe] = []
@@ -444,6 +449,7 @@ class _Engine:
             if with_head and guess == "string":
                 heads = values[offset : offset + count]
                 offset += count
+            gone_before, denied_before = result.deleted, result.denied
             found = batch.found
             for key, name, mem, length, pttl, head in zip(
                 keys, names, mems, lengths, pttls, heads, strict=True
@@ -476,6 +482,9 @@ class _Engine:
                         name,
                     )
                 )
+            self._count_group_lookups(
+                guess, count, result.deleted - gone_before, result.denied - denied_before
+            )
         for key, origin, name in write.probes:
             origin.pending -= 1
             kind, mem, length, pttl, head, offset = self._read_probe(
@@ -484,9 +493,13 @@ class _Engine:
             if kind == _DENIED:
                 result.denied += 1
                 continue
+            # TYPE, every length command, PTTL (and GETRANGE): each a lookup of this key.
+            probe_lookups = 2 + len(LENGTH_COMMANDS) + (1 if with_head else 0)
             if pttl == -2 or kind == "none":
+                result.lookups.add(misses=probe_lookups)
                 result.deleted += 1
                 continue
+            result.lookups.add(hits=probe_lookups)
             if isinstance(mem, ReplyError) and not _denied(mem):
                 self._memory_refused(mem.text)
             if kind in LENGTH_COMMANDS and (
@@ -504,6 +517,18 @@ class _Engine:
                     name,
                 )
             )
+
+    def _count_group_lookups(self, guess: str, keys: int, gone: int, denied: int) -> None:
+        """Lookups of one group of a write: its length command, PTTL and GETRANGE per key.
+
+        A key gone since SCAN was missed by each of them; a key an ACL hides was never
+        looked up (the commands were rejected); every other key, even of another type
+        than guessed (WRONGTYPE is answered after the lookup), was a hit each time.
+        MEMORY USAGE does not count.
+        """
+        per_key = (1 if guess in LENGTH_COMMANDS else 0) + 1
+        per_key += 1 if self.options.with_head and guess == "string" else 0
+        self.result.lookups.add(hits=per_key * (keys - gone - denied), misses=per_key * gone)
 
     @staticmethod
     def _read_probe(
@@ -760,6 +785,7 @@ class SampleResult:
     memory_available: bool = True
     memory_reason: str | None = None
     head_reason: str | None = None  # value heads refused (GETRANGE denied)
+    lookups: Lookups = field(default_factory=Lookups)  # added to keyspace_hits/misses
 
 
 def scan_sample(
@@ -780,6 +806,7 @@ def scan_sample(
         memory_available=outcome.memory_available,
         memory_reason=outcome.memory_reason,
         head_reason=outcome.head_reason,
+        lookups=outcome.lookups,
     )
 
 
