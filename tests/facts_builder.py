@@ -139,3 +139,20 @@ def down(kind: str, error_kind: str, message: str, *, default: bool = False) -> 
     for name in ("info", "stats", "settings", "sample"):
         facts.pop(name, None)
     return facts
+
+
+# -- the window's first reading (issue 10, cases 7 and 12) ------------------------------------
+
+
+def window(
+    stats: dict[str, Any], *, seconds: float = 2.0, commandstats: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """facts["window"]: INFO stats (and commandstats) `seconds` before facts["info"]."""
+    return {
+        "window": {
+            "requested_s": 2.0,
+            "seconds": seconds,
+            "first": {"stats": stats, "commandstats": commandstats or {}},
+            "error": None,
+        }
+    }

@@ -295,3 +295,56 @@ def start_http() -> tuple[http.server.ThreadingHTTPServer, int]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, int(server.server_address[1])
+
+
+# -- incident scenarios: an application's traffic ---------------------------------------------
+
+
+class Traffic:
+    """An application reading a Redis at a hit ratio, from its own thread, until stopped.
+
+    What a cache's readers send: GETs of keys that are there (hits) and of keys that are
+    not (misses), in proportion. `ratio` can change while it runs: a deploy that makes
+    most lookups miss.
+    """
+
+    def __init__(self, server: RedisServer, ratio: float, pause_s: float = 0.001) -> None:
+        self.client = server.client()
+        self.ratio = ratio
+        self.pause_s = pause_s
+        self.lookups = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.client.set("app:present", "1")
+
+    def _run(self) -> None:
+        done_hits = 0
+        while not self._stop.is_set():
+            # Keep the share of hits sent so far at `ratio`, one GET at a time.
+            if done_hits < self.ratio * (self.lookups + 1):
+                self.client.get("app:present")
+                done_hits += 1
+            else:
+                self.client.get("app:absent")
+            self.lookups += 1
+            time.sleep(self.pause_s)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def burst(server: RedisServer, hits: int, misses: int) -> None:
+    """`hits` + `misses` GETs at once, pipelined: a morning's traffic in a moment."""
+    client = server.client()
+    client.set("app:present", "1")
+    pipe = client.pipeline(transaction=False)
+    for _ in range(hits):
+        pipe.get("app:present")
+    for _ in range(misses):
+        pipe.get("app:absent")
+    pipe.execute()

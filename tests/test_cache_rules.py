@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from facts_builder import NOW, down, key, memcached_facts, redis_facts
+from facts_builder import (
+    NOW,
+    down,
+    key,
+    memcached_facts,
+    redis_facts,
+    window,
+)
 
 from cachediag.checks.checklist import load_checklist
 from cachediag.checks.registry import RULES
@@ -32,8 +39,9 @@ def test_redis_hit_rate(h: int, m: int, status: str) -> None:
 
 def test_hit_rate_summary_and_observed() -> None:
     _, summary, observed = judge("redis.hit_rate", redis_facts(**hits(125, 875)))
-    assert summary == "hit rate 12.5% (125 hits, 875 misses)"
-    assert observed == {"hits": 125, "misses": 875, "hit_rate": 0.125}
+    # No window in these facts (--window 0): the rate since start, and it says so.
+    assert summary == "hit rate 12.5% since start (125 hits, 875 misses)"
+    assert observed == {"hits": 125, "misses": 875, "hit_rate": 0.125, "basis": "lifetime"}
 
 
 def test_memcached_hit_rate() -> None:
@@ -256,3 +264,97 @@ def test_default_target_with_nothing_listening_is_skipped() -> None:
 def test_impossible_keyspace_counts_are_an_error() -> None:
     facts = redis_facts(info={"keyspace": {"db0": {"keys": -1, "expires": 5}}})
     assert judge("redis.ttl", facts)[0] == "error"
+
+
+# -- issue 10, case 7: the hit rate over the window, without the scanners' lookups ----------
+
+
+def windowed(first: tuple[int, int], now: tuple[int, int], **extra: dict) -> dict:
+    """Facts whose window's first reading had `first` (hits, misses) and INFO now has `now`."""
+    stats = {"keyspace_hits": first[0], "keyspace_misses": first[1]}
+    return redis_facts(**window(stats, **extra), **hits(*now))
+
+
+def test_hit_rate_is_judged_over_the_window() -> None:
+    # A healthy morning (9,000 of 10,000), then 100 hits of 1,000 in the last 2 s.
+    status, summary, observed = judge("redis.hit_rate", windowed((9_000, 1_000), (9_100, 1_900)))
+    assert status == "fail"
+    assert summary == (
+        "hit rate 10.0% over the last 2.0 s (100 hits, 900 misses); 82.7% since start"
+    )
+    assert observed["basis"] == "window" and observed["hit_rate"] == 0.1
+    assert observed["window"] == {"hits": 100, "misses": 900, "hit_rate": 0.1, "seconds": 2.0}
+    assert observed["lifetime"]["hit_rate"] == 0.8273
+
+
+@pytest.mark.parametrize(
+    ("first", "now", "said"),
+    [
+        ((900, 100), (900, 100), "no lookups in the last 2.0 s; hit rate 90.0% since start"),
+        ((890, 100), (900, 100), "only 10 lookups in the last 2.0 s (100% hits): too few; hit"),
+        ((5_000, 100), (900, 100), "the counters were reset during the 2.0 s window; hit"),
+    ],
+)
+def test_without_enough_window_the_rate_since_start_is_judged_and_said(
+    first: tuple[int, int], now: tuple[int, int], said: str
+) -> None:
+    status, summary, observed = judge("redis.hit_rate", windowed(first, now))
+    assert status == "pass" and observed["basis"] == "lifetime"
+    assert summary.startswith(said), summary
+
+
+def test_a_failed_first_reading_is_said() -> None:
+    facts = redis_facts(window={"requested_s": 2.0, "seconds": 0.0, "first": None, "error": "x"})
+    _, summary, observed = judge("redis.hit_rate", facts)
+    assert summary.startswith("the window's first reading failed (x); hit rate 90.0% since start")
+    assert "window" not in observed
+
+
+def test_scanners_lookups_are_left_out_since_start_and_in_the_window() -> None:
+    inspection = {"cmdstat_pttl": {"calls": 500}, "cmdstat_getrange": {"calls": 500}}
+    facts = redis_facts(info={"stats": {"keyspace_hits": 1_300, "keyspace_misses": 700}})
+    facts["info"]["commandstats"].update(inspection)
+    status, summary, observed = judge("redis.hit_rate", facts)
+    assert observed["hit_rate"] == 0.3 and status == "pass"
+    assert observed["inspection_lookups_excluded"] == {"PTTL": 500, "GETRANGE": 500}
+    assert "1,000 lookups by scanners' commands left out (GETRANGE 500, PTTL 500)" in summary
+    # The same over a window: another engineer's bigkeys ran while we measured.
+    first_stats = {"keyspace_hits": 300, "keyspace_misses": 200}
+    during = redis_facts(
+        **window(first_stats, commandstats={"cmdstat_get": {"calls": 1}}),
+        info={"stats": {"keyspace_hits": 1_300, "keyspace_misses": 700}},
+    )
+    during["info"]["commandstats"].update(inspection)
+    _, _, observed = judge("redis.hit_rate", during)
+    assert observed["basis"] == "window" and observed["window"]["hits"] == 0
+    # A site whose readers use these commands turns it off.
+    off = RULES["redis.hit_rate"](
+        facts, {**CHECKLIST["redis.hit_rate"].thresholds, "exclude_inspection_commands": False}
+    )
+    assert off.observed["hit_rate"] == 0.65 and "inspection_lookups_excluded" not in off.observed
+
+
+def test_own_sample_is_said_even_when_too_few_lookups() -> None:
+    facts = redis_facts(
+        info={"stats": {"keyspace_hits": 600, "keyspace_misses": 0}, "commandstats": {}},
+        sample={"own_lookups": 600},
+    )
+    facts["info"]["commandstats"] = {
+        "cmdstat_pttl": {"calls": 300},
+        "cmdstat_strlen": {"calls": 300},
+    }
+    status, summary, observed = judge("redis.hit_rate", facts)
+    assert status == "skip"
+    assert "600 more by scanners' commands left out" in summary
+    assert "the key sample then added 600 lookups" in summary
+    assert observed["sample_lookups_per_run"] == 600
+
+
+def test_memcached_sample_note_counts_misses_too() -> None:
+    facts = memcached_facts(
+        stats={"get_hits": 1_000, "get_misses": 500},
+        sample={"own_lookups": 100, "lookups_added": {"hits": 90, "misses": 10}},
+    )
+    _, summary, observed = judge("memcached.hit_rate", facts)
+    assert "adds ~100 lookups (hits, and misses for items gone)" in summary
+    assert observed["sample_lookups_per_run"] == 100

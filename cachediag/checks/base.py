@@ -34,9 +34,14 @@ Rule = Callable[[Facts, Thresholds], Outcome]
 RULES: dict[str, Rule] = {}
 # Rules that still judge a target that is down (the others are skipped for it).
 JUDGES_DOWN: set[str] = set()
+# Rules that judge counters over a window (facts["window"]): `check` waits for the second
+# reading only when one of them runs.
+WINDOWED: set[str] = set()
 
 
-def rule(*check_ids: str, judges_down: bool = False) -> Callable[[Rule], Rule]:
+def rule(
+    *check_ids: str, judges_down: bool = False, windowed: bool = False
+) -> Callable[[Rule], Rule]:
     """Register `fn` as the rule behind each of `check_ids` (ids are a public contract)."""
 
     def register(fn: Rule) -> Rule:
@@ -46,6 +51,8 @@ def rule(*check_ids: str, judges_down: bool = False) -> Callable[[Rule], Rule]:
             RULES[check_id] = fn
             if judges_down:
                 JUDGES_DOWN.add(check_id)
+            if windowed:
+                WINDOWED.add(check_id)
         return fn
 
     return register

@@ -20,12 +20,16 @@ if TYPE_CHECKING:
 FACTS_SCHEMA = "cachediag.facts/v1"
 
 
-def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+def probe_target(
+    target: Target, timeout: float, sample_keys: int, window: float = 0.0
+) -> dict[str, Any]:
     if target.kind == "redis":
         from cachediag.probes import redis as probe
     else:
         from cachediag.probes import memcached as probe  # type: ignore[no-redef]
     try:
+        if target.kind == "redis":
+            return probe.collect(target, timeout, sample_keys, window=window)
         return probe.collect(target, timeout, sample_keys)
     except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
         from cachediag.probes.common import base_facts, mark_down
@@ -36,11 +40,13 @@ def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, 
         return mark_down(facts, ProtocolViolation(message), "ping")
 
 
-def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:
-    """Probe all targets at once, so a dead one costs its timeout once, not per target."""
+def probe_targets(
+    targets: list[Target], timeout: float, sample_keys: int, window: float = 0.0
+) -> list[dict[str, Any]]:
+    """Probe all targets at once, so a dead one costs its timeout (and the window) once."""
     from cachediag.probes.fanout import per_target
 
-    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys))
+    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys, window))
 
 
 def count_established(facts_list: list[dict[str, Any]]) -> None:
@@ -93,7 +99,9 @@ def collect_facts(
     sample_keys: int = 1000,
     host: bool = True,
     app: AppSources | None = None,
+    window: float = 0.0,
 ) -> dict[str, Any]:
+    """The facts document; `window` > 0 reads each Redis's counters twice, that far apart."""
     started = time.time()
     host_probe = None
     if host:
@@ -107,7 +115,7 @@ def collect_facts(
         # The HTTP endpoints are read while the targets are probed, not after them.
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
-    target_facts = probe_targets(targets, timeout, sample_keys)
+    target_facts = probe_targets(targets, timeout, sample_keys, window)
     count_established(target_facts)
     host_facts = None
     if host_probe is not None:

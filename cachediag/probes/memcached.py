@@ -88,8 +88,11 @@ def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys:
     except ProbeError as error:
         sample["error"] = f"lru_crawler metadump failed: {error.message}"
     sample["complete"] = len(items) < sample_keys and sample["error"] is None
-    heads = _value_heads(client, items)
-    sample["own_lookups"] = len(heads)  # each value read counts as a get_hit
+    heads, asked = _value_heads(client, items)
+    # Each value read is a get: a get_hit, or a get_miss for an item that expired or was
+    # evicted since the crawl listed it.
+    sample["own_lookups"] = asked
+    sample["lookups_added"] = {"hits": len(heads), "misses": asked - len(heads), "exact": True}
     sample["keys"] = [
         {
             **{k: v for k, v in item.items() if k != "key"},
@@ -103,19 +106,21 @@ def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys:
 
 def _value_heads(
     client: MemcachedClient, items: list[dict[str, Any]]
-) -> dict[bytes, tuple[bytes, int]]:
-    """First bytes of a bounded number of small values, for envelope validation."""
+) -> tuple[dict[bytes, tuple[bytes, int]], int]:
+    """First bytes of a bounded number of small values, for envelope validation, and how
+    many keys were asked for (each one a get in the server's counters)."""
     wanted = [
         item["key"]
         for item in items
         if item.get("key") and (item.get("size") or 0) <= VALUE_SIZE_LIMIT
     ][:VALUE_SAMPLE]
     if not wanted:
-        return {}
+        return {}, 0
     fetcher = MemcachedClient(client.target, client.timeout)
     try:
         with fetcher.connect():
             values = {key: found[0] for key, found in fetcher.meta_get(wanted).items()}
     except ProbeError:
-        return {}
-    return {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}
+        return {}, 0
+    heads = {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}
+    return heads, len(wanted)

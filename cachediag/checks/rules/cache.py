@@ -29,6 +29,13 @@ from cachediag.checks.facts_view import (
     section,
     stats,
 )
+from cachediag.checks.window import (
+    calls_text,
+    inspection_calls,
+    inspection_calls_in_window,
+    window_delta,
+    window_seconds,
+)
 from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
 
@@ -157,39 +164,144 @@ def pool(facts: Facts, th: Thresholds) -> Outcome:
     return Outcome(status, "; ".join([text, *notes]), observed)
 
 
-@rule("redis.hit_rate", "memcached.hit_rate")
+@rule("redis.hit_rate", "memcached.hit_rate", windowed=True)
 def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
         return gap
-    if facts["kind"] == "redis":
-        hits = number(section(facts, "stats"), "keyspace_hits")
-        misses = number(section(facts, "stats"), "keyspace_misses")
-    else:
-        hits = number(stats(facts), "get_hits")
-        misses = number(stats(facts), "get_misses")
+    redis = facts["kind"] == "redis"
+    names = ("keyspace_hits", "keyspace_misses") if redis else ("get_hits", "get_misses")
+    counters = section(facts, "stats") if redis else stats(facts)
+    hits, misses = number(counters, names[0]), number(counters, names[1])
     if hits is None or misses is None:
         return skipped("hit and miss counters were not reported")
-    lookups = hits + misses
-    minimum = th.get("min_lookups", 100)
-    if lookups < minimum:
-        return skipped(
-            f"only {lookups:.0f} lookups since start (fewer than {minimum}): too few to judge",
-            hits=hits,
-            misses=misses,
+    exclude = redis and th.get("exclude_inspection_commands", True)
+    # Since start, less the lookups of key-inspection commands (earlier samples, scanners).
+    excluded = inspection_calls(section(facts, "commandstats")) if exclude else {}
+    lifetime = _rate_over(max(hits - sum(excluded.values()), 0), misses, excluded)
+    windowed = _window_rate(facts, names, exclude)
+    if windowed is not None and windowed["lookups"] >= th.get("min_window_lookups", 20):
+        basis, judged = "window", windowed
+        summary = (
+            f"hit rate {judged['rate']:.1%} over the last {windowed['seconds']:.1f} s "
+            f"({judged['hits']:,.0f} hits, {judged['misses']:,.0f} misses)"
         )
-    rate = hits / lookups
-    observed = {"hits": hits, "misses": misses, "hit_rate": round(rate, 4)}
-    summary = f"hit rate {rate:.1%} ({hits:.0f} hits, {misses:.0f} misses)"
-    own = (facts.get("sample") or {}).get("own_lookups")
-    if isinstance(own, int) and own > 0:
-        observed["sample_lookups_per_run"] = own
-        # Reading a key's TTL or value counts as a hit: frequent runs inflate this rate.
-        if own >= lookups * th.get("note_own_lookups_above", 0.01):
-            summary += (
-                f"; each cachediag key sample adds ~{own} hits, so frequent runs inflate it "
-                "(use --sample-keys 0, or the app's metrics)"
+        if lifetime["lookups"]:
+            summary += f"; {lifetime['rate']:.1%} since start"
+    else:
+        basis, judged = "lifetime", lifetime
+        minimum = th.get("min_lookups", 100)
+        why = _no_window_reason(facts, windowed)
+        if judged["lookups"] < minimum:
+            observed_skip: dict[str, Any] = {"hits": judged["hits"], "misses": judged["misses"]}
+            text = (
+                (f"{why}; " if why else "")
+                + f"only {judged['lookups']:.0f} lookups since start (fewer than {minimum}): "
+                "too few to judge"
             )
+            if judged["excluded"]:
+                observed_skip["inspection_lookups_excluded"] = judged["excluded"]
+                text += (
+                    f" ({sum(judged['excluded'].values()):,} more by scanners' commands left out)"
+                )
+            text += _own_sample_note(facts, observed_skip, judged["lookups"], th, exclude)
+            return skipped(text, **observed_skip)
+        summary = (
+            f"hit rate {judged['rate']:.1%} since start "
+            f"({judged['hits']:,.0f} hits, {judged['misses']:,.0f} misses)"
+        )
+        if why:
+            summary = f"{why}; {summary}"
+    rate = judged["rate"]
+    observed: dict[str, Any] = {
+        "hits": judged["hits"],
+        "misses": judged["misses"],
+        "hit_rate": round(rate, 4),
+        "basis": basis,
+    }
+    if windowed is not None:
+        observed["window"] = _rate_fact(windowed)
+        if basis == "window":
+            observed["lifetime"] = _rate_fact(lifetime)
+    if judged["excluded"]:
+        observed["inspection_lookups_excluded"] = judged["excluded"]
+        summary += (
+            f"; {sum(judged['excluded'].values()):,} lookups by scanners' commands left out "
+            f"({calls_text(judged['excluded'])})"
+        )
+    summary += _own_sample_note(facts, observed, judged["lookups"], th, exclude)
     return Outcome(graded(rate, th, above=False), summary, observed)
+
+
+def _rate_over(hits: float, misses: float, excluded: dict[str, int]) -> dict[str, Any]:
+    lookups = hits + misses
+    return {
+        "hits": hits,
+        "misses": misses,
+        "lookups": lookups,
+        "rate": hits / lookups if lookups else 0.0,
+        "excluded": excluded,
+    }
+
+
+def _rate_fact(reading: dict[str, Any]) -> dict[str, Any]:
+    fact = {
+        "hits": reading["hits"],
+        "misses": reading["misses"],
+        "hit_rate": round(reading["rate"], 4) if reading["lookups"] else None,
+    }
+    if "seconds" in reading:
+        fact["seconds"] = reading["seconds"]
+    return fact
+
+
+def _window_rate(facts: Facts, names: tuple[str, str], exclude: bool) -> dict[str, Any] | None:
+    """Hits and misses between the window's two readings, or None without a usable window."""
+    hits, misses = (window_delta(facts, "stats", name) for name in names)
+    if hits is None or misses is None:
+        return None
+    excluded = inspection_calls_in_window(facts) if exclude else {}
+    reading = _rate_over(max(hits - sum(excluded.values()), 0), misses, excluded)
+    reading["seconds"] = window_seconds(facts)
+    return reading
+
+
+def _no_window_reason(facts: Facts, windowed: dict[str, Any] | None) -> str:
+    """Why the rate since start is judged: said in the summary, never silently."""
+    window = facts.get("window")
+    if not window:
+        return ""  # no window asked for (--window 0)
+    seconds = float(window.get("seconds") or window.get("requested_s") or 0)
+    if window.get("error"):
+        return f"the window's first reading failed ({window['error']})"
+    if windowed is None:
+        return f"the counters were reset during the {seconds:.1f} s window"
+    if not windowed["lookups"]:
+        return f"no lookups in the last {seconds:.1f} s"
+    return (
+        f"only {windowed['lookups']:.0f} lookups in the last {seconds:.1f} s "
+        f"({windowed['rate']:.0%} hits): too few"
+    )
+
+
+def _own_sample_note(
+    facts: Facts, observed: dict[str, Any], lookups: float, th: Thresholds, excluded: bool
+) -> str:
+    """What this run's key sample did to the counters (it ran after they were read)."""
+    own = (facts.get("sample") or {}).get("own_lookups")
+    if not isinstance(own, int) or own <= 0:
+        return ""
+    observed["sample_lookups_per_run"] = own
+    if excluded:
+        # Sent by inspection commands: later readings leave them out like any scanner's.
+        return f"; the key sample then added {own:,} lookups"
+    # Reading a key's TTL or value counts as a lookup: frequent runs inflate this rate.
+    if own >= lookups * th.get("note_own_lookups_above", 0.01):
+        noun = "hits" if facts["kind"] == "redis" else "lookups (hits, and misses for items gone)"
+        return (
+            f"; each cachediag key sample adds ~{own} {noun}, so frequent runs inflate it "
+            "(use --sample-keys 0, or the app's metrics)"
+        )
+    return ""
 
 
 def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelope]]]:

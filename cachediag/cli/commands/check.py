@@ -94,6 +94,18 @@ def check(
             help="Keys sampled per target (SCAN, never KEYS; 0: no sample).",
         ),
     ] = 1000,
+    window: Annotated[
+        float,
+        typer.Option(
+            "--window",
+            metavar="SECONDS",
+            min=0,
+            max=3600,
+            help="Read each Redis's counters twice, SECONDS apart, before the key sample: "
+            "the hit rate of now, not since boot "
+            "(0: since boot only).",
+        ),
+    ] = 2.0,
     list_checks: Annotated[
         bool,
         typer.Option(
@@ -139,6 +151,8 @@ def check(
     """Run the production troubleshooting checklist against Redis, Memcached and this host.
 
     Read-only: nothing is written to any server, and keys are sampled with a bounded SCAN.
+    Redis counters are read twice, --window seconds apart (default 2), so the hit rate is
+    today's; with no lookups in the window it falls back to the rate since boot, and says so.
 
     Example: cachediag check --redis redis://:secret@10.0.0.5:6379/0 --memcached 10.0.0.6:11211
 
@@ -182,7 +196,12 @@ def check(
                 _split_paths(log), metrics_url, health_url, config.extra, config.path
             )
         facts = collect_facts(
-            targets, config_setup.timeout, sample_keys, host="host" in wants_kinds, app=app_sources
+            targets,
+            config_setup.timeout,
+            sample_keys,
+            host="host" in wants_kinds,
+            app=app_sources,
+            window=_window_needed(loaded, window),
         )
         report = evaluate(
             loaded,
@@ -197,6 +216,13 @@ def check(
 
             code = nagios.exit_code(report)
     raise typer.Exit(code)
+
+
+def _window_needed(loaded: Checklist, window: float) -> float:
+    """The window, when a selected check judges over it; else 0, and no wait."""
+    from cachediag.checks.base import WINDOWED
+
+    return window if any(spec.id in WINDOWED for spec in loaded.checks) else 0.0
 
 
 @contextmanager
