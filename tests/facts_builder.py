@@ -141,7 +141,7 @@ def down(kind: str, error_kind: str, message: str, *, default: bool = False) -> 
     return facts
 
 
-# -- the window's first reading (issue 10, cases 7 and 12) ------------------------------------
+# -- the window's first reading and the stall readings (issue 10, cases 7, 8, 12) -------------
 
 
 def window(
@@ -154,5 +154,64 @@ def window(
             "seconds": seconds,
             "first": {"stats": stats, "commandstats": commandstats or {}},
             "error": None,
+        }
+    }
+
+
+def slow_entry(
+    command: str = "DEBUG SLEEP",
+    *,
+    duration_us: int = 30_000,
+    age_s: float = 0.2,
+    during: bool | None = True,
+    keys: int | None = 0,
+    args: int = 1,
+) -> dict[str, Any]:
+    """One masked SLOWLOG entry as probes/stalls.py records it."""
+    return {
+        "id": 1,
+        "at": int(NOW - age_s),
+        "age_s": age_s,
+        "duration_us": duration_us,
+        "command": command,
+        "args": args,
+        "keys": keys,
+        "masked": command,
+        "client": "127.0.0.1:50000",
+        "during": during,
+    }
+
+
+def stalls(
+    entries: tuple[dict[str, Any], ...] = (),
+    events: tuple[dict[str, Any], ...] = (),
+    *,
+    threshold_ms: int | None = 0,
+    log_slower_than_us: int | None = 10_000,
+    measured_s: float = 0.5,
+    truncated: int | None = None,
+    slowlog_error: str | None = None,
+    latency_error: str | None = None,
+) -> dict[str, Any]:
+    """facts["stalls"]: SLOWLOG and LATENCY LATEST read around the probe's round trips."""
+    return {
+        "stalls": {
+            "slowlog": {
+                "entries": list(entries),
+                "length": len(entries),
+                "log_slower_than_us": log_slower_than_us,
+                "max_len": 128,
+                "own_skipped": 0,
+                "truncated": truncated,
+                "error": slowlog_error,
+            },
+            "latency": {
+                "events": list(events),
+                "threshold_ms": threshold_ms,
+                "error": latency_error,
+            },
+            "server_time": NOW,
+            "since_id": 0,
+            "measured_s": measured_s,
         }
     }

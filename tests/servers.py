@@ -297,7 +297,7 @@ def start_http() -> tuple[http.server.ThreadingHTTPServer, int]:
     return server, int(server.server_address[1])
 
 
-# -- incident scenarios: an application's traffic ---------------------------------------------
+# -- incident scenarios: an application's traffic, a server stalling on slow commands --------
 
 
 class Traffic:
@@ -348,3 +348,33 @@ def burst(server: RedisServer, hits: int, misses: int) -> None:
     for _ in range(misses):
         pipe.get("app:absent")
     pipe.execute()
+
+
+def start_stalling_redis(workdir: Path, *args: str) -> RedisServer:
+    """A Redis whose DEBUG command is enabled (7.x needs it), for Staller."""
+    return start_redis(workdir, "--enable-debug-command", "yes", *args)
+
+
+class Staller:
+    """Another client running DEBUG SLEEP in a loop: Redis's one thread is busy `seconds`
+    at a time, as it would be with KEYS or HGETALL on a huge hash, and every other
+    client's round trip waits behind it."""
+
+    def __init__(self, server: RedisServer, seconds: float = 0.03) -> None:
+        self.client = server.client()
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.client.execute_command("DEBUG", "SLEEP", str(self.seconds))
+
+    def __enter__(self) -> Staller:
+        self._thread.start()
+        time.sleep(0.1)  # a few stalls logged before anyone measures
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)

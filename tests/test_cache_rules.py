@@ -9,6 +9,8 @@ from facts_builder import (
     key,
     memcached_facts,
     redis_facts,
+    slow_entry,
+    stalls,
     window,
 )
 
@@ -358,3 +360,77 @@ def test_memcached_sample_note_counts_misses_too() -> None:
     _, summary, observed = judge("memcached.hit_rate", facts)
     assert "adds ~100 lookups (hits, and misses for items gone)" in summary
     assert observed["sample_lookups_per_run"] == 100
+
+
+# -- issue 10, case 8: stalls inside Redis ---------------------------------------------------
+
+
+def slow(p99: int = 30_000, **stall_args) -> dict:  # type: ignore[no-untyped-def]
+    return redis_facts(ping={"samples_us": [100] * 19 + [p99]}, **stalls(**stall_args))
+
+
+def test_latency_names_server_stalls() -> None:
+    status, summary, observed = judge("redis.latency", slow(entries=(slow_entry(),)))
+    assert status == "warn" and observed["cause"] == "server"
+    assert "server-side: Redis was busy with slow commands DEBUG SLEEP ×1 (up to 30.00 ms)" in (
+        summary
+    )
+    assert "not on the network (fastest round trip 100 µs)" in summary
+
+
+@pytest.mark.parametrize(
+    ("stall_args", "cause", "said"),
+    [
+        ({}, "network-or-host", "no command slower than 10.00 ms in SLOWLOG while cachediag"),
+        ({"slowlog_error": "SLOWLOG GET is unavailable: NOPERM"}, "unknown", "is not known"),
+        ({"log_slower_than_us": 50_000}, "unknown", "logs only commands slower than 50.00 ms"),
+        # An old stall (an hour ago) does not explain this measurement.
+        ({"entries": (slow_entry(age_s=3600, during=False),)}, "network-or-host", "no command"),
+    ],
+)
+def test_latency_without_stalls_while_measuring(stall_args: dict, cause: str, said: str) -> None:
+    status, summary, observed = judge("redis.latency", slow(**stall_args))
+    assert status == "warn" and observed["cause"] == cause
+    assert said in summary, summary
+
+
+def test_fast_round_trips_say_nothing_of_stalls() -> None:
+    _, summary, observed = judge("redis.latency", slow(p99=300, entries=(slow_entry(),)))
+    assert "cause" not in observed and "server-side" not in summary
+    assert "cause" not in judge("memcached.latency", memcached_facts())[2]
+
+
+def test_slow_commands_verdicts() -> None:
+    warn = judge("redis.slow_commands", slow(entries=(slow_entry(), slow_entry())))
+    assert warn[0] == "warn"
+    assert warn[1].startswith(
+        "server-side stalls in the last 5 min: slow commands DEBUG SLEEP ×2 (up to 30.00 ms); "
+        "each one blocks every client of this Redis for that long (2 while cachediag measured)"
+    )
+    assert "latency-monitor-threshold 0" in warn[1]
+    assert warn[2]["slow_commands"][0]["count"] == 2
+    keys = slow_entry("KEYS", duration_us=250_000, age_s=120, during=False, keys=None)
+    assert judge("redis.slow_commands", slow(entries=(keys,)))[0] == "fail"
+    old = judge("redis.slow_commands", slow(entries=(slow_entry(age_s=7200, during=False),)))
+    assert old[0] == "pass"
+    assert old[1].startswith("no command slower than 10.00 ms in the last 5 min (earlier: DEBUG")
+    fast = slow_entry("GET", duration_us=500)
+    assert judge("redis.slow_commands", slow(entries=(fast,)))[0] == "pass"
+
+
+def test_slow_commands_from_latency_events_and_truncated_logs() -> None:
+    event = {"event": "fork", "at": int(NOW - 5), "latest_ms": 120, "max_ms": 340, "age_s": 5.0}
+    status, summary, _ = judge("redis.slow_commands", slow(events=(event,), threshold_ms=10))
+    assert status == "fail" and "latency events fork 120 ms (max 340 ms)" in summary
+    assert "latency-monitor-threshold" not in summary
+    many = slow(entries=(slow_entry(),), truncated=32)
+    assert "(in the latest 32 SLOWLOG entries)" in judge("redis.slow_commands", many)[1]
+
+
+def test_slow_commands_cannot_always_be_read() -> None:
+    off = judge("redis.slow_commands", slow(log_slower_than_us=-1))
+    assert off[0] == "skip" and "SLOWLOG is off" in off[1]
+    denied = slow(slowlog_error="SLOWLOG GET is unavailable: NOPERM", latency_error="NOPERM too")
+    assert judge("redis.slow_commands", denied)[0] == "skip"
+    assert judge("redis.slow_commands", redis_facts())[0] == "error"  # the probe broke off
+    assert judge("redis.slow_commands", down("redis", "refused", "refused"))[0] == "error"

@@ -91,8 +91,17 @@ def test_check_is_read_only(cachediag, redis_server) -> None:
         "memory",
         "strlen",
         "getrange",
+        # server stalls: SLOWLOG GET/LEN, LATENCY LATEST, TIME, COMMAND INFO (key counts)
+        "slowlog",
+        "latency",
+        "time",
+        "command",
     }
     assert called - {"info", "config"} <= allowed, called  # the INFO/CONFIG here are our own
+    stats = client.info("commandstats")
+    subcommands = {n.removeprefix("cmdstat_") for n in stats if n.startswith("cmdstat_slowlog|")}
+    subcommands |= {n.removeprefix("cmdstat_") for n in stats if n.startswith("cmdstat_latency|")}
+    assert subcommands <= {"slowlog|get", "slowlog|len", "latency|latest"}, subcommands
     assert "keys" not in called and not called & {"set", "del", "flushall", "flushdb", "unlink"}
     config_calls = client.info("commandstats").get("cmdstat_config|get") or client.info(
         "commandstats"

@@ -13,6 +13,7 @@ Facts (all JSON-serializable):
            lookups_added {hits, misses, exact}
   window:  (with window > 0) requested_s, seconds, first {stats, commandstats}, error:
            an INFO reading taken `seconds` before `info`, so rates are "now", not since boot
+  stalls:  SLOWLOG and LATENCY LATEST, masked (see probes/stalls.py), measured_s
   errors:  {step: message} for steps that failed while the server was up
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
 from cachediag.errors import ProbeError, ScanRefused, ServerRefused
+from cachediag.probes import stalls
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
@@ -57,12 +59,15 @@ def collect(
     }
     try:
         with client:
+            measured_from = time.monotonic()
             facts["ping"]["samples_us"] = [client.timed_ping() for _ in range(PING_SAMPLES)]
             facts["ping"]["ok"] = True
             facts["status"] = "up"
             first = _first_reading(client, window)
             _collect_state(client, facts)
             _window_facts(facts, first, window)
+            facts["stalls"] = stalls.read(client, first["stalls"], stalls.own_addresses(client))
+            facts["stalls"]["measured_s"] = round(time.monotonic() - measured_from, 3)
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
         if facts["status"] != "up":
@@ -109,27 +114,35 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
 
 
 def _first_reading(client: RedisClient, window: float) -> dict[str, Any]:
-    """The counters at the window's start, then the wait until `window` seconds have passed."""
+    """The counters at the window's start and the stall baseline, in one round trip; then
+    the wait until `window` seconds have passed since this reading."""
+    commands: list[tuple[str, ...]] = list(stalls.BEFORE_COMMANDS)
+    if window > 0:
+        commands += [("INFO", "stats"), ("INFO", "commandstats")]
     started = time.monotonic()
-    first: dict[str, Any] = {"started": started, "reading": None, "error": None}
-    if window <= 0:
-        return first
-    replies = client.pipeline([("INFO", "stats"), ("INFO", "commandstats")])
-    try:
-        reading: dict[str, Any] = {}
-        for reply in replies:
-            if isinstance(reply, ReplyError):
-                raise ServerRefused(f"INFO failed: {reply.text}")
-            reading.update(parse_info(reply))
-        first["reading"] = {
-            "stats": reading.get("stats") or {},
-            "commandstats": reading.get("commandstats") or {},
-        }
-    except ProbeError as error:
-        first["error"] = error.message
-    remaining = window - (time.monotonic() - started)
-    if remaining > 0 and first["reading"] is not None:
-        time.sleep(remaining)
+    replies = client.pipeline(commands)
+    first: dict[str, Any] = {
+        "stalls": stalls.parse_before(replies[:2]),
+        "started": started,
+        "reading": None,
+        "error": None,
+    }
+    if window > 0:
+        try:
+            reading: dict[str, Any] = {}
+            for reply in replies[2:]:
+                if isinstance(reply, ReplyError):
+                    raise ServerRefused(f"INFO failed: {reply.text}")
+                reading.update(parse_info(reply))
+            first["reading"] = {
+                "stats": reading.get("stats") or {},
+                "commandstats": reading.get("commandstats") or {},
+            }
+        except ProbeError as error:
+            first["error"] = error.message
+        remaining = window - (time.monotonic() - started)
+        if remaining > 0 and first["reading"] is not None:
+            time.sleep(remaining)
     return first
 
 

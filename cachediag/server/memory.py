@@ -183,6 +183,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
+    readings += _stall_readings(facts, judge)
     sample = facts.get("sample") or {}
     if sample.get("memory_available") is False:
         notes.append(
@@ -207,6 +208,40 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "memory_stats_all": values,
         "notes": notes,
     }
+
+
+def _stall_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
+    """Issue 3's "request latency increasing": what a big dataset costs the server's thread.
+
+    A fork for RDB/AOF copies the page tables of the whole dataset (latest_fork_usec), and
+    eviction and expiry cycles run inside Redis: the latency monitor and SLOWLOG see them.
+    """
+    from cachediag.checks.facts_view import human_us
+
+    fork_us = number(section(facts, "stats"), "latest_fork_usec")
+    fork = "–" if fork_us is None else ("no fork yet" if not fork_us else human_us(fork_us))
+    slow = judge("redis.slow_commands", facts)
+    events = slow["observed"].get("latency_events") or []
+    return [
+        _reading("latest_fork_usec", fork_us, fork),
+        _reading(
+            "slow_commands",
+            len(slow["observed"].get("slow_commands") or []) + len(events),
+            _stall_display(slow),
+            slow,
+        ),
+    ]
+
+
+def _stall_display(slow: dict[str, Any]) -> str:
+    observed = slow["observed"]
+    groups = observed.get("slow_commands") or []
+    events = observed.get("latency_events") or []
+    if not groups and not events:
+        return "none" if slow["status"] == "pass" else "–"
+    from cachediag.checks.stalls import commands_text, events_text
+
+    return "; ".join(part for part in (commands_text(groups), events_text(events)) if part)
 
 
 def _without_ttl(facts: dict[str, Any]) -> int | None:

@@ -602,9 +602,48 @@ def latency(facts: Facts, th: Thresholds) -> Outcome:
         summary["p99_us"],
         {"warn_above": th.get("warn_p99_us", 10_000), "fail_above": th.get("fail_p99_us", 100_000)},
     )
-    return Outcome(
-        status,
+    text = (
         f"p50 {human_us(summary['p50_us'])}, p99 {human_us(summary['p99_us'])}, "
-        f"max {human_us(summary['max_us'])} over {summary['samples']} round trips",
-        summary,
+        f"max {human_us(summary['max_us'])} over {summary['samples']} round trips"
+    )
+    if status != "pass" and facts["kind"] == "redis":
+        clause, cause = _latency_cause(facts, summary, th.get("warn_p99_us", 10_000))
+        if clause:
+            text += f"; {clause}"
+            summary = {**summary, "cause": cause}
+    return Outcome(status, text, summary)
+
+
+def _latency_cause(facts: Facts, summary: dict[str, Any], slow_us: float) -> tuple[str, str]:
+    """Where slow round trips went: Redis busy (SLOWLOG, LATENCY LATEST) or elsewhere."""
+    from cachediag.checks import stalls as stall_view
+
+    stalls = stall_view.stall_facts(facts)
+    if stalls is None:
+        return "", ""
+    unreadable = (stalls.get("slowlog") or {}).get("error")
+    during = stall_view.during_measurement(facts, slow_us)
+    busy = stall_view.stall_clause(during)
+    if busy:
+        return (
+            f"server-side: Redis was busy with {busy} while cachediag measured, so the time "
+            f"was spent in Redis, not on the network (fastest round trip "
+            f"{human_us(summary['min_us'])})",
+            "server",
+        )
+    if unreadable:
+        return f"{unreadable}: whether Redis itself stalled is not known", "unknown"
+    logged_from = (stalls.get("slowlog") or {}).get("log_slower_than_us")
+    if isinstance(logged_from, int) and logged_from > slow_us:
+        return (
+            f"SLOWLOG logs only commands slower than {human_us(logged_from)} "
+            "(slowlog-log-slower-than): shorter stalls in Redis are not excluded",
+            "unknown",
+        )
+    note = stall_view.monitor_note(stalls)
+    return (
+        f"no command slower than {human_us(slow_us)} in SLOWLOG while cachediag measured: "
+        "the time was spent outside command execution (the network, or the server host's "
+        "CPU or swap)" + (f"; {note}" if note else ""),
+        "network-or-host",
     )

@@ -60,7 +60,9 @@ def latency(
     On a terminal the figures update live until Ctrl-C; piped, or with --samples or
     --duration, one final report is printed (piped with no bound: 500 samples).
     Connect time (TCP, TLS, AUTH) is reported apart from the round trips.
-    Verdict (the guide's): under 1 ms good, over 10 ms slow network, over 100 ms degraded.
+    Verdict (the guide's): under 1 ms good, over 10 ms slow network, over 100 ms degraded;
+    Redis: SLOWLOG and LATENCY LATEST are read around the round trips, and slow round
+    trips while Redis ran slow commands are "server stalls", naming the commands.
 
     Example: cachediag latency --redis redis://10.0.0.5:6379 --samples 1000 --dist
 
@@ -106,6 +108,7 @@ def latency(
         except KeyboardInterrupt:
             pass  # Ctrl-C ends the measurement; the report of what was measured follows
         shown = [len(state.history) for state in states]
+        core.read_stalls(states)
         rows = core.finish(states, history_s=history, dist=dist, limits=limits)
         if history and not json_output:
             # The last, partial window closes at the end: it gets its row like the others.
