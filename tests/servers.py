@@ -378,3 +378,44 @@ class Staller:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+class ConnectionFlood:
+    """Connections opened and closed in a loop from another thread: new connections per
+    second for `watch`, and, once the server is at maxclients, rejected ones."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.attempts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock,
+            ):
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                sock.recv(256)  # +PONG, or -ERR max number of clients reached
+            self.attempts += 1
+            time.sleep(0.01)
+
+    def __enter__(self) -> ConnectionFlood:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def fill_connections(port: int, count: int) -> list[socket.socket]:
+    """`count` idle connections that hold server slots (up to maxclients) until closed."""
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        sock.recv(256)
+        held.append(sock)
+    return held

@@ -362,6 +362,23 @@ def test_memcached_sample_note_counts_misses_too() -> None:
     assert observed["sample_lookups_per_run"] == 100
 
 
+# -- issue 10, case 12: rejected connections now -------------------------------------------
+
+
+def test_pool_fails_on_connections_rejected_in_the_window() -> None:
+    facts = redis_facts(
+        **window({"rejected_connections": 5}), info={"stats": {"rejected_connections": 8}}
+    )
+    status, summary, observed = judge("redis.pool", facts)
+    assert status == "fail"
+    assert "3 rejected in the last 2.0 s: clients are being turned away now" in summary
+    assert observed["rejected_in_window"] == 3
+    quiet = redis_facts(
+        **window({"rejected_connections": 8}), info={"stats": {"rejected_connections": 8}}
+    )
+    assert judge("redis.pool", quiet)[0] == "warn"  # rejected since start only, as before
+
+
 # -- issue 10, case 8: stalls inside Redis ---------------------------------------------------
 
 

@@ -261,6 +261,13 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     summary.append(
         f"; {totals['with_ttl']:,} with a TTL, {totals['without_ttl']:,} without", style="dim"
     )
+    if "key_bytes" in totals:
+        # redis-cli --bigkeys: "Total key length in bytes is N (avg len M)".
+        summary.append(
+            f"\nkey names: {totals['key_bytes']:,} bytes in total, "
+            f"{totals['average_key_bytes']:.2f} on average",
+            style="dim",
+        )
     summary.append(
         f"\nsizes: {safe_text(row['size_source'])}",
         style="dim"

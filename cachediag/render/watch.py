@@ -11,7 +11,19 @@ from cachediag.checks.facts_view import human_bytes
 from cachediag.render.console import render_to_string
 from cachediag.safety.textsafe import safe_text
 
-COLUMNS = ("target", "ops/s", "hit rate", "memory", "clients", "evict/s", "expired/s", "keys")
+COLUMNS = (
+    "target",
+    "ops/s",
+    "hit rate",
+    "memory",
+    "clients",
+    "blocked",
+    "conn/s",
+    "rejected",
+    "evict/s",
+    "expired/s",
+    "keys",
+)
 
 
 def _rate(value: Any) -> str:
@@ -22,12 +34,20 @@ def _hit(row: dict[str, Any]) -> str:
     return "–" if row.get("hit_rate") is None else f"{row['hit_rate']:.1%}"
 
 
+def _count(value: Any) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     return [
         _rate(row.get("ops_per_sec")),
         _hit(row),
         human_bytes(row["used_memory"]),
         str(row["clients"]),
+        # redis-cli --stat's "blocked" and "connections"; rejected: clients turned away
+        _count(row.get("blocked_clients")),
+        _rate(row.get("connections_per_sec")),
+        _count(row.get("rejected_connections")),
         _rate(row.get("evictions_per_sec")),
         _rate(row.get("expired_per_sec")),
         f"{row['keys']:,}",
@@ -71,9 +91,10 @@ def line(rows: list[dict[str, Any]], stamp: str) -> str:
         if problem and row["status"] != "up":
             parts.append(f"{safe_text(row['target'])} {problem}")
             continue
-        ops, hit, mem, clients, evict, expired, keys = _cells(row)
+        ops, hit, mem, clients, blocked, conns, rejected, evict, expired, keys = _cells(row)
         parts.append(
             f"{safe_text(row['target'])} ops/s {ops} hit {hit} mem {mem} clients {clients} "
+            f"blocked {blocked} conn/s {conns} rejected {rejected} "
             f"evict/s {evict} expired/s {expired} keys {keys}"
         )
     return f"{stamp}  " + " | ".join(parts)
@@ -90,6 +111,8 @@ def summary(totals: dict[str, dict[str, Any]], terminal: bool | None = None) -> 
         "lookups",
         "evicted",
         "expired",
+        "new conns",
+        "rejected",
         "memory (first → last, max)",
     ):
         if column == "target":
@@ -110,6 +133,8 @@ def summary(totals: dict[str, dict[str, Any]], terminal: bool | None = None) -> 
             f"{t['lookups']:,}",
             f"{t['evicted']:,}",
             f"{t['expired']:,}",
+            f"{t.get('new_connections', 0):,}",
+            f"{t.get('rejected_connections', 0):,}",
             memory,
         )
     return render_to_string(table, terminal=terminal)

@@ -67,6 +67,42 @@ def memcached_counters(stats: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def connection_counters(kind: str, values: dict[str, Any]) -> dict[str, float | None]:
+    """What `redis-cli --stat` adds to ops and memory: blocked clients, new connections,
+    rejected ones (maxclients, `-c`). `values` is INFO parsed (Redis) or `stats` (Memcached).
+    Memcached has no blocking commands: its blocked count is None."""
+    if kind == "redis":
+        stats, clients = values.get("stats", {}), values.get("clients", {})
+        return {
+            "blocked": _num(clients, "blocked_clients"),
+            "connections": _num(stats, "total_connections_received"),
+            "rejected": _num(stats, "rejected_connections"),
+        }
+    return {
+        "blocked": None,
+        "connections": _num(values, "total_connections"),
+        "rejected": _num(values, "rejected_connections"),
+    }
+
+
+def connection_rates(
+    before: dict[str, Any], after: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """New and rejected connections over one interval; None where a counter is missing or
+    went down (a restart). Our own poll reuses its connection: it adds none."""
+    out: dict[str, Any] = {"blocked_clients": after.get("blocked")}
+    if after.get("blocked") is not None:
+        out["blocked_clients"] = int(after["blocked"])
+    for name, key in (("connections", "new_connections"), ("rejected", "rejected_connections")):
+        first, last = before.get(name), after.get(name)
+        out[key] = (
+            int(last - first) if first is not None and last is not None and last >= first else None
+        )
+    new = out["new_connections"]
+    out["connections_per_sec"] = round(new / max(seconds, 1e-6), 1) if new is not None else None
+    return out
+
+
 # The poll itself is a command Redis counts in total_commands_processed: not the app's.
 OWN_COMMANDS_PER_POLL = {"redis": 1, "memcached": 0}
 
@@ -132,6 +168,9 @@ class Totals:
     peak_ops_per_sec: float = 0.0
     memory: list[int] = field(default_factory=list)
     errors: int = 0
+    new_connections: int = 0
+    rejected_connections: int = 0
+    peak_blocked: int | None = None
 
     def add(self, row: dict[str, Any], seconds: float) -> None:
         if row.get("status") != "up":
@@ -148,6 +187,14 @@ class Totals:
         self.evicted += row["evicted"]
         self.expired += row["expired"]
         self.peak_ops_per_sec = max(self.peak_ops_per_sec, row["ops_per_sec"])
+        self._add_connections(row)
+
+    def _add_connections(self, row: dict[str, Any]) -> None:
+        self.new_connections += row.get("new_connections") or 0
+        self.rejected_connections += row.get("rejected_connections") or 0
+        blocked = row.get("blocked_clients")
+        if blocked is not None:
+            self.peak_blocked = max(self.peak_blocked or 0, blocked)
 
     def to_dict(self) -> dict[str, Any]:
         lookups = self.hits + self.misses
@@ -165,6 +212,9 @@ class Totals:
             "memory_last": self.memory[-1] if self.memory else None,
             "memory_max": max(self.memory) if self.memory else None,
             "failed_polls": self.errors,
+            "new_connections": self.new_connections,
+            "rejected_connections": self.rejected_connections,
+            "peak_blocked_clients": self.peak_blocked,
         }
 
 
@@ -175,7 +225,7 @@ class Poller:
         self.target = target
         self.timeout = timeout
         self.client: Any = None
-        self.last: tuple[float, dict[str, float]] | None = None
+        self.last: tuple[float, dict[str, Any]] | None = None
 
     def _connect(self) -> Any:
         if self.target.kind == "redis":
@@ -186,7 +236,7 @@ class Poller:
 
         return MemcachedClient(self.target, self.timeout).connect()
 
-    def snapshot(self) -> dict[str, float]:
+    def snapshot(self) -> dict[str, Any]:
         if self.client is None:
             self.client = self._connect()
         try:
@@ -198,10 +248,12 @@ class Poller:
                 if isinstance(reply, ReplyError):
                     failure = AuthFailed if is_auth_error(reply) else ServerRefused
                     raise failure(f"INFO failed: {reply.text}")
-                return redis_counters(parse_redis_info(reply))
+                info = parse_redis_info(reply)
+                return {**redis_counters(info), **connection_counters("redis", info)}
             from cachediag.probes.info import stats_numbers
 
-            return memcached_counters(stats_numbers(self.client.stats()))
+            numbers = stats_numbers(self.client.stats())
+            return {**memcached_counters(numbers), **connection_counters("memcached", numbers)}
         except ProbeError:
             self.close()
             raise
@@ -228,6 +280,7 @@ class Poller:
             **row,
             "seconds": round(seconds, 3),
             **rates(self.target.kind, previous[1], counters, seconds),
+            **connection_rates(previous[1], counters, seconds),
         }
 
     def close(self) -> None:

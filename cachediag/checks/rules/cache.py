@@ -115,7 +115,7 @@ def connectivity(facts: Facts, th: Thresholds) -> Outcome:
     return passed(text + f" to {', '.join(connect.get('addresses') or [])}", **observed)
 
 
-@rule("redis.pool", "memcached.pool")
+@rule("redis.pool", "memcached.pool", windowed=True)
 def pool(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
         return gap
@@ -161,7 +161,24 @@ def pool(facts: Facts, th: Thresholds) -> Outcome:
         status = "warn" if status == "pass" else status
     if blocked:
         notes.append(f"{blocked:.0f} clients blocked")
+    status = _rejected_now(facts, observed, notes, status)
     return Outcome(status, "; ".join([text, *notes]), observed)
+
+
+def _rejected_now(facts: Facts, observed: dict[str, Any], notes: list[str], status: str) -> str:
+    """Connections rejected during the window: clients are being turned away now, not once."""
+    now = window_delta(facts, "stats", "rejected_connections")
+    if now is None:
+        return status
+    observed["rejected_in_window"] = now
+    observed["window_s"] = window_seconds(facts)
+    if not now:
+        return status
+    notes.append(
+        f"{now:,.0f} rejected in the last {window_seconds(facts):.1f} s: "
+        "clients are being turned away now"
+    )
+    return "fail"
 
 
 @rule("redis.hit_rate", "memcached.hit_rate", windowed=True)

@@ -102,7 +102,7 @@ def check(
             min=0,
             max=3600,
             help="Read each Redis's counters twice, SECONDS apart, before the key sample: "
-            "the hit rate of now, not since boot "
+            "the hit rate (and rejected connections) of now, not since boot "
             "(0: since boot only).",
         ),
     ] = 2.0,

@@ -40,6 +40,9 @@ def watch(
 ) -> None:
     """Watch ops/s, hit rate in the interval, memory, clients, evictions/s and expired/s live.
 
+    Also, like redis-cli --stat: blocked clients, new connections per second, and the
+    connections rejected in the interval (maxclients, memcached -c).
+
     On a terminal the table updates in place; piped, one line per interval with every
     target side by side. Ctrl-C (or --count) ends it with a summary (on stderr when
     piped, so stdout stays one line per interval). Read-only: one INFO or stats per
