@@ -561,6 +561,18 @@ def test_congestion_jitter_boundary(jitter: int, status: str) -> None:
         assert out.observed["jittery"]
 
 
+def test_congestion_jitter_from_server_stalls_is_not_the_network() -> None:
+    facts = healthy()
+    facts["jitter"][0].update(p50_us=100, p99_us=30_100, jitter_us=30_000)
+    facts["jitter"][0]["server_stalls"] = "slow commands DEBUG SLEEP ×5 (up to 30.10 ms)"
+    out = run("host.congestion", facts)
+    assert out.status == "pass" and not out.observed["jittery"]
+    assert "jitter from server-side stalls, not the network (redis.slow_commands)" in out.summary
+    assert out.observed["jitter_from_server_stalls"] == [
+        "redis://127.0.0.1:6379/0 p99-p50 30000 µs"
+    ]
+
+
 def test_congestion_jitter_threshold_from_toml() -> None:
     assert run("host.congestion", healthy(), warn_jitter_us=100).status == "warn"
 

@@ -93,6 +93,20 @@ def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return local
 
 
+def _server_stalls(facts: dict[str, Any]) -> str | None:
+    """The slow commands Redis ran while its round trips were timed, named: jitter they
+    cause is the server's, not the network's (host.congestion says so)."""
+    from cachediag.checks.stalls import during_measurement, stall_clause
+
+    if facts.get("kind") != "redis" or not facts.get("stalls"):
+        return None
+    return stall_clause(during_measurement(facts, STALL_JITTER_US))
+
+
+# A stall this long while PINGs were timed shows up as jitter (host.congestion's 10 ms).
+STALL_JITTER_US = 10_000
+
+
 def collect_facts(
     targets: list[Target],
     timeout: float,
@@ -120,7 +134,11 @@ def collect_facts(
     host_facts = None
     if host_probe is not None:
         latency = [
-            {"target": f["target"], "samples_us": f["ping"]["samples_us"]}
+            {
+                "target": f["target"],
+                "samples_us": f["ping"]["samples_us"],
+                "server_stalls": _server_stalls(f),
+            }
             for f in target_facts
             if f["ping"]["samples_us"]
         ]

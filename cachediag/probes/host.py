@@ -525,7 +525,10 @@ class HostProbe:
         facts["kernel"] = _kernel()
         facts["local_redis"] = local
         facts["jitter"] = [
-            jitter_stats(str(t.get("target", "")), t.get("samples_us") or [])
+            {
+                **jitter_stats(str(t.get("target", "")), t.get("samples_us") or []),
+                "server_stalls": t.get("server_stalls"),
+            }
             for t in targets_latency
         ]
 

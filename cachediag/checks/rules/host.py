@@ -420,6 +420,7 @@ def congestion(facts: Facts, thresholds: Thresholds) -> Outcome:
 
     jitter_obs: dict[str, Any] = {}
     jittery: list[str] = []
+    stalled: list[str] = []
     for row in jitter_rows:
         name = str(row.get("target"))
         jit = _number(row.get("jitter_us"))
@@ -431,6 +432,10 @@ def congestion(facts: Facts, thresholds: Thresholds) -> Outcome:
             "samples": row.get("samples"),
         }
         if jit is not None and jitter_limit is not None and jit > jitter_limit:
+            if row.get("server_stalls"):
+                # Redis ran slow commands while its PINGs were timed: the server, not the path.
+                stalled.append(f"{safe_text(name)} p99-p50 {int(jit)} µs")
+                continue
             jittery.append(f"{safe_text(name)} p99-p50 {int(jit)} µs")
     observed: dict[str, Any] = {
         "retrans_percent_since_boot": ratio,
@@ -472,5 +477,11 @@ def congestion(facts: Facts, thresholds: Thresholds) -> Outcome:
         parts.append(f"worst jitter p99-p50 {worst} µs")
     else:
         parts.append("no latency samples for jitter")
+    if stalled:
+        parts.append(
+            "jitter from server-side stalls, not the network (redis.slow_commands): "
+            + ", ".join(stalled)
+        )
+        observed["jitter_from_server_stalls"] = stalled
     observed["jittery"] = jittery
     return _outcome(status, "; ".join(parts), observed)
