@@ -19,6 +19,7 @@ import json
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -37,6 +38,8 @@ from cachediag.safety.secrets import mask_secrets
 
 METRICS_LIMIT = 16 * 2**20  # bytes of /metrics read at most
 HEALTH_LIMIT = 64 * 2**10
+# A whole fetch may take its timeout and this much more (thread start, the last read).
+FETCH_MARGIN_S = 0.25
 SAMPLE_KEYS_PER_VERSION = 3
 MAX_METRIC_NAMES = 200
 
@@ -72,8 +75,12 @@ def mask_url(url: str) -> str:
 def _check_url(option: str, url: str | None) -> str | None:
     if url is None or url == "":
         return None
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        hostname = parsed.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL" and friends
+        raise UsageError(f"{option} {mask_url(url)}: not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not hostname:
         raise UsageError(f"{option} {mask_url(url)}: expected an http:// or https:// URL")
     return url
 
@@ -160,6 +167,37 @@ def _describe(kind: str, reason: object, url: str, timeout: float) -> str:
 
 
 def fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
+    """GET `url` within `timeout` for the whole fetch; errors as data, never raised.
+
+    urllib bounds each socket read, not the request: a server dripping one byte at a
+    time keeps every read under the timeout for as long as it likes. So the fetch runs
+    in a daemon thread that is abandoned at the deadline (cachediag leaves through
+    os._exit, which never waits for it).
+    """
+    outcome: list[dict[str, Any]] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(_fetch(url, timeout, limit)),
+        name=f"fetch {mask_url(url)}",
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout + FETCH_MARGIN_S)
+    if outcome:
+        return outcome[0]
+    shown = mask_url(url)
+    return {
+        "url": shown,
+        "ok": False,
+        "http_status": None,
+        "elapsed_ms": None,
+        "error": {
+            "kind": "timeout",
+            "message": f"{shown} did not send a complete answer within {timeout:g}s",
+        },
+    }
+
+
+def _fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
     """GET `url`: status, body (up to `limit` bytes), time taken; errors as data, never raised."""
     shown = mask_url(url)
     request = urllib.request.Request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from cachediag.checks.checklist import read_toml
 from cachediag.errors import UsageError
 
 DEFAULT_CONFIG = Path("cachediag.toml")
+MAX_TIMEOUT = 3600.0  # the bound --timeout has
 
 # Keys a cachediag.toml may hold; anything else is a typo we would rather report.
 KNOWN_KEYS = {
@@ -57,8 +59,16 @@ def load_config(explicit: Path | None) -> Config:
             f"config {path}: unknown key '{unknown[0]}' (known: {', '.join(sorted(KNOWN_KEYS))})"
         )
     timeout = data.get("timeout")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise UsageError(f"config {path}: 'timeout' must be a positive number of seconds")
+    if timeout is not None and (
+        isinstance(timeout, bool)  # TOML's true is no number of seconds
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise UsageError(
+            f"config {path}: 'timeout' must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g} (as --timeout)"
+        )
     thresholds = data.get("thresholds", {})
     if not isinstance(thresholds, dict) or not all(
         isinstance(v, dict) for v in thresholds.values()
