@@ -16,6 +16,7 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+@json_schema_option("check", of="--format json")
 @target_options
 def check(
     common: CommonOptions,
@@ -100,13 +102,6 @@ def check(
             "--list", help="List every check with its section, thresholds and remedy, then exit."
         ),
     ] = False,
-    json_schema: Annotated[
-        bool,
-        typer.Option(
-            "--json-schema",
-            help="Print the JSON schema of --format json (cachediag.check/v1), then exit.",
-        ),
-    ] = False,
     log: Annotated[
         list[str] | None,
         typer.Option(
@@ -148,11 +143,6 @@ def check(
     """
     chosen = Format.json if json_output else format
     with cli_errors(common.debug), _nagios_unknown(chosen, output):
-        if json_schema:
-            from cachediag.schemas import check_schema_text
-
-            write_output(check_schema_text(), output)
-            return
         from cachediag.checks import checklist as checklists
         from cachediag.checks.evaluate import evaluate
         from cachediag.probes.collect import collect_facts

@@ -11,10 +11,12 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 EVICTION_SCHEMA = "cachediag.eviction-policy/v1"
 
 
+@json_schema_option("eviction-policy")
 @target_options
 def eviction_policy(
     common: CommonOptions,

@@ -25,10 +25,12 @@ from cachediag.cli.scanopts import (
     parse_cursor,
     want_progress,
 )
+from cachediag.cli.schema_option import json_schema_option
 
 INSPECT_SCHEMA = "cachediag.inspect/v1"
 
 
+@json_schema_option("inspect")
 @target_options
 def inspect(
     common: CommonOptions,

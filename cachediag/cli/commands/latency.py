@@ -10,6 +10,7 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 if TYPE_CHECKING:
     from cachediag.server.latency import TargetLatency
@@ -19,6 +20,7 @@ LATENCY_SCHEMA = "cachediag.latency/v1"
 DEFAULT_PIPED_SAMPLES = 500
 
 
+@json_schema_option("latency")
 @target_options
 def latency(
     common: CommonOptions,

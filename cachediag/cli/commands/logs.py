@@ -11,9 +11,12 @@ from typing import Annotated
 
 import typer
 
+from cachediag.cli.schema_option import json_schema_option
+
 LOGS_SCHEMA = "cachediag.logs/v1"
 
 
+@json_schema_option("logs")
 def logs(
     files: Annotated[
         list[str],

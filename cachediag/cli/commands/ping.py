@@ -9,6 +9,7 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 PING_SCHEMA = "cachediag.ping/v1"
 
@@ -38,6 +39,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     return render_to_string(table)
 
 
+@json_schema_option("ping")
 @target_options
 def ping(
     common: CommonOptions,

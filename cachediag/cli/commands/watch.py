@@ -13,10 +13,12 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 WATCH_SCHEMA = "cachediag.watch/v1"
 
 
+@json_schema_option("watch")
 @target_options
 def watch(
     common: CommonOptions,
