@@ -20,6 +20,7 @@ from typing import Any
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
 from cachediag.errors import ProbeError, ScanRefused
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
 from cachediag.targets.target import Target
@@ -27,7 +28,7 @@ from cachediag.targets.target import Target
 CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "tcp-backlog", "dir", "save", "appendonly")
 
 
-def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> RedisFacts:
     facts = base_facts(target)
     client = RedisClient(target, timeout)
     try:

@@ -42,13 +42,13 @@ def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
     if target.kind == "redis":
         from cachediag.probes import redis as probe
 
-        facts = probe.collect(target, timeout, sample_keys)
+        facts: dict[str, Any] = dict(probe.collect(target, timeout, sample_keys))
         if facts.get("status") == "up":
             facts.update(_memory_commands(target, timeout))
         return facts
     from cachediag.probes import memcached as mc_probe
 
-    return mc_probe.collect(target, timeout, sample_keys)
+    return dict(mc_probe.collect(target, timeout, sample_keys))
 
 
 def _memory_commands(target: Target, timeout: float) -> dict[str, Any]:
