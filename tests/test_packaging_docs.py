@@ -25,6 +25,10 @@ def test_wheel_ships_the_checklist(tmp_path: Path) -> None:
     assert "cachediag/checklists/production.toml" in names
     assert "cachediag/cli/app.py" in names
     assert "cachediag/schemas/check-v1.json" in names
+    from cachediag.schemas import FILES
+
+    for file in FILES.values():  # every --json document's schema, and the facts'
+        assert f"cachediag/schemas/{file}" in names, file
 
 
 def test_readme_documents_every_command() -> None:
