@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
@@ -22,7 +22,6 @@ from cachediag.targets.parse import TargetRequest, resolve_targets
 from cachediag.targets.target import Target, TLSOptions
 
 DEFAULT_TIMEOUT = 2.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,12 +93,6 @@ def cli_errors(debug: bool) -> Iterator[None]:
             traceback.print_exc()
         err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         raise typer.Exit(3) from None
-
-
-def guarded(debug: bool, fn: Callable[[], T]) -> T:
-    with cli_errors(debug):
-        return fn()
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:

@@ -141,23 +141,23 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         _reading(
             "used_memory",
             used,
-            _bytes_text(used, mem.get("used_memory_human")),
+            _bytes_text(used),
             judge("redis.memory", facts),
         ),
         _reading(
             "used_memory_rss",
             number(mem, "used_memory_rss"),
-            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+            _bytes_text(number(mem, "used_memory_rss")),
         ),
         _reading(
             "used_memory_peak",
             number(mem, "used_memory_peak"),
-            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+            _bytes_text(number(mem, "used_memory_peak")),
         ),
         _reading(
             "maxmemory",
             limit,
-            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+            "0 (no limit)" if limit == 0 else _bytes_text(limit),
         ),
         _reading(
             "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
@@ -316,7 +316,7 @@ def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, A
     return rows
 
 
-def _bytes_text(value: float | None, human: Any = None) -> str:
+def _bytes_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{int(value):,} B ({human_bytes(value)})"

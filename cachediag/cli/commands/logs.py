@@ -11,8 +11,6 @@ from typing import Annotated
 
 import typer
 
-LOGS_SCHEMA = "cachediag.logs/v1"
-
 
 def logs(
     files: Annotated[
