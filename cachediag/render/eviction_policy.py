@@ -8,8 +8,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
+from cachediag.render.units import limit_text
 from cachediag.safety.textsafe import safe_text
 from cachediag.server.eviction import describe
 
@@ -17,7 +17,7 @@ from cachediag.server.eviction import describe
 def _size(value: Any) -> str:
     if value is None:
         return "–"
-    return "0 (no limit)" if value == 0 else f"{value} ({human_bytes(value)})"
+    return limit_text(value)
 
 
 def _target(row: dict[str, Any]) -> list[RenderableType]:

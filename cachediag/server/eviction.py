@@ -13,10 +13,11 @@ import re
 import shlex
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number
+from cachediag.checks.facts_view import number
 from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, UsageError
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import limit_text
 from cachediag.targets.target import Target
 
 VALID_POLICIES = (
@@ -285,7 +286,7 @@ def plan(row: dict[str, Any], policy: str, maxmemory: int | None) -> list[dict[s
 def describe(change: dict[str, Any]) -> str:
     def shown(value: Any) -> str:
         if change["parameter"] == "maxmemory" and isinstance(value, int):
-            return f"{value} ({human_bytes(value)})" if value else "0 (no limit)"
+            return limit_text(value)
         return str(value)
 
     return f"{change['parameter']} {shown(change['from'])} → {shown(change['to'])}"

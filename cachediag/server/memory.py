@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number, section, stats
+from cachediag.checks.facts_view import number, section, stats
 from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, probe_error
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 

@@ -17,8 +17,8 @@ def render_table(rows: list[dict[str, Any]]) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    from cachediag.checks.facts_view import human_us
     from cachediag.render.console import render_to_string
+    from cachediag.render.units import human_us
     from cachediag.safety.textsafe import safe_text
 
     styles = {"healthy": "green", "degraded": "yellow", "unhealthy": "bold red", "skipped": "dim"}
