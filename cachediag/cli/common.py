@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from cachediag import __version__
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions
 from cachediag.errors import CachediagError
 from cachediag.safety.secrets import mask_secrets
@@ -75,7 +76,8 @@ def err(message: str) -> None:
 
 @contextmanager
 def cli_errors(debug: bool) -> Iterator[None]:
-    """Typed errors become one sentence and exit 2; anything else one sentence and exit 3."""
+    """Typed errors become one sentence and their exit code (2, a usage error); anything
+    else one sentence and exit 3; Ctrl-C exits 130."""
     try:
         yield
     except (typer.Exit, typer.Abort, SystemExit):
@@ -87,12 +89,12 @@ def cli_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
         if debug:
             traceback.print_exc()
         err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        raise typer.Exit(3) from None
+        raise typer.Exit(ExitCode.UNREADABLE) from None
 
 
 def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:

@@ -216,7 +216,9 @@ def _nagios_unknown(chosen: Format, output: str | None) -> Iterator[None]:
 
         line = safe_text(mask_secrets(str(exc))).replace("|", "/")
         write_output(f"CACHEDIAG UNKNOWN - {line}\n", output)
-        exc.exit_code = 3
+        from cachediag.render.nagios import UNKNOWN
+
+        exc.exit_code = UNKNOWN
         raise
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 
 EVICTION_SCHEMA = "cachediag.eviction-policy/v1"
@@ -121,7 +122,7 @@ def _set(
     json_output: bool,
     reread: Callable[[Any], dict[str, Any]],
     timeout: float,
-) -> int:
+) -> ExitCode:
     """Plan, confirm, apply, verify; returns the exit code. Nothing is written unconfirmed."""
     from cachediag.errors import UsageError
     from cachediag.render import eviction_policy as render
@@ -150,7 +151,7 @@ def _set(
         else:
             row["outcome"] = {"changes": [], "verified": True, "rewrite": None, "error": None}
     if not planned:
-        return 1 if failed else 0
+        return ExitCode.FAILED if failed else ExitCode.OK
     # The plan goes where the user reads it: stderr when stdout carries JSON.
     stream = sys.stderr if json_output else sys.stdout
     stream.write(render.plan_text(planned, rewrite))
@@ -177,4 +178,4 @@ def _set(
             # Show the settings as they are now, judged again, beside what was done.
             fresh = reread(by_name[row["target"]])
             rows[index] = {**(fresh if fresh["status"] == "up" else row), "outcome": outcome}
-    return 1 if failed else 0
+    return ExitCode.FAILED if failed else ExitCode.OK

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 
 PING_SCHEMA = "cachediag.ping/v1"
@@ -38,4 +39,5 @@ def ping(
             from cachediag.render import ping as render  # rich: only when a table is printed
 
             write_output(render.render(rows), None)
-    raise typer.Exit(1 if any(row["status"] == "unhealthy" for row in rows) else 0)
+    unhealthy = any(row["status"] == "unhealthy" for row in rows)
+    raise typer.Exit(ExitCode.FAILED if unhealthy else ExitCode.OK)
