@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from cachediag import __version__
 from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions
 from cachediag.errors import CachediagError
+from cachediag.safety.masking import masked
 from cachediag.safety.secrets import mask_secrets
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.config import Config, load_config
@@ -112,12 +114,23 @@ def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> 
 
 
 def write_output(text: str, output: str | None) -> None:
-    if output and output != "-":
-        try:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise CachediagError(f"cannot write {output}: {exc.strerror}") from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    """Write a command's output to stdout, or to FILE with -o; both through the one
+    masking pass (a password a server echoed must not reach a file either).
+
+    FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
+    reading the file while a run rewrites it must see the old report or the new one.
+    """
+    if not output or output == "-":
+        stream = masked(sys.stdout)
+        stream.write(text)
+        stream.flush()
+        return
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            masked(handle).write(text)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None
