@@ -21,9 +21,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SECTIONS = ("Cache Issues", "Network Issues", "Application Issues", "System Issues")
-KINDS = ("redis", "memcached", "host", "app")
-
 
 @dataclass(frozen=True)
 class CheckSpec:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
 from cachediag import __version__
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions
 from cachediag.errors import CachediagError
+from cachediag.safety.masking import masked
 from cachediag.safety.secrets import mask_secrets
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.config import Config, load_config
@@ -22,7 +25,6 @@ from cachediag.targets.parse import TargetRequest, resolve_targets
 from cachediag.targets.target import Target, TLSOptions
 
 DEFAULT_TIMEOUT = 2.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def err(message: str) -> None:
 
 @contextmanager
 def cli_errors(debug: bool) -> Iterator[None]:
-    """Typed errors become one sentence and exit 2; anything else one sentence and exit 3."""
+    """Typed errors become one sentence and their exit code (2, a usage error); anything
+    else one sentence and exit 3; Ctrl-C exits 130."""
     try:
         yield
     except (typer.Exit, typer.Abort, SystemExit):
@@ -88,18 +91,12 @@ def cli_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
         if debug:
             traceback.print_exc()
         err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        raise typer.Exit(3) from None
-
-
-def guarded(debug: bool, fn: Callable[[], T]) -> T:
-    with cli_errors(debug):
-        return fn()
-    raise AssertionError("unreachable")  # pragma: no cover
+        raise typer.Exit(ExitCode.UNREADABLE) from None
 
 
 def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
@@ -117,12 +114,23 @@ def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> 
 
 
 def write_output(text: str, output: str | None) -> None:
-    if output and output != "-":
-        try:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise CachediagError(f"cannot write {output}: {exc.strerror}") from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    """Write a command's output to stdout, or to FILE with -o; both through the one
+    masking pass (a password a server echoed must not reach a file either).
+
+    FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
+    reading the file while a run rewrites it must see the old report or the new one.
+    """
+    if not output or output == "-":
+        stream = masked(sys.stdout)
+        stream.write(text)
+        stream.flush()
+        return
+    target = Path(output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            masked(handle).write(text)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None

@@ -75,7 +75,8 @@ def json_schema_option(document: str, of: str = "--json") -> Callable[[F], F]:
 
 def _print_schema(document: str, output: str | None) -> None:
     from cachediag.cli.common import write_output
+    from cachediag.cli.exit_codes import ExitCode
     from cachediag.schemas import schema_text
 
     write_output(schema_text(document), output)
-    raise typer.Exit(0)
+    raise typer.Exit(ExitCode.OK)

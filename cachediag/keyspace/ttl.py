@@ -18,6 +18,7 @@ from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_duration
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -50,17 +51,6 @@ def bucket_of(ttl_seconds: float) -> str:
         if ttl_seconds < upper:
             return label
     return BUCKETS[-1][0]  # pragma: no cover - the last bound is infinite
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < HOUR:
-        return f"{seconds // 60}m {seconds % 60}s"
-    if seconds < DAY:
-        return f"{seconds // HOUR}h {seconds % HOUR // 60}m"
-    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
 
 
 def reading(ttl: int) -> str:

@@ -47,7 +47,6 @@ _SYSLOG = (
     rb" (\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
 )
 ISO_RE = re.compile(_ISO)
-SYSLOG_RE = re.compile(_SYSLOG)
 ANY_RE = re.compile(rb"(?<![\d.])(?:" + _ISO + rb"|" + _SYSLOG + rb")")
 
 SEARCH_BYTES = 64

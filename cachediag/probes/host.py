@@ -510,10 +510,6 @@ class HostProbe:
     def start(cls) -> HostProbe:
         return cls(_Snapshot())
 
-    @property
-    def started_at(self) -> float:
-        return self._start.time
-
     def finish(
         self, local_redis: list[dict[str, Any]], targets_latency: list[dict[str, Any]]
     ) -> HostFacts:

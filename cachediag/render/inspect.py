@@ -8,7 +8,6 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.bigkeys import findings, human_ttl
 from cachediag.render.targets import (
     key_label,
@@ -17,6 +16,7 @@ from cachediag.render.targets import (
     render_targets,
     unreachable_status,
 )
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
 

@@ -8,8 +8,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
-from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY, human_duration
+from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY
 from cachediag.render.targets import (
     key_label,
     note_lines,
@@ -17,6 +16,7 @@ from cachediag.render.targets import (
     status_text,
     unreachable_line,
 )
+from cachediag.render.units import human_bytes, human_duration
 from cachediag.safety.textsafe import safe_text
 
 TOP_NAMESPACES = 20

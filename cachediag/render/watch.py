@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.console import render_to_string
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
 COLUMNS = ("target", "ops/s", "hit rate", "memory", "clients", "evict/s", "expired/s", "keys")

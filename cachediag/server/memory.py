@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number, section, stats
+from cachediag.checks.facts_view import number, section, stats
 from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, probe_error
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -141,23 +142,23 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         _reading(
             "used_memory",
             used,
-            _bytes_text(used, mem.get("used_memory_human")),
+            _bytes_text(used),
             judge("redis.memory", facts),
         ),
         _reading(
             "used_memory_rss",
             number(mem, "used_memory_rss"),
-            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+            _bytes_text(number(mem, "used_memory_rss")),
         ),
         _reading(
             "used_memory_peak",
             number(mem, "used_memory_peak"),
-            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+            _bytes_text(number(mem, "used_memory_peak")),
         ),
         _reading(
             "maxmemory",
             limit,
-            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+            "0 (no limit)" if limit == 0 else _bytes_text(limit),
         ),
         _reading(
             "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
@@ -316,7 +317,7 @@ def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, A
     return rows
 
 
-def _bytes_text(value: float | None, human: Any = None) -> str:
+def _bytes_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{int(value):,} B ({human_bytes(value)})"

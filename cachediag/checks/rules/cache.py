@@ -18,8 +18,6 @@ from cachediag.checks.base import (
     warned,
 )
 from cachediag.checks.facts_view import (
-    human_bytes,
-    human_us,
     keyspace_totals,
     latency_summary,
     number,
@@ -31,6 +29,7 @@ from cachediag.checks.facts_view import (
 )
 from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
+from cachediag.render.units import human_bytes, human_us
 
 DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}"
 

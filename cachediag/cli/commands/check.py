@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -180,7 +179,7 @@ def check(
             fail_on_warn=fail_on is FailOn.warn,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-        _write_report(render_report(report, chosen, terminal=False if output else None), output)
+        write_output(render_report(report, chosen, terminal=False if output else None), output)
         code = report.exit_code
         if chosen is Format.nagios:
             from cachediag.render import nagios
@@ -206,7 +205,9 @@ def _nagios_unknown(chosen: Format, output: str | None) -> Iterator[None]:
 
         line = safe_text(mask_secrets(str(exc))).replace("|", "/")
         write_output(f"CACHEDIAG UNKNOWN - {line}\n", output)
-        exc.exit_code = 3
+        from cachediag.render.nagios import UNKNOWN
+
+        exc.exit_code = UNKNOWN
         raise
 
 
@@ -228,22 +229,6 @@ def _render_list(loaded: Checklist, chosen: Format) -> str:
     from cachediag.render import checklist_list
 
     return checklist_list.render(loaded)
-
-
-def _write_report(text: str, output: str | None) -> None:
-    """-o FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
-    reading the file while a run rewrites it must see the old report or the new one."""
-    if not output or output == "-":
-        write_output(text, output)
-        return
-    target = Path(output)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def render_report(report: Report, chosen: Format, terminal: bool | None = None) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 
@@ -68,7 +69,7 @@ def latency(
 
     Exit 1 when a target is down or degraded, 2 on bad input.
     """
-    code = 0
+    code = ExitCode.OK
     with cli_errors(common.debug):
         from cachediag.checks.judge import Judge
         from cachediag.cli.exit_codes import exit_code

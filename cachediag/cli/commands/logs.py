@@ -13,8 +13,6 @@ import typer
 
 from cachediag.cli.schema_option import json_schema_option
 
-LOGS_SCHEMA = "cachediag.logs/v1"
-
 
 @json_schema_option("logs")
 def logs(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 
@@ -86,7 +87,7 @@ def watch(
         else:
             sys.stderr.write(render.summary(summary, terminal=False))
         never = any(t.intervals == 0 and t.errors for t in totals.values())
-    raise typer.Exit(1 if never else 0)
+    raise typer.Exit(ExitCode.FAILED if never else ExitCode.OK)
 
 
 def _rounds(
