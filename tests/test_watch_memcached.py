@@ -5,6 +5,7 @@ connection yields, items gone before any read."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -103,32 +104,39 @@ def server_name(server: Any) -> str:
     return f"memcached://{server.address}"
 
 
-def test_watch_shows_connections_rejected_at_the_limit(cachediag, memcached_factory) -> None:
+def test_watch_shows_connections_rejected_at_the_limit(memcached_factory, tmp_path) -> None:
     server = memcached_factory("-c", "30")
     held: list[socket.socket] = []
     stop = threading.Event()
 
     def knock() -> None:
-        # Hold connections up to the limit, then keep knocking: each knock is rejected.
+        # Hold connections past the limit, then keep knocking: each knock is rejected.
         while not stop.is_set():
             try:
                 conn = socket.create_connection(("127.0.0.1", server.port), timeout=1)
-                held.append(conn)
             except OSError:
-                pass
+                continue
+            if len(held) < 40:
+                held.append(conn)
+            else:
+                conn.close()
             time.sleep(0.01)
 
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))}
     proc = subprocess.Popen(
         [cachediag_binary(), "watch", "--memcached", server.address, "--interval", "0.5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
+        env=env,
     )
     thread = threading.Thread(target=knock, daemon=True)
     try:
-        time.sleep(0.3)  # watch holds its connection before the limit is reached
-        thread.start()
         assert proc.stdout is not None
+        # The first interval's line: watch holds its connection before the limit is reached.
+        assert "ops/s" in proc.stdout.readline()
+        thread.start()
         found = ""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "rejected" not in found:
