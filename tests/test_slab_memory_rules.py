@@ -127,7 +127,7 @@ def test_slab_calcification_is_named_with_the_automove_setting() -> None:
     )
     status, summary, observed = judge("memcached.memory", facts)
     assert status == "warn"
-    assert f"class 2 hold {human_bytes_iec(20_000 * 120)} in free chunks that class 12" in summary
+    assert f"class 2 holds {human_bytes_iec(20_000 * 120)} in free chunks that class 12" in summary
     assert "slab_automove is off" in summary and observed["idle_bytes"] == 2_400_000
     facts["settings"]["slab_automove"] = 1
     assert "slab_automove=1 moves pages over slowly" in judge("memcached.memory", facts)[1]

@@ -33,7 +33,8 @@ def _class_name(slab: SlabClass) -> str:
 
 
 def _per(count: int, seconds: int) -> str:
-    """An average over the real window: '5,345/s', '12/min', '3/h'; never extrapolated past it."""
+    """An average in the unit that reads naturally ('5,345/s', '12/min', '3.5/h'); the
+    caller names the window it was averaged over."""
     rate = count / seconds
     if rate >= 1:
         return f"{rate:,.0f}/s"
@@ -86,8 +87,9 @@ def _idle_text(mem: SlabMemory, evicting: list[SlabClass], th: Thresholds) -> st
         else "slab_automove was not reported"
     )
     noun = "class" if len(holders) == 1 else "classes"
+    verb = "holds" if len(holders) == 1 else "hold"
     return (
-        f"{noun} {names} hold {human_bytes_iec(mem.idle_bytes)} in free chunks that "
+        f"{noun} {names} {verb} {human_bytes_iec(mem.idle_bytes)} in free chunks that "
         f"class {evicting[0].id} cannot use ({mover})"
     )
 
