@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from servers import FilledMemcached, memcached_tool, start_memcached_full
+from test_schemas import assert_valid
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,7 @@ def test_check_fails_the_full_allocator_that_read_as_a_pass(cachediag, evicting)
         "check", "--memcached", evicting.address, "--only", "memcached.memory", "--json"
     )
     assert run.code == 1, run.err
+    assert_valid("check", run.json())
     memory = result(run, "memcached.memory")
     assert memory["status"] == "fail"
     assert "slab allocator 16.0 MiB of 16.0 MiB (100.0%)" in memory["summary"]
@@ -69,6 +71,7 @@ def test_check_fails_the_full_allocator_that_read_as_a_pass(cachediag, evicting)
 def test_memory_puts_the_verdict_on_the_allocator(cachediag, evicting) -> None:
     run = cachediag("memory", "--memcached", evicting.address, "--json")
     assert run.code == 1, run.err
+    assert_valid("memory", run.json())
     got = readings(run)
     st = server_stats(evicting)
     assert got["total_malloced"]["value"] == 16 * 2**20
@@ -113,6 +116,7 @@ def test_minus_m_at_its_limit_fails_with_the_refused_count(cachediag, refusing) 
         "--json",
     )
     assert run.code == 1, run.err
+    assert_valid("check", run.json())
     memory = result(run, "memcached.memory")
     assert memory["status"] == "fail"
     assert memory["summary"].startswith(f"{refusing.refused:,} writes refused since start")
@@ -124,7 +128,10 @@ def test_minus_m_at_its_limit_fails_with_the_refused_count(cachediag, refusing) 
     assert f"{refusing.refused:,} writes refused so far (outofmemory)" in policy["summary"]
     assert "cache_memlimit" in policy["remedy"]
 
-    got = readings(cachediag("memory", "--memcached", refusing.address, "--json"))
+    memory_run = cachediag("memory", "--memcached", refusing.address, "--json")
+    assert memory_run.code == 1, memory_run.err
+    assert_valid("memory", memory_run.json())
+    got = readings(memory_run)
     assert got["outofmemory"]["value"] == refusing.refused
     assert got["total_malloced"]["verdict"]["status"] == "fail"
 
@@ -132,6 +139,7 @@ def test_minus_m_at_its_limit_fails_with_the_refused_count(cachediag, refusing) 
 def test_eviction_policy_judges_the_allocator_as_check_does(cachediag, evicting) -> None:
     run = cachediag("eviction-policy", "--memcached", evicting.address, "--json")
     assert run.code == 1, run.err
+    assert_valid("eviction-policy", run.json())
     row = run.json()["targets"][0]
     verdicts = {v["check"]: v["status"] for v in row["verdicts"]}
     assert verdicts == {"memcached.eviction_policy": "pass", "memcached.memory": "fail"}

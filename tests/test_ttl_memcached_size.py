@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from servers import LoopbackServer
+from test_schemas import assert_valid
 
 
 def test_ttl_shows_the_item_size_bigkeys_shows(cachediag, memcached_server) -> None:
@@ -19,6 +20,7 @@ def test_ttl_shows_the_item_size_bigkeys_shows(cachediag, memcached_server) -> N
     hits_before = server_stats_of(memcached_server)["get_hits"]
     run = cachediag("ttl", "user:1", "blob:1", "--memcached", memcached_server.address, "--json")
     assert run.code == 0, run.err
+    assert_valid("ttl", run.json())
     user, blob = run.json()["targets"][0]["keys"]
     assert user["memory_bytes"] == sizes["user:1"] > 878 and user["value_bytes"] == 878
     assert blob["memory_bytes"] == sizes["blob:1"] > 700_000 and blob["value_bytes"] == 700_000
@@ -61,6 +63,7 @@ def test_ttl_without_me_says_the_item_size_is_unknown(cachediag) -> None:
     finally:
         fake.close()
     assert run.code == 0, run.err
+    assert_valid("ttl", run.json())
     row = run.json()["targets"][0]
     (key,) = row["keys"]
     assert key["memory_bytes"] is None and key["value_bytes"] == 5

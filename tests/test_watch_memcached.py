@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from conftest import cachediag_binary
+from test_schemas import assert_valid
 
 from cachediag.render.watch import line, pressure_notes
 from cachediag.server.watch import memcached_counters, pressure
@@ -93,6 +94,8 @@ def test_watch_shows_writes_refused_in_the_interval(cachediag, memcached_factory
         thread.join(5)
     assert run.code == 0, run.err
     lines = [json.loads(line) for line in run.out.splitlines()]
+    for document in lines:
+        assert_valid("watch", document)
     rows = [doc["targets"][0] for doc in lines if doc["type"] == "interval"]
     assert all(row["refused_writes"] > 0 for row in rows)
     summary = lines[-1]["targets"][server_name(server)]
