@@ -138,7 +138,8 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
 
 
 def memcached_key(client: Any, key: str) -> dict[str, Any]:
-    """`mg KEY t s`: remaining TTL and value size. (It counts as a get in the server's stats.)"""
+    """`mg KEY t s`: remaining TTL and value length (a get in the server's stats); `me KEY`:
+    the item's size in its slab."""
     from cachediag.clients.net import Deadline
 
     raw = key.encode("utf-8", "surrogateescape")
@@ -158,10 +159,27 @@ def memcached_key(client: Any, key: str) -> dict[str, Any]:
     row.update(
         ttl=ttl,
         type="item",
-        memory_bytes=int(flags[b"s"]) if b"s" in flags else None,
+        value_bytes=int(flags[b"s"]) if b"s" in flags else None,
         reading=reading(ttl),
     )
+    row.update(memcached_item_size(client, raw))
     return row
+
+
+def memcached_item_size(client: Any, raw: bytes) -> dict[str, Any]:
+    """The item's bytes in its slab chunk and its class (`me`), the size bigkeys shows.
+
+    `mg ... s` gives the value's length only; what the item takes is key, value and
+    header, as metadump reports it. `memory_bytes` carries that one meaning for both
+    kinds (MEMORY USAGE on Redis). A server without `me` leaves it unknown, said so.
+    """
+    try:
+        item = client.meta_debug(raw)
+    except ServerRefused as error:
+        return {"memory_bytes": None, "slab_class": None, "size_note": error.message}
+    if item is None:  # gone between the two commands
+        return {"memory_bytes": None, "slab_class": None}
+    return {"memory_bytes": item.get("size"), "slab_class": item.get("cls")}
 
 
 def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
@@ -182,6 +200,9 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
             with MemcachedClient(target, timeout).connect() as mc:
                 mc.version()
                 row["keys"] = [memcached_key(mc, key) for key in keys]
+            size_notes = {note for key in row["keys"] if (note := key.pop("size_note", None))}
+            if size_notes:
+                row["notes"] = [f"item sizes are unavailable ({'; '.join(sorted(size_notes))})"]
     except ProbeError as error:
         return mark_error(row, target, error)
     return row

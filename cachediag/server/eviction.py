@@ -220,10 +220,13 @@ def memcached_row(target: Target, timeout: float, judge: Judge) -> dict[str, Any
     try:
         with MemcachedClient(target, timeout).connect() as client:
             client.version()
+            # slabs and items too: memcached.memory judges the allocator, as in `check`.
             facts: dict[str, Any] = {
                 "kind": "memcached",
                 "stats": stats_numbers(client.stats()),
                 "settings": stats_numbers(client.stats("settings")),
+                "slabs": stats_numbers(client.stats("slabs")),
+                "items": stats_numbers(client.stats("items")),
             }
     except ProbeError as error:
         return mark_error(row, target, error)
@@ -237,8 +240,8 @@ def memcached_row(target: Target, timeout: float, judge: Judge) -> dict[str, Any
         verdicts=[judge("memcached.eviction_policy", facts), judge("memcached.memory", facts)],
         restart_flags=memcached_flags(megabytes, evictions),
         notes=[
-            "Memcached cannot change its memory limit or eviction mode at runtime: "
-            "a restart with these flags does."
+            "Memcached cannot turn evictions on or off at runtime: a restart with these flags "
+            "does. Its memory limit can be raised without one: cache_memlimit MB (1.4.27+)."
         ],
     )
     memory_bad = any(
@@ -249,7 +252,10 @@ def memcached_row(target: Target, timeout: float, judge: Judge) -> dict[str, Any
     if evictions == "off":
         fix.append(f"restart memcached without -M (keep -m {megabytes}): memcached -m {megabytes}")
     if memory_bad and megabytes:
-        fix.append(f"restart memcached with more memory, e.g. memcached -m {megabytes * 2}")
+        fix.append(
+            f"raise the limit now, keeping the items: cache_memlimit {megabytes * 2}; "
+            f"then start memcached with -m {megabytes * 2}"
+        )
     row["fix"] = fix
     return row
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from cachediag.checks.facts_view import number, section, stats
 from cachediag.checks.judge import Judge
+from cachediag.checks.slab_view import refused_writes
 from cachediag.errors import ProbeError, probe_error
 from cachediag.probes.rows import mark_error, target_row
-from cachediag.render.units import human_bytes
+from cachediag.render.units import human_bytes, human_bytes_iec
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -252,8 +253,9 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     if sample.get("error"):
         notes.append(f"no key sample: {sample['error']}")
     readings = [
-        _reading("bytes", used, _bytes_text(used), judge("memcached.memory", facts)),
-        _reading("limit_maxbytes", limit, _bytes_text(limit)),
+        _reading("bytes", used, _iec_bytes_text(used)),
+        *allocator_readings(facts, judge),
+        _reading("limit_maxbytes", limit, _iec_bytes_text(limit)),
         _reading("curr_items", number(st, "curr_items"), _count(number(st, "curr_items"))),
         _reading(
             "evictions",
@@ -261,6 +263,7 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
             _count(number(st, "evictions")),
             judge("memcached.evictions", facts),
         ),
+        *unfetched_readings(facts),
         _reading(
             "eviction_setting",
             settings.get("evictions"),
@@ -276,6 +279,38 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "sampled_keys": entry["observed"].get("sampled", 0),
         "notes": notes,
     }
+
+
+def allocator_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
+    """The guide's Issue 3 Step 1 for Memcached: the slab allocator against the limit.
+
+    `bytes` counts item bytes; the memory is `total_malloced` (stats slabs), and a
+    write that finds neither a free chunk nor a page to take is refused (`outofmemory`,
+    stats items) under -M. memcached.memory's verdict goes with the allocator.
+    """
+    malloced = number(stats(facts, "slabs"), "total_malloced")
+    limit = number(stats(facts), "limit_maxbytes")
+    shown = _iec_bytes_text(malloced)
+    if malloced is not None and limit:
+        shown += f", {100 * malloced / limit:.1f}% of limit_maxbytes"
+    refused = refused_writes(facts)
+    return [
+        _reading("total_malloced", malloced, shown, judge("memcached.memory", facts)),
+        _reading("outofmemory", refused, _count(refused)),
+    ]
+
+
+def unfetched_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Items that left the cache before anyone read them: evicted, or expired, unread."""
+    st = stats(facts)
+    return [
+        _reading(name, number(st, name), _count(number(st, name)))
+        for name in ("evicted_unfetched", "expired_unfetched")
+    ]
+
+
+def _iec_bytes_text(value: float | None) -> str:
+    return "–" if value is None else f"{int(value):,} B ({human_bytes_iec(value)})"
 
 
 def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, Any]]:

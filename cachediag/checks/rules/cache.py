@@ -27,6 +27,7 @@ from cachediag.checks.facts_view import (
     section,
     stats,
 )
+from cachediag.checks.slab_view import refused_writes
 from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
 from cachediag.render.units import human_bytes, human_us
@@ -242,7 +243,9 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
     return passed(f"{carrying} sampled cache-kit entries decode cleanly", **observed)
 
 
-@rule("redis.memory", "memcached.memory")
+# memcached.memory is judged on the slab allocator: checks/rules/slab_memory.py (so the
+# kind branch below only ever sees Redis now).
+@rule("redis.memory")
 def memory(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
         return gap
@@ -341,10 +344,7 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
         if not evictions:
             return skipped("stats settings did not report evictions")
         if evictions == "off":
-            return failed(
-                "started with -M: a full cache answers writes with errors instead of evicting",
-                evictions="off",
-            )
+            return _no_eviction_failure(facts)
         return passed("evictions on (LRU)", evictions="on")
     policy = section(facts, "memory").get("maxmemory_policy")
     if policy is None:
@@ -365,6 +365,15 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
                 f"{policy} can evict only keys with a TTL, and {share:.0%} have none", **observed
             )
     return passed(policy, **observed)
+
+
+def _no_eviction_failure(facts: Facts) -> Outcome:
+    """-M: a full cache answers writes with errors; say how many it has refused so far."""
+    text = "started with -M: a full cache answers writes with errors instead of evicting"
+    refused = refused_writes(facts)
+    if refused:
+        text += f"; {refused:,} writes refused so far (outofmemory)"
+    return failed(text, evictions="off", refused_writes=refused)
 
 
 @rule("redis.evictions", "memcached.evictions")

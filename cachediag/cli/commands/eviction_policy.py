@@ -53,8 +53,9 @@ def eviction_policy(
     """Show maxmemory and the eviction policy, with the verdict of `check` and the fix.
 
     With --set POLICY (Redis): validate it, show the change, ask (or --yes), CONFIG SET,
-    read it back, and with --rewrite persist it. Memcached cannot change its limit or
-    eviction mode at runtime: the restart flags (-m, -M) are shown instead.
+    read it back, and with --rewrite persist it. Memcached cannot change its eviction
+    mode at runtime (its limit only, with cache_memlimit): the restart flags (-m, -M)
+    are shown instead.
 
     Examples: cachediag eviction-policy --redis redis://10.0.0.5:6379
               cachediag eviction-policy --set allkeys-lru --maxmemory 2gb --rewrite
@@ -78,9 +79,9 @@ def eviction_policy(
         config_setup = setup(common)
         if policy is not None and not any(t.kind == "redis" for t in config_setup.targets):
             raise UsageError(
-                "--set changes Redis only: Memcached cannot change its memory limit or "
-                "eviction mode at runtime; "
-                "restart it with -m MEGABYTES and without -M"
+                "--set changes Redis only: Memcached cannot change its eviction mode at "
+                "runtime; restart it with -m MEGABYTES and without -M (cache_memlimit MB "
+                "raises its limit without a restart)"
             )
         judge = Judge.load(config_setup.config.thresholds)
         timeout = config_setup.timeout

@@ -34,8 +34,9 @@ def memory(
 
     Redis: INFO memory, DBSIZE, keys with and without TTL per database, the average entry
     size from a bounded sample and the guide's projection (keys × average entry), MEMORY
-    DOCTOR and MEMORY STATS. Memcached: bytes, limit, items, evictions and the slab table
-    of memcached-tool display. Read-only.
+    DOCTOR and MEMORY STATS. Memcached: the slab allocator (total_malloced) against the
+    limit, item bytes, items, evictions, writes refused (outofmemory), items evicted or
+    expired unread, and the slab table of memcached-tool display. Read-only.
 
     Example: cachediag memory --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211
 

@@ -45,8 +45,10 @@ def watch(
 
     On a terminal the table updates in place; piped, one line per interval with every
     target side by side. Ctrl-C (or --count) ends it with a summary (on stderr when
-    piped, so stdout stays one line per interval). Read-only: one INFO or stats per
-    target and interval.
+    piped, so stdout stays one line per interval). Memcached targets also show, when
+    they move, writes refused for memory, connections rejected at the limit, connection
+    yields and items gone before any read. Read-only: one INFO, or `stats` and `stats
+    items`, per target and interval.
 
     Example: cachediag watch --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211 --interval 2
 
