@@ -6,7 +6,9 @@ that no secret or traceback reaches any stream.
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -217,3 +219,84 @@ def test_a_dripping_http_endpoint_is_bounded_by_the_timeout(
     item = results["app.metrics" if flag == "--metrics-url" else "app.health"]
     assert item["status"] in ("error", "fail"), item
     assert "within 1s" in item["summary"] or "timed out" in item["summary"], item["summary"]
+
+
+# --- -o FILE: device nodes written through, temp files exclusive (issue 11 cases 2, 3) ---
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can replace /dev/null")
+def test_output_to_dev_null_keeps_the_device(cachediag: Any) -> None:
+    before = os.stat("/dev/null")
+    run = cachediag("check", "--list", "-o", "/dev/null")
+    assert run.code == 0, run.err
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+def test_output_to_dev_stdout_reaches_stdout(cachediag: Any) -> None:
+    run = cachediag("check", "--list", "--format", "json", "-o", "/dev/stdout")
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["checks"]
+
+
+def test_output_to_a_fifo_is_written_through(cachediag: Any, tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def read() -> None:
+        with open(fifo, "rb") as handle:
+            received.append(handle.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.1)  # the reader has the FIFO open before cachediag writes
+    run = cachediag("check", "--list", "--format", "json", "-o", str(fifo))
+    reader.join(10)
+    assert run.code == 0, run.err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0])["checks"]
+
+
+def test_a_fifo_nobody_reads_fails_at_once(cachediag: Any, tmp_path: Path) -> None:
+    fifo = tmp_path / "nobody.fifo"
+    os.mkfifo(fifo)
+    run = cachediag("check", "--list", "-o", str(fifo), timeout=10)
+    assert run.code == 2 and "cannot write" in run.err
+
+
+def test_a_planted_symlink_at_the_old_temp_name_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cachediag.cli.common import write_output
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    report = tmp_path / "report.prom"
+    # The name the old code used: .NAME.<pid>.tmp, opened following symlinks.
+    (tmp_path / f".report.prom.{os.getpid()}.tmp").symlink_to(victim)
+    write_output("cachediag_up 1\n", str(report))
+    assert victim.read_text() == "precious\n"
+    assert report.read_text() == "cachediag_up 1\n" and not report.is_symlink()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == [f".report.prom.{os.getpid()}.tmp"]  # only the planted link
+
+
+def test_a_replaced_report_keeps_its_mode(tmp_path: Path) -> None:
+    from cachediag.cli.common import write_output
+
+    report = tmp_path / "r.json"
+    report.write_text("old")
+    report.chmod(0o640)
+    write_output("new\n", str(report))
+    assert report.read_text() == "new\n"
+    assert stat.S_IMODE(report.stat().st_mode) == 0o640
+    fresh = tmp_path / "fresh.json"
+    write_output("x\n", str(fresh))
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

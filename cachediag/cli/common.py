@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,8 +119,11 @@ def write_output(text: str, output: str | None) -> None:
     """Write a command's output to stdout, or to FILE with -o; both through the one
     masking pass (a password a server echoed must not reach a file either).
 
-    FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
-    reading the file while a run rewrites it must see the old report or the new one.
+    A regular FILE (or one that does not exist yet) is replaced atomically:
+    node_exporter's textfile collector (or a CI job) reading the file while a run
+    rewrites it must see the old report or the new one. Anything else (/dev/stdout,
+    /dev/null, a FIFO, a terminal) is written through, never replaced: cachediag runs
+    as root, and renaming a file over /dev/null would turn the device into a file.
     """
     if not output or output == "-":
         stream = masked(sys.stdout)
@@ -126,11 +131,64 @@ def write_output(text: str, output: str | None) -> None:
         stream.flush()
         return
     target = Path(output)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
+        existing = target.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_through(target, text)
+        return
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask()
+    _replace_atomically(target, text, mode)
+
+
+def _write_through(target: Path, text: str) -> None:
+    """A device, FIFO or socket: opened for writing as it is, never truncated or replaced."""
+    if stat.S_ISDIR(target.stat().st_mode):
+        raise CachediagError(f"cannot write {target}: it is a directory")
+    try:
+        # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging.
+        descriptor = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        os.set_blocking(descriptor, True)
+        with open(descriptor, "w", encoding="utf-8", closefd=True) as handle:
             masked(handle).write(text)
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask can only set and return)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _replace_atomically(target: Path, text: str, mode: int) -> None:
+    """A temporary file beside FILE, created exclusively (mkstemp: O_EXCL, an unguessable
+    name, mode 0600 until chmod), then renamed over FILE. A predictable name opened
+    following symlinks would let anyone with write access to the directory (a shared
+    textfile-collector folder) plant a link and have the report overwrite its target."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            masked(handle).write(text)
+        # mkstemp creates 0600: the report gets the mode FILE had, or a new file's.
+        os.chmod(temporary, mode)
         os.replace(temporary, target)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None
+        Path(temporary).unlink(missing_ok=True)
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
