@@ -300,3 +300,53 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+# --- numbers: NaN, infinities and non-ASCII digits (issue 11 case 14) -------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ping", "--timeout", "nan"],
+        ["ping", "--timeout", "inf"],
+        ["bigkeys", "--max-seconds", "nan"],
+        ["bigkeys", "--sleep", "nan"],
+        ["bigkeys", "--backoff-above", "nan"],
+        ["latency", "--duration", "nan"],
+        ["latency", "--history", "nan"],
+        ["latency", "--duration", "inf"],
+        ["watch", "--interval", "nan"],
+        ["watch", "--interval", "inf"],
+    ],
+)
+def test_non_finite_numbers_are_usage_errors(cachediag: Any, args: list[str]) -> None:
+    run = cachediag(*args, "--redis", "127.0.0.1:1", timeout=10)
+    assert run.code == 2, (run.out, run.err)
+    assert "finite" in run.err or "range" in run.err
+    assert "internal error" not in run.err
+
+
+@pytest.mark.parametrize("text", ["٣gb", "３mb", "1٠"])
+def test_non_ascii_digits_are_no_size(text: str) -> None:
+    from cachediag.server.eviction import parse_size
+
+    with pytest.raises(UsageError):
+        parse_size(text)
+
+
+def test_non_ascii_digits_are_no_duration() -> None:
+    from cachediag.logscan.timestamps import parse_duration
+
+    assert parse_duration("٣h") is None
+    assert parse_duration("3h") == 10800.0
+
+
+def test_an_empty_log_path_is_a_usage_error(cachediag: Any) -> None:
+    run = cachediag("check", "--log", "", "--redis", "127.0.0.1:1")
+    assert run.code == 2 and "--log needs a file path" in run.err
+
+
+def test_a_tls_file_that_is_a_device_says_so(cachediag: Any) -> None:
+    run = cachediag("ping", "--tls-ca", "/dev/null", "--redis", "rediss://127.0.0.1:1")
+    assert run.code == 2 and "/dev/null: not a regular file" in run.err

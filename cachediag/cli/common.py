@@ -50,7 +50,8 @@ def setup(common: CommonOptions) -> Setup:
         ("--tls-key", common.tls_key),
     ):
         if path is not None and not path.is_file():
-            raise CachediagError(f"{name} {path}: no such file")
+            why = "not a regular file" if path.exists() else "no such file"
+            raise CachediagError(f"{name} {path}: {why}")
     if common.tls_ca is not None:
         _check_ca_bundle(common.tls_ca)
     request = TargetRequest(

@@ -41,7 +41,7 @@ MIB = 1024**2
 
 # Redis' own units (memtoull): k/m/g are powers of 1000, kb/mb/gb powers of 1024.
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": MIB, "g": 1000**3, "gb": GIB}
-_SIZE = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$", re.ASCII)  # ٣gb is no size
 
 
 def parse_size(text: str) -> int:

@@ -239,5 +239,8 @@ def render_report(report: Report, chosen: Format, terminal: bool | None = None) 
 
 
 def _split_paths(values: list[str] | None) -> list[str]:
-    # Unlike ids, a path may contain a comma: --log is repeated, never split.
-    return [value for value in values or [] if value]
+    # Unlike ids, a path may contain a comma: --log is repeated, never split. An empty
+    # one is a usage error, as `logs ""` is, not a flag silently dropped.
+    if any(not value for value in values or []):
+        raise CachediagError("--log needs a file path, not an empty string")
+    return list(values or [])

@@ -10,6 +10,7 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 
@@ -38,15 +39,22 @@ def latency(
     duration: Annotated[
         float | None,
         typer.Option(
-            "--duration", metavar="SECONDS", min=0.01, help="Stop after this many seconds."
+            "--duration",
+            callback=finite,
+            metavar="SECONDS",
+            min=0.01,
+            max=86400,
+            help="Stop after this many seconds.",
         ),
     ] = None,
     history: Annotated[
         float | None,
         typer.Option(
             "--history",
+            callback=finite,
             metavar="SECONDS",
             min=0.1,
+            max=86400,
             help="One row per window of SECONDS, with its timestamp (like --latency-history); "
             "without --samples or --duration it runs until Ctrl-C.",
         ),

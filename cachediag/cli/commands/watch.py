@@ -13,6 +13,7 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 
@@ -25,7 +26,14 @@ def watch(
     common: CommonOptions,
     interval: Annotated[
         float,
-        typer.Option("--interval", metavar="SECONDS", min=0.1, help="Seconds between readings."),
+        typer.Option(
+            "--interval",
+            callback=finite,
+            metavar="SECONDS",
+            min=0.1,
+            max=3600,
+            help="Seconds between readings.",
+        ),
     ] = 1.0,
     count: Annotated[
         int | None,
