@@ -141,6 +141,7 @@ def test_with_a_layout_the_first_field_that_fails_is_named(redis_factory, cached
     )
     assert keys.code == 1, keys.out
     validate(keys.json(), "inspect")
+    assert keys.json()["targets"][0]["values_read_whole"] == 0  # the preview held them whole
     rows = {key["key"]: key["envelope"] for key in keys.json()["targets"][0]["keys"]}
     assert rows["user:1"]["verdict"] == "valid" and rows["user:1"]["payload"]["state"] == "ok"
     truncated = rows["user:7"]

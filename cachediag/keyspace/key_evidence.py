@@ -159,6 +159,10 @@ def _payloads(
         if entity is None or env["state"] != "valid":
             continue
         length = key.get("length")
+        preview = bytes.fromhex(env.get("hex_preview") or "")
+        if length is not None and len(preview) >= length:
+            _decoded(env, ent.decode_entry(entity, preview))  # the preview is the whole value
+            continue
         if length is None or length >= ent.WHOLE_VALUE_LIMIT:
             size = "unknown size" if length is None else f"{length:,} bytes"
             env["payload"] = ent.not_read(
@@ -183,10 +187,13 @@ def _payloads(
         if value is None or len(value) >= ent.WHOLE_VALUE_LIMIT:
             env["payload"] = ent.not_read(entity, "gone, or grown past the read bound, meanwhile")
             continue
-        outcome = ent.decode_entry(entity, value)
-        env["payload"] = outcome
-        if outcome["state"] == ent.BROKEN:
-            env["verdict"] = classify.UNDECODABLE
+        _decoded(env, ent.decode_entry(entity, value))
+
+
+def _decoded(env: dict[str, Any], outcome: dict[str, Any]) -> None:
+    env["payload"] = outcome
+    if outcome["state"] == ent.BROKEN:
+        env["verdict"] = classify.UNDECODABLE
 
 
 class _RedisNeighbours:

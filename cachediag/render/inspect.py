@@ -183,9 +183,10 @@ def _reads_line(row: dict[str, Any]) -> Text | None:
                 f"the first bytes of {neighbours:,} neighbouring "
                 f"{'key' if neighbours == 1 else 'keys'}"
             )
+        total = whole + neighbours
         line.append(
-            f"read {' and '.join(parts)} to judge them: {whole + neighbours:,} more lookups "
-            "counted by the server"
+            f"read {' and '.join(parts)} to judge them: {total:,} more "
+            f"{'lookup' if total == 1 else 'lookups'} counted by the server"
         )
     if row.get("evidence_error"):
         line.append(

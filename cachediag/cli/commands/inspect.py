@@ -67,7 +67,13 @@ def inspect(
 ) -> None:
     """Inspect keys: type, TTL, memory, encoding, length and the cache-kit envelope.
 
-    The envelope: magic valid, schema version, payload length, a hex preview.
+    The envelope: its header (magic CKIT, schema version), payload length and a
+    hex preview. A value without the magic is an invalid header when cache-kit
+    entries live in its namespace (a few neighbours are read to tell), and not
+    cache-kit's otherwise. With entity layouts in cachediag.toml, such as
+    entities.user.fields = ["u64", "string", "string"], payloads are decoded in
+    full (values under 64 KiB are read whole) and the first field that fails is
+    named (the guide's Issue 4 Step 3).
 
     Without keys: a bounded sample (or --pattern GLOB) judged per namespace: valid
     envelopes, invalid magic headers, undecodable entries, values that are not
