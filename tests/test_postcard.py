@@ -265,6 +265,8 @@ def test_which_layout_a_key_gets() -> None:
     assert name("session:7:abc", "session:*:*") == "session:*:*"  # a namespace as printed
     assert name("users:1", "users:*") is None  # a prefix is a whole segment
     assert name("product:1", "product:*") is None
+    assert entities.match("user/1", "user/*", "/") is not None  # inspect --delimiter /
+    assert entities.match("user/1", "user/*") is None
 
 
 # -- type names ---------------------------------------------------------------------------

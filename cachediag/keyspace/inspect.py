@@ -165,7 +165,7 @@ def sample_report(
 def _redis_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
-    survey = EnvelopeSurvey(request.affected, survey_for(request.entities))
+    survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.scan.delimiter))
 
     def add(infos: list[KeyInfo]) -> None:
         for info in infos:
@@ -209,7 +209,7 @@ def _memcached_sample(
         result = crawl(client, request.crawl, items.extend, progress)
     finally:
         client.close()
-    survey = EnvelopeSurvey(request.affected, survey_for(request.entities))
+    survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.crawl.delimiter))
     wanted = [item for item in items if item.size <= MEMCACHED_FETCH_LIMIT]
     fetched = 0
     with MemcachedClient(target, timeout).connect() as getter:

@@ -86,7 +86,7 @@ def enrich_keys(
         for raw, key in zip(keys, row.get("keys") or [], strict=False)
         if key.get("exists") and key.get("envelope")
     ]
-    if not named:
+    if not named or not _has_work(named, entities):
         return
     reads = _Reads()
     try:
@@ -96,11 +96,11 @@ def enrich_keys(
                 def look(namespace: str, exclude: set[bytes]) -> dict[str, Any]:
                     return _memcached_neighbours(target, timeout, namespace, delimiter, exclude)
 
-                _judge(named, entities, memcached_reader(mc), reads, look)
+                _judge(named, entities, memcached_reader(mc), reads, look, delimiter)
         else:
             with RedisClient(target, timeout).connect() as client:
                 neighbours = _RedisNeighbours(client, delimiter)
-                _judge(named, entities, redis_reader(client), reads, neighbours.look)
+                _judge(named, entities, redis_reader(client), reads, neighbours.look, delimiter)
     except ProbeError as error:
         row["evidence_error"] = error.message
     row["values_read_whole"] = reads.whole
@@ -110,14 +110,24 @@ def enrich_keys(
 Look = Callable[[str, set[bytes]], dict[str, Any]]
 
 
+def _has_work(named: list[tuple[bytes, dict[str, Any]]], entities: Entities | None) -> bool:
+    """Whether any verdict needs a reading: a value without the magic, or a payload to decode.
+    Nothing to read, no connection opened."""
+    envelopes = [key["envelope"] for _, key in named]
+    if any(env["verdict"] == classify.NOT_CACHE_KIT for env in envelopes):
+        return True
+    return bool(entities) and any(env["state"] == "valid" for env in envelopes)
+
+
 def _judge(
     named: list[tuple[bytes, dict[str, Any]]],
     entities: Entities | None,
     reader: ValueReader,
     reads: _Reads,
     look: Look,
+    delimiter: str,
 ) -> None:
-    _payloads(named, entities, reader, reads)
+    _payloads(named, entities, reader, reads, delimiter)
     by_namespace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for _raw, key in named:
         by_namespace[key["namespace"]].append(key)
@@ -149,13 +159,14 @@ def _payloads(
     entities: Entities | None,
     reader: ValueReader,
     reads: _Reads,
+    delimiter: str,
 ) -> None:
     if not entities:
         return
     wanted: list[tuple[bytes, dict[str, Any], ent.Entity]] = []
     for raw, key in named:
         env = key["envelope"]
-        entity = entities.match(key["key"], key["namespace"])
+        entity = entities.match(key["key"], key["namespace"], delimiter)
         if entity is None or env["state"] != "valid":
             continue
         length = key.get("length")

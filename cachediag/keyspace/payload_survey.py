@@ -37,6 +37,7 @@ class PayloadSurvey:
     max_reads: int = ent.MAX_WHOLE_READS
     max_bytes: int = ent.MAX_WHOLE_BYTES
     examples: int = EXAMPLES
+    delimiter: str = ":"
     rows: dict[str, _Row] = field(default_factory=dict)
     pending: list[tuple[bytes, str, Entity]] = field(default_factory=list)
     pending_bytes: int = 0
@@ -52,7 +53,9 @@ class PayloadSurvey:
         value: bytes | None = None,
     ) -> None:
         """One sampled entry whose header is valid. `value`: the whole value, when at hand."""
-        entity = self.entities.match(key.decode("utf-8", "surrogateescape"), namespace)
+        entity = self.entities.match(
+            key.decode("utf-8", "surrogateescape"), namespace, self.delimiter
+        )
         if entity is None:
             return
         if value is None and total_len is not None and len(head) >= total_len:
@@ -155,9 +158,9 @@ class PayloadSurvey:
         }
 
 
-def survey_for(entities: Entities | None) -> PayloadSurvey | None:
+def survey_for(entities: Entities | None, delimiter: str = ":") -> PayloadSurvey | None:
     """A payload survey when layouts are configured; None keeps the header-only behaviour."""
-    return PayloadSurvey(entities) if entities else None
+    return PayloadSurvey(entities, delimiter=delimiter) if entities else None
 
 
 def read_whole(survey: PayloadSurvey | None, reader: ValueReader, stop_reason: str | None) -> None:
