@@ -447,3 +447,44 @@ def test_memcached_without_crawler_says_the_verdict_is_incomplete(
     assert "crawler" in evidence["error"]
     text = cachediag("inspect", "--memcached", server.address, "user:9")
     assert "user:* could not be read to judge it" in " ".join(text.out.split())
+
+
+def test_the_facts_of_a_decoded_sample_validate(redis_factory, memcached_server) -> None:
+    """The payload outcomes are facts a bundle carries: cachediag.facts/v1 names them."""
+    import json
+
+    from test_schemas import assert_rejected, assert_valid, broken
+
+    from cachediag.keyspace.entities import parse_entities
+    from cachediag.probes.collect import collect_facts
+    from cachediag.targets.parse import TargetRequest, resolve_targets
+
+    server = redis_factory()
+    seed_case9(server)
+    server.client().set("user:30", user_entry(30, "long", "m" * 200))  # read whole
+    mc = memcached_server.client()
+    mc.set("user:7", TRUNCATED)
+    mc.set("user:1", USER_V1)
+    settle()
+    targets = resolve_targets(
+        TargetRequest(redis_flags=(server.url,), memcached_flags=(memcached_server.address,))
+    )
+    entities = parse_entities({"user": {"fields": ["u64", "string", "string"]}}, "t")
+    facts = json.loads(json.dumps(collect_facts(targets, 2.0, 100, host=False, entities=entities)))
+    assert_valid("facts", facts)
+    redis, memcached = facts["targets"]
+    assert redis["sample"]["payloads"]["values_read_whole"] == 1
+    states = {k["key"]: k["payload"]["state"] for k in redis["sample"]["keys"]}
+    assert states == {
+        **{f"user:{i}": "ok" for i in range(1, 6)},
+        "user:7": "broken",
+        "user:8": "broken",
+        "user:30": "ok",
+    }
+    assert {k["key"]: k["payload"]["state"] for k in memcached["sample"]["keys"]} == {
+        "user:1": "ok",
+        "user:7": "broken",
+    }
+    first = next(i for i, k in enumerate(redis["sample"]["keys"]) if k["key"] == "user:7")
+    path = ("targets", 0, "sample", "keys", first, "payload", "state")
+    assert_rejected("facts", broken(facts, path, "fine"))

@@ -14,6 +14,7 @@ Facts added (all JSON):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +29,7 @@ from cachediag.targets.target import Target
 
 
 def decode_sampled_payloads(
-    target_facts: list[dict[str, Any]],
+    target_facts: Sequence[Mapping[str, Any]],
     targets: list[Target],
     entities: Entities,
     timeout: float,
@@ -44,7 +45,7 @@ def decode_sampled_payloads(
     if not pairs:
         return
 
-    def work(pair: tuple[dict[str, Any], Target]) -> None:
+    def work(pair: tuple[Mapping[str, Any], Target]) -> None:
         facts, target = pair
         try:
             _decode_one(facts, target, entities, timeout)
@@ -63,7 +64,9 @@ def _raw_key(text: str) -> bytes | None:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _decode_one(facts: dict[str, Any], target: Target, entities: Entities, timeout: float) -> None:
+def _decode_one(
+    facts: Mapping[str, Any], target: Target, entities: Entities, timeout: float
+) -> None:
     sample = facts["sample"]
     meta: dict[str, Any] = {
         "entities": entities.describe(),
