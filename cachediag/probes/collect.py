@@ -17,6 +17,7 @@ from cachediag.probes.facts import AppFacts, FactsDocument, HostFacts, TargetFac
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.keyspace.entities import Entities
     from cachediag.probes.app import AppSources
 
 FACTS_SCHEMA = "cachediag.facts/v1"
@@ -95,6 +96,7 @@ def collect_facts(
     sample_keys: int = 1000,
     host: bool = True,
     app: AppSources | None = None,
+    entities: Entities | None = None,
 ) -> FactsDocument:
     started = time.time()
     host_probe = None
@@ -110,6 +112,10 @@ def collect_facts(
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
     target_facts = probe_targets(targets, timeout, sample_keys)
+    if entities:  # layouts configured: the sampled payloads are decoded in full
+        from cachediag.probes.payloads import decode_sampled_payloads
+
+        decode_sampled_payloads(target_facts, targets, entities, timeout)
     count_established(target_facts)
     host_facts: HostFacts | None = None
     if host_probe is not None:

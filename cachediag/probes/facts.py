@@ -79,13 +79,45 @@ class ConfigFacts(TypedDict):
     values: dict[str, str]  # maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly
 
 
-class RedisKeySample(TypedDict):
+class _PayloadAlways(TypedDict):
+    entity: str
+    state: Literal["ok", "broken", "trailing", "no_layout", "not_read"]
+
+
+class PayloadFacts(_PayloadAlways, total=False):
+    """A payload decoded against its [entities] layout (keyspace.entities.decode_entry)."""
+
+    version: int | None
+    fields: int
+    field: int  # broken: the first field that does not decode, from 1
+    field_name: str | None
+    field_type: str
+    offset: int  # byte offset in the value: the broken field's, or the trailing bytes'
+    at: int  # where the error was found
+    reason: str
+    trailing_bytes: int
+
+
+class SamplePayloads(TypedDict):
+    """With [entities] layouts: the layouts, and the values read whole to decode them."""
+
+    entities: dict[str, Any]
+    values_read_whole: int
+    read_bound_bytes: int
+    read_error: str | None
+
+
+class _RedisKeyAlways(TypedDict):
     key: str  # escaped text (textsafe)
     type: str
     ttl_ms: int  # -1: no expiry
     memory: int | None  # MEMORY USAGE, None when refused
     length: int | None
     head_hex: str | None  # the first bytes of a string value
+
+
+class RedisKeySample(_RedisKeyAlways, total=False):
+    payload: PayloadFacts  # with a layout for the key, its header valid
 
 
 class _RedisSampleAlways(TypedDict):
@@ -100,6 +132,7 @@ class RedisSample(_RedisSampleAlways, total=False):
     memory_reason: str | None
     value_reason: str | None  # why value heads could not be read
     own_lookups: int | None  # keyspace lookups the sample itself added to INFO's counters
+    payloads: SamplePayloads
 
 
 class _RedisAlways(_TargetSometimes):
@@ -133,6 +166,7 @@ class MemcachedKeySample(_MemcachedKeyAlways, total=False):
 
     cas: int | None
     fetch: bool  # fetched since it was stored
+    payload: PayloadFacts
 
 
 KeySample = RedisKeySample | MemcachedKeySample
@@ -148,6 +182,7 @@ class _MemcachedSampleAlways(TypedDict):
 
 class MemcachedSample(_MemcachedSampleAlways, total=False):
     own_lookups: int
+    payloads: SamplePayloads
 
 
 class _MemcachedAlways(_TargetSometimes):

@@ -27,8 +27,8 @@ from cachediag.checks.facts_view import (
     section,
     stats,
 )
+from cachediag.checks.rules.serialization import judge_envelopes
 from cachediag.checks.slab_view import refused_writes
-from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
 from cachediag.render.units import human_bytes, human_us
 
@@ -192,18 +192,6 @@ def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
     return Outcome(graded(rate, th, above=False), summary, observed)
 
 
-def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelope]]]:
-    """Envelope of every sampled value whose first bytes we have, by namespace."""
-    by_namespace: dict[str, list[tuple[str, envelope.Envelope]]] = defaultdict(list)
-    for item in sample_keys(facts):
-        head = item.get("head_hex")
-        if head is None:
-            continue
-        decoded = envelope.decode(bytes.fromhex(head), item.get("length"))
-        by_namespace[namespace_of(item["key"])].append((item["key"], decoded))
-    return by_namespace
-
-
 @rule("redis.serialization", "memcached.serialization")
 def serialization(facts: Facts, th: Thresholds) -> Outcome:
     if gap := sample_gap(facts):
@@ -211,36 +199,7 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
     value_reason = (facts.get("sample") or {}).get("value_reason")
     if value_reason:
         return Outcome("error", f"sampled values could not be read: {value_reason}")
-    by_namespace = _value_envelopes(facts)
-    problems: list[str] = []
-    observed: dict[str, Any] = {"namespaces": {}}
-    carrying = 0
-    for namespace, entries in sorted(by_namespace.items()):
-        states = Counter(env.state for _, env in entries)
-        if not any(env.carries_magic for _, env in entries):
-            continue  # not a cache-kit namespace
-        carrying += len(entries)
-        bad = [(key, env) for key, env in entries if env.state != envelope.VALID]
-        observed["namespaces"][namespace] = {
-            "valid": states[envelope.VALID],
-            "invalid_magic": states[envelope.NO_ENVELOPE],
-            "undecodable": states[envelope.UNDECODABLE],
-        }
-        if bad:
-            parts = []
-            if states[envelope.NO_ENVELOPE]:
-                parts.append(f"{states[envelope.NO_ENVELOPE]} with an invalid magic header")
-            if states[envelope.UNDECODABLE]:
-                parts.append(f"{states[envelope.UNDECODABLE]} that cannot be decoded")
-            problems.append(
-                f"{namespace}: {' and '.join(parts)} among {len(entries)} sampled entries "
-                f"(e.g. {bad[0][0]})"
-            )
-    if not carrying:
-        return skipped("no sampled value carries the cache-kit envelope", **observed)
-    if problems:
-        return failed("; ".join(problems), **observed)
-    return passed(f"{carrying} sampled cache-kit entries decode cleanly", **observed)
+    return judge_envelopes(facts)
 
 
 # memcached.memory is judged on the slab allocator: checks/rules/slab_memory.py (so the

@@ -171,7 +171,12 @@ def check(
                 _split_paths(log), metrics_url, health_url, config.extra, config.path
             )
         facts = collect_facts(
-            targets, config_setup.timeout, sample_keys, host="host" in wants_kinds, app=app_sources
+            targets,
+            config_setup.timeout,
+            sample_keys,
+            host="host" in wants_kinds,
+            app=app_sources,
+            entities=config_setup.config.entities,
         )
         report = evaluate(
             loaded,
