@@ -141,6 +141,93 @@ def down(kind: str, error_kind: str, message: str, *, default: bool = False) -> 
     return facts
 
 
+# -- Memcached's slab allocator (stats slabs + stats items) ---------------------------
+
+
+def slab_class(
+    class_id: int,
+    *,
+    chunk_size: int,
+    pages: int,
+    free_chunks: int,
+    items: int,
+    evicted: int = 0,
+    evicted_unfetched: int = 0,
+    outofmemory: int = 0,
+    age: int = 0,
+    evicted_time: int = 0,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One class's lines of `stats slabs` and of `stats items`, as the probe records them."""
+    slabs = {
+        f"{class_id}:chunk_size": chunk_size,
+        f"{class_id}:total_pages": pages,
+        f"{class_id}:free_chunks": free_chunks,
+        f"{class_id}:free_chunks_end": 0,
+    }
+    items_ = {
+        f"items:{class_id}:number": items,
+        f"items:{class_id}:age": age,
+        f"items:{class_id}:evicted": evicted,
+        f"items:{class_id}:evicted_unfetched": evicted_unfetched,
+        f"items:{class_id}:evicted_time": evicted_time,
+        f"items:{class_id}:outofmemory": outofmemory,
+    }
+    return slabs, items_
+
+
+def memcached_slab_facts(
+    *classes: tuple[dict[str, Any], dict[str, Any]],
+    malloced: int,
+    limit: int = 16 * 2**20,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """memcached_facts with an allocator: `total_malloced` and the given slab classes."""
+    slabs: dict[str, Any] = {"active_slabs": len(classes), "total_malloced": malloced}
+    items_: dict[str, Any] = {}
+    for class_slabs, class_items in classes:
+        slabs.update(class_slabs)
+        items_.update(class_items)
+    facts = memcached_facts(
+        stats={"limit_maxbytes": limit},
+        settings={"slab_reassign": "yes", "slab_automove": 1},
+    )
+    facts["slabs"], facts["items"] = slabs, items_
+    return _merge(facts, copy.deepcopy(overrides))
+
+
+def full_slab_facts(*, evictions_off: bool = False, uptime: int = 3) -> dict[str, Any]:
+    """Recorded from tests/servers.py's start_memcached_full (memcached 1.6.18, -m 16):
+    100 small items, then 40,000 of 878 B; with -M the 26,725 that found no room were
+    refused, without it they were evicted."""
+    lost = 26_725
+    return memcached_slab_facts(
+        slab_class(2, chunk_size=120, pages=1, free_chunks=8638, items=100, age=2),
+        slab_class(
+            12,
+            chunk_size=1184,
+            pages=15,
+            free_chunks=0,
+            items=13_275,
+            evicted=0 if evictions_off else lost,
+            evicted_unfetched=0 if evictions_off else lost,
+            outofmemory=lost if evictions_off else 0,
+            age=1,
+            evicted_time=1,
+        ),
+        malloced=16 * 2**20,
+        stats={
+            "bytes": 12_596_290,
+            "curr_items": 13_375,
+            "total_items": 13_375 if evictions_off else 40_100,
+            "evictions": 0 if evictions_off else lost,
+            "evicted_unfetched": 0 if evictions_off else lost,
+            "expired_unfetched": 0,
+            "uptime": uptime,
+        },
+        settings={"evictions": "off" if evictions_off else "on"},
+    )
+
+
 # -- the window's first reading and the stall readings (issue 10, cases 7, 8, 12) -------------
 
 

@@ -297,6 +297,63 @@ def start_http() -> tuple[http.server.ThreadingHTTPServer, int]:
     return server, int(server.server_address[1])
 
 
+# -- Memcached with a full slab allocator (issue 10, case 3) ---------------------------
+#
+# The application side is pymemcache, as a Python application would write. A few small
+# items first (they take one page of a small class, as an application's flags and
+# counters do), then 40,000 items of 878 B: with -m 16 their class gets the 15 pages
+# left, holds 13,275 of them and evicts 26,725; `bytes` reads 75% of the limit while
+# `total_malloced` is at 100%.
+FULL_SLAB_ITEMS = 40_000
+FULL_SLAB_VALUE = b"x" * 878
+FULL_SLAB_SMALL_ITEMS = 100
+
+
+@dataclass
+class FilledMemcached:
+    server: MemcachedServer
+    written: int
+    refused: int  # SERVER_ERROR out of memory answers the application saw
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+
+def fill_slab_allocator(server: MemcachedServer, items: int = FULL_SLAB_ITEMS) -> FilledMemcached:
+    """Write the small items, then `items` of 878 B one by one, counting refused writes."""
+    from pymemcache.exceptions import MemcacheServerError
+
+    client = server.client()
+    try:
+        client.set_many(
+            {f"flag:{i}": b"1" * 50 for i in range(FULL_SLAB_SMALL_ITEMS)}, noreply=False
+        )
+        refused = 0
+        for i in range(items):
+            try:
+                client.set(f"item:{i:06d}", FULL_SLAB_VALUE, noreply=False)
+            except MemcacheServerError as error:
+                if b"out of memory" not in str(error).encode():
+                    raise
+                refused += 1
+    finally:
+        client.close()
+    return FilledMemcached(server, FULL_SLAB_SMALL_ITEMS + items, refused)
+
+
+def start_memcached_full(*extra: str) -> FilledMemcached:
+    """`memcached -m 16` filled past its limit; with extra "-M", at its limit refusing writes."""
+    return fill_slab_allocator(start_memcached("-m", "16", *extra))
+
+
+def memcached_tool() -> str | None:
+    """memcached's own memcached-tool script (Debian ships it outside PATH), if installed."""
+    found = shutil.which("memcached-tool")
+    packaged = Path("/usr/share/memcached/scripts/memcached-tool")
+    return found or (str(packaged) if packaged.is_file() else None)
+
+
 # -- incident scenarios: an application's traffic, a server stalling on slow commands --------
 
 

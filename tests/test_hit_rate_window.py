@@ -11,6 +11,7 @@ import json
 
 import pytest
 from servers import Traffic, burst
+from test_bigkeys import validate
 
 
 def hit_rate_result(run) -> dict:  # type: ignore[no-untyped-def]
@@ -130,6 +131,7 @@ def test_every_scan_says_what_it_added_to_the_counters(
     before = _info_lookups(client)
     run = cachediag(*command, "--redis", redis_server.url, "--json")
     after = _info_lookups(client)
+    validate(run.json(), command[0])
     (row,) = run.json()["targets"]
     added = row["lookups_added"]
     # Counted from the replies, and exactly what the server counted (nothing else ran).

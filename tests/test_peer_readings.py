@@ -15,6 +15,7 @@ import time
 
 from conftest import cachediag_binary
 from servers import ConnectionFlood, fill_connections, require
+from test_schemas import assert_valid
 
 
 def _watch(server_url: str, *args: str) -> subprocess.Popen[str]:
@@ -30,6 +31,8 @@ def _intervals(proc: subprocess.Popen[str]) -> list[dict]:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     docs = [json.loads(line) for line in out.splitlines()]
+    for doc in docs:
+        assert_valid("watch", doc)
     return [d["targets"][0] for d in docs if d["type"] == "interval"]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from servers import RedisServer, Staller, start_stalling_redis
 from test_latency import DelayingProxy
+from test_schemas import assert_valid
 
 from cachediag.probes.stalls import command_name, mask_entry
 
@@ -73,6 +74,7 @@ def test_latency_calls_it_server_stalls(cachediag, stalling_redis) -> None:
     with Staller(server):
         run = cachediag("latency", "--redis", server.url, "--samples", "40", "--json")
         text = cachediag("latency", "--redis", server.url, "--samples", "40")
+    assert_valid("latency", run.json())
     (row,) = run.json()["targets"]
     verdict = row["verdict"]
     assert verdict["band"] == "server stalls", verdict
@@ -141,6 +143,7 @@ def test_memory_shows_the_stalls_with_their_verdict(cachediag, stalling_redis) -
     with Staller(server):
         run = cachediag("memory", "--redis", server.url, "--json")
         text = cachediag("memory", "--redis", server.url)
+    assert_valid("memory", run.json())
     (row,) = run.json()["targets"]
     readings = {r["name"]: r for r in row["readings"]}
     assert readings["slow_commands"]["verdict"]["status"] == "warn"
@@ -205,3 +208,22 @@ def test_a_subcommand_is_kept_only_when_it_is_a_word() -> None:
     assert command_name([b"CONFIG", b"set", b"x"]) == b"CONFIG SET"
     assert command_name([b"CONFIG", b"pass word"]) == b"CONFIG"
     assert command_name([b"GET", b"k"]) == b"GET"
+
+
+def test_the_facts_carry_the_window_and_the_stalls_and_validate(stalling_redis) -> None:
+    from cachediag.probes.collect import collect_facts
+    from cachediag.targets.parse import parse_redis
+
+    server = stalling_redis("--latency-monitor-threshold", "10")
+    server.client().set("session:1", "TOPSECRET-VALUE-2")
+    with Staller(server):
+        facts = collect_facts([parse_redis(server.url, "flag")], 5, 100, host=True, window=0.5)
+    assert_valid("facts", facts)
+    (target,) = facts["targets"]
+    assert target["window"]["seconds"] >= 0.5 and target["window"]["first"]["stats"]
+    assert target["stalls"]["slowlog"]["entries"] and target["stalls"]["latency"]["events"]
+    assert target["sample"]["lookups_added"]["hits"] > 0
+    assert facts["host"]["jitter"][0]["server_stalls"] is None or (
+        "DEBUG SLEEP" in facts["host"]["jitter"][0]["server_stalls"]
+    )
+    assert "TOPSECRET" not in str(facts)

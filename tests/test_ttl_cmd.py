@@ -175,7 +175,9 @@ def test_memcached_keyspace_and_keys(cachediag, memcached_server) -> None:
         "--json",
     )
     user, page, nope, bad = keys.json()["targets"][0]["keys"]
-    assert 590 <= user["ttl"] <= 600 and user["memory_bytes"] == 1
+    assert 590 <= user["ttl"] <= 600 and user["value_bytes"] == 1
+    # memory_bytes is the item as its slab holds it (key, value, header), as in bigkeys.
+    assert user["memory_bytes"] > len("user:1") + 1 and user["slab_class"] == 1
     assert page["ttl"] == -1 and nope["ttl"] == -2
     assert bad["ttl"] is None and "not a valid Memcached key" in bad["reading"]
 

@@ -8,6 +8,7 @@ in a checkout, so an installed cachediag and a developer's one find the same fil
 from __future__ import annotations
 
 import fnmatch
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-SECTIONS = ("Cache Issues", "Network Issues", "Application Issues", "System Issues")
-KINDS = ("redis", "memcached", "host", "app")
 
 
 @dataclass(frozen=True)
@@ -59,10 +57,24 @@ def default_path() -> Path:
     raise UsageError("the production checklist is missing from this installation")
 
 
+# A checklist or cachediag.toml is a few KiB; past this it is not one (or is /dev/zero).
+MAX_TOML_BYTES = 1024 * 1024
+
+
 def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; only a regular file, and at most MAX_TOML_BYTES of it.
+
+    A FIFO would block the open, a device would be read forever: both are refused on
+    what stat says before anything is opened.
+    """
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UsageError(f"{what} {path} is not a regular file")
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            data = handle.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            raise UsageError(f"{what} {path} is larger than {MAX_TOML_BYTES // 1024} KiB")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{what} {path} does not exist") from None
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -101,7 +102,7 @@ def _version_of(facts: dict[str, Any]) -> str | None:
 
 def evaluate(
     checklist: Checklist,
-    facts: dict[str, Any],
+    facts: Mapping[str, Any],
     *,
     fail_on_warn: bool = False,
     duration_ms: int | None = None,

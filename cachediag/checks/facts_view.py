@@ -7,6 +7,11 @@ from typing import Any
 
 from cachediag.checks.base import Facts
 
+# Sizes and durations are formatted in render/units (pure text, the one place for units);
+# re-exported here for rules that still import them from facts_view.
+from cachediag.render.units import human_bytes as human_bytes
+from cachediag.render.units import human_us as human_us
+
 
 def section(facts: Facts, name: str) -> dict[str, Any]:
     """An INFO section (Redis) or stats group (Memcached), {} when not collected."""
@@ -61,18 +66,6 @@ def latency_summary(samples: list[int]) -> dict[str, Any]:
         "max_us": max(samples),
         "avg_us": round(statistics.fmean(samples), 1),
     }
-
-
-def human_bytes(value: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"  # pragma: no cover
-
-
-def human_us(value: float) -> str:
-    return f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.0f} µs"
 
 
 def pct(part: float, whole: float) -> float:

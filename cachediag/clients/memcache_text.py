@@ -220,3 +220,30 @@ class MemcachedClient(Connection):
                     client_flags = int(flag[1:])
             found[key] = (self.read_exact(int(size) + 2, deadline)[:-2], ttl, client_flags)
         return found
+
+    def meta_debug(self, key: bytes) -> dict[str, int | bool] | None:
+        """`me KEY`: the item as the slab holds it (cls, size, exp, la, fetch), None if missing.
+
+        Unlike mg it is no get: it counts no hit, marks nothing fetched and leaves the
+        LRU alone. `size` is the item's bytes in its chunk (key, value and header), the
+        figure metadump and bigkeys give. A server without it (before 1.6) refuses it:
+        ServerRefused.
+        """
+        if not is_text_key(key):
+            raise ProtocolViolation("not a key the text protocol can carry")
+        self.send(b"me " + key + b"\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"EN":
+            return None
+        if line.startswith(_ERRORS):
+            raise ServerRefused(f"me failed: {line[:60].decode('ascii', 'replace')}")
+        if not line.startswith(b"ME "):
+            raise ProtocolViolation(_describe_foreign(line))
+        item: dict[str, int | bool] = {}
+        for field in line.split(b" ")[2:]:
+            name, _, value = field.partition(b"=")
+            if name == b"fetch":
+                item["fetch"] = value == b"yes"
+            elif name in (b"exp", b"la", b"cas", b"cls", b"size") and value.lstrip(b"-").isdigit():
+                item[name.decode()] = int(value)
+        return item

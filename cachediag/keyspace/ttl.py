@@ -18,6 +18,7 @@ from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_duration
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -50,17 +51,6 @@ def bucket_of(ttl_seconds: float) -> str:
         if ttl_seconds < upper:
             return label
     return BUCKETS[-1][0]  # pragma: no cover - the last bound is infinite
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < HOUR:
-        return f"{seconds // 60}m {seconds % 60}s"
-    if seconds < DAY:
-        return f"{seconds // HOUR}h {seconds % HOUR // 60}m"
-    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
 
 
 def reading(ttl: int) -> str:
@@ -173,7 +163,8 @@ def redis_keys(
 
 
 def memcached_key(client: Any, key: str) -> dict[str, Any]:
-    """`mg KEY t s`: remaining TTL and value size. (It counts as a get in the server's stats.)"""
+    """`mg KEY t s`: remaining TTL and value length (a get in the server's stats); `me KEY`:
+    the item's size in its slab."""
     from cachediag.clients.net import Deadline
 
     raw = key.encode("utf-8", "surrogateescape")
@@ -193,10 +184,27 @@ def memcached_key(client: Any, key: str) -> dict[str, Any]:
     row.update(
         ttl=ttl,
         type="item",
-        memory_bytes=int(flags[b"s"]) if b"s" in flags else None,
+        value_bytes=int(flags[b"s"]) if b"s" in flags else None,
         reading=reading(ttl),
     )
+    row.update(memcached_item_size(client, raw))
     return row
+
+
+def memcached_item_size(client: Any, raw: bytes) -> dict[str, Any]:
+    """The item's bytes in its slab chunk and its class (`me`), the size bigkeys shows.
+
+    `mg ... s` gives the value's length only; what the item takes is key, value and
+    header, as metadump reports it. `memory_bytes` carries that one meaning for both
+    kinds (MEMORY USAGE on Redis). A server without `me` leaves it unknown, said so.
+    """
+    try:
+        item = client.meta_debug(raw)
+    except ServerRefused as error:
+        return {"memory_bytes": None, "slab_class": None, "size_note": error.message}
+    if item is None:  # gone between the two commands
+        return {"memory_bytes": None, "slab_class": None}
+    return {"memory_bytes": item.get("size"), "slab_class": item.get("cls")}
 
 
 def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
@@ -206,7 +214,7 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
         if target.kind == "redis":
             from cachediag.clients.resp import RedisClient
 
-            row["lookups_added"] = {}
+            row["lookups_added"] = {"hits": 0, "misses": 0, "exact": True}
             with RedisClient(target, timeout).connect() as client:
                 client.timed_ping()
                 row["keys"], memory_reason = redis_keys(client, keys, row["lookups_added"])
@@ -222,6 +230,9 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
             row["lookups_added"] = _key_lookups(
                 [k["ttl"] for k in row["keys"] if k.get("ttl") is not None], per_key=1
             )
+            size_notes = {note for key in row["keys"] if (note := key.pop("size_note", None))}
+            if size_notes:
+                row["notes"] = [f"item sizes are unavailable ({'; '.join(sorted(size_notes))})"]
     except ProbeError as error:
         return mark_error(row, target, error)
     return row

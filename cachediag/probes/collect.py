@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cachediag.errors import ProtocolViolation
+from cachediag.probes.facts import AppFacts, FactsDocument, HostFacts, TargetFacts
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.keyspace.entities import Entities
     from cachediag.probes.app import AppSources
 
 FACTS_SCHEMA = "cachediag.facts/v1"
@@ -22,7 +25,7 @@ FACTS_SCHEMA = "cachediag.facts/v1"
 
 def probe_target(
     target: Target, timeout: float, sample_keys: int, window: float = 0.0
-) -> dict[str, Any]:
+) -> TargetFacts:
     if target.kind == "redis":
         from cachediag.probes import redis as probe
     else:
@@ -42,14 +45,14 @@ def probe_target(
 
 def probe_targets(
     targets: list[Target], timeout: float, sample_keys: int, window: float = 0.0
-) -> list[dict[str, Any]]:
+) -> list[TargetFacts]:
     """Probe all targets at once, so a dead one costs its timeout (and the window) once."""
     from cachediag.probes.fanout import per_target
 
     return per_target(targets, lambda t: probe_target(t, timeout, sample_keys, window))
 
 
-def count_established(facts_list: list[dict[str, Any]]) -> None:
+def count_established(facts_list: Sequence[TargetFacts]) -> None:
     """Established TCP connections from this host to each target (other than ours)."""
     try:
         import psutil
@@ -74,7 +77,7 @@ def count_established(facts_list: list[dict[str, Any]]) -> None:
         )
 
 
-def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def local_redis_of(facts_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     local = []
     for facts in facts_list:
         if facts["kind"] != "redis" or not facts.get("local") or facts.get("status") != "up":
@@ -93,12 +96,12 @@ def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return local
 
 
-def _server_stalls(facts: dict[str, Any]) -> str | None:
+def _server_stalls(facts: TargetFacts) -> str | None:
     """The slow commands Redis ran while its round trips were timed, named: jitter they
     cause is the server's, not the network's (host.congestion says so)."""
     from cachediag.checks.stalls import during_measurement, stall_clause
 
-    if facts.get("kind") != "redis" or not facts.get("stalls"):
+    if facts["kind"] != "redis" or not facts.get("stalls"):
         return None
     return stall_clause(during_measurement(facts, STALL_JITTER_US))
 
@@ -113,8 +116,9 @@ def collect_facts(
     sample_keys: int = 1000,
     host: bool = True,
     app: AppSources | None = None,
+    entities: Entities | None = None,
     window: float = 0.0,
-) -> dict[str, Any]:
+) -> FactsDocument:
     """The facts document; `window` > 0 reads each Redis's counters twice, that far apart."""
     started = time.time()
     host_probe = None
@@ -130,8 +134,12 @@ def collect_facts(
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
     target_facts = probe_targets(targets, timeout, sample_keys, window)
+    if entities:  # layouts configured: the sampled payloads are decoded in full
+        from cachediag.probes.payloads import decode_sampled_payloads
+
+        decode_sampled_payloads(target_facts, targets, entities, timeout)
     count_established(target_facts)
-    host_facts = None
+    host_facts: HostFacts | None = None
     if host_probe is not None:
         latency = [
             {
@@ -143,7 +151,7 @@ def collect_facts(
             if f["ping"]["samples_us"]
         ]
         host_facts = host_probe.finish(local_redis_of(target_facts), latency)
-    app_facts = None
+    app_facts: AppFacts | None = None
     if app is not None and app_pool is not None and app_future is not None:
         # Logs are scanned after the host snapshot: a big log's CPU must not read as host load.
         app_facts = {

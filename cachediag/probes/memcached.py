@@ -14,6 +14,7 @@ from urllib.parse import unquote_to_bytes
 from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.errors import ProbeError
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.probes.facts import MemcachedFacts
 from cachediag.probes.info import stats_numbers
 from cachediag.safety.textsafe import safe_text
 from cachediag.scan.redis import VALUE_HEAD_BYTES
@@ -38,7 +39,7 @@ def parse_metadump_line(line: bytes) -> dict[str, Any]:
     return item
 
 
-def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> MemcachedFacts:
     facts = base_facts(target)
     client = MemcachedClient(target, timeout)
     try:

@@ -26,6 +26,7 @@ from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
 from cachediag.errors import ProbeError, ScanRefused, ServerRefused
 from cachediag.probes import stalls
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
 from cachediag.targets.target import Target
@@ -35,7 +36,7 @@ CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "tcp-backlog", "dir", "save", 
 
 def collect(
     target: Target, timeout: float, sample_keys: int = 1000, window: float = 0.0
-) -> dict[str, Any]:
+) -> RedisFacts:
     """The facts of one Redis; with `window` seconds, counters are read twice, that far apart.
 
     Both readings come before the key sample, whose own lookups (PTTL, STRLEN... count as

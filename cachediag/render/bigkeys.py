@@ -12,7 +12,6 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import (
     key_label,
     kind_header,
@@ -21,6 +20,7 @@ from cachediag.render.targets import (
     render_targets,
     unreachable_status,
 )
+from cachediag.render.units import human_bytes, human_duration
 from cachediag.safety.textsafe import safe_text
 
 BAR_WIDTH = 40
@@ -28,16 +28,7 @@ LEVEL_STYLES = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
 
 
 def human_ttl(seconds: float | None) -> str:
-    if seconds is None:
-        return "none"
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds}s"
+    return "none" if seconds is None else human_duration(seconds)
 
 
 def _num(value: int | None) -> str:

@@ -8,8 +8,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
 

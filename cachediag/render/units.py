@@ -1,8 +1,71 @@
-"""Units in one place: sizes, durations and timestamps as every output prints them."""
+"""Units in one place: sizes, durations and timestamps as every output prints them.
+
+Pure text on the standard library only (no rich): the checks under checks/ build their
+summaries with these too, and must stay free of I/O and of the terminal.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+
+# Powers of 1024 under the names cachediag has always printed (issue 10 asks for KiB).
+_BYTES = ("B", "KB", "MB", "GB", "TB")
+# The host checks print the IEC names for the same powers.
+_IEC_BYTES = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def _scaled(value: float, names: tuple[str, ...]) -> str:
+    for unit in names:
+        if abs(value) < 1024 or unit == names[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable: the last unit always returns")  # pragma: no cover
+
+
+def human_bytes(value: float) -> str:
+    """1536 -> '1.5 KB' (powers of 1024); bytes are whole: '512 B'."""
+    return _scaled(value, _BYTES)
+
+
+def human_bytes_iec(value: float | None) -> str:
+    """1536 -> '1.5 KiB'; '?' when the size is not known."""
+    return "?" if value is None else _scaled(float(value), _IEC_BYTES)
+
+
+def limit_text(value: float) -> str:
+    """A configured memory limit, exact and readable: '134217728 (128.0 MB)'; 0 is none."""
+    return "0 (no limit)" if value == 0 else f"{value} ({human_bytes(value)})"
+
+
+def human_us(value: float) -> str:
+    """A duration in microseconds: '850 µs', '1.25 ms'."""
+    return f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.0f} µs"
+
+
+def human_duration(seconds: float) -> str:
+    """Whole seconds in the two largest units: '45s', '5m 3s', '2h 10m', '3d 4h'."""
+    seconds = int(seconds)
+    if seconds < MINUTE:
+        return f"{seconds}s"
+    if seconds < HOUR:
+        return f"{seconds // MINUTE}m {seconds % MINUTE}s"
+    if seconds < DAY:
+        return f"{seconds // HOUR}h {seconds % HOUR // MINUTE}m"
+    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
+
+
+def compact_duration(seconds: float) -> str:
+    """As a progress line's ETA, without spaces: '45s', '5m03s', '1h02m'."""
+    seconds = int(seconds)
+    if seconds >= HOUR:
+        return f"{seconds // HOUR}h{seconds % HOUR // MINUTE:02d}m"
+    if seconds >= MINUTE:
+        return f"{seconds // MINUTE}m{seconds % MINUTE:02d}s"
+    return f"{seconds}s"
 
 
 def utc_stamp(at: float | None = None) -> str:

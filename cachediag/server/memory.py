@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number, section, stats
+from cachediag.checks.facts_view import number, section, stats
 from cachediag.checks.judge import Judge
+from cachediag.checks.slab_view import refused_writes
 from cachediag.errors import ProbeError, probe_error
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_bytes, human_bytes_iec
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -42,13 +44,13 @@ def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
     if target.kind == "redis":
         from cachediag.probes import redis as probe
 
-        facts = probe.collect(target, timeout, sample_keys)
+        facts: dict[str, Any] = dict(probe.collect(target, timeout, sample_keys))
         if facts.get("status") == "up":
             facts.update(_memory_commands(target, timeout))
         return facts
     from cachediag.probes import memcached as mc_probe
 
-    return mc_probe.collect(target, timeout, sample_keys)
+    return dict(mc_probe.collect(target, timeout, sample_keys))
 
 
 def _memory_commands(target: Target, timeout: float) -> dict[str, Any]:
@@ -141,23 +143,23 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         _reading(
             "used_memory",
             used,
-            _bytes_text(used, mem.get("used_memory_human")),
+            _bytes_text(used),
             judge("redis.memory", facts),
         ),
         _reading(
             "used_memory_rss",
             number(mem, "used_memory_rss"),
-            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+            _bytes_text(number(mem, "used_memory_rss")),
         ),
         _reading(
             "used_memory_peak",
             number(mem, "used_memory_peak"),
-            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+            _bytes_text(number(mem, "used_memory_peak")),
         ),
         _reading(
             "maxmemory",
             limit,
-            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+            "0 (no limit)" if limit == 0 else _bytes_text(limit),
         ),
         _reading(
             "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
@@ -286,8 +288,9 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     if sample.get("error"):
         notes.append(f"no key sample: {sample['error']}")
     readings = [
-        _reading("bytes", used, _bytes_text(used), judge("memcached.memory", facts)),
-        _reading("limit_maxbytes", limit, _bytes_text(limit)),
+        _reading("bytes", used, _iec_bytes_text(used)),
+        *allocator_readings(facts, judge),
+        _reading("limit_maxbytes", limit, _iec_bytes_text(limit)),
         _reading("curr_items", number(st, "curr_items"), _count(number(st, "curr_items"))),
         _reading(
             "evictions",
@@ -295,6 +298,7 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
             _count(number(st, "evictions")),
             judge("memcached.evictions", facts),
         ),
+        *unfetched_readings(facts),
         _reading(
             "eviction_setting",
             settings.get("evictions"),
@@ -310,6 +314,38 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "sampled_keys": entry["observed"].get("sampled", 0),
         "notes": notes,
     }
+
+
+def allocator_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
+    """The guide's Issue 3 Step 1 for Memcached: the slab allocator against the limit.
+
+    `bytes` counts item bytes; the memory is `total_malloced` (stats slabs), and a
+    write that finds neither a free chunk nor a page to take is refused (`outofmemory`,
+    stats items) under -M. memcached.memory's verdict goes with the allocator.
+    """
+    malloced = number(stats(facts, "slabs"), "total_malloced")
+    limit = number(stats(facts), "limit_maxbytes")
+    shown = _iec_bytes_text(malloced)
+    if malloced is not None and limit:
+        shown += f", {100 * malloced / limit:.1f}% of limit_maxbytes"
+    refused = refused_writes(facts)
+    return [
+        _reading("total_malloced", malloced, shown, judge("memcached.memory", facts)),
+        _reading("outofmemory", refused, _count(refused)),
+    ]
+
+
+def unfetched_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Items that left the cache before anyone read them: evicted, or expired, unread."""
+    st = stats(facts)
+    return [
+        _reading(name, number(st, name), _count(number(st, name)))
+        for name in ("evicted_unfetched", "expired_unfetched")
+    ]
+
+
+def _iec_bytes_text(value: float | None) -> str:
+    return "–" if value is None else f"{int(value):,} B ({human_bytes_iec(value)})"
 
 
 def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, Any]]:
@@ -351,7 +387,7 @@ def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, A
     return rows
 
 
-def _bytes_text(value: float | None, human: Any = None) -> str:
+def _bytes_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{int(value):,} B ({human_bytes(value)})"

@@ -18,8 +18,6 @@ from cachediag.checks.base import (
     warned,
 )
 from cachediag.checks.facts_view import (
-    human_bytes,
-    human_us,
     keyspace_totals,
     latency_summary,
     number,
@@ -29,6 +27,8 @@ from cachediag.checks.facts_view import (
     section,
     stats,
 )
+from cachediag.checks.rules.serialization import judge_envelopes
+from cachediag.checks.slab_view import refused_writes
 from cachediag.checks.window import (
     calls_text,
     inspection_calls,
@@ -36,8 +36,8 @@ from cachediag.checks.window import (
     window_delta,
     window_seconds,
 )
-from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
+from cachediag.render.units import human_bytes, human_us
 
 DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}"
 
@@ -321,18 +321,6 @@ def _own_sample_note(
     return ""
 
 
-def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelope]]]:
-    """Envelope of every sampled value whose first bytes we have, by namespace."""
-    by_namespace: dict[str, list[tuple[str, envelope.Envelope]]] = defaultdict(list)
-    for item in sample_keys(facts):
-        head = item.get("head_hex")
-        if head is None:
-            continue
-        decoded = envelope.decode(bytes.fromhex(head), item.get("length"))
-        by_namespace[namespace_of(item["key"])].append((item["key"], decoded))
-    return by_namespace
-
-
 @rule("redis.serialization", "memcached.serialization")
 def serialization(facts: Facts, th: Thresholds) -> Outcome:
     if gap := sample_gap(facts):
@@ -340,39 +328,12 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
     value_reason = (facts.get("sample") or {}).get("value_reason")
     if value_reason:
         return Outcome("error", f"sampled values could not be read: {value_reason}")
-    by_namespace = _value_envelopes(facts)
-    problems: list[str] = []
-    observed: dict[str, Any] = {"namespaces": {}}
-    carrying = 0
-    for namespace, entries in sorted(by_namespace.items()):
-        states = Counter(env.state for _, env in entries)
-        if not any(env.carries_magic for _, env in entries):
-            continue  # not a cache-kit namespace
-        carrying += len(entries)
-        bad = [(key, env) for key, env in entries if env.state != envelope.VALID]
-        observed["namespaces"][namespace] = {
-            "valid": states[envelope.VALID],
-            "invalid_magic": states[envelope.NO_ENVELOPE],
-            "undecodable": states[envelope.UNDECODABLE],
-        }
-        if bad:
-            parts = []
-            if states[envelope.NO_ENVELOPE]:
-                parts.append(f"{states[envelope.NO_ENVELOPE]} with an invalid magic header")
-            if states[envelope.UNDECODABLE]:
-                parts.append(f"{states[envelope.UNDECODABLE]} that cannot be decoded")
-            problems.append(
-                f"{namespace}: {' and '.join(parts)} among {len(entries)} sampled entries "
-                f"(e.g. {bad[0][0]})"
-            )
-    if not carrying:
-        return skipped("no sampled value carries the cache-kit envelope", **observed)
-    if problems:
-        return failed("; ".join(problems), **observed)
-    return passed(f"{carrying} sampled cache-kit entries decode cleanly", **observed)
+    return judge_envelopes(facts)
 
 
-@rule("redis.memory", "memcached.memory")
+# memcached.memory is judged on the slab allocator: checks/rules/slab_memory.py (so the
+# kind branch below only ever sees Redis now).
+@rule("redis.memory")
 def memory(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
         return gap
@@ -471,10 +432,7 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
         if not evictions:
             return skipped("stats settings did not report evictions")
         if evictions == "off":
-            return failed(
-                "started with -M: a full cache answers writes with errors instead of evicting",
-                evictions="off",
-            )
+            return _no_eviction_failure(facts)
         return passed("evictions on (LRU)", evictions="on")
     policy = section(facts, "memory").get("maxmemory_policy")
     if policy is None:
@@ -495,6 +453,15 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
                 f"{policy} can evict only keys with a TTL, and {share:.0%} have none", **observed
             )
     return passed(policy, **observed)
+
+
+def _no_eviction_failure(facts: Facts) -> Outcome:
+    """-M: a full cache answers writes with errors; say how many it has refused so far."""
+    text = "started with -M: a full cache answers writes with errors instead of evicting"
+    refused = refused_writes(facts)
+    if refused:
+        text += f"; {refused:,} writes refused so far (outofmemory)"
+    return failed(text, evictions="off", refused_writes=refused)
 
 
 @rule("redis.evictions", "memcached.evictions")
