@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
-from cachediag.errors import ProbeError, ScanRefused
-from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.errors import ProbeError, ScanRefused, ServerSaturated
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
 from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
@@ -33,6 +33,9 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> RedisFac
     client = RedisClient(target, timeout)
     try:
         client.connect()
+    except ServerSaturated as error:  # AUTH or SELECT was answered with the limit
+        facts["connect"].update(client.info.to_dict())
+        return mark_saturated(facts, error)
     except ProbeError as error:
         if client.info.tcp_us is None:
             return mark_down(facts, error, "connect")
@@ -53,6 +56,8 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> RedisFac
             _collect_state(client, facts)
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
+        if isinstance(error, ServerSaturated) and facts["status"] != "up":
+            return mark_saturated(facts, error)
         if facts["status"] != "up":
             return mark_down(facts, error, "ping")
         facts["errors"]["probe"] = error.message
