@@ -226,3 +226,20 @@ def full_slab_facts(*, evictions_off: bool = False, uptime: int = 3) -> dict[str
         },
         settings={"evictions": "off" if evictions_off else "on"},
     )
+
+
+def saturated(kind: str) -> dict[str, Any]:
+    """A server that answered our connection with its connection-limit error (maxclients / -c)."""
+    builder = redis_facts if kind == "redis" else memcached_facts
+    facts = builder()
+    limit = "maxclients" if kind == "redis" else "memcached -c"
+    message = f"up but saturated: at its connection limit ({limit}) it turns new connections away"
+    facts["ping"] = {
+        "ok": False,
+        "samples_us": [],
+        "error": {"kind": "saturated", "message": message, "limit": limit},
+    }
+    facts["saturated"] = {"limit": limit, "message": message}
+    for name in ("info", "stats", "settings", "sample", "config", "dbsize"):
+        facts.pop(name, None)
+    return facts

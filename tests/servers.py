@@ -352,3 +352,51 @@ def memcached_tool() -> str | None:
     found = shutil.which("memcached-tool")
     packaged = Path("/usr/share/memcached/scripts/memcached-tool")
     return found or (str(packaged) if packaged.is_file() else None)
+
+
+# -- incident scenarios (issue 10): servers configured as the on-call engineer meets them ---
+
+
+class ConnectionHog:
+    """Holds connections to a server until it turns new ones away at its connection limit.
+
+    Opens connections in small batches until one of them is answered with `refusal`
+    (Redis at maxclients, memcached at -c both write an error to a connection they
+    cannot take, then close it), closes the refused ones and keeps the rest open: the
+    server is then exactly full, as with an application whose pools hold every slot.
+    """
+
+    def __init__(self, port: int, refusal: bytes, batch: int = 8, most: int = 2000) -> None:
+        self.held: list[socket.socket] = []
+        self.refusal = refusal
+        while len(self.held) < most:
+            opened = [
+                socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(batch)
+            ]
+            time.sleep(0.1)  # the server answers a refused connection at once
+            refused = [conn for conn in opened if self._refused(conn)]
+            for conn in refused:
+                conn.close()
+            self.held += [conn for conn in opened if conn not in refused]
+            if refused:
+                return
+        self.close()
+        raise RuntimeError(f"port {port} took {most} connections without refusing one")
+
+    def _refused(self, conn: socket.socket) -> bool:
+        conn.setblocking(False)
+        try:
+            return conn.recv(200).startswith(self.refusal)
+        except BlockingIOError:
+            return False
+        finally:
+            conn.setblocking(True)
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.held = []
+
+
+REDIS_MAXCLIENTS_REFUSAL = b"-ERR max number of clients reached"
+MEMCACHED_MAXCONNS_REFUSAL = b"ERROR Too many open connections"

@@ -11,6 +11,7 @@ from cachediag.checks.base import Facts
 # re-exported here for rules that still import them from facts_view.
 from cachediag.render.units import human_bytes as human_bytes
 from cachediag.render.units import human_us as human_us
+from cachediag.render.units import plural as plural
 
 
 def section(facts: Facts, name: str) -> dict[str, Any]:
@@ -47,6 +48,12 @@ def sample_problem(facts: Facts) -> str | None:
     if not sample.get("keys"):
         return "the sample found no keys"
     return None
+
+
+def saturation(facts: Facts) -> dict[str, Any] | None:
+    """{limit, message} when the server was up but at its connection limit, else None."""
+    saturated = facts.get("saturated")
+    return dict(saturated) if isinstance(saturated, dict) else None
 
 
 def percentile(values: list[int], pct: float) -> int:

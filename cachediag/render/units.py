@@ -68,6 +68,12 @@ def compact_duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def plural(count: float, word: str, many: str | None = None) -> str:
+    """'1 key', '2 keys', '1,024 keys': a count and its noun, in the right number."""
+    noun = word if count == 1 else (many or f"{word}s")
+    return f"{count:,.0f} {noun}"
+
+
 def utc_stamp(at: float | None = None) -> str:
     moment = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

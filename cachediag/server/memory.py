@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import number, section, stats
+from cachediag.checks.facts_view import number, saturation, section, stats
 from cachediag.checks.judge import Judge
 from cachediag.checks.slab_view import refused_writes
-from cachediag.errors import ProbeError, probe_error
+from cachediag.errors import ProbeError, ServerSaturated, probe_error
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.render.units import human_bytes, human_bytes_iec
 from cachediag.safety.textsafe import safe_text
@@ -369,6 +369,8 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         facts = collect(target, timeout, sample_keys)
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
+    if saturated := saturation(facts):
+        return mark_error(row, target, ServerSaturated(saturated["message"], saturated["limit"]))
     if facts.get("status") != "up":
         why = (
             (facts.get("ping") or {}).get("error")

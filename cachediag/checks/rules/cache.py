@@ -22,8 +22,10 @@ from cachediag.checks.facts_view import (
     latency_summary,
     number,
     pct,
+    plural,
     sample_keys,
     sample_problem,
+    saturation,
     section,
     stats,
 )
@@ -65,8 +67,28 @@ def down_outcome(facts: Facts, what: str = "") -> Outcome:
     return failed(f"{what}{error.get('message', 'no answer')}", cause=error.get("kind", "error"))
 
 
+def saturated_outcome(facts: Facts, what: str | None = None) -> Outcome | None:
+    """A failure naming the connection limit, for a server that turned us away at it.
+
+    `what` replaces the probe's own sentence (the pool check says it its way).
+    """
+    saturated = saturation(facts)
+    if saturated is None:
+        return None
+    limit = saturated.get("limit") or "the connection limit"
+    observed: dict[str, Any] = {"cause": "saturated", "limit": limit}
+    text = what.format(limit=limit) if what else str(saturated.get("message") or "saturated")
+    established = facts.get("established")
+    if isinstance(established, int):
+        observed["established_from_this_host"] = established
+        text += f"; {plural(established, 'connection')} to it from this host"
+    return failed(text, **observed)
+
+
 @rule("redis.running", "memcached.running", judges_down=True)
 def running(facts: Facts, th: Thresholds) -> Outcome:
+    if saturated := saturated_outcome(facts):
+        return saturated
     if facts.get("status") != "up":
         return down_outcome(facts, "down: ")
     samples = facts["ping"]["samples_us"]
@@ -108,8 +130,10 @@ def connectivity(facts: Facts, th: Thresholds) -> Outcome:
     return passed(text + f" to {', '.join(connect.get('addresses') or [])}", **observed)
 
 
-@rule("redis.pool", "memcached.pool")
+@rule("redis.pool", "memcached.pool", judges_saturated=True)
 def pool(facts: Facts, th: Thresholds) -> Outcome:
+    if saturated := saturated_outcome(facts, "every connection is taken ({limit} reached)"):
+        return saturated
     if gap := info_gap(facts):
         return gap
     if facts["kind"] == "redis":

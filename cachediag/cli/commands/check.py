@@ -225,6 +225,7 @@ def _render_list(loaded: Checklist, chosen: Format) -> str:
                 "item": spec.item,
                 "thresholds": spec.thresholds,
                 "remedy": spec.remedy,
+                "remedies": spec.remedies,
                 "ref": spec.ref,
             }
             for spec in loaded.checks
