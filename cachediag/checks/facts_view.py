@@ -10,6 +10,7 @@ from cachediag.checks.base import Facts
 # Sizes and durations are formatted in render/units (pure text, the one place for units);
 # re-exported here for rules that still import them from facts_view.
 from cachediag.render.units import human_bytes as human_bytes
+from cachediag.render.units import human_seconds as human_seconds
 from cachediag.render.units import human_us as human_us
 from cachediag.render.units import plural as plural
 

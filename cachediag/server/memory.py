@@ -106,7 +106,7 @@ def _reading(
 
 
 def projection(keys: float | None, average_bytes: float | None) -> dict[str, Any] | None:
-    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average."""
+    """The guide's estimate, "5,000,000 keys × 1 KiB ≈ 4.8 GiB", from DBSIZE and the sample."""
     if not keys or not average_bytes:
         return None
     total = keys * average_bytes

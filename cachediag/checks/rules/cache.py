@@ -32,7 +32,7 @@ from cachediag.checks.facts_view import (
 from cachediag.checks.rules.serialization import judge_envelopes
 from cachediag.checks.slab_view import refused_writes
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
-from cachediag.render.units import human_bytes, human_us
+from cachediag.render.units import human_bytes, human_seconds, human_us
 
 DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}"
 
@@ -167,17 +167,17 @@ def pool(facts: Facts, th: Thresholds) -> Outcome:
     if listen_disabled:
         observed["listen_disabled_num"] = listen_disabled
         return failed(
-            f"{text}; the connection limit was hit {listen_disabled:.0f} times "
+            f"{text}; the connection limit was hit {plural(listen_disabled, 'time')} "
             "(listen_disabled_num)",
             **observed,
         )
     status = graded_at(used, th.get("warn_at_percent", 80), th.get("fail_at_percent"))
     notes = []
     if rejected:
-        notes.append(f"{rejected:.0f} connections rejected since start")
+        notes.append(f"{plural(rejected, 'connection')} rejected since start")
         status = "warn" if status == "pass" else status
     if blocked:
-        notes.append(f"{blocked:.0f} clients blocked")
+        notes.append(f"{plural(blocked, 'client')} blocked")
     return Outcome(status, "; ".join([text, *notes]), observed)
 
 
@@ -254,6 +254,18 @@ def memory(facts: Facts, th: Thresholds) -> Outcome:
     )
 
 
+def _evictions_text(evicted: float, uptime: float | None, min_uptime: float) -> str:
+    """'1,234 keys evicted since start (41.0/hour)', or over a short uptime the count alone."""
+    counted = f"{plural(evicted, 'key')} evicted"
+    if uptime is None:
+        return f"{counted} since start"
+    if uptime < min_uptime:
+        return f"{counted} in the {human_seconds(uptime)} since start"
+    per_hour = evicted / (uptime / 3600)
+    rate = f"{per_hour:,.1f}/hour" if per_hour >= 1 else f"{per_hour * 24:,.1f}/day"
+    return f"{counted} since start ({rate})"
+
+
 def _no_ttl_namespaces(keys: list[dict[str, Any]], no_expiry: Any) -> list[str]:
     counts = Counter(namespace_of(item["key"]) for item in keys if no_expiry(item))
     return [f"{ns} ({n})" for ns, n in counts.most_common(3)]
@@ -313,7 +325,8 @@ def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
         return passed(f"{len(keys)} sampled {noun}, none carries a timestamp or nonce", **observed)
     worst = sorted(flagged.items(), key=lambda kv: -len(kv[1]))
     parts = [
-        f"{ns}: {len(items)} keys, e.g. {items[0][0]} ({items[0][1]})" for ns, items in worst[:3]
+        f"{ns}: {plural(len(items), 'key')}, e.g. {items[0][0]} ({items[0][1]})"
+        for ns, items in worst[:3]
     ]
     return warned("each write makes a new key: " + "; ".join(parts), **observed)
 
@@ -371,14 +384,18 @@ def evictions(facts: Facts, th: Thresholds) -> Outcome:
         uptime = number(stats(facts), "uptime")
     if count is None:
         return skipped("eviction counters were not reported")
-    hours = max((uptime or 0) / 3600, 1 / 60)
-    observed = {"evicted": count, "per_hour": round(count / hours, 1), "uptime_seconds": uptime}
+    # A rate extrapolated from a minute of uptime says nothing: below this, the count.
+    min_uptime = th.get("min_uptime_for_rate_seconds", 600)
+    per_hour = round(count / (uptime / 3600), 1) if uptime and uptime >= min_uptime else None
+    observed = {"evicted": count, "per_hour": per_hour, "uptime_seconds": uptime}
+    reset = "CONFIG RESETSTAT" if facts["kind"] == "redis" else "stats reset"
     if count > th.get("warn_above", 0):
         return warned(
-            f"{count:.0f} keys evicted since start ({count / hours:.1f}/hour): the cache is full",
+            f"{_evictions_text(count, uptime, min_uptime)}: the cache is full "
+            f"(counted since start or the last {reset})",
             **observed,
         )
-    return passed("no evictions since start", **observed)
+    return passed(f"no evictions since start or the last {reset}", **observed)
 
 
 @rule("redis.entry_size", "memcached.entry_size")
@@ -463,11 +480,20 @@ def restarts(facts: Facts, th: Thresholds) -> Outcome:
     observed = {"uptime_seconds": uptime, "flushes": flushes}
     findings = []
     if uptime < th.get("warn_uptime_below_seconds", 3600):
-        findings.append(f"restarted {uptime / 60:.0f} min ago")
+        # One fresh start is a cold cache, not proof that something keeps clearing it.
+        findings.append(
+            f"restarted {human_seconds(uptime)} ago: the cache is cold and warming up "
+            "(misses are expected until it refills)"
+        )
     if flushes:
-        findings.append(f"flushed {flushes:.0f} times since start")
+        # Command counters restart at CONFIG RESETSTAT (Memcached: stats reset), not only at boot.
+        reset = "CONFIG RESETSTAT" if facts["kind"] == "redis" else "stats reset"
+        findings.append(
+            f"flushed {plural(flushes, 'time')} since start or the last {reset}: "
+            "each flush empties the cache"
+        )
     if findings:
-        return warned("; ".join(findings) + ": the cache is being cleared", **observed)
+        return warned("; ".join(findings), **observed)
     return passed(f"up {uptime / 3600:.1f} h, no flushes", **observed)
 
 
