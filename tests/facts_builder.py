@@ -243,3 +243,23 @@ def saturated(kind: str) -> dict[str, Any]:
     for name in ("info", "stats", "settings", "sample", "config", "dbsize"):
         facts.pop(name, None)
     return facts
+
+
+def replica(**replication: Any) -> dict[str, Any]:
+    """A read-only replica (INFO replication as a replica reports it), link up unless told."""
+    return redis_facts(
+        info={
+            "replication": {
+                "role": "slave",
+                "master_host": "127.0.0.1",
+                "master_port": 6380,
+                "master_link_status": "up",
+                "master_last_io_seconds_ago": 1,
+                "master_sync_in_progress": 0,
+                "slave_repl_offset": 1000,
+                "slave_read_only": 1,
+                "connected_slaves": 0,
+                **replication,
+            }
+        }
+    )

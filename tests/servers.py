@@ -400,3 +400,37 @@ class ConnectionHog:
 
 REDIS_MAXCLIENTS_REFUSAL = b"-ERR max number of clients reached"
 MEMCACHED_MAXCONNS_REFUSAL = b"ERROR Too many open connections"
+
+
+def redis_info(server: RedisServer, section: str) -> dict[str, str]:
+    """One INFO section as text fields, read with redis-cli (never through cachediag)."""
+    lines = server.cli("INFO", section).splitlines()
+    return dict(line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))
+
+
+def write_until_evicting(server: RedisServer, min_evicted: int, value_bytes: int = 1024) -> int:
+    """SET keys with a one-hour TTL past maxmemory until `min_evicted` keys were evicted.
+
+    Returns how many keys were written (key:0 ... key:N-1): the last ones are resident.
+    """
+    client = server.client()
+    written = 0
+    value = b"v" * value_bytes
+    while int(redis_info(server, "stats")["evicted_keys"]) < min_evicted:
+        pipe = client.pipeline(transaction=False)
+        for i in range(written, written + 5000):
+            pipe.set(f"key:{i}", value, ex=3600)
+        pipe.execute()
+        written += 5000
+        if written > 5_000_000:
+            raise RuntimeError("the server never evicted: is maxmemory set?")
+    return written
+
+
+def write_refused(server: RedisServer, count: int, value_bytes: int = 1000) -> int:
+    """`count` SETs without a TTL, errors kept (OOM ones included); returns how many failed."""
+    pipe = server.client().pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"item:{i}", b"x" * value_bytes)
+    replies = pipe.execute(raise_on_error=False)
+    return sum(1 for reply in replies if isinstance(reply, Exception))

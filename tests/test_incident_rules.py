@@ -1,14 +1,14 @@
-"""Verdicts of issue 10 over recorded facts: saturated servers (case 1) and wording that
-does not mislead (case 11)."""
+"""Verdicts of issue 10 over recorded facts: saturated servers, bounded caches, refused
+writes, replicas, and wording that does not mislead (cases 1, 4, 5, 6 and 11)."""
 
 from __future__ import annotations
 
 import pytest
-from facts_builder import NOW, key, memcached_facts, redis_facts, saturated
+from facts_builder import NOW, key, memcached_facts, redis_facts, replica, saturated
 
 from cachediag.checks.checklist import load_checklist
 from cachediag.checks.evaluate import evaluate
-from cachediag.checks.facts_view import human_bytes, plural
+from cachediag.checks.facts_view import human_bytes, plural, redis_failed_writes
 from cachediag.checks.judge import Judge
 from cachediag.checks.registry import RULES
 
@@ -20,6 +20,10 @@ MIB = 2**20
 def judge(check_id: str, facts: dict) -> tuple[str, str, dict]:
     outcome = RULES[check_id](facts, SPECS[check_id].thresholds)
     return outcome.status, outcome.summary, outcome.observed
+
+
+def remedy(check_id: str, facts: dict) -> str:
+    return SPECS[check_id].remedy_for(RULES[check_id](facts, SPECS[check_id].thresholds))
 
 
 def results(facts: dict) -> dict[str, dict]:
@@ -79,6 +83,171 @@ def test_judge_picks_the_remedy_of_the_cause() -> None:
     assert verdict["status"] == "fail" and "Do not restart" in verdict["remedy"]
     down = Judge.load()("redis.running", {**redis_facts(), "status": "down"})
     assert down["remedy"].startswith("Start or restart Redis")
+
+
+# -- case 4: a full allkeys-* cache is a bounded cache, judged by what eviction costs ---------
+
+
+def full_lru(
+    hits: int, misses: int, evicted: int, uptime: int = 86_400, keys: int = 50_000
+) -> dict:
+    return redis_facts(
+        info={
+            "server": {"uptime_in_seconds": uptime},
+            "memory": {"used_memory": 50 * MIB, "maxmemory": 50 * MIB},
+            "stats": {"keyspace_hits": hits, "keyspace_misses": misses, "evicted_keys": evicted},
+        },
+        dbsize=keys,
+    )
+
+
+def test_full_allkeys_lru_with_good_hit_rate_passes() -> None:
+    facts = full_lru(hits=9_000, misses=1_000, evicted=20_000)
+    status, summary, observed = judge("redis.memory", facts)
+    assert status == "pass"
+    assert summary.startswith("50.0 MiB of 50.0 MiB (100.0%): full, as a bounded allkeys-lru cache")
+    assert "hit rate 90.0%" in summary and "20,000 keys evicted since start" in summary
+    assert observed["policy"] == "allkeys-lru" and observed["evicted"] == 20_000
+
+
+def test_full_allkeys_lru_that_evicts_its_hits_away_warns_with_its_own_remedy() -> None:
+    facts = full_lru(hits=1_000, misses=9_000, evicted=20_000)
+    status, summary, observed = judge("redis.memory", facts)
+    assert status == "warn" and "only 10.0% of lookups hit" in summary
+    assert observed["cause"] == "evicting"
+    text = remedy("redis.memory", facts)
+    assert "Set maxmemory with an allkeys-lru policy" not in text
+    assert "Raise maxmemory" in text and "working set does not fit" in text
+
+
+def test_full_allkeys_lru_whose_entries_live_seconds_warns() -> None:
+    # 50,000 keys, 50 evictions a second: an entry lasts about 1,000 s; at 5,000/s, 10 s.
+    assert judge("redis.memory", full_lru(9_000, 1_000, evicted=50 * 86_400))[0] == "pass"
+    status, summary, observed = judge("redis.memory", full_lru(9_000, 1_000, 5_000 * 86_400))
+    assert status == "warn" and "an entry stays about 10 s before it is evicted" in summary
+    assert observed["residency_seconds"] == 10
+
+
+def test_full_allkeys_lru_without_lookups_yet_passes_and_says_so() -> None:
+    status, summary, _ = judge("redis.memory", full_lru(0, 0, evicted=3_000, uptime=45))
+    assert status == "pass" and "too few lookups yet" in summary
+    assert "3,000 keys evicted in the 45 s since start" in summary and "/hour" not in summary
+
+
+def test_allkeys_cache_that_still_refused_writes_warns() -> None:
+    facts = redis_facts(info=oom(3, maxmemory_policy="allkeys-lru"))
+    status, summary, _ = judge("redis.memory", facts)
+    assert status == "warn"
+    assert (
+        "3 writes refused with OOM so far (errorstat_OOM), although allkeys-lru evicts" in summary
+    )
+    assert "client-output-buffer-limit" in remedy("redis.memory", facts)
+
+
+def test_allkeys_below_the_limit_reads_as_before() -> None:
+    status, summary, _ = judge("redis.memory", redis_facts())
+    assert (status, summary) == ("pass", "50.0 MiB of 100.0 MiB (50.0%)")
+
+
+# -- case 5: a policy that cannot evict is a fail, with the writes it refused ----------------
+
+
+def oom(count: int, **memory: object) -> dict:
+    return {
+        "errorstats": {"errorstat_OOM": {"count": count}},
+        "commandstats": {"cmdstat_set": {"calls": 73, "rejected_calls": count, "failed_calls": 0}},
+        "memory": {"used_memory": 2 * MIB, "maxmemory": 2 * MIB, **memory},
+    }
+
+
+def test_volatile_policy_without_volatile_keys_fails_with_refused_writes() -> None:
+    facts = redis_facts(
+        info={
+            **oom(2_927, maxmemory_policy="volatile-lru"),
+            "keyspace": {"db0": {"keys": 73, "expires": 0}},
+        }
+    )
+    status, summary, observed = judge("redis.eviction_policy", facts)
+    assert status == "fail"
+    assert "none of the 73 keys has one" in summary and "as under noeviction" in summary
+    assert "2,927 writes refused with OOM so far (errorstat_OOM)" in summary
+    assert observed["oom"] == 2_927 and observed["rejected_calls"] == 2_927
+    memory_status, memory_summary, _ = judge("redis.memory", facts)
+    assert memory_status == "fail" and "2,927 writes refused" in memory_summary
+
+
+def test_volatile_policy_with_no_keys_at_all_is_not_failed() -> None:
+    facts = redis_facts(
+        info={"memory": {"maxmemory_policy": "volatile-lru"}, "keyspace": {}}, dbsize=0
+    )
+    assert judge("redis.eviction_policy", facts)[0] == "pass"
+
+
+def test_volatile_policy_that_ran_out_of_ttl_keys_fails() -> None:
+    facts = redis_facts(
+        info={
+            **oom(12, maxmemory_policy="volatile-ttl"),
+            "keyspace": {"db0": {"keys": 100, "expires": 90}},
+        }
+    )
+    status, summary, _ = judge("redis.eviction_policy", facts)
+    assert status == "fail" and "12 writes refused" in summary
+
+
+def test_noeviction_says_how_many_writes_failed() -> None:
+    facts = redis_facts(info=oom(1, maxmemory_policy="noeviction"))
+    status, summary, _ = judge("redis.eviction_policy", facts)
+    assert status == "fail" and summary.endswith("1 write refused with OOM so far (errorstat_OOM)")
+    clean = redis_facts(info={"memory": {"maxmemory_policy": "noeviction"}, "errorstats": {}})
+    assert judge("redis.eviction_policy", clean)[1] == (
+        "noeviction: once maxmemory is reached every write fails with OOM"
+    )
+
+
+def test_refused_writes_make_memory_below_the_limit_a_warning() -> None:
+    facts = redis_facts(info=oom(5, used_memory=MIB, maxmemory_policy="noeviction"))
+    status, summary, _ = judge("redis.memory", facts)
+    assert status == "warn" and summary == (
+        "1.0 MiB of 2.0 MiB (50.0%); 5 writes refused with OOM so far (errorstat_OOM)"
+    )
+
+
+def test_failed_writes_reader() -> None:
+    assert redis_failed_writes(redis_facts()) == {"oom": None, "rejected_calls": None}
+    assert redis_failed_writes(redis_facts(info={"errorstats": {}})) == {
+        "oom": 0,
+        "rejected_calls": None,
+    }
+    assert redis_failed_writes(redis_facts(info=oom(7))) == {"oom": 7, "rejected_calls": 7}
+
+
+def test_memcached_minus_m_counts_refused_writes_in_the_right_number() -> None:
+    facts = memcached_facts(
+        settings={"evictions": "off"}, items={"items:1:outofmemory": 1, "items:1:number": 5}
+    )
+    status, summary, _ = judge("memcached.eviction_policy", facts)
+    assert status == "fail" and summary.endswith("; 1 write refused so far (outofmemory)")
+
+
+# -- case 6 (in part): a read-only replica is not judged by its own maxmemory ----------------
+
+
+def test_noeviction_on_a_read_only_replica_is_not_a_write_failure() -> None:
+    memory = {"maxmemory_policy": "noeviction", "used_memory": 100 * MIB}
+    facts = replica()
+    facts["info"]["memory"].update(memory)
+    status, summary, observed = judge("redis.eviction_policy", facts)
+    assert status == "pass" and "read-only replica that ignores maxmemory" in summary
+    assert observed["role"] == "replica"
+    assert judge("redis.memory", facts)[0] == "pass"
+    writable = replica(slave_read_only=0)
+    writable["info"]["memory"].update(memory)
+    assert judge("redis.eviction_policy", writable)[0] == "fail"
+    assert judge("redis.memory", writable)[0] == "fail"
+    strict = replica()
+    strict["info"]["memory"].update(memory)
+    strict["config"]["values"]["replica-ignore-maxmemory"] = "no"
+    assert judge("redis.eviction_policy", strict)[0] == "fail"
 
 
 # -- case 11: wording ------------------------------------------------------------------------

@@ -1,10 +1,18 @@
 """Issue 10's incidents on real servers, through the installed `cachediag`: a server at its
-connection limit (case 1), asserting the verdict, the remedy and the exit code."""
+connection limit, a full bounded LRU cache, writes refused for memory (cases 1, 4, 5),
+each asserting the verdict, the remedy and the exit code."""
 
 from __future__ import annotations
 
 import pytest
-from servers import MEMCACHED_MAXCONNS_REFUSAL, REDIS_MAXCLIENTS_REFUSAL, ConnectionHog
+from servers import (
+    MEMCACHED_MAXCONNS_REFUSAL,
+    REDIS_MAXCLIENTS_REFUSAL,
+    ConnectionHog,
+    redis_info,
+    write_refused,
+    write_until_evicting,
+)
 
 
 def by_id(run) -> dict[str, dict]:  # type: ignore[no-untyped-def]
@@ -87,6 +95,90 @@ def test_memcached_at_its_connection_limit_is_saturated(cachediag, memcached_fac
     assert ping.code == 1
     row = ping.json()["targets"][0]
     assert row["status"] == "unhealthy" and row["error"]["kind"] == "saturated"
+
+
+# -- case 4 ----------------------------------------------------------------------------------
+
+ALLKEYS_AT_LIMIT = ("--maxmemory", "50mb", "--maxmemory-policy", "allkeys-lru")
+MEMORY_IDS = "redis.memory,redis.eviction_policy,redis.evictions"
+
+
+def test_full_allkeys_lru_cache_that_still_hits_passes(cachediag, redis_factory) -> None:
+    server = redis_factory(*ALLKEYS_AT_LIMIT)
+    written = write_until_evicting(server, min_evicted=2000)
+    client = server.client()
+    for i in range(written - 1000, written):  # the recent keys are resident: hits
+        assert client.get(f"key:{i}") is not None
+    run = cachediag("check", "--json", "--redis", server.url, "--only", MEMORY_IDS)
+    assert run.code == 0, run.out
+    memory = by_id(run)["redis.memory"]
+    assert memory["status"] == "pass"
+    assert "full, as a bounded allkeys-lru cache runs" in memory["summary"]
+    assert "MiB of 50.0 MiB" in memory["summary"]
+    assert memory["observed"]["used_percent"] >= 95
+    assert memory["remedy"] == ""
+    evictions = by_id(run)["redis.evictions"]
+    assert "/hour" not in evictions["summary"] and "s since start" in evictions["summary"]
+
+
+def test_full_allkeys_lru_cache_that_misses_warns_with_a_remedy_that_fits(
+    cachediag, redis_factory
+) -> None:
+    server = redis_factory(*ALLKEYS_AT_LIMIT)
+    # Write well past the limit (Redis' LRU is sampled, so old keys go over time, not in
+    # order), then read the oldest: most were evicted, as when the working set is too big.
+    write_until_evicting(server, min_evicted=40_000)
+    client = server.client()
+    misses = sum(client.get(f"key:{i}") is None for i in range(1000))
+    assert misses > 700
+    run = cachediag("check", "--json", "--redis", server.url, "--only", MEMORY_IDS)
+    assert run.code == 0  # warnings only
+    memory = by_id(run)["redis.memory"]
+    assert memory["status"] == "warn" and "of lookups hit" in memory["summary"]
+    assert "Set maxmemory with an allkeys-lru policy" not in memory["remedy"]
+    assert "working set does not fit" in memory["remedy"]
+    assert (
+        cachediag("check", "--redis", server.url, "--only", MEMORY_IDS, "--fail-on", "warn").code
+        == 1
+    )
+
+
+# -- case 5 ----------------------------------------------------------------------------------
+
+
+def test_volatile_lru_without_ttls_fails_with_the_refused_writes(cachediag, redis_factory) -> None:
+    server = redis_factory("--maxmemory", "2mb", "--maxmemory-policy", "volatile-lru")
+    refused = write_refused(server, 3000)
+    assert refused > 1000
+    oom = int(redis_info(server, "errorstats")["errorstat_OOM"].removeprefix("count="))
+    assert oom == refused
+    run = cachediag("check", "--json", "--redis", server.url, "--only", MEMORY_IDS)
+    assert run.code == 1
+    policy = by_id(run)["redis.eviction_policy"]
+    assert policy["status"] == "fail"
+    assert "volatile-lru can evict only keys with a TTL, and none of the" in policy["summary"]
+    assert f"{oom:,} writes refused with OOM so far (errorstat_OOM)" in policy["summary"]
+    assert policy["observed"]["oom"] == oom and policy["observed"]["rejected_calls"] == oom
+    assert "allkeys-lru" in policy["remedy"]
+    memory = by_id(run)["redis.memory"]
+    assert memory["status"] == "fail" and f"{oom:,} writes refused" in memory["summary"]
+    # and `memory` shows the counts beside the readings
+    view = cachediag("memory", "--json", "--redis", server.url)
+    row = view.json()["targets"][0]
+    readings = {r["name"]: r["value"] for r in row["readings"]}
+    assert readings["errorstat_OOM"] == oom and readings["rejected_calls"] == oom
+    assert row["errorstats"]["OOM"] == oom
+    text = cachediag("memory", "--redis", server.url).out
+    assert "errorstat_OOM" in text and "INFO errorstats" in text
+
+
+def test_noeviction_at_its_limit_counts_the_refused_writes(cachediag, redis_factory) -> None:
+    server = redis_factory("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    refused = write_refused(server, 3000)
+    run = cachediag("check", "--json", "--redis", server.url, "--only", MEMORY_IDS)
+    assert run.code == 1
+    policy = by_id(run)["redis.eviction_policy"]
+    assert policy["status"] == "fail" and f"{refused:,} writes refused" in policy["summary"]
 
 
 @pytest.mark.parametrize("kind", ["redis", "memcached"])

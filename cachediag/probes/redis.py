@@ -6,7 +6,8 @@ Facts (all JSON-serializable):
   ping:    ok, samples_us [PING round trips], error
   info:    INFO all by section (numbers typed; keyspace/commandstats as dicts)
   config:  available, reason,
-           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly}
+           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly;
+                   on replicas replica-ignore-maxmemory}
   dbsize
   sample:  keys [{key, type, ttl_ms, memory, length, head_hex}], complete, max_keys,
            memory_available, memory_reason, error
@@ -54,6 +55,7 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> RedisFac
             facts["ping"]["ok"] = True
             facts["status"] = "up"
             _collect_state(client, facts)
+            _collect_replica_config(client, facts)
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
         if isinstance(error, ServerSaturated) and facts["status"] != "up":
@@ -99,6 +101,25 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
         facts["config"] = {"available": False, "reason": reason, "values": {}}
     else:
         facts["config"] = {"available": True, "reason": None, "values": values}
+
+
+# Read on replicas only: whether the replica's own maxmemory and policy decide anything.
+REPLICA_CONFIG_PARAMS = ("replica-ignore-maxmemory",)
+
+
+def _collect_replica_config(client: RedisClient, facts: dict[str, Any]) -> None:
+    """CONFIG GET of the replica settings, one round trip, on a replica only.
+
+    A refused CONFIG leaves them out: the rules then assume Redis' defaults.
+    """
+    replication = (facts.get("info") or {}).get("replication") or {}
+    config = facts.get("config") or {}
+    if replication.get("role") != "slave" or not config.get("available"):
+        return
+    replies = client.pipeline([("CONFIG", "GET", name) for name in REPLICA_CONFIG_PARAMS])
+    for name, reply in zip(REPLICA_CONFIG_PARAMS, replies, strict=True):
+        if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
+            config["values"][name] = reply[1].decode("utf-8", "replace")
 
 
 def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import number, saturation, section, stats
+from cachediag.checks.facts_view import number, redis_failed_writes, saturation, section, stats
 from cachediag.checks.judge import Judge
 from cachediag.checks.slab_view import refused_writes
 from cachediag.errors import ProbeError, ServerSaturated, probe_error
@@ -185,6 +185,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
+    readings += failed_write_readings(facts)
     sample = facts.get("sample") or {}
     if sample.get("memory_available") is False:
         notes.append(
@@ -201,6 +202,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     values = memory_stats.get("values") or {}
     return {
         "readings": readings,
+        "errorstats": errorstats(facts),
         "databases": databases(facts),
         "projection": projection(dbsize, average),
         "sampled_keys": entry["observed"].get("sampled", 0),
@@ -209,6 +211,33 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "memory_stats_all": values,
         "notes": notes,
     }
+
+
+def failed_write_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Writes refused for memory (errorstat_OOM) and calls rejected (commandstats), when reported.
+
+    A full server under noeviction (or volatile-* with nothing to evict) fails writes
+    without a sound: these are the counts of it, since start or CONFIG RESETSTAT.
+    """
+    refused = redis_failed_writes(facts)
+    out = []
+    if refused["oom"] is not None:
+        out.append(_reading("errorstat_OOM", refused["oom"], _count(refused["oom"])))
+    if refused["rejected_calls"] is not None:
+        out.append(
+            _reading("rejected_calls", refused["rejected_calls"], _count(refused["rejected_calls"]))
+        )
+    return out
+
+
+def errorstats(facts: dict[str, Any]) -> dict[str, int]:
+    """INFO errorstats as {error prefix: count}: 'OOM', 'ERR', 'WRONGTYPE', ..."""
+    out = {}
+    for name, value in section(facts, "errorstats").items():
+        count = number(value, "count") if isinstance(value, dict) else None
+        if name.startswith("errorstat_") and count is not None:
+            out[name.removeprefix("errorstat_")] = int(count)
+    return out
 
 
 def _without_ttl(facts: dict[str, Any]) -> int | None:

@@ -23,6 +23,8 @@ from cachediag.checks.facts_view import (
     number,
     pct,
     plural,
+    redis_failed_writes,
+    replica_ignores_maxmemory,
     sample_keys,
     sample_problem,
     saturation,
@@ -246,12 +248,55 @@ def memory(facts: Facts, th: Thresholds) -> Outcome:
             used_bytes=used,
             max_bytes=0,
         )
+    if facts["kind"] == "redis":
+        return redis_memory(facts, th, used, limit)
     used_pct = pct(used, limit)
     return Outcome(
         graded_at(used_pct, th.get("warn_at_percent", 80), th.get("fail_at_percent", 95)),
         f"{human_bytes(used)} of {human_bytes(limit)} ({used_pct:.1f}%)",
         {"used_bytes": used, "max_bytes": limit, "used_percent": round(used_pct, 2)},
     )
+
+
+def redis_memory(facts: Facts, th: Thresholds, used: float, limit: float) -> Outcome:
+    """used_memory against maxmemory, read the way the eviction policy makes it mean.
+
+    With an allkeys-* policy, reaching maxmemory is how a bounded cache runs: it
+    evicts to make room, and what matters is what eviction does to the hit rate. A
+    read-only replica ignoring maxmemory follows its primary. Otherwise (noeviction,
+    volatile-*) the limit is where writes start to fail: graded by how near it is, and
+    any write already refused makes it at least a warning.
+    """
+    used_pct = pct(used, limit)
+    text = f"{human_bytes(used)} of {human_bytes(limit)} ({used_pct:.1f}%)"
+    observed: dict[str, Any] = {
+        "used_bytes": used,
+        "max_bytes": limit,
+        "used_percent": round(used_pct, 2),
+    }
+    policy = str(
+        section(facts, "memory").get("maxmemory_policy")
+        or ((facts.get("config") or {}).get("values") or {}).get("maxmemory-policy")
+        or ""
+    )
+    if replica_ignores_maxmemory(facts):
+        observed["role"] = "replica"
+        if used > limit:
+            return warned(
+                f"{text}: a replica that ignores maxmemory holds more than it; its primary's "
+                "limit is higher, so make sure this host has the RAM",
+                **observed,
+            )
+        return passed(f"{text}; a replica that ignores maxmemory: its primary evicts", **observed)
+    warn_at = th.get("warn_at_percent", 80)
+    if policy.startswith("allkeys-"):
+        return _bounded_cache(facts, th, text, observed, policy, full=used_pct >= warn_at)
+    failed_writes = redis_failed_writes(facts)
+    observed.update(failed_writes)
+    status = graded_at(used_pct, warn_at, th.get("fail_at_percent", 95))
+    if failed_writes.get("oom") and status == "pass":
+        status = "warn"
+    return Outcome(status, text + _refused_text(failed_writes), observed)
 
 
 def _evictions_text(evicted: float, uptime: float | None, min_uptime: float) -> str:
@@ -264,6 +309,66 @@ def _evictions_text(evicted: float, uptime: float | None, min_uptime: float) -> 
     per_hour = evicted / (uptime / 3600)
     rate = f"{per_hour:,.1f}/hour" if per_hour >= 1 else f"{per_hour * 24:,.1f}/day"
     return f"{counted} since start ({rate})"
+
+
+def _bounded_cache(
+    facts: Facts,
+    th: Thresholds,
+    text: str,
+    observed: dict[str, Any],
+    policy: str,
+    *,
+    full: bool,
+) -> Outcome:
+    """An allkeys-* cache: pass while eviction leaves the hit rate alone, warn when it does not."""
+    observed["policy"] = policy
+    failed_writes = redis_failed_writes(facts)
+    if failed_writes.get("oom"):
+        # allkeys-* evicts, yet writes failed: what fills maxmemory is not keys (client
+        # output buffers, the replication backlog), or one value is larger than the room.
+        return warned(
+            f"{text}{_refused_text(failed_writes)}, although {policy} evicts: memory outside "
+            "the keys (client buffers, replication backlog) or oversized values fill maxmemory",
+            cause="refused",
+            **observed,
+            **failed_writes,
+        )
+    if not full:
+        return passed(text, **observed)
+    info_stats = section(facts, "stats")
+    evicted = number(info_stats, "evicted_keys") or 0
+    hits = number(info_stats, "keyspace_hits") or 0
+    misses = number(info_stats, "keyspace_misses") or 0
+    uptime = number(section(facts, "server"), "uptime_in_seconds")
+    min_uptime = th.get("min_uptime_for_rate_seconds", 600)
+    lookups = hits + misses
+    rate = hits / lookups if lookups >= th.get("min_lookups", 100) else None
+    observed.update(evicted=evicted, hit_rate=None if rate is None else round(rate, 4))
+    full_text = f"{text}: full, as a bounded {policy} cache runs"
+    evicting = _evictions_text(evicted, uptime, min_uptime)
+    warn_below = th.get("warn_hit_rate_below", 0.3)
+    if evicted and rate is not None and rate < warn_below:
+        return warned(
+            f"{full_text}, but it evicts ({evicting}) while only {rate:.1%} of lookups hit: "
+            "the working set does not fit",
+            cause="evicting",
+            **observed,
+        )
+    keys = facts.get("dbsize") or keyspace_totals(facts)[0]
+    if evicted and uptime and uptime >= min_uptime and keys:
+        residency = keys / (evicted / uptime)  # how long an entry stays, on average
+        observed["residency_seconds"] = round(residency)
+        if residency < th.get("warn_residency_below_seconds", 60):
+            return warned(
+                f"{full_text}, but it evicts ({evicting}): an entry stays about "
+                f"{human_seconds(residency)} before it is evicted",
+                cause="evicting",
+                **observed,
+            )
+    hit_text = (
+        f"hit rate {rate:.1%}" if rate is not None else "too few lookups yet to judge the hit rate"
+    )
+    return passed(f"{full_text}; {evicting}, {hit_text}", **observed)
 
 
 def _no_ttl_namespaces(keys: list[dict[str, Any]], no_expiry: Any) -> list[str]:
@@ -348,10 +453,8 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
     if policy is None:
         return skipped("maxmemory-policy was not reported")
     observed: dict[str, Any] = {"policy": policy}
-    if policy == "noeviction":
-        return failed(
-            "noeviction: once maxmemory is reached every write fails with OOM", **observed
-        )
+    if verdict := policy_that_cannot_evict(facts, policy):
+        return verdict
     if policy.startswith("volatile-"):
         total, expiring = keyspace_totals(facts)
         share = (total - expiring) / total if total else 0.0
@@ -368,8 +471,58 @@ def _no_eviction_failure(facts: Facts) -> Outcome:
     text = "started with -M: a full cache answers writes with errors instead of evicting"
     refused = refused_writes(facts)
     if refused:
-        text += f"; {refused:,} writes refused so far (outofmemory)"
+        text += f"; {plural(refused, 'write')} refused so far (outofmemory)"
     return failed(text, evictions="off", refused_writes=refused)
+
+
+def _refused_text(failed_writes: dict[str, Any]) -> str:
+    """'; 2,927 writes refused with OOM so far (errorstat_OOM)', or '' when none were."""
+    oom = failed_writes.get("oom")
+    if oom:
+        return f"; {plural(oom, 'write')} refused with OOM so far (errorstat_OOM)"
+    return ""
+
+
+def policy_that_cannot_evict(facts: Facts, policy: str) -> Outcome | None:
+    """The verdicts on a policy that cannot make room, with the writes refused for it.
+
+    A read-only replica that ignores maxmemory is not judged by its own policy: it
+    takes no writes, and its primary evicts for it. noeviction, and a volatile-*
+    policy when no key has a TTL, evict nothing: at maxmemory every write fails with
+    OOM. None: the rule's other verdicts apply.
+    """
+    failed_writes = redis_failed_writes(facts)
+    observed: dict[str, Any] = {"policy": policy, **failed_writes}
+    if replica_ignores_maxmemory(facts):
+        return passed(
+            f"{policy} on a read-only replica that ignores maxmemory (replica-ignore-maxmemory "
+            "yes): it takes no writes, its primary evicts for it",
+            role="replica",
+            **observed,
+        )
+    if policy == "noeviction":
+        return failed(
+            "noeviction: once maxmemory is reached every write fails with OOM"
+            + _refused_text(failed_writes),
+            **observed,
+        )
+    if not policy.startswith("volatile-"):
+        return None
+    total, expiring = keyspace_totals(facts)
+    observed["share_without_ttl"] = round((total - expiring) / total, 4) if total else 0.0
+    if total and not expiring:
+        return failed(
+            f"{policy} can evict only keys with a TTL, and none of the {plural(total, 'key')} "
+            "has one: at maxmemory every write fails with OOM, as under noeviction"
+            + _refused_text(failed_writes),
+            **observed,
+        )
+    if failed_writes.get("oom"):
+        return failed(
+            f"{policy} ran out of keys with a TTL to evict" + _refused_text(failed_writes),
+            **observed,
+        )
+    return None
 
 
 @rule("redis.evictions", "memcached.evictions")
