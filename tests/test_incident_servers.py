@@ -107,8 +107,9 @@ def test_full_allkeys_lru_cache_that_still_hits_passes(cachediag, redis_factory)
     server = redis_factory(*ALLKEYS_AT_LIMIT)
     written = write_until_evicting(server, min_evicted=2000)
     client = server.client()
-    for i in range(written - 1000, written):  # the recent keys are resident: hits
-        assert client.get(f"key:{i}") is not None
+    # The recent keys are resident (nearly all: Redis' LRU is sampled): hits.
+    hits = sum(client.get(f"key:{i}") is not None for i in range(written - 1000, written))
+    assert hits > 900
     run = cachediag("check", "--json", "--redis", server.url, "--only", MEMORY_IDS)
     assert run.code == 0, run.out
     memory = by_id(run)["redis.memory"]
