@@ -408,6 +408,16 @@ def redis_info(server: RedisServer, section: str) -> dict[str, str]:
     return dict(line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))
 
 
+def wait_for_link(replica: RedisServer, status: str, timeout: float = 15) -> None:
+    """Wait until the replica's master_link_status is `status` ('up' or 'down')."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if redis_info(replica, "replication").get("master_link_status") == status:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"replica on {replica.port}: link not {status} within {timeout}s")
+
+
 def write_until_evicting(server: RedisServer, min_evicted: int, value_bytes: int = 1024) -> int:
     """SET keys with a one-hour TTL past maxmemory until `min_evicted` keys were evicted.
 

@@ -229,7 +229,71 @@ def test_memcached_minus_m_counts_refused_writes_in_the_right_number() -> None:
     assert status == "fail" and summary.endswith("; 1 write refused so far (outofmemory)")
 
 
-# -- case 6 (in part): a read-only replica is not judged by its own maxmemory ----------------
+# -- case 6: replicas judged as replicas, primaries by their replicas ------------------------
+
+
+def test_replica_with_its_primary_gone_fails() -> None:
+    facts = replica(
+        master_link_status="down", master_last_io_seconds_ago=-1, master_link_down_since_seconds=75
+    )
+    status, summary, observed = judge("redis.replication", facts)
+    assert status == "fail"
+    assert summary.startswith("replica of 127.0.0.1:6380: the link to its primary is down for 75 s")
+    assert observed["cause"] == "link_down"
+    text = remedy("redis.replication", facts)
+    assert "fail over" in text and "REPLICAOF NO ONE" in text
+
+
+def test_replica_that_never_synced_fails() -> None:
+    facts = replica(master_link_status="down", master_link_down_since_seconds=-1)
+    assert "has not synced since it started" in judge("redis.replication", facts)[1]
+
+
+@pytest.mark.parametrize(
+    ("replication", "status", "words"),
+    [
+        ({}, "pass", "link up, last heard from it 1 s ago"),
+        ({"master_last_io_seconds_ago": 45}, "warn", "nothing heard from its primary for 45 s"),
+        ({"master_sync_in_progress": 1, "master_sync_left_bytes": 2 * MIB}, "warn", "2.0 MiB left"),
+    ],
+)
+def test_replica_link(replication: dict, status: str, words: str) -> None:
+    got_status, summary, _ = judge("redis.replication", replica(**replication))
+    assert got_status == status and words in summary
+
+
+def test_primary_with_replicas() -> None:
+    def primary(*lines: str, offset: int = 5_000_000) -> dict:
+        slaves = {f"slave{i}": line for i, line in enumerate(lines)}
+        return redis_facts(
+            info={
+                "replication": {
+                    "role": "master",
+                    "connected_slaves": len(lines),
+                    "master_repl_offset": offset,
+                    **slaves,
+                }
+            }
+        )
+
+    in_step = primary("ip=10.0.0.2,port=6379,state=online,offset=5000000,lag=0")
+    status, summary, observed = judge("redis.replication", in_step)
+    assert (status, summary) == ("pass", "a primary with 1 replica, all online and in step")
+    assert observed["replicas"] == [
+        {"address": "10.0.0.2:6379", "state": "online", "lag_seconds": 0, "offset_lag_bytes": 0}
+    ]
+    behind = primary(
+        "ip=10.0.0.2,port=6379,state=online,offset=5000000,lag=0",
+        "ip=10.0.0.3,port=6379,state=online,offset=1000000,lag=1",
+        "ip=10.0.0.4,port=6379,state=online,offset=5000000,lag=40",
+        "ip=10.0.0.5,port=6379,state=wait_bgsave,offset=0,lag=0",
+    )
+    status, summary, _ = judge("redis.replication", behind)
+    assert status == "warn" and summary.startswith("a primary with 4 replicas: ")
+    assert "10.0.0.3:6379 is 3.8 MiB of writes behind" in summary
+    assert "10.0.0.4:6379 last acknowledged 40 s ago" in summary
+    assert "10.0.0.5:6379 is wait_bgsave, not online" in summary
+    assert judge("redis.replication", redis_facts())[0] == "skip"  # standalone
 
 
 def test_noeviction_on_a_read_only_replica_is_not_a_write_failure() -> None:
@@ -248,6 +312,16 @@ def test_noeviction_on_a_read_only_replica_is_not_a_write_failure() -> None:
     strict["info"]["memory"].update(memory)
     strict["config"]["values"]["replica-ignore-maxmemory"] = "no"
     assert judge("redis.eviction_policy", strict)[0] == "fail"
+
+
+def test_replication_is_listed() -> None:
+    spec = SPECS["redis.replication"]
+    assert spec.section == "Cache Issues" and spec.thresholds == {
+        "warn_last_io_seconds_above": 30,
+        "warn_lag_seconds_above": 10,
+        "warn_offset_lag_bytes_above": 1048576,
+    }
+    assert set(spec.remedies) == {"link_down", "syncing"}
 
 
 # -- case 11: wording ------------------------------------------------------------------------

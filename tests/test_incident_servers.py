@@ -1,6 +1,6 @@
 """Issue 10's incidents on real servers, through the installed `cachediag`: a server at its
-connection limit, a full bounded LRU cache, writes refused for memory (cases 1, 4, 5),
-each asserting the verdict, the remedy and the exit code."""
+connection limit, a full bounded LRU cache, writes refused for memory, a replica whose
+primary is gone (cases 1, 4, 5, 6), each asserting the verdict, the remedy and the exit code."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from servers import (
     REDIS_MAXCLIENTS_REFUSAL,
     ConnectionHog,
     redis_info,
+    wait_for_link,
     write_refused,
     write_until_evicting,
 )
@@ -180,6 +181,53 @@ def test_noeviction_at_its_limit_counts_the_refused_writes(cachediag, redis_fact
     assert run.code == 1
     policy = by_id(run)["redis.eviction_policy"]
     assert policy["status"] == "fail" and f"{refused:,} writes refused" in policy["summary"]
+
+
+# -- case 6 ----------------------------------------------------------------------------------
+
+
+def test_replica_whose_primary_is_gone_fails_replication(cachediag, redis_factory) -> None:
+    primary = redis_factory()
+    primary.client().set("user:1", "alice", ex=3600)
+    replica = redis_factory(
+        "--replicaof", "127.0.0.1", str(primary.port), "--maxmemory-policy", "noeviction"
+    )
+    wait_for_link(replica, "up")
+    healthy = cachediag("check", "--json", "--redis", primary.url, "--only", "redis.replication")
+    primary.stop()
+    wait_for_link(replica, "down")
+    run = cachediag(
+        "check",
+        "--json",
+        "--redis",
+        replica.url,
+        "--only",
+        "redis.replication,redis.eviction_policy",
+    )
+    assert run.code == 1
+    replication = by_id(run)["redis.replication"]
+    assert replication["status"] == "fail"
+    assert replication["summary"].startswith(
+        f"replica of 127.0.0.1:{primary.port}: the link to its primary is down"
+    )
+    assert "fail over" in replication["remedy"] and "REPLICAOF NO ONE" in replication["remedy"]
+    policy = by_id(run)["redis.eviction_policy"]  # a read-only replica takes no writes
+    assert policy["status"] == "pass" and "replica" in policy["summary"]
+    # the primary, while it was alive, had its replica online
+    assert healthy.code == 0
+    primary_view = by_id(healthy)["redis.replication"]
+    assert primary_view["status"] == "pass"
+    assert primary_view["summary"] == "a primary with 1 replica, all online and in step"
+
+
+def test_check_list_carries_the_replication_id(cachediag) -> None:
+    listed = cachediag("check", "--list", "--format", "json").json()
+    entry = next(c for c in listed["checks"] if c["id"] == "redis.replication")
+    assert entry["thresholds"]["warn_last_io_seconds_above"] == 30
+    assert "link_down" in entry["remedies"]
+    running = next(c for c in listed["checks"] if c["id"] == "redis.running")
+    assert "saturated" in running["remedies"]
+    assert "redis.replication" in cachediag("check", "--list").out
 
 
 @pytest.mark.parametrize("kind", ["redis", "memcached"])

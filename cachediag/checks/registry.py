@@ -8,6 +8,7 @@ from cachediag.checks.rules import (  # noqa: F401  (they register)
     cache,
     host,
     network,
+    replication,
     slab_memory,
 )
 
