@@ -4,6 +4,8 @@ primary is gone (cases 1, 4, 5, 6), each asserting the verdict, the remedy and t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from servers import (
     MEMCACHED_MAXCONNS_REFUSAL,
@@ -248,3 +250,62 @@ def test_saturated_reason_is_in_the_table_too(
         hog.close()
     assert run.code == 1
     assert "saturated" in run.out and "Do not restart" in run.out
+
+
+# -- the documents stay valid ------------------------------------------------------------------
+
+
+def _facts_of(redis_urls: tuple[str, ...], memcached: tuple[str, ...] = ()) -> dict:
+    import json
+
+    from cachediag.probes.collect import collect_facts
+    from cachediag.targets.parse import TargetRequest, resolve_targets
+
+    targets = resolve_targets(TargetRequest(redis_flags=redis_urls, memcached_flags=memcached))
+    return json.loads(json.dumps(collect_facts(targets, 2.0, 100, host=False)))
+
+
+def test_saturated_documents_validate(cachediag, redis_factory, memcached_factory) -> None:
+    from test_schemas import assert_rejected, assert_valid
+
+    server = redis_factory("--maxclients", "10")
+    mc = memcached_factory("-c", "40")
+    hogs = [
+        ConnectionHog(server.port, REDIS_MAXCLIENTS_REFUSAL),
+        ConnectionHog(mc.port, MEMCACHED_MAXCONNS_REFUSAL),
+    ]
+    try:
+        facts = _facts_of((server.url,), (mc.address,))
+        ping = cachediag("ping", "--json", "--redis", server.url, "--memcached", mc.address)
+        memory = cachediag("memory", "--json", "--redis", server.url, "--memcached", mc.address)
+    finally:
+        for hog in hogs:
+            hog.close()
+    assert_valid("facts", facts)
+    assert [(t["status"], t["saturated"]["limit"]) for t in facts["targets"]] == [
+        ("up", "maxclients"),
+        ("up", "memcached -c"),
+    ]
+    # 'up' without 'saturated' must have pinged: the schema still tells the two apart
+    broken = json.loads(json.dumps(facts))
+    del broken["targets"][0]["saturated"]
+    assert_rejected("facts", broken)
+    assert_valid("ping", ping.json())
+    assert_valid("memory", memory.json())
+    assert {t["error"]["kind"] for t in memory.json()["targets"]} == {"saturated"}
+
+
+def test_errorstats_and_replica_documents_validate(cachediag, redis_factory) -> None:
+    from test_schemas import assert_valid
+
+    full = redis_factory("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    write_refused(full, 3000)
+    primary = redis_factory()
+    replica = redis_factory("--replicaof", "127.0.0.1", str(primary.port))
+    wait_for_link(replica, "up")
+    facts = _facts_of((full.url, replica.url))
+    assert_valid("facts", facts)
+    assert facts["targets"][1]["config"]["values"]["replica-ignore-maxmemory"] == "yes"
+    memory = cachediag("memory", "--json", "--redis", full.url)
+    assert_valid("memory", memory.json())
+    assert memory.json()["targets"][0]["errorstats"]["OOM"] > 0
