@@ -525,6 +525,17 @@ def policy_that_cannot_evict(facts: Facts, policy: str) -> Outcome | None:
     return None
 
 
+# The window of a server's counters: they restart at a reset too, not only at boot.
+_SINCE_RESET = {
+    "redis": "since start or the last CONFIG RESETSTAT",
+    "memcached": "since start or the last stats reset",
+}
+
+
+def _since_reset(facts: Facts) -> str:
+    return _SINCE_RESET.get(str(facts.get("kind")), "since start")
+
+
 @rule("redis.evictions", "memcached.evictions")
 def evictions(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
@@ -541,14 +552,13 @@ def evictions(facts: Facts, th: Thresholds) -> Outcome:
     min_uptime = th.get("min_uptime_for_rate_seconds", 600)
     per_hour = round(count / (uptime / 3600), 1) if uptime and uptime >= min_uptime else None
     observed = {"evicted": count, "per_hour": per_hour, "uptime_seconds": uptime}
-    reset = "CONFIG RESETSTAT" if facts["kind"] == "redis" else "stats reset"
     if count > th.get("warn_above", 0):
         return warned(
             f"{_evictions_text(count, uptime, min_uptime)}: the cache is full "
-            f"(counted since start or the last {reset})",
+            f"(counted {_since_reset(facts)})",
             **observed,
         )
-    return passed(f"no evictions since start or the last {reset}", **observed)
+    return passed(f"no evictions {_since_reset(facts)}", **observed)
 
 
 @rule("redis.entry_size", "memcached.entry_size")
@@ -639,11 +649,8 @@ def restarts(facts: Facts, th: Thresholds) -> Outcome:
             "(misses are expected until it refills)"
         )
     if flushes:
-        # Command counters restart at CONFIG RESETSTAT (Memcached: stats reset), not only at boot.
-        reset = "CONFIG RESETSTAT" if facts["kind"] == "redis" else "stats reset"
         findings.append(
-            f"flushed {plural(flushes, 'time')} since start or the last {reset}: "
-            "each flush empties the cache"
+            f"flushed {plural(flushes, 'time')} {_since_reset(facts)}: each flush empties the cache"
         )
     if findings:
         return warned("; ".join(findings), **observed)
