@@ -228,6 +228,43 @@ def full_slab_facts(*, evictions_off: bool = False, uptime: int = 3) -> dict[str
     )
 
 
+def saturated(kind: str) -> dict[str, Any]:
+    """A server that answered our connection with its connection-limit error (maxclients / -c)."""
+    builder = redis_facts if kind == "redis" else memcached_facts
+    facts = builder()
+    limit = "maxclients" if kind == "redis" else "memcached -c"
+    message = f"up but saturated: at its connection limit ({limit}) it turns new connections away"
+    facts["ping"] = {
+        "ok": False,
+        "samples_us": [],
+        "error": {"kind": "saturated", "message": message, "limit": limit},
+    }
+    facts["saturated"] = {"limit": limit, "message": message}
+    for name in ("info", "stats", "settings", "sample", "config", "dbsize"):
+        facts.pop(name, None)
+    return facts
+
+
+def replica(**replication: Any) -> dict[str, Any]:
+    """A read-only replica (INFO replication as a replica reports it), link up unless told."""
+    return redis_facts(
+        info={
+            "replication": {
+                "role": "slave",
+                "master_host": "127.0.0.1",
+                "master_port": 6380,
+                "master_link_status": "up",
+                "master_last_io_seconds_ago": 1,
+                "master_sync_in_progress": 0,
+                "slave_repl_offset": 1000,
+                "slave_read_only": 1,
+                "connected_slaves": 0,
+                **replication,
+            }
+        }
+    )
+
+
 # -- the window's first reading and the stall readings (issue 10, cases 7, 8, 12) -------------
 
 

@@ -27,7 +27,7 @@ def readings(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_projection_is_the_guides_arithmetic() -> None:
-    assert projection(5_000_000, 1024)["text"] == "5,000,000 keys × 1.0 KB ≈ 4.8 GB"
+    assert projection(5_000_000, 1024)["text"] == "5,000,000 keys × 1.0 KiB ≈ 4.8 GiB"
     assert projection(0, 1024) is None and projection(10, None) is None
 
 

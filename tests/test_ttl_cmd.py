@@ -32,6 +32,7 @@ def test_the_guides_reading_of_ttl_replies() -> None:
     assert reading(-1) == "no expiration set: cached forever"
     assert reading(-2) == "key does not exist"
     assert reading(3600) == "3600 seconds remaining (1h 0m)"
+    assert reading(1) == "1 second remaining (1s)"
 
 
 def test_namespaces_with_most_keys_without_ttl_come_first() -> None:

@@ -9,8 +9,10 @@ from cachediag.render.units import (
     human_bytes,
     human_bytes_iec,
     human_duration,
+    human_seconds,
     human_us,
     limit_text,
+    plural,
     utc_stamp,
 )
 
@@ -20,16 +22,43 @@ from cachediag.render.units import (
     [
         (0, "0 B"),
         (1023, "1023 B"),
-        (1024, "1.0 KB"),
-        (1536, "1.5 KB"),
-        (128 * 1024**2, "128.0 MB"),
-        (3 * 1024**3, "3.0 GB"),
-        (5 * 1024**5, "5120.0 TB"),  # no unit past TB: the number grows instead
-        (-2048, "-2.0 KB"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (128 * 1024**2, "128.0 MiB"),
+        (3 * 1024**3, "3.0 GiB"),
+        (5 * 1024**5, "5120.0 TiB"),  # no unit past TiB: the number grows instead
+        (-2048, "-2.0 KiB"),
     ],
 )
 def test_sizes(value: float, text: str) -> None:
     assert human_bytes(value) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (1, "1 s"),
+        (62, "62 s"),
+        (119, "119 s"),
+        (600, "10 min"),
+        (9000, "2.5 h"),
+        (2 * 86400, "2.0 days"),
+    ],
+)
+def test_spans_as_said(seconds: float, text: str) -> None:
+    assert human_seconds(seconds) == text
+
+
+def test_counts_and_their_nouns() -> None:
+    assert [plural(n, "key") for n in (0, 1, 2, 1234)] == [
+        "0 keys",
+        "1 key",
+        "2 keys",
+        "1,234 keys",
+    ]
+    assert (
+        plural(1, "entry", "entries") == "1 entry" and plural(3, "entry", "entries") == "3 entries"
+    )
 
 
 def test_host_sizes_use_iec_names_and_say_when_unknown() -> None:
@@ -40,7 +69,7 @@ def test_host_sizes_use_iec_names_and_say_when_unknown() -> None:
 
 def test_limits() -> None:
     assert limit_text(0) == "0 (no limit)"
-    assert limit_text(134217728) == "134217728 (128.0 MB)"
+    assert limit_text(134217728) == "134217728 (128.0 MiB)"
 
 
 @pytest.mark.parametrize(

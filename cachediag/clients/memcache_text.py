@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
-from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused
+from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused, ServerSaturated
 from cachediag.targets.target import Target
 
+if TYPE_CHECKING:
+    from typing import Self
+
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+# What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
+# default since 1.4.x) before closing it, whatever was asked.
+_SATURATED = b"ERROR Too many open connections"
+
+
+def saturated_error() -> ServerSaturated:
+    return ServerSaturated(
+        "up but saturated: at its connection limit (memcached -c) it turns new connections "
+        "away ('ERROR Too many open connections'), the application's as well as ours",
+        limit="memcached -c",
+    )
 
 
 def is_text_key(key: bytes) -> bool:
@@ -36,6 +51,12 @@ class MemcachedClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target, timeout)
         self._buffer = b""
+        self._heard = False  # has this connection's first byte arrived yet?
+
+    def connect(self) -> Self:
+        super().connect()
+        self._heard = False
+        return self
 
     # -- wire -----------------------------------------------------------------------
     def _fill(self, deadline: Deadline) -> None:
@@ -49,6 +70,11 @@ class MemcachedClient(Connection):
         if not chunk:
             self.close()
             raise ConnectionClosed("the server closed the connection mid-reply")
+        if not self._heard:
+            self._heard = True
+            if chunk.startswith(_SATURATED):
+                self.close()
+                raise saturated_error()
         self._buffer += chunk
 
     def read_line(self, deadline: Deadline) -> bytes:

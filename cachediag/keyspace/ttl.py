@@ -13,7 +13,7 @@ import fnmatch
 from collections import Counter
 from typing import Any
 
-from cachediag.checks.facts_view import number
+from cachediag.checks.facts_view import number, plural
 from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
@@ -59,7 +59,8 @@ def reading(ttl: int) -> str:
         return "key does not exist"
     if ttl == -1:
         return "no expiration set: cached forever"
-    return f"{ttl} seconds remaining ({human_duration(ttl)})"
+    # The number as TTL itself prints it (no thousands separator), in the right number.
+    return f"{ttl} {'second' if ttl == 1 else 'seconds'} remaining ({human_duration(ttl)})"
 
 
 def summarize(items: list[tuple[str, float]]) -> dict[str, Any]:
@@ -310,8 +311,9 @@ def keyspace_report(
             items, complete, facts = _redis_keyspace(target, timeout, max_keys, pattern, row)
             if pattern and not complete and len(items) < max_keys:
                 notes.append(
-                    f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
-                    f"{pattern} so far (raise --max-keys to look further)"
+                    "SCAN stopped before the end of the keyspace: "
+                    f"{plural(len(items), 'key')} matched {pattern} so far "
+                    "(raise --max-keys to look further)"
                 )
             if row["databases"] and len(row["databases"]) > 1:
                 notes.append(

@@ -6,7 +6,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any, TypeVar
 
-from cachediag.errors import ProbeError
+from cachediag.errors import ProbeError, ServerSaturated
 from cachediag.targets.target import Target
 
 PING_SAMPLES = 20
@@ -41,4 +41,18 @@ def mark_down(facts: F, error: ProbeError, stage: str) -> F:
         facts["ping"]["error"] = error.to_dict()
     nothing_listening = error.kind == "refused"
     facts["status"] = "skipped" if facts["default"] and nothing_listening else "down"
+    return facts
+
+
+def mark_saturated(facts: F, error: ServerSaturated) -> F:
+    """A server that turned our connection away at its connection limit: up, but unreadable.
+
+    It answered (so it runs, and the network carried the answer), and it said why it
+    would not serve us: the status is `up`, the ping records the refusal, and
+    `saturated` names the limit, so rules judge a full server, not a dead one.
+    """
+    facts["connect"] = {**facts["connect"], "ok": True, "error": None}
+    facts["ping"] = {**facts["ping"], "ok": False, "error": error.to_dict()}
+    facts["status"] = "up"
+    facts["saturated"] = {"limit": error.limit, "message": error.message}
     return facts

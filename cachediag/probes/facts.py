@@ -23,11 +23,15 @@ TargetStatus = Literal["up", "down", "skipped"]
 InfoSection = dict[str, Any]
 
 
-class ErrorFacts(TypedDict):
-    """Why a step failed: `kind` is a ProbeError kind (refused, timeout, auth...)."""
-
+class _ErrorAlways(TypedDict):
     kind: str
     message: str
+
+
+class ErrorFacts(_ErrorAlways, total=False):
+    """Why a step failed: `kind` is a ProbeError kind (refused, timeout, auth...)."""
+
+    limit: str  # saturated: the connection limit reached (maxclients, memcached -c)
 
 
 # -- every target -------------------------------------------------------------------------
@@ -66,8 +70,16 @@ class _TargetAlways(TypedDict):
     errors: dict[str, str]  # step -> message, for steps that failed while the server was up
 
 
+class SaturatedFacts(TypedDict):
+    """A server up but at its connection limit, that turned our connection away."""
+
+    limit: str  # maxclients, memcached -c
+    message: str
+
+
 class _TargetSometimes(_TargetAlways, total=False):
     established: int  # TCP connections from this host to the target, other than ours
+    saturated: SaturatedFacts  # only when the server refused us at its connection limit
 
 
 # -- Redis --------------------------------------------------------------------------------

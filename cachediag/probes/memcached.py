@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from cachediag.clients.memcache_text import MemcachedClient
-from cachediag.errors import ProbeError
-from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.errors import ProbeError, ServerSaturated
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
 from cachediag.probes.facts import MemcachedFacts
 from cachediag.probes.info import stats_numbers
 from cachediag.safety.textsafe import safe_text
@@ -62,6 +62,8 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> Memcache
                     facts["errors"][group] = error.message
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
+        if isinstance(error, ServerSaturated) and facts["status"] != "up":
+            return mark_saturated(facts, error)
         if facts["status"] != "up":
             return mark_down(facts, error, "ping")
         facts["errors"]["probe"] = error.message

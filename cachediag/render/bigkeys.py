@@ -20,7 +20,7 @@ from cachediag.render.targets import (
     render_targets,
     unreachable_status,
 )
-from cachediag.render.units import human_bytes, human_duration
+from cachediag.render.units import human_bytes, human_duration, plural
 from cachediag.safety.textsafe import safe_text
 
 BAR_WIDTH = 40
@@ -45,7 +45,8 @@ def scan_line(row: dict[str, Any]) -> Text:
     if row["kind"] == "redis":
         of = f" of {scan['dbsize']:,}" if scan.get("dbsize") is not None else ""
         text.append(
-            f"  {scan['inspected']:,} keys inspected{of} in {scan['elapsed_s']:.1f}s", style="dim"
+            f"  {plural(scan['inspected'], 'key')} inspected{of} in {scan['elapsed_s']:.1f}s",
+            style="dim",
         )
         if scan.get("deleted"):
             text.append(f", {scan['deleted']:,} deleted while scanning (skipped)", style="dim")
@@ -246,7 +247,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     totals = row["totals"]
     summary = Text()
     summary.append(
-        f"{totals['keys']:,} keys, {human_bytes(totals['bytes'])}, "
+        f"{plural(totals['keys'], 'key')}, {human_bytes(totals['bytes'])}, "
         f"average {human_bytes(totals['average_bytes'])}"
     )
     summary.append(

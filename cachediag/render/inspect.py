@@ -247,7 +247,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         line.append(safe_text(row["pattern"]))
     line.append(f"; {row['values_decoded']:,} string values' headers read")
     if row.get("not_fetched"):
-        line.append(f"; {row['not_fetched']:,} items over 256 KB not fetched")
+        line.append(f"; {row['not_fetched']:,} items over 256 KiB not fetched")
     if row.get("values_unreadable"):
         line.append(
             f"; values could not be read ({safe_text(row['values_unreadable'])}): "

@@ -17,7 +17,7 @@ from cachediag.render.targets import (
     status_text,
     unreachable_line,
 )
-from cachediag.render.units import human_bytes, human_bytes_iec, human_duration
+from cachediag.render.units import human_bytes, human_bytes_iec, human_duration, plural
 from cachediag.safety.textsafe import safe_text
 
 TOP_NAMESPACES = 20
@@ -74,7 +74,7 @@ def _buckets(row: dict[str, Any]) -> Table:
     scope = f"pattern {row['pattern']}, " if row.get("pattern") else ""
     extent = "the whole keyspace" if row.get("complete") else f"bounded at {row['max_keys']:,} keys"
     table = Table(
-        title=f"sampled keys by remaining TTL ({scope}{row['sampled']:,} keys, {extent})",
+        title=f"sampled keys by remaining TTL ({scope}{plural(row['sampled'], 'key')}, {extent})",
         title_justify="left",
     )
     table.add_column("namespace", overflow="fold")

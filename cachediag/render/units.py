@@ -12,9 +12,7 @@ MINUTE = 60
 HOUR = 3600
 DAY = 86400
 
-# Powers of 1024 under the names cachediag has always printed (issue 10 asks for KiB).
-_BYTES = ("B", "KB", "MB", "GB", "TB")
-# The host checks print the IEC names for the same powers.
+# Powers of 1024, so under their IEC names (Redis' own "M" means the same; "MB" would not).
 _IEC_BYTES = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
@@ -27,8 +25,8 @@ def _scaled(value: float, names: tuple[str, ...]) -> str:
 
 
 def human_bytes(value: float) -> str:
-    """1536 -> '1.5 KB' (powers of 1024); bytes are whole: '512 B'."""
-    return _scaled(value, _BYTES)
+    """1536 -> '1.5 KiB' (powers of 1024); bytes are whole: '512 B'."""
+    return _scaled(value, _IEC_BYTES)
 
 
 def human_bytes_iec(value: float | None) -> str:
@@ -37,13 +35,24 @@ def human_bytes_iec(value: float | None) -> str:
 
 
 def limit_text(value: float) -> str:
-    """A configured memory limit, exact and readable: '134217728 (128.0 MB)'; 0 is none."""
+    """A configured memory limit, exact and readable: '134217728 (128.0 MiB)'; 0 is none."""
     return "0 (no limit)" if value == 0 else f"{value} ({human_bytes(value)})"
 
 
 def human_us(value: float) -> str:
     """A duration in microseconds: '850 µs', '1.25 ms'."""
     return f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.0f} µs"
+
+
+def human_seconds(seconds: float) -> str:
+    """A span as a person says it: '45 s', '12 min', '5.5 h', '3.2 days'."""
+    if seconds < 2 * MINUTE:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * HOUR:
+        return f"{seconds / MINUTE:.0f} min"
+    if seconds < 2 * DAY:
+        return f"{seconds / HOUR:.1f} h"
+    return f"{seconds / DAY:.1f} days"
 
 
 def human_duration(seconds: float) -> str:
@@ -66,6 +75,12 @@ def compact_duration(seconds: float) -> str:
     if seconds >= MINUTE:
         return f"{seconds // MINUTE}m{seconds % MINUTE:02d}s"
     return f"{seconds}s"
+
+
+def plural(count: float, word: str, many: str | None = None) -> str:
+    """'1 key', '2 keys', '1,024 keys': a count and its noun, in the right number."""
+    noun = word if count == 1 else (many or f"{word}s")
+    return f"{count:,.0f} {noun}"
 
 
 def utc_stamp(at: float | None = None) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import number, section, stats
+from cachediag.checks.facts_view import number, redis_failed_writes, saturation, section, stats
 from cachediag.checks.judge import Judge
 from cachediag.checks.slab_view import refused_writes
-from cachediag.errors import ProbeError, probe_error
+from cachediag.errors import ProbeError, ServerSaturated, probe_error
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.render.units import human_bytes, human_bytes_iec
 from cachediag.safety.textsafe import safe_text
@@ -106,7 +106,7 @@ def _reading(
 
 
 def projection(keys: float | None, average_bytes: float | None) -> dict[str, Any] | None:
-    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average."""
+    """The guide's estimate, "5,000,000 keys × 1 KiB ≈ 4.8 GiB", from DBSIZE and the sample."""
     if not keys or not average_bytes:
         return None
     total = keys * average_bytes
@@ -185,6 +185,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
+    readings += failed_write_readings(facts)
     readings += _stall_readings(facts, judge)
     sample = facts.get("sample") or {}
     if sample.get("memory_available") is False:
@@ -202,6 +203,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     values = memory_stats.get("values") or {}
     return {
         "readings": readings,
+        "errorstats": errorstats(facts),
         "databases": databases(facts),
         "projection": projection(dbsize, average),
         "sampled_keys": entry["observed"].get("sampled", 0),
@@ -210,6 +212,33 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "memory_stats_all": values,
         "notes": notes,
     }
+
+
+def failed_write_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Writes refused for memory (errorstat_OOM) and calls rejected (commandstats), when reported.
+
+    A full server under noeviction (or volatile-* with nothing to evict) fails writes
+    without a sound: these are the counts of it, since start or CONFIG RESETSTAT.
+    """
+    refused = redis_failed_writes(facts)
+    out = []
+    if refused["oom"] is not None:
+        out.append(_reading("errorstat_OOM", refused["oom"], _count(refused["oom"])))
+    if refused["rejected_calls"] is not None:
+        out.append(
+            _reading("rejected_calls", refused["rejected_calls"], _count(refused["rejected_calls"]))
+        )
+    return out
+
+
+def errorstats(facts: dict[str, Any]) -> dict[str, int]:
+    """INFO errorstats as {error prefix: count}: 'OOM', 'ERR', 'WRONGTYPE', ..."""
+    out = {}
+    for name, value in section(facts, "errorstats").items():
+        count = number(value, "count") if isinstance(value, dict) else None
+        if name.startswith("errorstat_") and count is not None:
+            out[name.removeprefix("errorstat_")] = int(count)
+    return out
 
 
 def _stall_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
@@ -404,6 +433,8 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         facts = collect(target, timeout, sample_keys)
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
+    if saturated := saturation(facts):
+        return mark_error(row, target, ServerSaturated(saturated["message"], saturated["limit"]))
     if facts.get("status") != "up":
         why = (
             (facts.get("ping") or {}).get("error")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
+from cachediag.render.json_text import to_json
 
 if TYPE_CHECKING:
     from cachediag.checks.checklist import Checklist
@@ -247,12 +247,13 @@ def _render_list(loaded: Checklist, chosen: Format) -> str:
                 "item": spec.item,
                 "thresholds": spec.thresholds,
                 "remedy": spec.remedy,
+                "remedies": spec.remedies,
                 "ref": spec.ref,
             }
             for spec in loaded.checks
         ]
         document = {"checklist": loaded.title, "source": loaded.source, "checks": checks}
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        return to_json(document) + "\n"
     from cachediag.render import checklist_list
 
     return checklist_list.render(loaded)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ from cachediag.cli.common import cli_errors, setup, targets_document, write_outp
 from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 EVICTION_SCHEMA = "cachediag.eviction-policy/v1"
 
@@ -109,7 +109,7 @@ def eviction_policy(
             document = targets_document(EVICTION_SCHEMA, rows)
             if policy is not None:
                 document["set"] = {"policy": policy, "maxmemory": size, "rewrite": rewrite}
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             write_output(render.render(rows), None)
     raise typer.Exit(code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Any
 
@@ -26,6 +25,7 @@ from cachediag.cli.scanopts import (
     want_progress,
 )
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 INSPECT_SCHEMA = "cachediag.inspect/v1"
 
@@ -142,7 +142,7 @@ def inspect(
             )
         if json_output:
             document = targets_document(INSPECT_SCHEMA, rows, mode="keys" if keys else "sample")
-            write_output(json.dumps(document, indent=2, ensure_ascii=False) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import inspect as render
 

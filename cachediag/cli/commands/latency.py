@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +12,7 @@ from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 if TYPE_CHECKING:
     from cachediag.server.latency import TargetLatency
@@ -128,7 +128,7 @@ def latency(
             )
         if json_output:
             document = targets_document(LATENCY_SCHEMA, rows, interval_ms=interval)
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             write_output(render.report(rows, dist=dist), None)
         code = exit_code(rows, [row["verdict"]["status"] for row in rows if row.get("verdict")])

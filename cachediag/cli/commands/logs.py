@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 
 @json_schema_option("logs")
@@ -99,9 +100,7 @@ def _run(
             file=sys.stderr,
         )
     if json_output:
-        import json
-
-        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        text = to_json(report) + "\n"
     else:
         from cachediag.render.logs import render_table
 

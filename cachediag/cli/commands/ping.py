@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 PING_SCHEMA = "cachediag.ping/v1"
 
@@ -36,7 +36,7 @@ def ping(
         rows = ping_all(config_setup.targets, config_setup.timeout)
         if json_output:
             document = {"schema": PING_SCHEMA, "targets": rows}
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import ping as render  # rich: only when a table is printed
 

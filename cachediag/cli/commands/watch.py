@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 WATCH_SCHEMA = "cachediag.watch/v1"
 
@@ -92,7 +92,10 @@ def watch(
         summary = {name: t.to_dict() for name, t in totals.items()}
         if json_output:
             write_output(
-                json.dumps({"schema": WATCH_SCHEMA, "type": "summary", "targets": summary}) + "\n",
+                to_json(
+                    {"schema": WATCH_SCHEMA, "type": "summary", "targets": summary}, indent=None
+                )
+                + "\n",
                 None,
             )
         elif live:
@@ -144,8 +147,14 @@ def _line_emitter(
             continue  # priming: no rates yet
         if json_output:
             text = (
-                json.dumps(
-                    {"schema": WATCH_SCHEMA, "type": "interval", "at": utc_stamp(), "targets": rows}
+                to_json(
+                    {
+                        "schema": WATCH_SCHEMA,
+                        "type": "interval",
+                        "at": utc_stamp(),
+                        "targets": rows,
+                    },
+                    indent=None,
                 )
                 + "\n"
             )
