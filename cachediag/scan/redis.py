@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.clients.resp import KeyCommand, RedisClient, ReplyError, key_args, pack
 from cachediag.errors import ProbeError, ScanRefused
 from cachediag.keyspace.namespaces import namespace_of
 
@@ -45,20 +45,15 @@ ELEMENT_BYTES_ESTIMATE = 16
 
 _NAMESPACE_CACHE_LIMIT = 50_000
 NAMESPACE_KEY_BYTES = 200
-_GETRANGE_TAIL = b"$1\r\n0\r\n" + b"$%d\r\n%d\r\n" % (
-    len(str(VALUE_HEAD_BYTES - 1)),
-    VALUE_HEAD_BYTES - 1,
-)
 _GUESS_TABLE_LIMIT = 10_000
+# The "type" of a batch inspected without types (ScanOptions.with_type False): no length
+# command is sent and no guess can go wrong.
+_UNTYPED = "?"
 
-
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _command(*parts: bytes) -> bytes:
-    """A RESP command header: `_command(b"TYPE")` is the start of `TYPE <one more arg>`."""
-    return b"*%d\r\n" % (len(parts) + 1) + b"".join(_bulk(p) for p in parts)
+_TYPE = KeyCommand.of(b"TYPE")
+_PTTL = KeyCommand.of(b"PTTL")
+_LENGTHS = {kind: KeyCommand.of(name) for kind, name in LENGTH_COMMANDS.items()}
+_GETRANGE = KeyCommand.of(b"GETRANGE", after=(b"0", b"%d" % (VALUE_HEAD_BYTES - 1)))
 
 
 class KeyInfo:
@@ -208,6 +203,16 @@ class ScanOptions:
     backoff_above_ms: float | None = None
     ping_every_s: float = 0.5
     use_memory: bool = True
+    # False: PTTL only (and MEMORY USAGE when use_memory): keys come without a length, and
+    # typed only by `type` when SCAN TYPE asked for one. What `ttl` needs, at a command a key.
+    with_type: bool = True
+    # A sample, never resumed: SCAN asks full batches (COUNT as given, even near max_keys)
+    # and exactly the first max_keys keys it returns are inspected; the rest of the last
+    # batch is dropped, and the scan is complete only if nothing was.
+    exact_sample: bool = False
+    # Stop after this many SCAN calls (0: no limit): a sparse MATCH over a huge keyspace
+    # returns next to nothing per call, and max_keys alone would let it walk everything.
+    max_batches: int = 0
 
 
 @dataclass
@@ -233,6 +238,9 @@ class ScanResult:
     error: str | None = None  # why the server stopped the scan (stop_reason server-error)
     denied: int = 0  # keys an ACL key pattern kept us from reading (skipped)
     head_reason: str | None = None  # why value heads could not be read, if they could not
+    dropped: int = 0  # keys of the last batch past an exact sample's max_keys
+    # The error that ended the scan (stop_reason server-error), for callers that re-raise it.
+    failure: ProbeError | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -346,8 +354,8 @@ class _Engine:
         self.carry: list[_Probe] = []
         self.open: deque[_Batch] = deque()
         self.memory = options.use_memory
-        samples = [b"SAMPLES", b"%d" % options.samples] if options.samples is not None else []
-        self._memory_tail = samples
+        samples = (b"SAMPLES", b"%d" % options.samples) if options.samples is not None else ()
+        self._memory_usage = KeyCommand.of(b"MEMORY", b"USAGE", after=samples)
         self._started = time.monotonic()
         self._last_ping = self._started
         self._threshold_us: float | None = None
@@ -355,10 +363,10 @@ class _Engine:
         self._count = max(int(options.count), 1)
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
 
-    # -- packing ------------------------------------------------------------------------
+    # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
         count = self._count
-        if self.options.max_keys:
+        if self.options.max_keys and not self.options.exact_sample:
             # Ask for no more than the budget has room for: the scan stops at a batch edge.
             count = max(min(count, self.options.max_keys - self.result.scanned), 10)
         parts = [b"SCAN", b"%d" % cursor]
@@ -367,26 +375,22 @@ class _Engine:
         parts += [b"COUNT", b"%d" % count]
         if self.options.type:
             parts += [b"TYPE", self.options.type.encode()]
-        return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
+        return pack(*parts)
 
-    def _group_commands(
-        self, guess: str, memory: bool, with_head: bool
-    ) -> list[tuple[bytes, bytes]]:
-        """(prefix, suffix) around the key argument, per command sent for a guessed type.
+    def _group_commands(self, guess: str, memory: bool, with_head: bool) -> list[KeyCommand]:
+        """The commands sent for every key of a group of one guessed type.
 
         A guessed type needs no TYPE: its length command answers WRONGTYPE for any
         other type, and PTTL -2 tells a deleted key from an empty one.
         """
         commands = []
         if memory:
-            tail = b"".join(_bulk(p) for p in self._memory_tail)
-            head = b"*%d\r\n" % (3 + len(self._memory_tail)) + _bulk(b"MEMORY") + _bulk(b"USAGE")
-            commands.append((head, tail))
+            commands.append(self._memory_usage)
         if guess in LENGTH_COMMANDS:
-            commands.append((_command(LENGTH_COMMANDS[guess]), b""))
-        commands.append((_command(b"PTTL"), b""))
+            commands.append(_LENGTHS[guess])
+        commands.append(_PTTL)
         if with_head and guess in ("string", ""):
-            commands.append((b"*4\r\n" + _bulk(b"GETRANGE"), _GETRANGE_TAIL))
+            commands.append(_GETRANGE)
         return commands
 
     def _pack(self, write: _Write) -> bytes:
@@ -395,19 +399,19 @@ class _Engine:
         parts: list[bytes] = []
         replies = 0
         for guess, keys, _ in write.groups:
-            args = [b"$%d\r\n%b\r\n" % (len(key), key) for key in keys]
-            for prefix, suffix in self._group_commands(guess, write.memory, with_head):
-                parts += (prefix, (suffix + prefix).join(args), suffix)
+            args = key_args(keys)
+            for command in self._group_commands(guess, write.memory, with_head):
+                parts.append(command.pack_many(args))
                 replies += len(keys)
         if write.probes:
             # Type unknown: TYPE, MEMORY USAGE, every length command, PTTL (and the head).
             memory, pttl, *getrange = self._group_commands("", True, with_head)
-            commands = [(_command(b"TYPE"), b"")] + ([memory] if write.memory else [])
-            commands += [(_command(name), b"") for name in LENGTH_COMMANDS.values()]
+            commands = [_TYPE] + ([memory] if write.memory else [])
+            commands += [_LENGTHS[kind] for kind in LENGTH_COMMANDS]
             commands += [pttl, *getrange]
             for key, _, _ in write.probes:
-                arg = b"$%d\r\n%b\r\n" % (len(key), key)
-                parts += [prefix + arg + suffix for prefix, suffix in commands]
+                arg = key_args([key])
+                parts += [command.pack_many(arg) for command in commands]
             replies += len(commands) * len(write.probes)
         write.replies = replies
         return b"".join(parts)
@@ -423,6 +427,7 @@ class _Engine:
         for guess, keys, names in write.groups:
             assert batch is not None
             count = len(keys)
+            named = guess if guess != _UNTYPED else (self.options.type or "")
             none = [None] * count
             mems: list[Any] = none
             if write.memory:
@@ -468,7 +473,7 @@ class _Engine:
                 found.append(
                     KeyInfo(
                         key,
-                        guess,
+                        named,
                         pttl if pttl.__class__ is int else -1,
                         mem if mem.__class__ is int else None,
                         length,
@@ -554,6 +559,11 @@ class _Engine:
     def _read_scan(self, start: int) -> _Batch:
         reply = self.client.read_replies(1)[0]
         following, keys = scan_reply(reply)
+        budget = self.options.max_keys
+        if self.options.exact_sample and budget and len(keys) > budget - self.result.scanned:
+            room = max(budget - self.result.scanned, 0)
+            self.result.dropped += len(keys) - room
+            keys = keys[:room]
         self.result.scanned += len(keys)
         self.result.batches += 1
         return _Batch(start, following, keys)
@@ -566,6 +576,9 @@ class _Engine:
             return write
         keys = batch.keys
         names = self.namespace.many(keys)
+        if not self.options.with_type:
+            write.groups.append((_UNTYPED, keys, names))
+            return write
         forced = self.options.type
         if forced or not self.guesses:
             write.groups.append((forced or "string", keys, names))
@@ -588,6 +601,8 @@ class _Engine:
     def _budget_left(self) -> str | None:
         if self.options.max_keys and self.result.scanned >= self.options.max_keys:
             return "max-keys"
+        if self.options.max_batches and self.result.batches >= self.options.max_batches:
+            return "max-batches"
         if (
             self.options.max_seconds is not None
             and time.monotonic() - self._started >= self.options.max_seconds
@@ -676,12 +691,14 @@ class _Engine:
             if isinstance(stop, ProbeError):
                 result.stop_reason = "server-error"
                 result.error = stop.message
+                result.failure = stop
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
         if self._ended:
-            result.stop_reason = None  # the budget ran out exactly at the end
-        result.complete = self._ended
+            # The budget ran out exactly at the end; or an exact sample dropped the end.
+            result.stop_reason = "max-keys" if result.dropped else None
+        result.complete = self._ended and not result.dropped
         result.elapsed_s = time.monotonic() - self._started
         if self.progress:
             self.progress.finish()
@@ -781,7 +798,6 @@ def scan_sample(
         memory_reason=outcome.memory_reason,
         head_reason=outcome.head_reason,
     )
-
 
 def iter_scan_batches(
     client: RedisClient, *, count: int = 1000, match: str | None = None, cursor: int = 0
