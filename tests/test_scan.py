@@ -341,3 +341,33 @@ def test_a_key_scan_returned_twice_is_listed_once() -> None:
     top.push(500, entry)
     top.push(100, Entry(b"user:2", "string", 100, 1, None, "user:*"))
     assert [e.key for e in top.ranked()] == [b"user:1", b"user:2"]
+
+
+def test_a_ttl_only_exact_sample_sends_pttl_alone_and_keeps_exactly_its_size(
+    redis_server,
+) -> None:
+    seed_types(redis_server)
+    redis_server.cli("CONFIG", "RESETSTAT")
+    with connect(redis_server) as client:
+        found, result = full_scan(
+            client, max_keys=100, exact_sample=True, with_type=False, use_memory=False
+        )
+        whole, complete = full_scan(client, max_keys=10_000, exact_sample=True, with_type=False)
+    assert len(found) == result.scanned == 100 and result.dropped > 0  # COUNT 1000: one batch
+    assert not result.complete and result.stop_reason == "max-keys"
+    assert {(i.type, i.length) for i in found} == {("", None)}
+    assert complete.complete and len(whole) == len(seed_types(redis_server))
+    by_key = {i.key: i for i in whole}
+    assert 3_500_000 < by_key[b"ttl:1"].ttl_ms <= 3_600_000 and by_key[b"str:1"].ttl_ms == -1
+    stats = redis_server.cli("INFO", "commandstats")
+    sent = {line.split(":")[0].removeprefix("cmdstat_") for line in stats.split() if ":" in line}
+    assert {"scan", "pttl"} <= sent
+    assert not sent & {"type", "strlen", "hlen", "llen", "getrange"}  # no type was asked
+
+
+def test_max_batches_bounds_a_sparse_pattern(redis_server) -> None:
+    redis_server.client().mset({f"k:{i}": i for i in range(5000)})
+    with connect(redis_server) as client:
+        found, result = full_scan(client, match="nomatch:*", count=100, max_batches=5)
+    assert not found and result.batches == 5 and result.stop_reason == "max-batches"
+    assert not result.complete and result.cursor != 0

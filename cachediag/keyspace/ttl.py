@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachediag.checks.facts_view import number
 from cachediag.checks.judge import Judge
@@ -20,6 +20,9 @@ from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
+
+if TYPE_CHECKING:
+    from cachediag.scan.redis import Progress
 
 HOUR = 3600
 DAY = 86400
@@ -201,33 +204,39 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
 
 
 def redis_sample(
-    client: Any, max_keys: int, pattern: str | None
+    client: Any, max_keys: int, pattern: str | None, progress: Progress | None = None
 ) -> tuple[list[tuple[str, float]], bool]:
     """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?"""
-    from cachediag.clients.resp import ReplyError
-    from cachediag.scan.redis import iter_scan_batches
+    from cachediag.scan.redis import KeyInfo, ScanOptions, scan_keyspace
 
     items: list[tuple[str, float]] = []
     if max_keys <= 0:
         return items, False
-    # With a sparse MATCH most SCAN calls return nothing: bound the calls too, not just
-    # the keys kept, so a pattern over a huge keyspace still ends (about 1M keys looked at
-    # for the default 10,000).
-    calls_left = max(SCAN_CALLS_MIN, max_keys // 10)
-    for cursor, batch in iter_scan_batches(client, count=SCAN_COUNT, match=pattern):
-        calls_left -= 1
-        room = max_keys - len(items)
-        taken = batch[:room]
-        replies = client.pipeline([("PTTL", key) for key in taken]) if taken else []
-        for key, pttl in zip(taken, replies, strict=True):
-            if isinstance(pttl, ReplyError) or pttl == -2:
-                continue  # gone since SCAN returned it
-            items.append((safe_text(key), -1 if pttl == -1 else pttl / 1000))
-        if cursor == 0:
-            return items, len(batch) <= room
-        if len(items) >= max_keys or calls_left <= 0:
-            return items, False
-    return items, True  # pragma: no cover - the loop always returns
+    options = ScanOptions(
+        count=SCAN_COUNT,
+        match=pattern,
+        max_keys=max_keys,
+        exact_sample=True,
+        # PTTL is all a TTL report needs: one command a key, no MEMORY USAGE, no types.
+        use_memory=False,
+        with_type=False,
+        # With a sparse MATCH most SCAN calls return nothing: bound the calls too, not just
+        # the keys kept, so a pattern over a huge keyspace still ends (about 1M keys looked
+        # at for the default 10,000).
+        max_batches=max(SCAN_CALLS_MIN, max_keys // 10),
+    )
+
+    def add(infos: list[KeyInfo]) -> None:
+        items.extend(
+            (safe_text(info.key), -1 if info.ttl_ms == -1 else info.ttl_ms / 1000) for info in infos
+        )
+
+    result = scan_keyspace(client, options, add, progress)
+    if result.stop_reason == "interrupted":
+        raise KeyboardInterrupt  # the report is per target, all or nothing, as before
+    if result.failure is not None:
+        raise result.failure  # SCAN refused (a note), or the server lost (the target down)
+    return items, result.complete
 
 
 def memcached_sample(
@@ -252,7 +261,12 @@ def memcached_sample(
 
 
 def keyspace_report(
-    target: Target, timeout: float, max_keys: int, pattern: str | None, judge: Judge
+    target: Target,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    judge: Judge,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     row = target_row(target)
     row["mode"] = "keyspace"
@@ -261,7 +275,9 @@ def keyspace_report(
     notes: list[str] = []
     try:
         if target.kind == "redis":
-            items, complete, facts = _redis_keyspace(target, timeout, max_keys, pattern, row)
+            items, complete, facts = _redis_keyspace(
+                target, timeout, max_keys, pattern, row, progress
+            )
             if pattern and not complete and len(items) < max_keys:
                 notes.append(
                     f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
@@ -290,7 +306,12 @@ def keyspace_report(
 
 
 def _redis_keyspace(
-    target: Target, timeout: float, max_keys: int, pattern: str | None, row: dict[str, Any]
+    target: Target,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    row: dict[str, Any],
+    progress: Progress | None = None,
 ) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
     from cachediag.clients.resp import RedisClient, ReplyError
     from cachediag.probes.info import parse_info
@@ -300,7 +321,7 @@ def _redis_keyspace(
         info_reply = client.call("INFO", "keyspace")
         info = {} if isinstance(info_reply, ReplyError) else parse_info(info_reply)
         row["databases"] = databases(info.get("keyspace") or {})
-        items, complete = redis_sample(client, max_keys, pattern)
+        items, complete = redis_sample(client, max_keys, pattern, progress)
     if pattern:
         # With a pattern the verdict is about the matching keys, not the whole keyspace.
         return items, complete, sample_facts(items)

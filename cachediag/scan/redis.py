@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -766,7 +766,7 @@ def scan_keyspace(
     return _Engine(client, options, on_batch, progress).run()
 
 
-# -- the check's bounded sample, and the older helpers built on the same commands -------
+# -- the check's bounded sample -----------------------------------------------------------
 
 
 @dataclass
@@ -798,16 +798,3 @@ def scan_sample(
         memory_reason=outcome.memory_reason,
         head_reason=outcome.head_reason,
     )
-
-def iter_scan_batches(
-    client: RedisClient, *, count: int = 1000, match: str | None = None, cursor: int = 0
-) -> Iterator[tuple[int, list[bytes]]]:
-    """Yield (next_cursor, keys) per SCAN call until the cursor returns to 0."""
-    while True:
-        args: list[Any] = ["SCAN", cursor, "COUNT", max(count, 100)]
-        if match:
-            args[2:2] = ["MATCH", match]
-        cursor, keys = scan_reply(client.call(*args))
-        yield cursor, keys
-        if cursor == 0:
-            return
