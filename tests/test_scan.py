@@ -10,7 +10,15 @@ from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.clients.resp import RedisClient
 from cachediag.errors import ProbeError
 from cachediag.keyspace.namespaces import namespace_of
-from cachediag.scan.memcached import CrawlOptions, Item, crawl, parse_block
+from cachediag.scan.memcached import (
+    CrawlOptions,
+    Item,
+    class_counts,
+    class_quotas,
+    crawl,
+    parse_block,
+    sample_items,
+)
 from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace, scan_sample
 from cachediag.targets.parse import parse_memcached, parse_redis
 
@@ -256,6 +264,105 @@ def test_memcached_without_crawler_says_so(memcached_factory) -> None:
         crawl(client, CrawlOptions(), lambda items: None)
     assert raised.value.kind == "crawler"
     assert "LRU crawler is disabled" in raised.value.message
+
+
+# Issue 10, case 2: many small items in a few small slab classes, fewer big ones spread
+# over several classes. (key prefix, items, value sizes, expiry)
+SKEWED = (
+    ("session", 12_000, (150, 330), 3600),
+    ("user", 8_000, (400, 440), 0),
+    ("page", 1_500, (9_000, 16_000), 0),
+)
+
+
+def seed_skewed(server) -> dict[str, float]:
+    """Store the SKEWED population; returns each namespace's share of the items."""
+    import random
+
+    rnd = random.Random(7)
+    client = server.client()
+    for prefix, count, (low, high), expire in SKEWED:
+        values = {f"{prefix}:{i}": b"v" * rnd.randint(low, high) for i in range(count)}
+        client.set_many(values, expire=expire, noreply=True)
+    settle()
+    total = sum(count for _, count, _, _ in SKEWED)
+    return {f"{prefix}:*": count / total for prefix, count, _, _ in SKEWED}
+
+
+def server_average(server) -> float:
+    target = parse_memcached(server.address, "flag")
+    with MemcachedClient(target, 5).connect() as client:
+        stats = client.stats()
+    return int(stats["bytes"]) / int(stats["curr_items"])
+
+
+def shares_of(items: list[Item]) -> dict[str, float]:
+    from collections import Counter
+
+    return {ns: n / len(items) for ns, n in Counter(i.namespace for i in items).items()}
+
+
+@pytest.mark.parametrize("spec", ["hash", "all"])
+def test_a_memcached_sample_stands_for_a_skewed_keyspace(memcached_factory, spec: str) -> None:
+    server = memcached_factory("-m", "128")
+    truth = seed_skewed(server)
+    average = server_average(server)
+    target = parse_memcached(server.address, "flag")
+    with MemcachedClient(target, 5).connect() as client:
+        naive: list[Item] = []
+        crawl(client, CrawlOptions(max_keys=1000, spec=spec), naive.extend)
+    with MemcachedClient(target, 5).connect() as client:
+        sample, result = sample_items(client, 1000, spec=spec)
+    assert result.spec == spec and len(sample) == 1000 and not result.complete
+    sampled = sum(i.size for i in sample) / len(sample)
+    assert abs(sampled - average) / average < 0.1, (sampled, average)
+    shares = shares_of(sample)
+    for namespace, share in truth.items():
+        assert abs(shares.get(namespace, 0) - share) < 0.03, (namespace, shares, truth)
+    if spec == "all":
+        # What the sample replaces: the LRU walk's first lines, several times the true average.
+        assert sum(i.size for i in naive) / len(naive) > 2.5 * average
+
+
+def test_the_check_and_memory_read_a_skewed_memcached_right(memcached_factory, cachediag) -> None:
+    server = memcached_factory("-m", "128")
+    truth = seed_skewed(server)
+    average = server_average(server)
+    memory = cachediag("memory", "--memcached", server.address, "--json").json()["targets"][0]
+    readings = {r["name"]: r for r in memory["readings"]}
+    stored = readings["bytes"]["value"] / readings["curr_items"]["value"]
+    assert readings["average_entry_bytes"]["value"] == pytest.approx(stored)
+    assert "(bytes / curr_items)" in readings["average_entry_bytes"]["display"]
+    assert memory["projection"]["estimated_bytes"] == pytest.approx(
+        readings["bytes"]["value"], 1e-3
+    )
+    sampled = readings["average_entry_bytes"]["verdict"]["observed"]["average_bytes"]
+    assert abs(sampled - average) / average < 0.1, (sampled, average)
+    text = cachediag("memory", "--memcached", server.address).out
+    assert "(bytes / curr_items)" in text and "sampled entries)" not in text
+
+    check = cachediag("check", "--json", "--memcached", server.address, "--only", "memcached.ttl")
+    observed = check.json()["results"][0]["observed"]
+    without = truth["user:*"] + truth["page:*"]
+    assert abs(observed["share_without_ttl"] - without) < 0.04, observed
+    assert observed["namespaces_without_ttl"][0].startswith("user:*"), observed
+
+    ttl = cachediag("ttl", "--memcached", server.address, "--max-keys", "1000", "--json")
+    row = ttl.json()["targets"][0]
+    assert row["sampled"] == 1000 and row["namespaces"][0]["namespace"] == "user:*"
+    assert abs(row["buckets"]["no expiry"] / 1000 - without) < 0.04
+
+
+def test_class_quotas_are_proportional_and_add_up() -> None:
+    counts = class_counts(
+        {"items:5:number": "1316", "items:9:number": 5479, "items:22:number": "3", "total": "9"}
+    )
+    assert counts == {5: 1316, 9: 5479, 22: 3}
+    quotas = class_quotas(counts, 1000)
+    assert quotas is not None and sum(quotas.values()) == 1000
+    # 193.59, 805.97 and 0.44 of 1000: floors give 998, the two largest remainders the rest.
+    assert quotas == {5: 194, 9: 806, 22: 0}
+    assert class_quotas(counts, 10_000) is None  # room for every item: no shares
 
 
 def test_metadump_blocks_of_both_shapes_parse_alike() -> None:

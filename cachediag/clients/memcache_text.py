@@ -1,4 +1,9 @@
-"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets."""
+"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets.
+
+Every Memcached byte cachediag sends or reads is built and parsed here; the crawler's
+dump is handed over as raw blocks (`metadump_chunks`), parsed by the scan engine
+(scan/memcached.py) in bulk.
+"""
 
 from __future__ import annotations
 
@@ -105,27 +110,6 @@ class MemcachedClient(Connection):
             _, name, value = line.decode("utf-8", "replace").split(" ", 2)
             values[name] = value
 
-    def metadump(self, max_items: int, timeout: float | None = None) -> Iterator[bytes]:
-        """Lines of `lru_crawler metadump all`, at most `max_items`.
-
-        Stopping early closes the connection: the dump is a stream the server pushes,
-        and closing is the only way to stop it (the caller reconnects if needed).
-        """
-        self.send(b"lru_crawler metadump all\r\n")
-        deadline = Deadline(self.timeout if timeout is None else timeout)
-        count = 0
-        while True:
-            line = self.read_line(deadline)
-            if line == b"END":
-                return
-            if line.startswith(_ERRORS) or line.startswith(b"BUSY"):
-                raise ServerRefused(line.decode("ascii", "replace"))
-            yield line
-            count += 1
-            if count >= max_items:
-                self.close()
-                return
-
     def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
         """Values of `keys` with one multi-get (a read; no flag or TTL is touched).
 
@@ -180,11 +164,6 @@ class MemcachedClient(Connection):
                 return
             yield block
 
-    def metadump_batches(self, spec: str = "all") -> Iterator[list[bytes]]:
-        """metadump_chunks split into lines (without their line ends)."""
-        for block in self.metadump_chunks(spec):
-            yield block.rstrip(b"\n").split(b"\n")
-
     def meta_get(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, int, int]]:
         """{key: (value, ttl seconds or -1, client flags)} via `mg <key> t f v`, one write.
 
@@ -220,3 +199,19 @@ class MemcachedClient(Connection):
                     client_flags = int(flag[1:])
             found[key] = (self.read_exact(int(size) + 2, deadline)[:-2], ttl, client_flags)
         return found
+
+    def meta_ttl(self, key: bytes) -> tuple[int, int | None] | None:
+        """(remaining TTL in seconds or -1, value size) of `key` via `mg <key> t s`; None if
+        missing. Like any read it counts as a get in the server's stats. A key the text
+        protocol cannot carry (see `is_text_key`) is a ValueError: check before asking.
+        """
+        if not is_text_key(key):
+            raise ValueError("not a text-protocol key")
+        self.send(b"mg " + key + b" t s\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"EN":
+            return None
+        if not line.startswith(b"HD"):
+            raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
+        flags = {part[:1]: part[1:] for part in line.split()[1:]}
+        return int(flags.get(b"t", b"-1")), int(flags[b"s"]) if b"s" in flags else None

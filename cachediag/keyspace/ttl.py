@@ -2,9 +2,9 @@
 
 Per key (like `redis-cli TTL KEY`): seconds remaining, -1 no expiration set (cached
 forever), -2 key does not exist, plus type and memory. Over the keyspace: INFO
-keyspace per database, and a bounded SCAN sample (PTTL only, pipelined per batch)
-bucketed by remaining TTL and grouped by namespace. Memcached keys come from
-`lru_crawler metadump` (its exp field), which is bounded the same way.
+keyspace per database, and a bounded sample on the scan engine (Redis: SCAN with PTTL
+only, pipelined per batch; Memcached: the crawler's metadump, each slab class its share)
+bucketed by remaining TTL and grouped by namespace.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import fnmatch
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from cachediag.checks.facts_view import number
 from cachediag.checks.judge import Judge
-from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused, ServerRefused
+from cachediag.errors import CrawlerUnavailable, ProbeError, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
@@ -37,7 +36,6 @@ BUCKETS: tuple[tuple[str, float], ...] = (
     ("> 7 d", float("inf")),
 )
 BUCKET_NAMES = (NO_EXPIRY, *(label for label, _ in BUCKETS))
-MEMCACHED_KEY_LIMIT = 250
 SCAN_COUNT = 1000
 SCAN_CALLS_MIN = 100
 
@@ -151,29 +149,20 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
 
 
 def memcached_key(client: Any, key: str) -> dict[str, Any]:
-    """`mg KEY t s`: remaining TTL and value size. (It counts as a get in the server's stats.)"""
-    from cachediag.clients.net import Deadline
+    """Remaining TTL and value size (`mg KEY t s`; it counts as a get in the server's stats)."""
+    from cachediag.clients.memcache_text import is_text_key
 
     raw = key.encode("utf-8", "surrogateescape")
     row: dict[str, Any] = {"key": safe_text(key), "ttl": None, "type": None, "memory_bytes": None}
-    if not raw or len(raw) > MEMCACHED_KEY_LIMIT or any(b <= 0x20 or b == 0x7F for b in raw):
+    if not is_text_key(raw):
         row["reading"] = "not a valid Memcached key (1-250 bytes, no spaces or control characters)"
         return row
-    client.send(b"mg " + raw + b" t s\r\n")
-    line = client.read_line(Deadline(client.timeout))
-    if line == b"EN":
+    found = client.meta_ttl(raw)
+    if found is None:
         row.update(ttl=-2, reading=reading(-2))
         return row
-    if not line.startswith(b"HD"):
-        raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
-    flags = {part[:1]: part[1:] for part in line.split()[1:]}
-    ttl = int(flags.get(b"t", b"-1"))
-    row.update(
-        ttl=ttl,
-        type="item",
-        memory_bytes=int(flags[b"s"]) if b"s" in flags else None,
-        reading=reading(ttl),
-    )
+    ttl, size = found
+    row.update(ttl=ttl, type="item", memory_bytes=size, reading=reading(ttl))
     return row
 
 
@@ -240,24 +229,22 @@ def redis_sample(
 
 
 def memcached_sample(
-    client: Any, max_keys: int, pattern: str | None
+    client: Any, max_keys: int, pattern: str | None, progress: Progress | None = None
 ) -> tuple[list[tuple[str, float]], bool, int]:
-    """Items of `lru_crawler metadump`, exp made relative to the server's clock."""
-    from cachediag.probes.info import stats_numbers
-    from cachediag.probes.memcached import parse_metadump_line
+    """A sample of the items, each slab class its share; exp made relative to the server's
+    clock. Returns (key, remaining seconds or -1) of those matching `pattern`, whether the
+    sample is every item, and how many items it took."""
+    from cachediag.scan.memcached import sample_items
 
-    now = number(stats_numbers(client.stats()), "time") or 0
+    found, result = sample_items(client, max_keys, max_seconds=None, progress=progress)
+    now = result.server_time
     items: list[tuple[str, float]] = []
-    dumped = 0
-    for line in client.metadump(max_keys):
-        dumped += 1
-        item = parse_metadump_line(line)
-        key = safe_text(item.get("key", b""))
+    for item in found:
+        key = safe_text(item.key)
         if pattern and not fnmatch.fnmatchcase(key, pattern):
             continue
-        exp = item.get("exp")
-        items.append((key, -1 if exp in (None, -1) else max(0.0, exp - now)))
-    return items, dumped < max_keys, dumped
+        items.append((key, -1 if item.exp == -1 else max(0.0, item.exp - now)))
+    return items, result.complete, len(found)
 
 
 def keyspace_report(
@@ -355,16 +342,18 @@ def _memcached_keyspace(
     with MemcachedClient(target, timeout).connect() as client:
         client.version()
         try:
-            items, complete, dumped = memcached_sample(client, max_keys, pattern)
-        except ProbeError as error:
-            if error.kind != "error":
-                raise
+            items, complete, sampled = memcached_sample(client, max_keys, pattern)
+        except ServerRefused as error:
             # The crawler is off (-o no_lru_crawler) or busy: no sample, but the target is up.
-            reason = f"lru_crawler metadump failed: {error.message}"
+            reason = (
+                error.message
+                if isinstance(error, CrawlerUnavailable)
+                else f"lru_crawler metadump failed: {error.message}"
+            )
             notes.append(reason)
             return [], False, sample_facts([], reason)
     if pattern:
         notes.append(
-            f"metadump has no pattern: {dumped} items read, {len(items)} matched {pattern}"
+            f"metadump has no pattern: {sampled} items read, {len(items)} matched {pattern}"
         )
     return items, complete, sample_facts(items)

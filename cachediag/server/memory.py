@@ -103,17 +103,31 @@ def _reading(
     return {"name": name, "value": value, "display": display, "verdict": verdict}
 
 
-def projection(keys: float | None, average_bytes: float | None) -> dict[str, Any] | None:
-    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average."""
+def projection(
+    keys: float | None, average_bytes: float | None, basis: str | None = None
+) -> dict[str, Any] | None:
+    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average.
+
+    `basis` says where the average comes from when it is not the sample's.
+    """
     if not keys or not average_bytes:
         return None
     total = keys * average_bytes
-    return {
+    out = {
         "keys": int(keys),
         "average_entry_bytes": round(average_bytes),
         "estimated_bytes": round(total),
         "text": f"{int(keys):,} keys × {human_bytes(average_bytes)} ≈ {human_bytes(total)}",
     }
+    if basis:
+        out["basis"] = basis
+    return out
+
+
+def server_average(st: dict[str, Any]) -> float | None:
+    """Memcached's own average item size, `bytes / curr_items`: every item, not a sample."""
+    used, items = number(st, "bytes"), number(st, "curr_items")
+    return used / items if used is not None and items else None
 
 
 def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
@@ -242,7 +256,11 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     settings = stats(facts, "settings")
     used, limit = number(st, "bytes"), number(st, "limit_maxbytes")
     entry = judge("memcached.entry_size", facts)
-    average = entry["observed"].get("average_bytes")
+    # The server counts every item's bytes: its average needs no sample (issue 10, case 2).
+    average = server_average(st)
+    basis = "bytes / curr_items" if average is not None else None
+    if average is None:
+        average = entry["observed"].get("average_bytes")
     notes = [
         f"stats {group} is unavailable: {message}"
         for group, message in (facts.get("errors") or {}).items()
@@ -266,12 +284,17 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
             str(settings.get("evictions", "–")),
             judge("memcached.eviction_policy", facts),
         ),
-        _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
+        _reading(
+            "average_entry_bytes",
+            average,
+            (human_bytes(average) + (f" ({basis})" if basis else "")) if average else "–",
+            entry,
+        ),
     ]
     return {
         "readings": readings,
         "slabs": slab_table(stats(facts, "slabs"), stats(facts, "items")),
-        "projection": projection(number(st, "curr_items"), average),
+        "projection": projection(number(st, "curr_items"), average, basis),
         "sampled_keys": entry["observed"].get("sampled", 0),
         "notes": notes,
     }
