@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cachediag.checks.judge import Judge
@@ -166,24 +167,34 @@ def memcached_key(client: Any, key: str) -> dict[str, Any]:
     return row
 
 
+def redis_keys_part(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    """The Redis part of a keys row: the keys, and a note when MEMORY USAGE was refused."""
+    from cachediag.clients.resp import RedisClient
+
+    part: dict[str, Any] = {}
+    with RedisClient(target, timeout).connect() as client:
+        client.timed_ping()
+        part["keys"], memory_reason = redis_keys(client, keys)
+    if memory_reason:
+        part["notes"] = [f"MEMORY USAGE is unavailable: {memory_reason}"]
+    return part
+
+
+def memcached_keys_part(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    from cachediag.clients.memcache_text import MemcachedClient
+
+    with MemcachedClient(target, timeout).connect() as mc:
+        mc.version()
+        return {"keys": [memcached_key(mc, key) for key in keys]}
+
+
 def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    from cachediag.backends import backend_for
+
     row = target_row(target)
     row["mode"] = "keys"
     try:
-        if target.kind == "redis":
-            from cachediag.clients.resp import RedisClient
-
-            with RedisClient(target, timeout).connect() as client:
-                client.timed_ping()
-                row["keys"], memory_reason = redis_keys(client, keys)
-            if memory_reason:
-                row["notes"] = [f"MEMORY USAGE is unavailable: {memory_reason}"]
-        else:
-            from cachediag.clients.memcache_text import MemcachedClient
-
-            with MemcachedClient(target, timeout).connect() as mc:
-                mc.version()
-                row["keys"] = [memcached_key(mc, key) for key in keys]
+        row.update(backend_for(target).ttl_keys(target, timeout, keys))
     except ProbeError as error:
         return mark_error(row, target, error)
     return row
@@ -229,14 +240,18 @@ def redis_sample(
 
 
 def memcached_sample(
-    client: Any, max_keys: int, pattern: str | None, progress: Progress | None = None
+    client: Any,
+    max_keys: int,
+    pattern: str | None,
+    progress: Progress | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[list[tuple[str, float]], bool, int]:
     """A sample of the items, each slab class its share; exp made relative to the server's
     clock. Returns (key, remaining seconds or -1) of those matching `pattern`, whether the
     sample is every item, and how many items it took."""
     from cachediag.scan.memcached import sample_items
 
-    found, result = sample_items(client, max_keys, max_seconds=None, progress=progress)
+    found, result = sample_items(client, max_keys, max_seconds=max_seconds, progress=progress)
     now = result.server_time
     items: list[tuple[str, float]] = []
     for item in found:
@@ -247,6 +262,17 @@ def memcached_sample(
     return items, result.complete, len(found)
 
 
+@dataclass
+class TtlSample:
+    """What one kind's keyspace sample gives the report."""
+
+    items: list[tuple[str, float]]
+    complete: bool
+    facts: dict[str, Any]  # what the shared ttl rule judges
+    databases: list[dict[str, Any]] | None = None  # INFO keyspace, where the kind has it
+    notes: list[str] = field(default_factory=list)
+
+
 def keyspace_report(
     target: Target,
     timeout: float,
@@ -255,51 +281,33 @@ def keyspace_report(
     judge: Judge,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
+    from cachediag.backends import backend_for
+
+    backend = backend_for(target)
     row = target_row(target)
     row["mode"] = "keyspace"
     row["max_keys"] = max_keys
     row["pattern"] = pattern
-    notes: list[str] = []
     try:
-        if target.kind == "redis":
-            items, complete, facts = _redis_keyspace(
-                target, timeout, max_keys, pattern, row, progress
-            )
-            if pattern and not complete and len(items) < max_keys:
-                notes.append(
-                    f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
-                    f"{pattern} so far (raise --max-keys to look further)"
-                )
-            if row["databases"] and len(row["databases"]) > 1:
-                notes.append(
-                    f"the sample covers db{target.db} only; the per-database figures cover them all"
-                )
-        else:
-            items, complete, facts = _memcached_keyspace(target, timeout, max_keys, pattern, notes)
-    except ScanRefused as exc:  # SCAN refused by an ACL: up, but unreadable
-        items, complete, facts = (
-            [],
-            False,
-            {"kind": target.kind, "info": None, "sample": {"error": str(exc), "keys": []}},
-        )
-        notes.append(str(exc))
+        sample = backend.ttl_sample(target, timeout, max_keys, pattern, progress)
     except ProbeError as error:
         return mark_error(row, target, error)
-    row.update(summarize(items))
-    row["complete"] = complete
-    row["verdict"] = judge(f"{target.kind}.ttl", facts)
-    row["notes"] = notes
+    if sample.databases is not None:
+        row["databases"] = sample.databases
+    row.update(summarize(sample.items))
+    row["complete"] = sample.complete
+    row["verdict"] = judge(f"{backend.kind}.ttl", sample.facts)
+    row["notes"] = sample.notes
     return row
 
 
-def _redis_keyspace(
+def redis_keyspace(
     target: Target,
     timeout: float,
     max_keys: int,
     pattern: str | None,
-    row: dict[str, Any],
     progress: Progress | None = None,
-) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
+) -> TtlSample:
     from cachediag.clients.resp import RedisClient, ReplyError
     from cachediag.probes.info import parse_info
 
@@ -307,11 +315,30 @@ def _redis_keyspace(
         client.timed_ping()
         info_reply = client.call("INFO", "keyspace")
         info = {} if isinstance(info_reply, ReplyError) else parse_info(info_reply)
-        row["databases"] = databases(info.get("keyspace") or {})
-        items, complete = redis_sample(client, max_keys, pattern, progress)
+        dbs = databases(info.get("keyspace") or {})
+        try:
+            items, complete = redis_sample(client, max_keys, pattern, progress)
+        except ScanRefused as exc:  # SCAN refused by an ACL: up, but unreadable
+            return TtlSample(
+                [],
+                False,
+                {"kind": "redis", "info": None, "sample": {"error": str(exc), "keys": []}},
+                dbs,
+                [str(exc)],
+            )
+    notes = []
+    if pattern and not complete and len(items) < max_keys:
+        notes.append(
+            f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
+            f"{pattern} so far (raise --max-keys to look further)"
+        )
+    if dbs and len(dbs) > 1:
+        notes.append(
+            f"the sample covers db{target.db} only; the per-database figures cover them all"
+        )
     if pattern:
         # With a pattern the verdict is about the matching keys, not the whole keyspace.
-        return items, complete, sample_facts(items)
+        return TtlSample(items, complete, sample_facts(items), dbs, notes)
     facts = {
         "kind": "redis",
         "info": info or None,
@@ -321,7 +348,7 @@ def _redis_keyspace(
             ]
         },
     }
-    return items, complete, facts
+    return TtlSample(items, complete, facts, dbs, notes)
 
 
 def sample_facts(items: list[tuple[str, float]], error: str | None = None) -> dict[str, Any]:
@@ -334,15 +361,22 @@ def sample_facts(items: list[tuple[str, float]], error: str | None = None) -> di
     return {"kind": "memcached", "sample": {"keys": keys, "error": error}}
 
 
-def _memcached_keyspace(
-    target: Target, timeout: float, max_keys: int, pattern: str | None, notes: list[str]
-) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
+def memcached_keyspace(
+    target: Target,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    progress: Progress | None = None,
+) -> TtlSample:
     from cachediag.clients.memcache_text import MemcachedClient
 
     with MemcachedClient(target, timeout).connect() as client:
         client.version()
         try:
-            items, complete, sampled = memcached_sample(client, max_keys, pattern)
+            # The timeout bounds the crawl, as the check's sample: a slow dump, a smaller sample.
+            items, complete, sampled = memcached_sample(
+                client, max_keys, pattern, progress, max_seconds=timeout
+            )
         except ServerRefused as error:
             # The crawler is off (-o no_lru_crawler) or busy: no sample, but the target is up.
             reason = (
@@ -350,10 +384,10 @@ def _memcached_keyspace(
                 if isinstance(error, CrawlerUnavailable)
                 else f"lru_crawler metadump failed: {error.message}"
             )
-            notes.append(reason)
-            return [], False, sample_facts([], reason)
+            return TtlSample([], False, sample_facts([], reason), notes=[reason])
+    notes = []
     if pattern:
         notes.append(
             f"metadump has no pattern: {sampled} items read, {len(items)} matched {pattern}"
         )
-    return items, complete, sample_facts(items)
+    return TtlSample(items, complete, sample_facts(items), notes=notes)

@@ -259,11 +259,9 @@ def memcached_flags(megabytes: int | None, evictions: str | None) -> dict[str, A
 
 
 def read(target: Target, timeout: float, judge: Judge) -> dict[str, Any]:
-    return (
-        redis_row(target, timeout, judge)
-        if target.kind == "redis"
-        else memcached_row(target, timeout, judge)
-    )
+    from cachediag.backends import backend_for
+
+    return backend_for(target).eviction(target, timeout, judge)
 
 
 # -- changing (Redis only) ------------------------------------------------------------------

@@ -102,35 +102,41 @@ class Session:
 
 def connect(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
     """Connect with the general client (timed), check the target answers, hand over the socket."""
-    if target.kind == "redis":
-        from cachediag.clients.resp import RedisClient
+    from cachediag.backends import backend_for
 
-        client = RedisClient(target, timeout).connect()
-        client.timed_ping()  # proves auth and protocol before the raw loop trusts the socket
-        times = {**client.info.to_dict(), "auth_us": client.auth_us}
-        assert client.sock is not None
-        session = Session(client.sock, REDIS_PING, REDIS_PONG, timeout)
-    else:
-        from cachediag.clients.memcache_text import MemcachedClient
-
-        mc = MemcachedClient(target, timeout).connect()
-        mc.version()
-        mc.send(MEMCACHED_NOOP)
-        from cachediag.clients.net import Deadline
-
-        has_meta = mc.read_line(Deadline(timeout)) == MEMCACHED_NOOP_REPLY.strip()
-        times = {**mc.info.to_dict(), "auth_us": None}
-        assert mc.sock is not None
-        # Before 1.6 there is no meta no-op; `version` is the cheapest command left.
-        session = Session(
-            mc.sock,
-            MEMCACHED_NOOP if has_meta else MEMCACHED_VERSION,
-            MEMCACHED_NOOP_REPLY if has_meta else None,
-            timeout,
-        )
-        times["command"] = "mn" if has_meta else "version"
-    times.setdefault("command", "PING")
+    session, times = backend_for(target).latency_session(target, timeout)
     session.sock.settimeout(timeout)
+    return session, times
+
+
+def redis_session(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
+    from cachediag.clients.resp import RedisClient
+
+    client = RedisClient(target, timeout).connect()
+    client.timed_ping()  # proves auth and protocol before the raw loop trusts the socket
+    times = {**client.info.to_dict(), "auth_us": client.auth_us, "command": "PING"}
+    assert client.sock is not None
+    return Session(client.sock, REDIS_PING, REDIS_PONG, timeout), times
+
+
+def memcached_session(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
+    from cachediag.clients.memcache_text import MemcachedClient
+    from cachediag.clients.net import Deadline
+
+    mc = MemcachedClient(target, timeout).connect()
+    mc.version()
+    mc.send(MEMCACHED_NOOP)
+    has_meta = mc.read_line(Deadline(timeout)) == MEMCACHED_NOOP_REPLY.strip()
+    times = {**mc.info.to_dict(), "auth_us": None}
+    assert mc.sock is not None
+    # Before 1.6 there is no meta no-op; `version` is the cheapest command left.
+    session = Session(
+        mc.sock,
+        MEMCACHED_NOOP if has_meta else MEMCACHED_VERSION,
+        MEMCACHED_NOOP_REPLY if has_meta else None,
+        timeout,
+    )
+    times["command"] = "mn" if has_meta else "version"
     return session, times
 
 

@@ -39,16 +39,19 @@ STATS_HIGHLIGHTS = (
 
 
 def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
-    if target.kind == "redis":
-        from cachediag.probes import redis as probe
+    from cachediag.backends import backend_for
 
-        facts = probe.collect(target, timeout, sample_keys)
-        if facts.get("status") == "up":
-            facts.update(_memory_commands(target, timeout))
-        return facts
-    from cachediag.probes import memcached as mc_probe
+    return backend_for(target).memory_facts(target, timeout, sample_keys)
 
-    return mc_probe.collect(target, timeout, sample_keys)
+
+def redis_facts(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+    """The probe's facts, and MEMORY DOCTOR and MEMORY STATS."""
+    from cachediag.probes import redis as probe
+
+    facts = probe.collect(target, timeout, sample_keys)
+    if facts.get("status") == "up":
+        facts.update(_memory_commands(target, timeout))
+    return facts
 
 
 def _memory_commands(target: Target, timeout: float) -> dict[str, Any]:
@@ -367,7 +370,7 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         )
     if facts.get("errors", {}).get("probe"):
         row["error"] = {"kind": "error", "message": safe_text(facts["errors"]["probe"])}
-    row.update(
-        redis_report(facts, judge) if target.kind == "redis" else memcached_report(facts, judge)
-    )
+    from cachediag.backends import backend_for
+
+    row.update(backend_for(target).memory_report(facts, judge))
     return row

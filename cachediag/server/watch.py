@@ -67,6 +67,25 @@ def memcached_counters(stats: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def redis_snapshot(client: Any) -> dict[str, float]:
+    """One INFO, as counters."""
+    from cachediag.clients.resp import ReplyError, is_auth_error
+    from cachediag.probes.info import parse_redis_info
+
+    reply = client.call("INFO")
+    if isinstance(reply, ReplyError):
+        failure = AuthFailed if is_auth_error(reply) else ServerRefused
+        raise failure(f"INFO failed: {reply.text}")
+    return redis_counters(parse_redis_info(reply))
+
+
+def memcached_snapshot(client: Any) -> dict[str, float]:
+    """One `stats`, as counters."""
+    from cachediag.probes.info import stats_numbers
+
+    return memcached_counters(stats_numbers(client.stats()))
+
+
 # The poll itself is a command Redis counts in total_commands_processed: not the app's.
 OWN_COMMANDS_PER_POLL = {"redis": 1, "memcached": 0}
 
@@ -177,31 +196,14 @@ class Poller:
         self.client: Any = None
         self.last: tuple[float, dict[str, float]] | None = None
 
-    def _connect(self) -> Any:
-        if self.target.kind == "redis":
-            from cachediag.clients.resp import RedisClient
-
-            return RedisClient(self.target, self.timeout).connect()
-        from cachediag.clients.memcache_text import MemcachedClient
-
-        return MemcachedClient(self.target, self.timeout).connect()
-
     def snapshot(self) -> dict[str, float]:
+        from cachediag.backends import backend_for
+
+        backend = backend_for(self.target)
         if self.client is None:
-            self.client = self._connect()
+            self.client = backend.connect(self.target, self.timeout)
         try:
-            if self.target.kind == "redis":
-                from cachediag.clients.resp import ReplyError, is_auth_error
-                from cachediag.probes.info import parse_redis_info
-
-                reply = self.client.call("INFO")
-                if isinstance(reply, ReplyError):
-                    failure = AuthFailed if is_auth_error(reply) else ServerRefused
-                    raise failure(f"INFO failed: {reply.text}")
-                return redis_counters(parse_redis_info(reply))
-            from cachediag.probes.info import stats_numbers
-
-            return memcached_counters(stats_numbers(self.client.stats()))
+            return backend.counters(self.client)
         except ProbeError:
             self.close()
             raise

@@ -73,7 +73,11 @@ def eviction_policy(
         policy = eviction.validate_policy(set_policy) if set_policy is not None else None
         size = eviction.parse_size(maxmemory) if maxmemory is not None else None
         config_setup = setup(common)
-        if policy is not None and not any(t.kind == "redis" for t in config_setup.targets):
+        from cachediag.backends import backend_for
+
+        if policy is not None and not any(
+            backend_for(t).runtime_eviction_settings for t in config_setup.targets
+        ):
             raise UsageError(
                 "--set changes Redis only: Memcached cannot change its memory limit or "
                 "eviction mode at runtime; "
@@ -130,8 +134,10 @@ def _set(
     by_name = {t.name: t for t in targets}
     planned: list[tuple[str, list[dict[str, Any]]]] = []
     failed = False
+    from cachediag.backends import backend_for
+
     for row in rows:
-        if row["kind"] != "redis":
+        if not backend_for(row["kind"]).runtime_eviction_settings:
             continue
         if row["status"] != "up":
             failed = True
