@@ -16,6 +16,10 @@ from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused
 from cachediag.targets.target import Target
 
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+# The cheapest round trips: the meta no-op (1.6+), and `version` on servers without meta.
+NOOP_REQUEST = b"mn\r\n"
+NOOP_REPLY = b"MN\r\n"
+VERSION_REQUEST = b"version\r\n"
 
 
 def is_text_key(key: bytes) -> bool:
@@ -75,7 +79,7 @@ class MemcachedClient(Connection):
 
     # -- commands -------------------------------------------------------------------
     def version(self) -> str:
-        self.send(b"version\r\n")
+        self.send(VERSION_REQUEST)
         line = self.read_line(Deadline(self.timeout))
         if not line.startswith(b"VERSION "):
             raise ProtocolViolation(_describe_foreign(line))
@@ -84,9 +88,9 @@ class MemcachedClient(Connection):
     def timed_noop(self) -> int:
         """One `mn` (meta no-op) round trip in microseconds; `version` on servers without meta."""
         started = time.perf_counter_ns()
-        self.send(b"mn\r\n")
+        self.send(NOOP_REQUEST)
         line = self.read_line(Deadline(self.timeout))
-        if line == b"MN":
+        if line == NOOP_REPLY.rstrip():
             return int((time.perf_counter_ns() - started) // 1000)
         if line == b"ERROR":  # before 1.6: no meta commands
             started = time.perf_counter_ns()
@@ -109,6 +113,11 @@ class MemcachedClient(Connection):
                 raise ProtocolViolation(_describe_foreign(line))
             _, name, value = line.decode("utf-8", "replace").split(" ", 2)
             values[name] = value
+
+    def has_meta(self) -> bool:
+        """Does the server speak the meta protocol (memcached 1.6+)? One `mn` round trip."""
+        self.send(NOOP_REQUEST)
+        return self.read_line(Deadline(self.timeout)) == NOOP_REPLY.rstrip()
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
         """Values of `keys` with one multi-get (a read; no flag or TTL is touched).

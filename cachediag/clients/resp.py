@@ -67,6 +67,11 @@ class KeyCommand(NamedTuple):
         return self.prefix + (self.suffix + self.prefix).join(args) + self.suffix
 
 
+# The lean latency loop (server/latency.py) sends this and expects exactly that back.
+PING_REQUEST = pack(b"PING")
+PONG_REPLY = b"+PONG\r\n"
+
+
 def key_args(keys: list[bytes]) -> list[bytes]:
     """Keys as bulk strings, packed once for every command a batch sends about them."""
     return [b"$%d\r\n%b\r\n" % (len(key), key) for key in keys]
