@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
+from servers import LoopbackServer
 
 from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.clients.resp import RedisClient
-from cachediag.errors import ProbeError
+from cachediag.errors import CrawlerUnavailable, ProbeError
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.scan.memcached import (
     CrawlOptions,
@@ -254,6 +257,62 @@ def test_memcached_crawl_lists_every_item(memcached_server) -> None:
         )
     assert stopped.stop_reason == "max-keys" and len(partial) == 100
     assert all(i.key.startswith(b"user:") for i in partial)
+
+
+class BusyCrawler(LoopbackServer):
+    """A Memcached whose LRU crawler answers BUSY to the first `busy` metadump requests.
+
+    A real one answers BUSY only while its crawler is caught between two requests (a
+    dump just cut short at a budget): a moment no test can hit on purpose.
+    """
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.requests = 0
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as lines:
+            for line in lines:
+                if line.startswith(b"stats"):
+                    conn.sendall(b"STAT time 1700000000\r\nSTAT curr_items 1\r\nEND\r\n")
+                elif line.startswith(b"lru_crawler metadump"):
+                    self.requests += 1
+                    if self.requests <= self.busy:
+                        conn.sendall(b"BUSY currently processing crawler request\r\n")
+                    else:
+                        item = b"key=user%3A1 exp=-1 la=1700000000 cas=1 fetch=no cls=1 size=60"
+                        conn.sendall(item + b"\nEND\r\n")
+
+
+@pytest.mark.parametrize(("busy", "waits"), [(3, True), (10_000, False)])
+def test_a_crawl_waits_a_moment_for_a_busy_crawler(
+    monkeypatch: pytest.MonkeyPatch, busy: int, waits: bool
+) -> None:
+    """One dump at a time: a crawler that frees itself soon is waited for, one that does not
+    is reported as busy (within BUSY_WAIT_S), never a hang and never a crash."""
+    import cachediag.scan.memcached as engine
+
+    monkeypatch.setattr(engine, "BUSY_WAIT_S", 0.5)
+    server = BusyCrawler(busy)
+    try:
+        target = parse_memcached(f"127.0.0.1:{server.port}", "flag")
+        got: list[Item] = []
+        with MemcachedClient(target, 5).connect() as client:
+            if waits:
+                result = crawl(client, CrawlOptions(spec="all"), got.extend)
+                assert result.complete and [i.key for i in got] == [b"user:1"]
+                assert server.requests == busy + 1
+            else:
+                started = time.monotonic()
+                with pytest.raises(CrawlerUnavailable, match="busy with another request"):
+                    crawl(client, CrawlOptions(spec="all"), got.extend)
+                assert 0.5 <= time.monotonic() - started < 2
+    finally:
+        server.close()
 
 
 def test_memcached_without_crawler_says_so(memcached_factory) -> None:

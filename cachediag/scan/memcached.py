@@ -31,6 +31,10 @@ from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.errors import CrawlerUnavailable, ProbeError, ServerRefused
 from cachediag.scan.redis import Namespacer, Progress
 
+# How long a dump waits for a crawler busy with another request, and how often it asks.
+BUSY_WAIT_S = 2.0
+BUSY_RETRY_S = 0.05
+
 CRAWLER_DISABLED = (
     "the LRU crawler is disabled on this server (memcached -o no_lru_crawler): its keys "
     "cannot be listed. Restart it without that option (or run `lru_crawler enable`) to scan"
@@ -266,7 +270,10 @@ def crawl(
     matcher = re.compile(fnmatch.translate(options.match)).match if options.match else None
     specs = ["hash", "all"] if options.spec == "auto" else [options.spec]
     batches = None
-    for index, spec in enumerate(specs):
+    busy_until = time.monotonic() + BUSY_WAIT_S
+    index = 0
+    while index < len(specs):
+        spec = specs[index]
         try:
             batches = client.metadump_chunks(spec)
             first = next(batches, b"")
@@ -274,10 +281,16 @@ def crawl(
             if "disabled" in error.message:
                 raise CrawlerUnavailable(CRAWLER_DISABLED) from None
             if "BUSY" in error.message:
+                # One dump at a time: a dump just cut short (ours, closed at a budget) or the
+                # background crawl holds the crawler for a moment. Wait a little, then say so.
+                if time.monotonic() < busy_until:
+                    time.sleep(BUSY_RETRY_S)
+                    continue
                 raise CrawlerUnavailable(
                     "the LRU crawler is busy with another request: try again shortly"
                 ) from None
-            if index + 1 < len(specs):
+            index += 1
+            if index < len(specs):
                 continue
             raise CrawlerUnavailable(
                 f"lru_crawler metadump {spec} failed: {error.message}"
