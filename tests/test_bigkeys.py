@@ -282,8 +282,17 @@ def test_a_server_that_stalls_mid_scan_gives_the_partial_result(cachediag, redis
     pipe.execute()
 
     def stall() -> None:
-        time.sleep(0.35)
-        server.client().execute_command("DEBUG", "SLEEP", "3")
+        # Stall once the scan is under way (a few SCANs served), not after a fixed delay:
+        # on a loaded machine cachediag's own start-up can outlast any fixed delay, and a
+        # stall during the connect is a down target, not a partial scan.
+        watcher = server.client()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            calls = watcher.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)
+            if calls >= 3:
+                break
+            time.sleep(0.005)
+        watcher.execute_command("DEBUG", "SLEEP", "3")
 
     staller = threading.Thread(target=stall, daemon=True)
     staller.start()

@@ -41,11 +41,16 @@ def test_memcached_hit_rate() -> None:
     assert judge("memcached.hit_rate", facts)[0] == "fail"
 
 
+@pytest.mark.parametrize("policy", ["noeviction", "volatile-lru"])
 @pytest.mark.parametrize(
     ("used_mb", "status"), [(50, "pass"), (80, "warn"), (94, "warn"), (95, "fail")]
 )
-def test_redis_memory(used_mb: int, status: str) -> None:
-    facts = redis_facts(info={"memory": {"used_memory": used_mb * 2**20}})
+def test_redis_memory(used_mb: int, status: str, policy: str) -> None:
+    # Graded by the limit where the limit is where writes fail (an allkeys-* cache is
+    # judged by its evictions instead: tests/test_incident_rules.py).
+    facts = redis_facts(
+        info={"memory": {"used_memory": used_mb * 2**20, "maxmemory_policy": policy}}
+    )
     assert judge("redis.memory", facts)[0] == status
 
 

@@ -204,3 +204,22 @@ def test_server_version_escapes_are_not_printed_raw(cachediag, fake_redis) -> No
         "check", "--redis", f"127.0.0.1:{server.port}", "--only", "redis.running", "--timeout", "1"
     )
     assert "\x1b" not in run.out and "\x07" not in run.out
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "markdown", "junit"])
+def test_password_echoed_in_the_version_is_masked_in_output_files(
+    cachediag, fake_redis, tmp_path, fmt: str
+) -> None:
+    """-o FILE goes through the same masking pass as stdout: a server that puts the
+    password in its version string (no real Redis can be made to) leaks it nowhere."""
+    info = b"# Server\r\nredis_version:7.0.15-PWLEAK123\r\nrole:master\r\n"
+    server = fake_redis(b"$%d\r\n%s\r\n" % (len(info), info))
+    out = tmp_path / f"report.{fmt}"
+    url = f"redis://:PWLEAK123@127.0.0.1:{server.port}"
+    args = ("--redis", url, "--only", "redis.running", "--timeout", "1", "--format", fmt)
+    run = cachediag("check", *args, "-o", str(out))
+    written = out.read_text(encoding="utf-8")
+    assert "7.0.15-***" in written  # the version did reach the file, masked
+    assert "PWLEAK123" not in written + run.out + run.err
+    shown = cachediag("check", *args)
+    assert "7.0.15-***" in shown.out and "PWLEAK123" not in shown.out + shown.err

@@ -537,3 +537,28 @@ def test_max_batches_bounds_a_sparse_pattern(redis_server) -> None:
         found, result = full_scan(client, match="nomatch:*", count=100, max_batches=5)
     assert not found and result.batches == 5 and result.stop_reason == "max-batches"
     assert not result.complete and result.cursor != 0
+
+
+def test_keys_only_lists_keys_and_stops_when_the_caller_has_enough(redis_server) -> None:
+    redis_server.client().mset({f"k:{i}": i for i in range(5000)})
+    redis_server.cli("CONFIG", "RESETSTAT")
+    found: list[KeyInfo] = []
+
+    def add(infos: list[KeyInfo]) -> bool:
+        found.extend(infos)
+        return len(found) >= 250
+
+    with connect(redis_server) as client:
+        result = scan_keyspace(client, ScanOptions(count=100, keys_only=True), add)
+    assert result.stop_reason == "enough" and not result.complete and result.cursor != 0
+    assert 250 <= len(found) < 400 and {(i.type, i.length, i.namespace) for i in found} == {
+        ("", None, "k:*")
+    }
+    stats = redis_server.cli("INFO", "commandstats")
+    calls = {
+        line.split(":")[0].removeprefix("cmdstat_"): int(line.split("calls=")[1].split(",")[0])
+        for line in stats.split()
+        if line.startswith("cmdstat_")
+    }
+    assert calls["scan"] == result.batches  # not one SCAN past the batch that was enough
+    assert not {"pttl", "strlen", "memory", "type"} & set(calls)

@@ -32,6 +32,7 @@ def test_the_guides_reading_of_ttl_replies() -> None:
     assert reading(-1) == "no expiration set: cached forever"
     assert reading(-2) == "key does not exist"
     assert reading(3600) == "3600 seconds remaining (1h 0m)"
+    assert reading(1) == "1 second remaining (1s)"
 
 
 def test_namespaces_with_most_keys_without_ttl_come_first() -> None:
@@ -175,7 +176,9 @@ def test_memcached_keyspace_and_keys(cachediag, memcached_server) -> None:
         "--json",
     )
     user, page, nope, bad = keys.json()["targets"][0]["keys"]
-    assert 590 <= user["ttl"] <= 600 and user["memory_bytes"] == 1
+    assert 590 <= user["ttl"] <= 600 and user["value_bytes"] == 1
+    # memory_bytes is the item as its slab holds it (key, value, header), as in bigkeys.
+    assert user["memory_bytes"] > len("user:1") + 1 and user["slab_class"] == 1
     assert page["ttl"] == -1 and nope["ttl"] == -2
     assert bad["ttl"] is None and "not a valid Memcached key" in bad["reading"]
 

@@ -12,6 +12,7 @@ then reads one at a time, so such a kind needs no core to change.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cachediag.targets.target import Target
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
     from cachediag.checks.judge import Judge
     from cachediag.clients.connection import Connection
     from cachediag.keyspace.bigkeys import BigkeysRequest
+    from cachediag.keyspace.entities import Entities
     from cachediag.keyspace.inspect import SampleRequest
     from cachediag.keyspace.ttl import TtlSample
+    from cachediag.probes.facts import TargetFacts
     from cachediag.scan.redis import Progress
     from cachediag.server.latency import Session
 
@@ -44,14 +47,14 @@ class Backend(ABC):
         """A connected (and authenticated) client; every failure is a ProbeError."""
 
     @abstractmethod
-    def probe(self, target: Target, timeout: float, sample_keys: int) -> Facts:
+    def probe(self, target: Target, timeout: float, sample_keys: int) -> TargetFacts:
         """The facts `check` judges (see probes/redis.py, probes/memcached.py)."""
 
     @abstractmethod
     def ping(self, target: Target, timeout: float, row: Row) -> None:
         """Fill `row`'s connect_us, latency_us, version and role (cachediag ping)."""
 
-    def local_server(self, facts: Facts) -> dict[str, Any] | None:
+    def local_server(self, facts: Mapping[str, Any]) -> dict[str, Any] | None:
         """What the host probe needs of a server running on this machine, if anything."""
         return None
 
@@ -69,6 +72,19 @@ class Backend(ABC):
     def inspect_keys(
         self, target: Target, timeout: float, keys: list[bytes], delimiter: str
     ) -> Row: ...
+
+    @abstractmethod
+    def key_evidence(
+        self,
+        target: Target,
+        timeout: float,
+        named: list[tuple[bytes, dict[str, Any]]],
+        entities: Entities | None,
+        reads: Any,
+        delimiter: str,
+    ) -> None:
+        """`inspect KEY`'s further readings: the namespace's neighbours, whole values to decode
+        (keyspace/key_evidence.py), filed into `named` and counted in `reads`."""
 
     @abstractmethod
     def inspect_sample(
@@ -101,6 +117,10 @@ class Backend(ABC):
     @abstractmethod
     def counters(self, client: Any) -> dict[str, float]:
         """One reading of the counters `watch` turns into rates, over `client`."""
+
+    def pressure_counters(self) -> tuple[str, ...]:
+        """The trouble counters `watch` reports as moved in each interval: none, by default."""
+        return ()
 
     @abstractmethod
     def latency_session(self, target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:

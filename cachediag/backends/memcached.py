@@ -11,8 +11,10 @@ if TYPE_CHECKING:
     from cachediag.checks.judge import Judge
     from cachediag.clients.memcache_text import MemcachedClient
     from cachediag.keyspace.bigkeys import BigkeysRequest
+    from cachediag.keyspace.entities import Entities
     from cachediag.keyspace.inspect import SampleRequest
     from cachediag.keyspace.ttl import TtlSample
+    from cachediag.probes.facts import TargetFacts
     from cachediag.scan.redis import Progress
     from cachediag.server.latency import Session
 
@@ -27,7 +29,7 @@ class MemcachedBackend(Backend):
 
         return MemcachedClient(target, timeout).connect()
 
-    def probe(self, target: Target, timeout: float, sample_keys: int) -> Facts:
+    def probe(self, target: Target, timeout: float, sample_keys: int) -> TargetFacts:
         from cachediag.probes import memcached
 
         return memcached.collect(target, timeout, sample_keys)
@@ -57,6 +59,19 @@ class MemcachedBackend(Backend):
 
         return memcached_keys(target, timeout, keys, delimiter)
 
+    def key_evidence(
+        self,
+        target: Target,
+        timeout: float,
+        named: list[tuple[bytes, dict[str, Any]]],
+        entities: Entities | None,
+        reads: Any,
+        delimiter: str,
+    ) -> None:
+        from cachediag.keyspace.key_evidence import memcached_evidence
+
+        memcached_evidence(target, timeout, named, entities, reads, delimiter)
+
     def inspect_sample(
         self, target: Target, timeout: float, request: SampleRequest, progress: Progress | None
     ) -> Row:
@@ -82,7 +97,7 @@ class MemcachedBackend(Backend):
         return memcached_keyspace(target, timeout, max_keys, pattern, progress)
 
     def memory_facts(self, target: Target, timeout: float, sample_keys: int) -> Facts:
-        return self.probe(target, timeout, sample_keys)  # `stats` already holds the memory
+        return dict(self.probe(target, timeout, sample_keys))  # `stats` holds the memory
 
     def memory_report(self, facts: Facts, judge: Judge) -> Row:
         from cachediag.server.memory import memcached_report
@@ -98,6 +113,11 @@ class MemcachedBackend(Backend):
         from cachediag.server.watch import memcached_snapshot
 
         return memcached_snapshot(client)
+
+    def pressure_counters(self) -> tuple[str, ...]:
+        from cachediag.server.watch import PRESSURE_NAMES
+
+        return PRESSURE_NAMES
 
     def latency_session(self, target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
         from cachediag.server.latency import memcached_session

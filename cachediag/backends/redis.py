@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cachediag.backends.base import Backend, Facts, Row
@@ -11,8 +12,10 @@ if TYPE_CHECKING:
     from cachediag.checks.judge import Judge
     from cachediag.clients.resp import RedisClient
     from cachediag.keyspace.bigkeys import BigkeysRequest
+    from cachediag.keyspace.entities import Entities
     from cachediag.keyspace.inspect import SampleRequest
     from cachediag.keyspace.ttl import TtlSample
+    from cachediag.probes.facts import TargetFacts
     from cachediag.scan.redis import Progress
     from cachediag.server.latency import Session
 
@@ -26,7 +29,7 @@ class RedisBackend(Backend):
 
         return RedisClient(target, timeout).connect()
 
-    def probe(self, target: Target, timeout: float, sample_keys: int) -> Facts:
+    def probe(self, target: Target, timeout: float, sample_keys: int) -> TargetFacts:
         from cachediag.probes import redis
 
         return redis.collect(target, timeout, sample_keys)
@@ -36,7 +39,7 @@ class RedisBackend(Backend):
 
         ping_redis(target, timeout, row)
 
-    def local_server(self, facts: Facts) -> dict[str, Any] | None:
+    def local_server(self, facts: Mapping[str, Any]) -> dict[str, Any] | None:
         """The data directory and TCP backlog whose kernel settings the host checks judge."""
         if not facts.get("local") or facts.get("status") != "up":
             return None
@@ -63,6 +66,19 @@ class RedisBackend(Backend):
         from cachediag.keyspace.inspect import redis_keys
 
         return redis_keys(target, timeout, keys, delimiter)
+
+    def key_evidence(
+        self,
+        target: Target,
+        timeout: float,
+        named: list[tuple[bytes, dict[str, Any]]],
+        entities: Entities | None,
+        reads: Any,
+        delimiter: str,
+    ) -> None:
+        from cachediag.keyspace.key_evidence import redis_evidence
+
+        redis_evidence(target, timeout, named, entities, reads, delimiter)
 
     def inspect_sample(
         self, target: Target, timeout: float, request: SampleRequest, progress: Progress | None

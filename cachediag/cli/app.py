@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from cachediag import __version__
+from cachediag.cli.exit_codes import ExitCode
 
 # command name -> (module, function); the order is the order of `cachediag --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,7 +38,7 @@ HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checkl
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"cachediag {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 def main_options(
@@ -80,11 +81,47 @@ def main() -> NoReturn:
 
     masking.install()
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    app = build_app(wanted if wanted in COMMANDS else None)
+    if wanted == "check" and _wants_nagios(sys.argv[2:]):
+        _leave(_run_as_plugin(app))
     try:
-        build_app(wanted if wanted in COMMANDS else None)()
+        app()
     except SystemExit as exc:
         _leave(exc.code)
-    _leave(0)
+    _leave(ExitCode.OK)
+
+
+def _wants_nagios(args: list[str]) -> bool:
+    """Whether `check` was asked for --format nagios (-f nagios, --format=nagios, -fnagios)."""
+    for index, arg in enumerate(args):
+        if arg in ("--format", "-f") and args[index + 1 : index + 2] == ["nagios"]:
+            return True
+        if arg in ("--format=nagios", "-fnagios"):
+            return True
+    return False
+
+
+def _run_as_plugin(app: typer.Typer) -> int:
+    """`check --format nagios`: a bad option is UNKNOWN (3) with its line on stdout.
+
+    A monitor reads a plugin's stdout and exit code; the option parser's own exit 2
+    would be CRITICAL, paging someone for a typo in the check's command line.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        if not any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
+            raise
+        from cachediag.safety.secrets import mask_secrets
+        from cachediag.safety.textsafe import safe_text
+
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        line = safe_text(mask_secrets(message)).replace("|", "/")
+        sys.stdout.write(f"CACHEDIAG UNKNOWN - usage: {line}\n")
+        sys.stderr.write(f"cachediag: error: {line}\n")
+        return 3
+    return code if isinstance(code, int) else 0
 
 
 def _leave(code: object) -> NoReturn:
@@ -97,11 +134,11 @@ def _leave(code: object) -> NoReturn:
     """
     if isinstance(code, str):  # what sys.exit("message") would print
         sys.stderr.write(code + "\n")
-        code = 1
-    status = code if isinstance(code, int) else 0 if code is None else 1
+        code = ExitCode.FAILED
+    status = code if isinstance(code, int) else ExitCode.OK if code is None else ExitCode.FAILED
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (`| head`): nothing left to say
-            status = status or 1
+            status = status or ExitCode.FAILED
     os._exit(status)

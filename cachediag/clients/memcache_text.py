@@ -9,17 +9,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
-from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused
+from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused, ServerSaturated
 from cachediag.targets.target import Target
+
+if TYPE_CHECKING:
+    from typing import Self
 
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 # The cheapest round trips: the meta no-op (1.6+), and `version` on servers without meta.
 NOOP_REQUEST = b"mn\r\n"
 NOOP_REPLY = b"MN\r\n"
 VERSION_REQUEST = b"version\r\n"
+# What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
+# default since 1.4.x) before closing it, whatever was asked.
+_SATURATED = b"ERROR Too many open connections"
+
+
+def saturated_error() -> ServerSaturated:
+    return ServerSaturated(
+        "up but saturated: at its connection limit (memcached -c) it turns new connections "
+        "away ('ERROR Too many open connections'), the application's as well as ours",
+        limit="memcached -c",
+    )
 
 
 def is_text_key(key: bytes) -> bool:
@@ -45,6 +60,12 @@ class MemcachedClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target, timeout)
         self._buffer = b""
+        self._heard = False  # has this connection's first byte arrived yet?
+
+    def connect(self) -> Self:
+        super().connect()
+        self._heard = False
+        return self
 
     # -- wire -----------------------------------------------------------------------
     def _fill(self, deadline: Deadline) -> None:
@@ -58,6 +79,11 @@ class MemcachedClient(Connection):
         if not chunk:
             self.close()
             raise ConnectionClosed("the server closed the connection mid-reply")
+        if not self._heard:
+            self._heard = True
+            if chunk.startswith(_SATURATED):
+                self.close()
+                raise saturated_error()
         self._buffer += chunk
 
     def read_line(self, deadline: Deadline) -> bytes:
@@ -224,3 +250,30 @@ class MemcachedClient(Connection):
             raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
         flags = {part[:1]: part[1:] for part in line.split()[1:]}
         return int(flags.get(b"t", b"-1")), int(flags[b"s"]) if b"s" in flags else None
+
+    def meta_debug(self, key: bytes) -> dict[str, int | bool] | None:
+        """`me KEY`: the item as the slab holds it (cls, size, exp, la, fetch), None if missing.
+
+        Unlike mg it is no get: it counts no hit, marks nothing fetched and leaves the
+        LRU alone. `size` is the item's bytes in its chunk (key, value and header), the
+        figure metadump and bigkeys give. A server without it (before 1.6) refuses it:
+        ServerRefused.
+        """
+        if not is_text_key(key):
+            raise ProtocolViolation("not a key the text protocol can carry")
+        self.send(b"me " + key + b"\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"EN":
+            return None
+        if line.startswith(_ERRORS):
+            raise ServerRefused(f"me failed: {line[:60].decode('ascii', 'replace')}")
+        if not line.startswith(b"ME "):
+            raise ProtocolViolation(_describe_foreign(line))
+        item: dict[str, int | bool] = {}
+        for field in line.split(b" ")[2:]:
+            name, _, value = field.partition(b"=")
+            if name == b"fetch":
+                item["fetch"] = value == b"yes"
+            elif name in (b"exp", b"la", b"cas", b"cls", b"size") and value.lstrip(b"-").isdigit():
+                item[name.decode()] = int(value)
+        return item

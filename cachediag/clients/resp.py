@@ -16,6 +16,7 @@ from cachediag.errors import (
     ProbeError,
     ProtocolViolation,
     ServerRefused,
+    ServerSaturated,
 )
 from cachediag.safety.secrets import mask_secrets
 from cachediag.targets.target import Target
@@ -102,16 +103,31 @@ def _describe_foreign(head: bytes) -> str:
     return f"not a Redis server: unexpected reply '{text}'"
 
 
+# What Redis writes to a connection it accepts at maxclients, before it reads a command,
+# and then closes it: whatever we asked first, this is the answer.
+_SATURATED = b"-ERR max number of clients reached"
+
+
+def saturated_error() -> ServerSaturated:
+    return ServerSaturated(
+        "up but saturated: at its connection limit (maxclients) it turns new connections away "
+        "('ERR max number of clients reached'), the application's as well as ours",
+        limit="maxclients",
+    )
+
+
 class RedisClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target, timeout)
         self.auth_us: int | None = None
         self._reader = hiredis.Reader(replyError=ReplyError)
+        self._heard = False  # has this connection's first reply arrived yet?
 
     # -- connection -----------------------------------------------------------------
     def connect(self) -> Self:
         """Connect, authenticate and select the database; every failure is a ProbeError."""
         super().connect()
+        self._heard = False
         if self.target.password is not None:
             args: list[Arg] = ["AUTH"]
             if self.target.username:
@@ -182,6 +198,11 @@ class RedisClient(Connection):
                 if not first_bytes:
                     raise self._closed_silently()
                 raise ConnectionClosed("the server closed the connection mid-reply")
+            if not self._heard:
+                self._heard = True
+                if chunk.startswith(_SATURATED):
+                    self.close()
+                    raise saturated_error()
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]
             self._reader.feed(chunk)

@@ -8,7 +8,10 @@ from typing import Any
 from cachediag.clients.memcache_text import MemcachedClient, is_text_key
 from cachediag.clients.resp import RedisClient, ReplyError
 from cachediag.errors import ProbeError, ServerRefused, UsageError
+from cachediag.keyspace.entities import Entities
 from cachediag.keyspace.envelope_survey import EnvelopeSurvey, envelope_dict
+from cachediag.keyspace.payload_survey import read_whole, survey_for
+from cachediag.keyspace.whole_values import redis_reader
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
 from cachediag.scan.memcached import CrawlOptions, Item, crawl
@@ -34,6 +37,7 @@ class SampleRequest:
     scan: ScanOptions
     crawl: CrawlOptions
     affected: int = 20
+    entities: Entities | None = None  # layouts for a full decode of the payloads
 
 
 def check_memcached_key(key: bytes) -> None:
@@ -160,7 +164,7 @@ def sample_report(
 def redis_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
-    survey = EnvelopeSurvey(request.affected)
+    survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.scan.delimiter))
 
     def add(infos: list[KeyInfo]) -> None:
         for info in infos:
@@ -169,6 +173,7 @@ def redis_sample(
     options = request.scan
     with RedisClient(target, timeout).connect() as client:
         result = scan_keyspace(client, options, add, progress)
+        read_whole(survey.payloads, redis_reader(client), result.stop_reason)
     return {
         "mode": "sample",
         "pattern": safe_text(options.match) if options.match else None,
@@ -203,7 +208,7 @@ def memcached_sample(
         result = crawl(client, request.crawl, items.extend, progress)
     finally:
         client.close()
-    survey = EnvelopeSurvey(request.affected)
+    survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.crawl.delimiter))
     wanted = [item for item in items if item.size <= MEMCACHED_FETCH_LIMIT]
     fetched = 0
     with MemcachedClient(target, timeout).connect() as getter:
@@ -216,7 +221,9 @@ def memcached_sample(
                 if value is None:
                     continue  # expired or evicted since the crawl: skipped
                 fetched += 1
-                survey.add(item.key, item.namespace, value[:VALUE_HEAD_BYTES], len(value))
+                survey.add(
+                    item.key, item.namespace, value[:VALUE_HEAD_BYTES], len(value), value=value
+                )
     return {
         "mode": "sample",
         "pattern": safe_text(request.crawl.match) if request.crawl.match else None,

@@ -14,10 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cachediag.checks.facts_view import plural
 from cachediag.checks.judge import Judge
 from cachediag.errors import CrawlerUnavailable, ProbeError, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_duration
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -54,24 +56,14 @@ def bucket_of(ttl_seconds: float) -> str:
     return BUCKETS[-1][0]  # pragma: no cover - the last bound is infinite
 
 
-def human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < HOUR:
-        return f"{seconds // 60}m {seconds % 60}s"
-    if seconds < DAY:
-        return f"{seconds // HOUR}h {seconds % HOUR // 60}m"
-    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
-
-
 def reading(ttl: int) -> str:
     """The guide's reading of a `TTL` reply."""
     if ttl == -2:
         return "key does not exist"
     if ttl == -1:
         return "no expiration set: cached forever"
-    return f"{ttl} seconds remaining ({human_duration(ttl)})"
+    # The number as TTL itself prints it (no thousands separator), in the right number.
+    return f"{ttl} {'second' if ttl == 1 else 'seconds'} remaining ({human_duration(ttl)})"
 
 
 def summarize(items: list[tuple[str, float]]) -> dict[str, Any]:
@@ -150,7 +142,8 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
 
 
 def memcached_key(client: Any, key: str) -> dict[str, Any]:
-    """Remaining TTL and value size (`mg KEY t s`; it counts as a get in the server's stats)."""
+    """`mg KEY t s`: remaining TTL and value length (a get in the server's stats); `me KEY`:
+    the item's size in its slab."""
     from cachediag.clients.memcache_text import is_text_key
 
     raw = key.encode("utf-8", "surrogateescape")
@@ -163,8 +156,25 @@ def memcached_key(client: Any, key: str) -> dict[str, Any]:
         row.update(ttl=-2, reading=reading(-2))
         return row
     ttl, size = found
-    row.update(ttl=ttl, type="item", memory_bytes=size, reading=reading(ttl))
+    row.update(ttl=ttl, type="item", value_bytes=size, reading=reading(ttl))
+    row.update(memcached_item_size(client, raw))
     return row
+
+
+def memcached_item_size(client: Any, raw: bytes) -> dict[str, Any]:
+    """The item's bytes in its slab chunk and its class (`me`), the size bigkeys shows.
+
+    `mg ... s` gives the value's length only; what the item takes is key, value and
+    header, as metadump reports it. `memory_bytes` carries that one meaning for both
+    kinds (MEMORY USAGE on Redis). A server without `me` leaves it unknown, said so.
+    """
+    try:
+        item = client.meta_debug(raw)
+    except ServerRefused as error:
+        return {"memory_bytes": None, "slab_class": None, "size_note": error.message}
+    if item is None:  # gone between the two commands
+        return {"memory_bytes": None, "slab_class": None}
+    return {"memory_bytes": item.get("size"), "slab_class": item.get("cls")}
 
 
 def redis_keys_part(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
@@ -185,7 +195,11 @@ def memcached_keys_part(target: Target, timeout: float, keys: list[str]) -> dict
 
     with MemcachedClient(target, timeout).connect() as mc:
         mc.version()
-        return {"keys": [memcached_key(mc, key) for key in keys]}
+        part: dict[str, Any] = {"keys": [memcached_key(mc, key) for key in keys]}
+    size_notes = {note for key in part["keys"] if (note := key.pop("size_note", None))}
+    if size_notes:
+        part["notes"] = [f"item sizes are unavailable ({'; '.join(sorted(size_notes))})"]
+    return part
 
 
 def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
@@ -329,8 +343,9 @@ def redis_keyspace(
     notes = []
     if pattern and not complete and len(items) < max_keys:
         notes.append(
-            f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
-            f"{pattern} so far (raise --max-keys to look further)"
+            "SCAN stopped before the end of the keyspace: "
+            f"{plural(len(items), 'key')} matched {pattern} so far "
+            "(raise --max-keys to look further)"
         )
     if dbs and len(dbs) > 1:
         notes.append(

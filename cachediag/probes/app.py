@@ -19,24 +19,34 @@ import json
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cachediag import __version__
 from cachediag.errors import UsageError
 from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of
+from cachediag.probes.facts import (
+    AppEndpoints,
+    HealthFacts,
+    LogsFacts,
+    MetricsFacts,
+    SchemaVersions,
+)
 from cachediag.safety.secrets import mask_secrets
 
 METRICS_LIMIT = 16 * 2**20  # bytes of /metrics read at most
 HEALTH_LIMIT = 64 * 2**10
+# A whole fetch may take its timeout and this much more (thread start, the last read).
+FETCH_MARGIN_S = 0.25
 SAMPLE_KEYS_PER_VERSION = 3
 MAX_METRIC_NAMES = 200
 
@@ -72,8 +82,12 @@ def mask_url(url: str) -> str:
 def _check_url(option: str, url: str | None) -> str | None:
     if url is None or url == "":
         return None
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        hostname = parsed.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL" and friends
+        raise UsageError(f"{option} {mask_url(url)}: not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not hostname:
         raise UsageError(f"{option} {mask_url(url)}: expected an http:// or https:// URL")
     return url
 
@@ -160,6 +174,37 @@ def _describe(kind: str, reason: object, url: str, timeout: float) -> str:
 
 
 def fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
+    """GET `url` within `timeout` for the whole fetch; errors as data, never raised.
+
+    urllib bounds each socket read, not the request: a server dripping one byte at a
+    time keeps every read under the timeout for as long as it likes. So the fetch runs
+    in a daemon thread that is abandoned at the deadline (cachediag leaves through
+    os._exit, which never waits for it).
+    """
+    outcome: list[dict[str, Any]] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(_fetch(url, timeout, limit)),
+        name=f"fetch {mask_url(url)}",
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout + FETCH_MARGIN_S)
+    if outcome:
+        return outcome[0]
+    shown = mask_url(url)
+    return {
+        "url": shown,
+        "ok": False,
+        "http_status": None,
+        "elapsed_ms": None,
+        "error": {
+            "kind": "timeout",
+            "message": f"{shown} did not send a complete answer within {timeout:g}s",
+        },
+    }
+
+
+def _fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
     """GET `url`: status, body (up to `limit` bytes), time taken; errors as data, never raised."""
     shown = mask_url(url)
     request = urllib.request.Request(
@@ -213,9 +258,7 @@ def fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
     return result
 
 
-def collect_metrics(
-    url: str, timeout: float, names: Mapping[str, tuple[str, ...]]
-) -> dict[str, Any]:
+def collect_metrics(url: str, timeout: float, names: Mapping[str, tuple[str, ...]]) -> MetricsFacts:
     from cachediag.probes import promtext
 
     facts = fetch(url, timeout, METRICS_LIMIT)
@@ -223,7 +266,7 @@ def collect_metrics(
     facts["names"] = {role: list(candidates) for role, candidates in names.items()}
     facts["values"], facts["types"], facts["series"], facts["unparsed_lines"] = {}, {}, {}, 0
     if not facts["ok"]:
-        return facts
+        return cast("MetricsFacts", facts)
     parsed = promtext.parse(body.decode("utf-8", errors="replace"))
     wanted = {name for candidates in names.values() for name in candidates}
     # Keep the named metrics and anything about caching; a busy app exports thousands.
@@ -237,10 +280,10 @@ def collect_metrics(
     }
     facts["metric_names_seen"] = len(parsed.values)
     facts["unparsed_lines"] = parsed.unparsed
-    return facts
+    return cast("MetricsFacts", facts)  # fetch's dict, now with every metrics key
 
 
-def collect_health(url: str, timeout: float) -> dict[str, Any]:
+def collect_health(url: str, timeout: float) -> HealthFacts:
     facts = fetch(url, timeout, HEALTH_LIMIT)
     body: bytes = facts.pop("body", b"")
     facts["body_status"] = None
@@ -255,11 +298,11 @@ def collect_health(url: str, timeout: float) -> dict[str, Any]:
             facts["body_json"] = {
                 k: v for k, v in document.items() if isinstance(v, (str, int, float, bool))
             }
-    return facts
+    return cast("HealthFacts", facts)  # fetch's dict, now with every health key
 
 
-def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
-    facts: dict[str, Any] = {"paths": list(paths), "scan": None, "error": None}
+def collect_logs(paths: tuple[str, ...]) -> LogsFacts:
+    facts: LogsFacts = {"paths": list(paths), "scan": None, "error": None}
     try:
         from cachediag.logscan import scan_logs
 
@@ -269,7 +312,7 @@ def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
     return facts
 
 
-def collect_endpoints(sources: AppSources, timeout: float) -> dict[str, Any]:
+def collect_endpoints(sources: AppSources, timeout: float) -> AppEndpoints:
     """The metrics and health endpoints (logs and schema versions are collected apart)."""
     return {
         "metrics": collect_metrics(sources.metrics_url, timeout, sources.metric_names)
@@ -279,7 +322,7 @@ def collect_endpoints(sources: AppSources, timeout: float) -> dict[str, Any]:
     }
 
 
-def schema_versions(target_facts: list[dict[str, Any]]) -> dict[str, Any]:
+def schema_versions(target_facts: Sequence[Mapping[str, Any]]) -> SchemaVersions:
     """cache-kit schema versions per key namespace, over the value samples of all targets.
 
     Only entries whose envelope decodes count: corrupt ones are redis.serialization's
@@ -288,7 +331,7 @@ def schema_versions(target_facts: list[dict[str, Any]]) -> dict[str, Any]:
     versions: dict[str, Counter[int]] = defaultdict(Counter)
     samples: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     where: dict[str, set[str]] = defaultdict(set)
-    sampled_targets = []
+    sampled_targets: list[Any] = []
     entries = 0
     for facts in target_facts:
         sample = facts.get("sample") or {}

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cachediag.errors import ProtocolViolation
+from cachediag.probes.facts import AppFacts, FactsDocument, HostFacts, TargetFacts
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.keyspace.entities import Entities
     from cachediag.probes.app import AppSources
 
 FACTS_SCHEMA = "cachediag.facts/v1"
 
 
-def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+def probe_target(target: Target, timeout: float, sample_keys: int) -> TargetFacts:
     from cachediag.backends import backend_for
 
     try:
@@ -34,14 +37,14 @@ def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, 
         return mark_down(facts, ProtocolViolation(message), "ping")
 
 
-def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:
+def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[TargetFacts]:
     """Probe all targets at once, so a dead one costs its timeout once, not per target."""
     from cachediag.probes.fanout import per_target
 
     return per_target(targets, lambda t: probe_target(t, timeout, sample_keys))
 
 
-def count_established(facts_list: list[dict[str, Any]]) -> None:
+def count_established(facts_list: Sequence[TargetFacts]) -> None:
     """Established TCP connections from this host to each target (other than ours)."""
     try:
         import psutil
@@ -66,7 +69,7 @@ def count_established(facts_list: list[dict[str, Any]]) -> None:
         )
 
 
-def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def local_redis_of(facts_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """What the host checks need of the servers on this machine (a local Redis' dir, backlog)."""
     from cachediag.backends import backend_for
 
@@ -80,7 +83,8 @@ def collect_facts(
     sample_keys: int = 1000,
     host: bool = True,
     app: AppSources | None = None,
-) -> dict[str, Any]:
+    entities: Entities | None = None,
+) -> FactsDocument:
     started = time.time()
     host_probe = None
     if host:
@@ -95,8 +99,12 @@ def collect_facts(
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
     target_facts = probe_targets(targets, timeout, sample_keys)
+    if entities:  # layouts configured: the sampled payloads are decoded in full
+        from cachediag.probes.payloads import decode_sampled_payloads
+
+        decode_sampled_payloads(target_facts, targets, entities, timeout)
     count_established(target_facts)
-    host_facts = None
+    host_facts: HostFacts | None = None
     if host_probe is not None:
         latency = [
             {"target": f["target"], "samples_us": f["ping"]["samples_us"]}
@@ -104,7 +112,7 @@ def collect_facts(
             if f["ping"]["samples_us"]
         ]
         host_facts = host_probe.finish(local_redis_of(target_facts), latency)
-    app_facts = None
+    app_facts: AppFacts | None = None
     if app is not None and app_pool is not None and app_future is not None:
         # Logs are scanned after the host snapshot: a big log's CPU must not read as host load.
         app_facts = {

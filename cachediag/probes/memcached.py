@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from cachediag.clients.memcache_text import MemcachedClient
-from cachediag.errors import CrawlerUnavailable, ProbeError
-from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.errors import CrawlerUnavailable, ProbeError, ServerSaturated
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
+from cachediag.probes.facts import MemcachedFacts
 from cachediag.probes.info import stats_numbers
 from cachediag.safety.textsafe import safe_text
 from cachediag.scan.memcached import Item, class_counts, sample_items
@@ -25,7 +26,7 @@ VALUE_SAMPLE = 100
 VALUE_SIZE_LIMIT = 64 * 1024
 
 
-def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> MemcachedFacts:
     facts = base_facts(target)
     client = MemcachedClient(target, timeout)
     try:
@@ -48,6 +49,8 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str
                     facts["errors"][group] = error.message
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
+        if isinstance(error, ServerSaturated) and facts["status"] != "up":
+            return mark_saturated(facts, error)
         if facts["status"] != "up":
             return mark_down(facts, error, "ping")
         facts["errors"]["probe"] = error.message

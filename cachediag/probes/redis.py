@@ -6,7 +6,8 @@ Facts (all JSON-serializable):
   ping:    ok, samples_us [PING round trips], error
   info:    INFO all by section (numbers typed; keyspace/commandstats as dicts)
   config:  available, reason,
-           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly}
+           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly;
+                   on replicas replica-ignore-maxmemory}
   dbsize
   sample:  keys [{key, type, ttl_ms, memory, length, head_hex}], complete, max_keys,
            memory_available, memory_reason, error
@@ -18,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
-from cachediag.errors import ProbeError, ScanRefused
-from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.errors import ProbeError, ScanRefused, ServerSaturated
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
+from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
 from cachediag.targets.target import Target
@@ -27,11 +29,14 @@ from cachediag.targets.target import Target
 CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "tcp-backlog", "dir", "save", "appendonly")
 
 
-def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> RedisFacts:
     facts = base_facts(target)
     client = RedisClient(target, timeout)
     try:
         client.connect()
+    except ServerSaturated as error:  # AUTH or SELECT was answered with the limit
+        facts["connect"].update(client.info.to_dict())
+        return mark_saturated(facts, error)
     except ProbeError as error:
         if client.info.tcp_us is None:
             return mark_down(facts, error, "connect")
@@ -50,8 +55,11 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str
             facts["ping"]["ok"] = True
             facts["status"] = "up"
             _collect_state(client, facts)
+            _collect_replica_config(client, facts)
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
+        if isinstance(error, ServerSaturated) and facts["status"] != "up":
+            return mark_saturated(facts, error)
         if facts["status"] != "up":
             return mark_down(facts, error, "ping")
         facts["errors"]["probe"] = error.message
@@ -93,6 +101,25 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
         facts["config"] = {"available": False, "reason": reason, "values": {}}
     else:
         facts["config"] = {"available": True, "reason": None, "values": values}
+
+
+# Read on replicas only: whether the replica's own maxmemory and policy decide anything.
+REPLICA_CONFIG_PARAMS = ("replica-ignore-maxmemory",)
+
+
+def _collect_replica_config(client: RedisClient, facts: dict[str, Any]) -> None:
+    """CONFIG GET of the replica settings, one round trip, on a replica only.
+
+    A refused CONFIG leaves them out: the rules then assume Redis' defaults.
+    """
+    replication = (facts.get("info") or {}).get("replication") or {}
+    config = facts.get("config") or {}
+    if replication.get("role") != "slave" or not config.get("available"):
+        return
+    replies = client.pipeline([("CONFIG", "GET", name) for name in REPLICA_CONFIG_PARAMS])
+    for name, reply in zip(REPLICA_CONFIG_PARAMS, replies, strict=True):
+        if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
+            config["values"][name] = reply[1].decode("utf-8", "replace")
 
 
 def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int) -> None:

@@ -12,7 +12,6 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import (
     key_label,
     kind_header,
@@ -20,6 +19,7 @@ from cachediag.render.targets import (
     render_targets,
     unreachable_status,
 )
+from cachediag.render.units import human_bytes, human_duration, plural
 from cachediag.safety.textsafe import safe_text
 
 BAR_WIDTH = 40
@@ -27,16 +27,7 @@ LEVEL_STYLES = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
 
 
 def human_ttl(seconds: float | None) -> str:
-    if seconds is None:
-        return "none"
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds}s"
+    return "none" if seconds is None else human_duration(seconds)
 
 
 def _num(value: int | None) -> str:
@@ -53,7 +44,8 @@ def scan_line(row: dict[str, Any]) -> Text:
     if row["kind"] == "redis":
         of = f" of {scan['dbsize']:,}" if scan.get("dbsize") is not None else ""
         text.append(
-            f"  {scan['inspected']:,} keys inspected{of} in {scan['elapsed_s']:.1f}s", style="dim"
+            f"  {plural(scan['inspected'], 'key')} inspected{of} in {scan['elapsed_s']:.1f}s",
+            style="dim",
         )
         if scan.get("deleted"):
             text.append(f", {scan['deleted']:,} deleted while scanning (skipped)", style="dim")
@@ -254,7 +246,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     totals = row["totals"]
     summary = Text()
     summary.append(
-        f"{totals['keys']:,} keys, {human_bytes(totals['bytes'])}, "
+        f"{plural(totals['keys'], 'key')}, {human_bytes(totals['bytes'])}, "
         f"average {human_bytes(totals['average_bytes'])}"
     )
     summary.append(

@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.console import render_to_string
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
 COLUMNS = ("target", "ops/s", "hit rate", "memory", "clients", "evict/s", "expired/s", "keys")
@@ -44,8 +44,39 @@ def _problem(row: dict[str, Any]) -> str | None:
     return None
 
 
+# What each Memcached trouble counter's move in an interval means, worst first.
+PRESSURE_TEXT = (
+    ("refused_writes", "{:,} writes refused (SERVER_ERROR out of memory)"),
+    ("rejected_connections", "{:,} connections rejected at the connection limit"),
+    ("listen_disabled", "stopped accepting connections {:,} times at the connection limit"),
+    ("conn_yields", "{:,} connection yields (clients hit -R with big batches)"),
+    ("evicted_unfetched", "{:,} items evicted before any read"),
+    ("expired_unfetched", "{:,} items expired before any read"),
+)
+
+
+def pressure_notes(row: dict[str, Any]) -> list[str]:
+    """The Memcached trouble counters that moved in this interval, as words."""
+    return [text.format(row[name]) for name, text in PRESSURE_TEXT if row.get(name)]
+
+
+def _pressure_caption(rows: list[dict[str, Any]]) -> str | None:
+    lines = [
+        f"{safe_text(row['target'])}: {'; '.join(notes)}"
+        for row in rows
+        if row["status"] == "up" and (notes := pressure_notes(row))
+    ]
+    return "\n".join(lines) or None
+
+
 def live_table(rows: list[dict[str, Any]], stamp: str) -> Table:
-    table = Table(title=f"cachediag watch · {stamp} · Ctrl-C to stop", title_justify="left")
+    table = Table(
+        title=f"cachediag watch · {stamp} · Ctrl-C to stop",
+        title_justify="left",
+        caption=_pressure_caption(rows),
+        caption_justify="left",
+        caption_style="yellow",
+    )
     for column in COLUMNS:
         if column == "target":
             table.add_column(column, overflow="fold", min_width=16)
@@ -76,6 +107,8 @@ def line(rows: list[dict[str, Any]], stamp: str) -> str:
             f"{safe_text(row['target'])} ops/s {ops} hit {hit} mem {mem} clients {clients} "
             f"evict/s {evict} expired/s {expired} keys {keys}"
         )
+        if notes := pressure_notes(row):
+            parts[-1] += f" ! {'; '.join(notes)}"
     return f"{stamp}  " + " | ".join(parts)
 
 
@@ -112,4 +145,11 @@ def summary(totals: dict[str, dict[str, Any]], terminal: bool | None = None) -> 
             f"{t['expired']:,}",
             memory,
         )
+    table.caption = _pressure_caption(
+        [
+            {"target": name, "status": "up", **(t.get("pressure") or {})}
+            for name, t in totals.items()
+        ]
+    )
+    table.caption_justify, table.caption_style = "left", "yellow"
     return render_to_string(table, terminal=terminal)

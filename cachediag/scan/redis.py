@@ -213,6 +213,9 @@ class ScanOptions:
     # Stop after this many SCAN calls (0: no limit): a sparse MATCH over a huge keyspace
     # returns next to nothing per call, and max_keys alone would let it walk everything.
     max_batches: int = 0
+    # SCAN alone: the keys and their namespaces, nothing read per key (type "", ttl -1,
+    # no length): a look at a namespace's keys, or the listing a deletion works from.
+    keys_only: bool = False
 
 
 @dataclass
@@ -272,6 +275,10 @@ class ScanResult:
         return (
             {"kind": "error", "message": f"the scan stopped: {self.error}"} if self.error else None
         )
+
+
+# Handed each batch of inspected keys; a true return ends the scan (the caller has enough).
+OnBatch = Callable[[list[KeyInfo]], object]
 
 
 class Progress(Protocol):
@@ -341,7 +348,7 @@ class _Engine:
         self,
         client: RedisClient,
         options: ScanOptions,
-        on_batch: Callable[[list[KeyInfo]], None],
+        on_batch: OnBatch,
         progress: Progress | None,
     ) -> None:
         self.client = client
@@ -362,6 +369,7 @@ class _Engine:
         self._backoff_s = 0.0
         self._count = max(int(options.count), 1)
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
+        self._enough = False  # on_batch said it has all it wants
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
@@ -599,6 +607,8 @@ class _Engine:
         return write
 
     def _budget_left(self) -> str | None:
+        if self._enough:
+            return "enough"
         if self.options.max_keys and self.result.scanned >= self.options.max_keys:
             return "max-keys"
         if self.options.max_batches and self.result.batches >= self.options.max_batches:
@@ -613,8 +623,8 @@ class _Engine:
     def _emit_done(self) -> None:
         while self.open and self.open[0].replies_read and self.open[0].pending == 0:
             batch = self.open[0]
-            if batch.found:
-                self.on_batch(batch.found)
+            if batch.found and self.on_batch(batch.found):
+                self._enough = True
             # Only now is the batch reported: a Ctrl-C inside on_batch resumes before it.
             self.open.popleft()
             self.result.inspected += len(batch.found)
@@ -681,7 +691,7 @@ class _Engine:
             self._threshold_us = max(5 * baseline, 2000)
 
         try:
-            self._loop()
+            self._keys_loop() if self.options.keys_only else self._loop()
         except (KeyboardInterrupt, ProbeError) as stop:
             # Ctrl-C, a server that stopped answering half-way or one that refuses SCAN (an
             # ACL): the keys seen so far, if any, are reported. The cursor stays at the first
@@ -703,6 +713,32 @@ class _Engine:
         if self.progress:
             self.progress.finish()
         return result
+
+    def _keys_loop(self) -> None:
+        """SCAN alone, a call at a time: each batch is reported before the next is asked for,
+        so a caller that has enough (or a budget) stops it without a SCAN too many."""
+        cursor = self.options.cursor
+        while True:
+            self.client.send(self._scan_command(cursor))
+            self.result.round_trips += 1
+            batch = self._read_scan(cursor)
+            names = self.namespace.many(batch.keys)
+            kind = self.options.type or ""
+            batch.found = [
+                KeyInfo(key, kind, -1, None, None, None, name)
+                for key, name in zip(batch.keys, names, strict=True)
+            ]
+            batch.replies_read = True
+            self.open.append(batch)
+            self._emit_done()
+            cursor = batch.following
+            if cursor == 0:
+                return
+            stop = self._budget_left()
+            if stop:
+                self.result.stop_reason = stop
+                return
+            self._pause()
 
     def _loop(self) -> None:
         client = self.client
@@ -753,10 +789,13 @@ class _Engine:
 def scan_keyspace(
     client: RedisClient,
     options: ScanOptions,
-    on_batch: Callable[[list[KeyInfo]], None],
+    on_batch: OnBatch,
     progress: Progress | None = None,
 ) -> ScanResult:
     """Scan with `options`, handing each fully inspected batch of keys to `on_batch`.
+
+    An `on_batch` that returns true has enough: the scan ends at the next batch edge
+    (stop_reason "enough"; with keys_only, before another SCAN is sent).
 
     Stops at the end of the keyspace, at a budget (max_keys, max_seconds), on Ctrl-C or
     on a server error (SCAN refused, the connection lost: stop_reason "server-error" and

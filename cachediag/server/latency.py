@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachediag.checks.facts_view import human_us, latency_summary
+from cachediag.checks.facts_view import latency_summary
 from cachediag.errors import ConnectionClosed, ProbeError, ProbeTimeout, ServerRefused
 from cachediag.probes.rows import mark_error, target_row
-from cachediag.render.units import utc_stamp
+from cachediag.render.units import human_us, utc_stamp
 from cachediag.targets.target import Target
 
 # The guide: "Typical latency: < 1ms (good)"; the slow and degraded limits come from the

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number, section, stats
+from cachediag.checks.facts_view import number, redis_failed_writes, saturation, section, stats
 from cachediag.checks.judge import Judge
-from cachediag.errors import ProbeError, probe_error
+from cachediag.checks.slab_view import refused_writes
+from cachediag.errors import ProbeError, ServerSaturated, probe_error
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_bytes, human_bytes_iec
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -48,7 +50,7 @@ def redis_facts(target: Target, timeout: float, sample_keys: int) -> dict[str, A
     """The probe's facts, and MEMORY DOCTOR and MEMORY STATS."""
     from cachediag.probes import redis as probe
 
-    facts = probe.collect(target, timeout, sample_keys)
+    facts: dict[str, Any] = dict(probe.collect(target, timeout, sample_keys))
     if facts.get("status") == "up":
         facts.update(_memory_commands(target, timeout))
     return facts
@@ -109,7 +111,7 @@ def _reading(
 def projection(
     keys: float | None, average_bytes: float | None, basis: str | None = None
 ) -> dict[str, Any] | None:
-    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average.
+    """The guide's estimate, "5,000,000 keys × 1 KiB ≈ 4.8 GiB", from DBSIZE and the sample.
 
     `basis` says where the average comes from when it is not the sample's.
     """
@@ -158,23 +160,23 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         _reading(
             "used_memory",
             used,
-            _bytes_text(used, mem.get("used_memory_human")),
+            _bytes_text(used),
             judge("redis.memory", facts),
         ),
         _reading(
             "used_memory_rss",
             number(mem, "used_memory_rss"),
-            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+            _bytes_text(number(mem, "used_memory_rss")),
         ),
         _reading(
             "used_memory_peak",
             number(mem, "used_memory_peak"),
-            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+            _bytes_text(number(mem, "used_memory_peak")),
         ),
         _reading(
             "maxmemory",
             limit,
-            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+            "0 (no limit)" if limit == 0 else _bytes_text(limit),
         ),
         _reading(
             "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
@@ -200,6 +202,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
+    readings += failed_write_readings(facts)
     sample = facts.get("sample") or {}
     if sample.get("memory_available") is False:
         notes.append(
@@ -216,6 +219,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     values = memory_stats.get("values") or {}
     return {
         "readings": readings,
+        "errorstats": errorstats(facts),
         "databases": databases(facts),
         "projection": projection(dbsize, average),
         "sampled_keys": entry["observed"].get("sampled", 0),
@@ -224,6 +228,33 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "memory_stats_all": values,
         "notes": notes,
     }
+
+
+def failed_write_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Writes refused for memory (errorstat_OOM) and calls rejected (commandstats), when reported.
+
+    A full server under noeviction (or volatile-* with nothing to evict) fails writes
+    without a sound: these are the counts of it, since start or CONFIG RESETSTAT.
+    """
+    refused = redis_failed_writes(facts)
+    out = []
+    if refused["oom"] is not None:
+        out.append(_reading("errorstat_OOM", refused["oom"], _count(refused["oom"])))
+    if refused["rejected_calls"] is not None:
+        out.append(
+            _reading("rejected_calls", refused["rejected_calls"], _count(refused["rejected_calls"]))
+        )
+    return out
+
+
+def errorstats(facts: dict[str, Any]) -> dict[str, int]:
+    """INFO errorstats as {error prefix: count}: 'OOM', 'ERR', 'WRONGTYPE', ..."""
+    out = {}
+    for name, value in section(facts, "errorstats").items():
+        count = number(value, "count") if isinstance(value, dict) else None
+        if name.startswith("errorstat_") and count is not None:
+            out[name.removeprefix("errorstat_")] = int(count)
+    return out
 
 
 def _without_ttl(facts: dict[str, Any]) -> int | None:
@@ -272,8 +303,9 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     if sample.get("error"):
         notes.append(f"no key sample: {sample['error']}")
     readings = [
-        _reading("bytes", used, _bytes_text(used), judge("memcached.memory", facts)),
-        _reading("limit_maxbytes", limit, _bytes_text(limit)),
+        _reading("bytes", used, _iec_bytes_text(used)),
+        *allocator_readings(facts, judge),
+        _reading("limit_maxbytes", limit, _iec_bytes_text(limit)),
         _reading("curr_items", number(st, "curr_items"), _count(number(st, "curr_items"))),
         _reading(
             "evictions",
@@ -281,6 +313,7 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
             _count(number(st, "evictions")),
             judge("memcached.evictions", facts),
         ),
+        *unfetched_readings(facts),
         _reading(
             "eviction_setting",
             settings.get("evictions"),
@@ -301,6 +334,38 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "sampled_keys": entry["observed"].get("sampled", 0),
         "notes": notes,
     }
+
+
+def allocator_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
+    """The guide's Issue 3 Step 1 for Memcached: the slab allocator against the limit.
+
+    `bytes` counts item bytes; the memory is `total_malloced` (stats slabs), and a
+    write that finds neither a free chunk nor a page to take is refused (`outofmemory`,
+    stats items) under -M. memcached.memory's verdict goes with the allocator.
+    """
+    malloced = number(stats(facts, "slabs"), "total_malloced")
+    limit = number(stats(facts), "limit_maxbytes")
+    shown = _iec_bytes_text(malloced)
+    if malloced is not None and limit:
+        shown += f", {100 * malloced / limit:.1f}% of limit_maxbytes"
+    refused = refused_writes(facts)
+    return [
+        _reading("total_malloced", malloced, shown, judge("memcached.memory", facts)),
+        _reading("outofmemory", refused, _count(refused)),
+    ]
+
+
+def unfetched_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Items that left the cache before anyone read them: evicted, or expired, unread."""
+    st = stats(facts)
+    return [
+        _reading(name, number(st, name), _count(number(st, name)))
+        for name in ("evicted_unfetched", "expired_unfetched")
+    ]
+
+
+def _iec_bytes_text(value: float | None) -> str:
+    return "–" if value is None else f"{int(value):,} B ({human_bytes_iec(value)})"
 
 
 def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, Any]]:
@@ -342,7 +407,7 @@ def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, A
     return rows
 
 
-def _bytes_text(value: float | None, human: Any = None) -> str:
+def _bytes_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{int(value):,} B ({human_bytes(value)})"
@@ -359,6 +424,8 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         facts = collect(target, timeout, sample_keys)
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
+    if saturated := saturation(facts):
+        return mark_error(row, target, ServerSaturated(saturated["message"], saturated["limit"]))
     if facts.get("status") != "up":
         why = (
             (facts.get("ping") or {}).get("error")

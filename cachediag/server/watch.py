@@ -1,6 +1,6 @@
 """`cachediag watch`: counters polled every interval and turned into rates, like `redis-cli --stat`.
 
-Polling (one INFO or one `stats` per target and interval) is I/O; the rates and the
+Polling (one INFO, or `stats` and `stats items`, per target and interval) is I/O; the rates and the
 summary are pure functions of two snapshots, tested without a server.
 """
 
@@ -29,6 +29,21 @@ MEMCACHED_OPS = (
     "cas_misses",
     "cas_badval",
 )
+
+
+# Memcached counters of trouble, shown per interval when they move (issue 10, case 12):
+# the guide's Issue 2 Step 3 (connections turned away at -c, connections made to yield
+# at -R) and Issue 3 Step 1 (writes refused for memory, items gone before any read).
+MEMCACHED_PRESSURE = {
+    "rejected_connections": "rejected_connections",
+    "listen_disabled": "listen_disabled_num",
+    "conn_yields": "conn_yields",
+    "evicted_unfetched": "evicted_unfetched",
+    "expired_unfetched": "expired_unfetched",
+}
+# From `stats items`, summed over the slab classes: writes answered SERVER_ERROR out of memory.
+REFUSED_WRITES = "refused_writes"
+PRESSURE_NAMES = (REFUSED_WRITES, *MEMCACHED_PRESSURE)
 
 
 def _num(mapping: dict[str, Any], name: str) -> float:
@@ -64,6 +79,7 @@ def memcached_counters(stats: dict[str, Any]) -> dict[str, float]:
         "clients": _num(stats, "curr_connections"),
         "keys": _num(stats, "curr_items"),
         "uptime": _num(stats, "uptime"),
+        **{name: _num(stats, counter) for name, counter in MEMCACHED_PRESSURE.items()},
     }
 
 
@@ -80,10 +96,28 @@ def redis_snapshot(client: Any) -> dict[str, float]:
 
 
 def memcached_snapshot(client: Any) -> dict[str, float]:
-    """One `stats`, as counters."""
+    """`stats` and `stats items` (for outofmemory, which only the classes count)."""
+    from cachediag.checks.slab_view import refused_writes
     from cachediag.probes.info import stats_numbers
 
-    return memcached_counters(stats_numbers(client.stats()))
+    counters = memcached_counters(stats_numbers(client.stats()))
+    items = stats_numbers(client.stats("items"))
+    counters[REFUSED_WRITES] = float(refused_writes({"items": items}) or 0)
+    return counters
+
+
+def pressure(kind: str, before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """How much each trouble counter of the kind (Memcached's) moved in the interval (None
+    after a reset)."""
+    from cachediag.backends import backend_for
+
+    names = backend_for(kind).pressure_counters()
+    if not names:
+        return {}
+    moved = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in names}
+    if after["uptime"] < before["uptime"] or any(delta < 0 for delta in moved.values()):
+        return dict.fromkeys(names)
+    return {name: int(delta) for name, delta in moved.items()}
 
 
 # The poll itself is a command Redis counts in total_commands_processed: not the app's.
@@ -151,6 +185,7 @@ class Totals:
     peak_ops_per_sec: float = 0.0
     memory: list[int] = field(default_factory=list)
     errors: int = 0
+    pressure: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any], seconds: float) -> None:
         if row.get("status") != "up":
@@ -167,6 +202,9 @@ class Totals:
         self.evicted += row["evicted"]
         self.expired += row["expired"]
         self.peak_ops_per_sec = max(self.peak_ops_per_sec, row["ops_per_sec"])
+        for name in PRESSURE_NAMES:
+            if row.get(name) is not None:
+                self.pressure[name] = self.pressure.get(name, 0) + row[name]
 
     def to_dict(self) -> dict[str, Any]:
         lookups = self.hits + self.misses
@@ -184,6 +222,7 @@ class Totals:
             "memory_last": self.memory[-1] if self.memory else None,
             "memory_max": max(self.memory) if self.memory else None,
             "failed_polls": self.errors,
+            **({"pressure": dict(self.pressure)} if self.pressure else {}),
         }
 
 
@@ -230,6 +269,7 @@ class Poller:
             **row,
             "seconds": round(seconds, 3),
             **rates(self.target.kind, previous[1], counters, seconds),
+            **pressure(self.target.kind, previous[1], counters),
         }
 
     def close(self) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cachediag.checks.checklist import read_toml
 from cachediag.errors import UsageError
+from cachediag.keyspace.entities import Entities, parse_entities
 
 DEFAULT_CONFIG = Path("cachediag.toml")
+MAX_TIMEOUT = 3600.0  # the bound --timeout has
 
 # Keys a cachediag.toml may hold; anything else is a typo we would rather report.
 KNOWN_KEYS = {
@@ -22,6 +25,7 @@ KNOWN_KEYS = {
     "metrics_url": "the application's Prometheus endpoint",
     "health_url": "the application's health endpoint",
     "metrics": "table of metric names",
+    "entities": 'cache-kit entity layouts, [entities."user"] fields = ["u64", "string"]',
 }
 
 
@@ -34,6 +38,7 @@ class Config:
     disabled: tuple[str, ...] = ()
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    entities: Entities = field(default_factory=Entities)
 
 
 def _strings(path: Path, data: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -57,8 +62,16 @@ def load_config(explicit: Path | None) -> Config:
             f"config {path}: unknown key '{unknown[0]}' (known: {', '.join(sorted(KNOWN_KEYS))})"
         )
     timeout = data.get("timeout")
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise UsageError(f"config {path}: 'timeout' must be a positive number of seconds")
+    if timeout is not None and (
+        isinstance(timeout, bool)  # TOML's true is no number of seconds
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise UsageError(
+            f"config {path}: 'timeout' must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:g} (as --timeout)"
+        )
     thresholds = data.get("thresholds", {})
     if not isinstance(thresholds, dict) or not all(
         isinstance(v, dict) for v in thresholds.values()
@@ -76,4 +89,5 @@ def load_config(explicit: Path | None) -> Config:
         extra={
             k: v for k, v in data.items() if k in ("logs", "metrics_url", "health_url", "metrics")
         },
+        entities=parse_entities(data.get("entities"), f"config {path}"),
     )

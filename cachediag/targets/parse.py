@@ -6,6 +6,7 @@ A target's `name` is what every output shows: the URL with any password replaced
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
@@ -18,8 +19,43 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379"
 DEFAULT_MEMCACHED = "127.0.0.1:11211"
 
 
+def _without_userinfo(raw: str) -> str:
+    """`raw` with whatever stands between :// and the last @ masked.
+
+    A URL that fails to parse is echoed in its error, and its password may hold the
+    very characters that broke it (/, # or ? in a base64 password): mask_secrets' URL
+    pattern stops at them, so the user-info is cut out here by position instead.
+    """
+    start = raw.find("://")
+    start = start + 3 if start >= 0 else 0
+    at = raw.rfind("@")
+    if at < start:
+        return raw
+    userinfo = raw[start:at]
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return raw[:start] + shown + raw[at:]
+
+
 def _bad(option: str, raw: str, why: str) -> UsageError:
-    return UsageError(f"invalid {option} '{mask_secrets(raw)}': {why}")
+    return UsageError(f"invalid {option} '{mask_secrets(_without_userinfo(raw))}': {why}")
+
+
+def _check_host_name(option: str, raw: str, host: str) -> None:
+    """A host name DNS can be asked about: else a usage error now, not a resolver crash later."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if len(name) > 253 or any(not label or len(label) > 63 for label in labels):
+        raise _bad(option, raw, f"'{host}' is not a valid host name")
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        raise _bad(option, raw, f"'{host}' is not a valid host name") from None
 
 
 def _port(option: str, raw: str, text: str | None, default: int) -> int:
@@ -44,6 +80,8 @@ def _split_host_port(option: str, raw: str, netloc: str, default_port: int) -> t
         host, port_text = netloc, None
     if not host:
         raise _bad(option, raw, "no host given")
+    if not netloc.startswith("["):
+        _check_host_name(option, raw, host)
     return host, _port(option, raw, port_text, default_port)
 
 
@@ -60,8 +98,15 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
     text = raw.strip()
     if "://" not in text:
         text = f"redis://{text}"  # host[:port] alone is the common shorthand
-    parts = _split_url(option, raw, text)
-    scheme = parts.scheme.lower()
+    scheme_text, _, remainder = text.partition("://")
+    scheme = scheme_text.lower()
+    userinfo: str | None = None
+    if scheme in ("redis", "rediss") and "@" in remainder:
+        # The user-info ends at the authority's last @, wherever a / # or ? stands before
+        # it (urlsplit would end it at the first of those, and read the host from the
+        # password): it is split off here, and urlsplit sees the rest.
+        userinfo, _, remainder = remainder.rpartition("@")
+    parts = _split_url(option, raw, f"{scheme_text}://{remainder}")
     env_password = os.environ.get("CACHEDIAG_REDIS_PASSWORD") or os.environ.get("REDISCLI_AUTH")
     if scheme == "unix":
         if not parts.path:
@@ -75,13 +120,13 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
     if scheme not in ("redis", "rediss"):
         raise _bad(option, raw, f"unknown scheme '{scheme}' (use redis://, rediss:// or unix://)")
     try:
-        netloc = parts.netloc.rpartition("@")[2]
-        host, port = _split_host_port(option, raw, netloc, 6379)
+        host, port = _split_host_port(option, raw, parts.netloc, 6379)
     except ValueError as exc:
         raise _bad(option, raw, str(exc)) from None
     db = _db(option, raw, parts.path.lstrip("/") or "0")
-    username = unquote(parts.username) if parts.username else None
-    url_password = unquote(parts.password) if parts.password is not None else None
+    user_text, colon, password_text = (userinfo or "").partition(":")
+    username = unquote(user_text) if user_text else None
+    url_password = unquote(password_text) if colon else None
     if url_password is None and username is not None:
         # redis://secret@host is redis-cli's form for a password without a user.
         url_password, username = username, None

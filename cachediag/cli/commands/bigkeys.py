@@ -25,10 +25,12 @@ from cachediag.cli.scanopts import (
     parse_cursor,
     want_progress,
 )
+from cachediag.cli.schema_option import json_schema_option
 
 BIGKEYS_SCHEMA = "cachediag.bigkeys/v1"
 
 
+@json_schema_option("bigkeys")
 @target_options
 def bigkeys(
     common: CommonOptions,

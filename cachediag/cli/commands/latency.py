@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 if TYPE_CHECKING:
     from cachediag.server.latency import TargetLatency
@@ -19,6 +22,7 @@ LATENCY_SCHEMA = "cachediag.latency/v1"
 DEFAULT_PIPED_SAMPLES = 500
 
 
+@json_schema_option("latency")
 @target_options
 def latency(
     common: CommonOptions,
@@ -35,15 +39,22 @@ def latency(
     duration: Annotated[
         float | None,
         typer.Option(
-            "--duration", metavar="SECONDS", min=0.01, help="Stop after this many seconds."
+            "--duration",
+            callback=finite,
+            metavar="SECONDS",
+            min=0.01,
+            max=86400,
+            help="Stop after this many seconds.",
         ),
     ] = None,
     history: Annotated[
         float | None,
         typer.Option(
             "--history",
+            callback=finite,
             metavar="SECONDS",
             min=0.1,
+            max=86400,
             help="One row per window of SECONDS, with its timestamp (like --latency-history); "
             "without --samples or --duration it runs until Ctrl-C.",
         ),
@@ -66,7 +77,7 @@ def latency(
 
     Exit 1 when a target is down or degraded, 2 on bad input.
     """
-    code = 0
+    code = ExitCode.OK
     with cli_errors(common.debug):
         from cachediag.checks.judge import Judge
         from cachediag.cli.exit_codes import exit_code

@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
-LOGS_SCHEMA = "cachediag.logs/v1"
+from cachediag.cli.schema_option import json_schema_option
 
 
+@json_schema_option("logs")
 def logs(
     files: Annotated[
         list[str],

@@ -9,10 +9,12 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 TTL_SCHEMA = "cachediag.ttl/v1"
 
 
+@json_schema_option("ttl")
 @target_options
 def ttl(
     common: CommonOptions,

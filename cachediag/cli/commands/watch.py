@@ -12,17 +12,28 @@ from typing import Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 
 WATCH_SCHEMA = "cachediag.watch/v1"
 
 
+@json_schema_option("watch")
 @target_options
 def watch(
     common: CommonOptions,
     interval: Annotated[
         float,
-        typer.Option("--interval", metavar="SECONDS", min=0.1, help="Seconds between readings."),
+        typer.Option(
+            "--interval",
+            callback=finite,
+            metavar="SECONDS",
+            min=0.1,
+            max=3600,
+            help="Seconds between readings.",
+        ),
     ] = 1.0,
     count: Annotated[
         int | None,
@@ -42,8 +53,10 @@ def watch(
 
     On a terminal the table updates in place; piped, one line per interval with every
     target side by side. Ctrl-C (or --count) ends it with a summary (on stderr when
-    piped, so stdout stays one line per interval). Read-only: one INFO or stats per
-    target and interval.
+    piped, so stdout stays one line per interval). Memcached targets also show, when
+    they move, writes refused for memory, connections rejected at the limit, connection
+    yields and items gone before any read. Read-only: one INFO, or `stats` and `stats
+    items`, per target and interval.
 
     Example: cachediag watch --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211 --interval 2
 
@@ -84,7 +97,7 @@ def watch(
         else:
             sys.stderr.write(render.summary(summary, terminal=False))
         never = any(t.intervals == 0 and t.errors for t in totals.values())
-    raise typer.Exit(1 if never else 0)
+    raise typer.Exit(ExitCode.FAILED if never else ExitCode.OK)
 
 
 def _rounds(
