@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
+from servers import LoopbackServer
 
 from cachediag.clients.memcache_text import MemcachedClient
 from cachediag.clients.resp import RedisClient
-from cachediag.errors import ProbeError
+from cachediag.errors import CrawlerUnavailable, ProbeError
 from cachediag.keyspace.namespaces import namespace_of
-from cachediag.scan.memcached import CrawlOptions, Item, crawl, parse_block
+from cachediag.scan.memcached import (
+    CrawlOptions,
+    Item,
+    class_counts,
+    class_quotas,
+    crawl,
+    parse_block,
+    sample_items,
+)
 from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace, scan_sample
 from cachediag.targets.parse import parse_memcached, parse_redis
 
@@ -248,6 +259,62 @@ def test_memcached_crawl_lists_every_item(memcached_server) -> None:
     assert all(i.key.startswith(b"user:") for i in partial)
 
 
+class BusyCrawler(LoopbackServer):
+    """A Memcached whose LRU crawler answers BUSY to the first `busy` metadump requests.
+
+    A real one answers BUSY only while its crawler is caught between two requests (a
+    dump just cut short at a budget): a moment no test can hit on purpose.
+    """
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.requests = 0
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as lines:
+            for line in lines:
+                if line.startswith(b"stats"):
+                    conn.sendall(b"STAT time 1700000000\r\nSTAT curr_items 1\r\nEND\r\n")
+                elif line.startswith(b"lru_crawler metadump"):
+                    self.requests += 1
+                    if self.requests <= self.busy:
+                        conn.sendall(b"BUSY currently processing crawler request\r\n")
+                    else:
+                        item = b"key=user%3A1 exp=-1 la=1700000000 cas=1 fetch=no cls=1 size=60"
+                        conn.sendall(item + b"\nEND\r\n")
+
+
+@pytest.mark.parametrize(("busy", "waits"), [(3, True), (10_000, False)])
+def test_a_crawl_waits_a_moment_for_a_busy_crawler(
+    monkeypatch: pytest.MonkeyPatch, busy: int, waits: bool
+) -> None:
+    """One dump at a time: a crawler that frees itself soon is waited for, one that does not
+    is reported as busy (within BUSY_WAIT_S), never a hang and never a crash."""
+    import cachediag.scan.memcached as engine
+
+    monkeypatch.setattr(engine, "BUSY_WAIT_S", 0.5)
+    server = BusyCrawler(busy)
+    try:
+        target = parse_memcached(f"127.0.0.1:{server.port}", "flag")
+        got: list[Item] = []
+        with MemcachedClient(target, 5).connect() as client:
+            if waits:
+                result = crawl(client, CrawlOptions(spec="all"), got.extend)
+                assert result.complete and [i.key for i in got] == [b"user:1"]
+                assert server.requests == busy + 1
+            else:
+                started = time.monotonic()
+                with pytest.raises(CrawlerUnavailable, match="busy with another request"):
+                    crawl(client, CrawlOptions(spec="all"), got.extend)
+                assert 0.5 <= time.monotonic() - started < 2
+    finally:
+        server.close()
+
+
 def test_memcached_without_crawler_says_so(memcached_factory) -> None:
     server = memcached_factory("-o", "no_lru_crawler")
     server.client().set("k", b"v")
@@ -256,6 +323,105 @@ def test_memcached_without_crawler_says_so(memcached_factory) -> None:
         crawl(client, CrawlOptions(), lambda items: None)
     assert raised.value.kind == "crawler"
     assert "LRU crawler is disabled" in raised.value.message
+
+
+# Issue 10, case 2: many small items in a few small slab classes, fewer big ones spread
+# over several classes. (key prefix, items, value sizes, expiry)
+SKEWED = (
+    ("session", 12_000, (150, 330), 3600),
+    ("user", 8_000, (400, 440), 0),
+    ("page", 1_500, (9_000, 16_000), 0),
+)
+
+
+def seed_skewed(server) -> dict[str, float]:
+    """Store the SKEWED population; returns each namespace's share of the items."""
+    import random
+
+    rnd = random.Random(7)
+    client = server.client()
+    for prefix, count, (low, high), expire in SKEWED:
+        values = {f"{prefix}:{i}": b"v" * rnd.randint(low, high) for i in range(count)}
+        client.set_many(values, expire=expire, noreply=True)
+    settle()
+    total = sum(count for _, count, _, _ in SKEWED)
+    return {f"{prefix}:*": count / total for prefix, count, _, _ in SKEWED}
+
+
+def server_average(server) -> float:
+    target = parse_memcached(server.address, "flag")
+    with MemcachedClient(target, 5).connect() as client:
+        stats = client.stats()
+    return int(stats["bytes"]) / int(stats["curr_items"])
+
+
+def shares_of(items: list[Item]) -> dict[str, float]:
+    from collections import Counter
+
+    return {ns: n / len(items) for ns, n in Counter(i.namespace for i in items).items()}
+
+
+@pytest.mark.parametrize("spec", ["hash", "all"])
+def test_a_memcached_sample_stands_for_a_skewed_keyspace(memcached_factory, spec: str) -> None:
+    server = memcached_factory("-m", "128")
+    truth = seed_skewed(server)
+    average = server_average(server)
+    target = parse_memcached(server.address, "flag")
+    with MemcachedClient(target, 5).connect() as client:
+        naive: list[Item] = []
+        crawl(client, CrawlOptions(max_keys=1000, spec=spec), naive.extend)
+    with MemcachedClient(target, 5).connect() as client:
+        sample, result = sample_items(client, 1000, spec=spec)
+    assert result.spec == spec and len(sample) == 1000 and not result.complete
+    sampled = sum(i.size for i in sample) / len(sample)
+    assert abs(sampled - average) / average < 0.1, (sampled, average)
+    shares = shares_of(sample)
+    for namespace, share in truth.items():
+        assert abs(shares.get(namespace, 0) - share) < 0.03, (namespace, shares, truth)
+    if spec == "all":
+        # What the sample replaces: the LRU walk's first lines, several times the true average.
+        assert sum(i.size for i in naive) / len(naive) > 2.5 * average
+
+
+def test_the_check_and_memory_read_a_skewed_memcached_right(memcached_factory, cachediag) -> None:
+    server = memcached_factory("-m", "128")
+    truth = seed_skewed(server)
+    average = server_average(server)
+    memory = cachediag("memory", "--memcached", server.address, "--json").json()["targets"][0]
+    readings = {r["name"]: r for r in memory["readings"]}
+    stored = readings["bytes"]["value"] / readings["curr_items"]["value"]
+    assert readings["average_entry_bytes"]["value"] == pytest.approx(stored)
+    assert "(bytes / curr_items)" in readings["average_entry_bytes"]["display"]
+    assert memory["projection"]["estimated_bytes"] == pytest.approx(
+        readings["bytes"]["value"], 1e-3
+    )
+    sampled = readings["average_entry_bytes"]["verdict"]["observed"]["average_bytes"]
+    assert abs(sampled - average) / average < 0.1, (sampled, average)
+    text = cachediag("memory", "--memcached", server.address).out
+    assert "(bytes / curr_items)" in text and "sampled entries)" not in text
+
+    check = cachediag("check", "--json", "--memcached", server.address, "--only", "memcached.ttl")
+    observed = check.json()["results"][0]["observed"]
+    without = truth["user:*"] + truth["page:*"]
+    assert abs(observed["share_without_ttl"] - without) < 0.04, observed
+    assert observed["namespaces_without_ttl"][0].startswith("user:*"), observed
+
+    ttl = cachediag("ttl", "--memcached", server.address, "--max-keys", "1000", "--json")
+    row = ttl.json()["targets"][0]
+    assert row["sampled"] == 1000 and row["namespaces"][0]["namespace"] == "user:*"
+    assert abs(row["buckets"]["no expiry"] / 1000 - without) < 0.04
+
+
+def test_class_quotas_are_proportional_and_add_up() -> None:
+    counts = class_counts(
+        {"items:5:number": "1316", "items:9:number": 5479, "items:22:number": "3", "total": "9"}
+    )
+    assert counts == {5: 1316, 9: 5479, 22: 3}
+    quotas = class_quotas(counts, 1000)
+    assert quotas is not None and sum(quotas.values()) == 1000
+    # 193.59, 805.97 and 0.44 of 1000: floors give 998, the two largest remainders the rest.
+    assert quotas == {5: 194, 9: 806, 22: 0}
+    assert class_quotas(counts, 10_000) is None  # room for every item: no shares
 
 
 def test_metadump_blocks_of_both_shapes_parse_alike() -> None:
@@ -341,3 +507,58 @@ def test_a_key_scan_returned_twice_is_listed_once() -> None:
     top.push(500, entry)
     top.push(100, Entry(b"user:2", "string", 100, 1, None, "user:*"))
     assert [e.key for e in top.ranked()] == [b"user:1", b"user:2"]
+
+
+def test_a_ttl_only_exact_sample_sends_pttl_alone_and_keeps_exactly_its_size(
+    redis_server,
+) -> None:
+    seed_types(redis_server)
+    redis_server.cli("CONFIG", "RESETSTAT")
+    with connect(redis_server) as client:
+        found, result = full_scan(
+            client, max_keys=100, exact_sample=True, with_type=False, use_memory=False
+        )
+        whole, complete = full_scan(client, max_keys=10_000, exact_sample=True, with_type=False)
+    assert len(found) == result.scanned == 100 and result.dropped > 0  # COUNT 1000: one batch
+    assert not result.complete and result.stop_reason == "max-keys"
+    assert {(i.type, i.length) for i in found} == {("", None)}
+    assert complete.complete and len(whole) == len(seed_types(redis_server))
+    by_key = {i.key: i for i in whole}
+    assert 3_500_000 < by_key[b"ttl:1"].ttl_ms <= 3_600_000 and by_key[b"str:1"].ttl_ms == -1
+    stats = redis_server.cli("INFO", "commandstats")
+    sent = {line.split(":")[0].removeprefix("cmdstat_") for line in stats.split() if ":" in line}
+    assert {"scan", "pttl"} <= sent
+    assert not sent & {"type", "strlen", "hlen", "llen", "getrange"}  # no type was asked
+
+
+def test_max_batches_bounds_a_sparse_pattern(redis_server) -> None:
+    redis_server.client().mset({f"k:{i}": i for i in range(5000)})
+    with connect(redis_server) as client:
+        found, result = full_scan(client, match="nomatch:*", count=100, max_batches=5)
+    assert not found and result.batches == 5 and result.stop_reason == "max-batches"
+    assert not result.complete and result.cursor != 0
+
+
+def test_keys_only_lists_keys_and_stops_when_the_caller_has_enough(redis_server) -> None:
+    redis_server.client().mset({f"k:{i}": i for i in range(5000)})
+    redis_server.cli("CONFIG", "RESETSTAT")
+    found: list[KeyInfo] = []
+
+    def add(infos: list[KeyInfo]) -> bool:
+        found.extend(infos)
+        return len(found) >= 250
+
+    with connect(redis_server) as client:
+        result = scan_keyspace(client, ScanOptions(count=100, keys_only=True), add)
+    assert result.stop_reason == "enough" and not result.complete and result.cursor != 0
+    assert 250 <= len(found) < 400 and {(i.type, i.length, i.namespace) for i in found} == {
+        ("", None, "k:*")
+    }
+    stats = redis_server.cli("INFO", "commandstats")
+    calls = {
+        line.split(":")[0].removeprefix("cmdstat_"): int(line.split("calls=")[1].split(",")[0])
+        for line in stats.split()
+        if line.startswith("cmdstat_")
+    }
+    assert calls["scan"] == result.batches  # not one SCAN past the batch that was enough
+    assert not {"pttl", "strlen", "memory", "type"} & set(calls)

@@ -200,3 +200,43 @@ def test_a_sparse_pattern_stops_after_bounded_scan_calls(cachediag, redis_factor
     row = run.json()["targets"][0]
     assert row["sampled"] == 0 and row["complete"] is False
     assert any("SCAN stopped before the end" in note for note in row["notes"])
+
+
+class Meter:
+    """A progress observer that records what the engine told it."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int | None]] = []
+        self.finished = False
+
+    def update(self, done: int, total: int | None, elapsed: float) -> None:
+        self.updates.append((done, total))
+
+    def note(self, message: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def test_the_keyspace_sample_runs_on_the_scan_engine(redis_server) -> None:
+    """Progress, and PTTL alone per key: ttl's sample is the engine's, at ttl's old cost."""
+    from cachediag.checks.judge import Judge
+    from cachediag.keyspace.ttl import keyspace_report
+    from cachediag.targets.parse import parse_redis
+
+    seed(redis_server)
+    redis_server.cli("CONFIG", "RESETSTAT")
+    meter = Meter()
+    target = parse_redis(redis_server.url, "flag")
+    row = keyspace_report(target, 5, 1000, None, Judge.load(), meter)
+    assert row["sampled"] == 100 and row["complete"] is True
+    assert meter.updates and meter.updates[-1][1] == 100 and meter.finished  # DBSIZE as total
+    stats = redis_server.cli("INFO", "commandstats")
+    calls = {
+        line.split(":")[0].removeprefix("cmdstat_"): int(line.split("calls=")[1].split(",")[0])
+        for line in stats.split()
+        if line.startswith("cmdstat_")
+    }
+    assert calls["pttl"] == 100
+    assert not {"memory", "type", "strlen", "hlen"} & set(calls)

@@ -62,7 +62,10 @@ def setup(common: CommonOptions) -> Setup:
         tls_options=tls,
     )
     timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
-    return Setup(config, resolve_targets(request), timeout)
+    from cachediag.backends import expand
+
+    # A target may stand for several servers (a cluster, a pool): commands read each node.
+    return Setup(config, expand(resolve_targets(request)), timeout)
 
 
 def _check_ca_bundle(path: Path) -> None:

@@ -1,4 +1,9 @@
-"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets."""
+"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets.
+
+Every Memcached byte cachediag sends or reads is built and parsed here; the crawler's
+dump is handed over as raw blocks (`metadump_chunks`), parsed by the scan engine
+(scan/memcached.py) in bulk.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ if TYPE_CHECKING:
     from typing import Self
 
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+# The cheapest round trips: the meta no-op (1.6+), and `version` on servers without meta.
+NOOP_REQUEST = b"mn\r\n"
+NOOP_REPLY = b"MN\r\n"
+VERSION_REQUEST = b"version\r\n"
 # What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
 # default since 1.4.x) before closing it, whatever was asked.
 _SATURATED = b"ERROR Too many open connections"
@@ -96,7 +105,7 @@ class MemcachedClient(Connection):
 
     # -- commands -------------------------------------------------------------------
     def version(self) -> str:
-        self.send(b"version\r\n")
+        self.send(VERSION_REQUEST)
         line = self.read_line(Deadline(self.timeout))
         if not line.startswith(b"VERSION "):
             raise ProtocolViolation(_describe_foreign(line))
@@ -105,9 +114,9 @@ class MemcachedClient(Connection):
     def timed_noop(self) -> int:
         """One `mn` (meta no-op) round trip in microseconds; `version` on servers without meta."""
         started = time.perf_counter_ns()
-        self.send(b"mn\r\n")
+        self.send(NOOP_REQUEST)
         line = self.read_line(Deadline(self.timeout))
-        if line == b"MN":
+        if line == NOOP_REPLY.rstrip():
             return int((time.perf_counter_ns() - started) // 1000)
         if line == b"ERROR":  # before 1.6: no meta commands
             started = time.perf_counter_ns()
@@ -131,26 +140,10 @@ class MemcachedClient(Connection):
             _, name, value = line.decode("utf-8", "replace").split(" ", 2)
             values[name] = value
 
-    def metadump(self, max_items: int, timeout: float | None = None) -> Iterator[bytes]:
-        """Lines of `lru_crawler metadump all`, at most `max_items`.
-
-        Stopping early closes the connection: the dump is a stream the server pushes,
-        and closing is the only way to stop it (the caller reconnects if needed).
-        """
-        self.send(b"lru_crawler metadump all\r\n")
-        deadline = Deadline(self.timeout if timeout is None else timeout)
-        count = 0
-        while True:
-            line = self.read_line(deadline)
-            if line == b"END":
-                return
-            if line.startswith(_ERRORS) or line.startswith(b"BUSY"):
-                raise ServerRefused(line.decode("ascii", "replace"))
-            yield line
-            count += 1
-            if count >= max_items:
-                self.close()
-                return
+    def has_meta(self) -> bool:
+        """Does the server speak the meta protocol (memcached 1.6+)? One `mn` round trip."""
+        self.send(NOOP_REQUEST)
+        return self.read_line(Deadline(self.timeout)) == NOOP_REPLY.rstrip()
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
         """Values of `keys` with one multi-get (a read; no flag or TTL is touched).
@@ -206,11 +199,6 @@ class MemcachedClient(Connection):
                 return
             yield block
 
-    def metadump_batches(self, spec: str = "all") -> Iterator[list[bytes]]:
-        """metadump_chunks split into lines (without their line ends)."""
-        for block in self.metadump_chunks(spec):
-            yield block.rstrip(b"\n").split(b"\n")
-
     def meta_get(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, int, int]]:
         """{key: (value, ttl seconds or -1, client flags)} via `mg <key> t f v`, one write.
 
@@ -246,6 +234,22 @@ class MemcachedClient(Connection):
                     client_flags = int(flag[1:])
             found[key] = (self.read_exact(int(size) + 2, deadline)[:-2], ttl, client_flags)
         return found
+
+    def meta_ttl(self, key: bytes) -> tuple[int, int | None] | None:
+        """(remaining TTL in seconds or -1, value size) of `key` via `mg <key> t s`; None if
+        missing. Like any read it counts as a get in the server's stats. A key the text
+        protocol cannot carry (see `is_text_key`) is a ValueError: check before asking.
+        """
+        if not is_text_key(key):
+            raise ValueError("not a text-protocol key")
+        self.send(b"mg " + key + b" t s\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"EN":
+            return None
+        if not line.startswith(b"HD"):
+            raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
+        flags = {part[:1]: part[1:] for part in line.split()[1:]}
+        return int(flags.get(b"t", b"-1")), int(flags[b"s"]) if b"s" in flags else None
 
     def meta_debug(self, key: bytes) -> dict[str, int | bool] | None:
         """`me KEY`: the item as the slab holds it (cls, size, exp, la, fetch), None if missing.

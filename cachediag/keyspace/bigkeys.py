@@ -32,12 +32,11 @@ class BigkeysRequest:
 def run(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
+    from cachediag.backends import backend_for
+
     row = target_row(target)
     try:
-        if target.kind == "redis":
-            row.update(_redis(target, timeout, request, progress))
-        else:
-            row.update(_memcached(target, timeout, request, progress))
+        row.update(backend_for(target).bigkeys(target, timeout, request, progress))
     except ProbeError as error:
         mark_error(
             row, target, error if isinstance(error, ProbeError) else ServerRefused(str(error))
@@ -45,7 +44,7 @@ def run(
     return row
 
 
-def _redis(
+def redis_bigkeys(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
     stats = KeyStats(top=request.top)
@@ -72,7 +71,7 @@ def _redis(
     }
 
 
-def _memcached(
+def memcached_bigkeys(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
     stats = KeyStats(top=request.top)

@@ -66,16 +66,14 @@ def _guard(target: Target, work: Any) -> dict[str, Any]:
 def keys_report(
     target: Target, timeout: float, keys: list[bytes], delimiter: str = ":"
 ) -> dict[str, Any]:
-    if target.kind == "memcached":
-        for key in keys:
-            check_memcached_key(key)
-        return _guard(target, lambda: _memcached_keys(target, timeout, keys, delimiter))
-    return _guard(target, lambda: _redis_keys(target, timeout, keys, delimiter))
+    from cachediag.backends import backend_for
+
+    backend = backend_for(target)
+    backend.check_keys(keys)
+    return _guard(target, lambda: backend.inspect_keys(target, timeout, keys, delimiter))
 
 
-def _redis_keys(
-    target: Target, timeout: float, keys: list[bytes], delimiter: str
-) -> dict[str, Any]:
+def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str) -> dict[str, Any]:
     namespace = Namespacer(delimiter)
     with RedisClient(target, timeout).connect() as client:
         types = client.pipeline([("TYPE", key) for key in keys])
@@ -153,7 +151,7 @@ def add_evidence_lookups(row: dict[str, Any]) -> None:
         added["hits"] = added.get("hits", 0) + extra
 
 
-def _memcached_keys(
+def memcached_keys(
     target: Target, timeout: float, keys: list[bytes], delimiter: str
 ) -> dict[str, Any]:
     namespace = Namespacer(delimiter)
@@ -191,12 +189,13 @@ def _memcached_keys(
 def sample_report(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
-    if target.kind == "memcached":
-        return _guard(target, lambda: _memcached_sample(target, timeout, request, progress))
-    return _guard(target, lambda: _redis_sample(target, timeout, request, progress))
+    from cachediag.backends import backend_for
+
+    backend = backend_for(target)
+    return _guard(target, lambda: backend.inspect_sample(target, timeout, request, progress))
 
 
-def _redis_sample(
+def redis_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
     survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.scan.delimiter))
@@ -235,7 +234,7 @@ def _sample_error(result: ScanResult) -> dict[str, str] | None:
     return None
 
 
-def _memcached_sample(
+def memcached_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
     items: list[Item] = []

@@ -88,19 +88,11 @@ def enrich_keys(
     ]
     if not named or not _has_work(named, entities):
         return
+    from cachediag.backends import backend_for
+
     reads = _Reads()
     try:
-        if target.kind == "memcached":
-            with MemcachedClient(target, timeout).connect() as mc:
-
-                def look(namespace: str, exclude: set[bytes]) -> dict[str, Any]:
-                    return _memcached_neighbours(target, timeout, namespace, delimiter, exclude)
-
-                _judge(named, entities, memcached_reader(mc), reads, look, delimiter)
-        else:
-            with RedisClient(target, timeout).connect() as client:
-                neighbours = _RedisNeighbours(client, delimiter)
-                _judge(named, entities, redis_reader(client), reads, neighbours.look, delimiter)
+        backend_for(target).key_evidence(target, timeout, named, entities, reads, delimiter)
     except ProbeError as error:
         row["evidence_error"] = error.message
     row["values_read_whole"] = reads.whole
@@ -108,6 +100,36 @@ def enrich_keys(
 
 
 Look = Callable[[str, set[bytes]], dict[str, Any]]
+Named = list[tuple[bytes, dict[str, Any]]]
+
+
+def redis_evidence(
+    target: Target,
+    timeout: float,
+    named: Named,
+    entities: Entities | None,
+    reads: _Reads,
+    delimiter: str,
+) -> None:
+    with RedisClient(target, timeout).connect() as client:
+        neighbours = _RedisNeighbours(client, delimiter)
+        _judge(named, entities, redis_reader(client), reads, neighbours.look, delimiter)
+
+
+def memcached_evidence(
+    target: Target,
+    timeout: float,
+    named: Named,
+    entities: Entities | None,
+    reads: _Reads,
+    delimiter: str,
+) -> None:
+    with MemcachedClient(target, timeout).connect() as mc:
+
+        def look(namespace: str, exclude: set[bytes]) -> dict[str, Any]:
+            return _memcached_neighbours(target, timeout, namespace, delimiter, exclude)
+
+        _judge(named, entities, memcached_reader(mc), reads, look, delimiter)
 
 
 def _has_work(named: list[tuple[bytes, dict[str, Any]]], entities: Entities | None) -> bool:
@@ -211,32 +233,38 @@ class _RedisNeighbours:
     """A few keys of a namespace and their first bytes: bounded SCAN MATCH, then GETRANGE 0 3."""
 
     def __init__(self, client: RedisClient, delimiter: str) -> None:
-        from cachediag.scan.redis import Namespacer
-
         self.client = client
         self.delimiter = delimiter
-        self.namespace_of = Namespacer(delimiter)
 
     def look(self, namespace: str, exclude: set[bytes]) -> dict[str, Any]:
-        from cachediag.scan.redis import iter_scan_batches
+        from cachediag.scan.redis import KeyInfo, ScanOptions, scan_keyspace
 
         glob = namespace_glob(namespace, self.delimiter)
         if glob is None:
             return {"source": "none", "looked_at": 0, "cache_kit_entries": 0}
         found: list[bytes] = []
-        calls = 0
+
+        def add(infos: list[KeyInfo]) -> bool:
+            found.extend(
+                info.key
+                for info in infos
+                if info.key not in exclude and info.namespace == namespace
+            )
+            return len(found) >= NEIGHBOURS
+
+        # SCAN alone (the engine's keys_only), a call at a time until enough neighbours.
+        options = ScanOptions(
+            count=NEIGHBOUR_SCAN_COUNT,
+            match=glob,
+            keys_only=True,
+            max_batches=NEIGHBOUR_SCAN_CALLS,
+            delimiter=self.delimiter,
+        )
         try:
-            for _cursor, keys in iter_scan_batches(
-                self.client, count=NEIGHBOUR_SCAN_COUNT, match=glob
-            ):
-                calls += 1
-                found += [
-                    key
-                    for key in keys
-                    if key not in exclude and self.namespace_of(key) == namespace
-                ]
-                if len(found) >= NEIGHBOURS or calls >= NEIGHBOUR_SCAN_CALLS:
-                    break
+            result = scan_keyspace(self.client, options, add)
+            if result.failure is not None:
+                raise result.failure
+            calls = result.batches
             found = list(dict.fromkeys(found))[:NEIGHBOURS]  # SCAN may return a key twice
             heads = (
                 self.client.pipeline([("GETRANGE", key, 0, len(MAGIC) - 1) for key in found])

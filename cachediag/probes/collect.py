@@ -26,14 +26,10 @@ FACTS_SCHEMA = "cachediag.facts/v1"
 def probe_target(
     target: Target, timeout: float, sample_keys: int, window: float = 0.0
 ) -> TargetFacts:
-    if target.kind == "redis":
-        from cachediag.probes import redis as probe
-    else:
-        from cachediag.probes import memcached as probe  # type: ignore[no-redef]
+    from cachediag.backends import backend_for
+
     try:
-        if target.kind == "redis":
-            return probe.collect(target, timeout, sample_keys, window=window)
-        return probe.collect(target, timeout, sample_keys)
+        return backend_for(target).probe(target, timeout, sample_keys, window=window)
     except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
         from cachediag.probes.common import base_facts, mark_down
 
@@ -78,22 +74,11 @@ def count_established(facts_list: Sequence[TargetFacts]) -> None:
 
 
 def local_redis_of(facts_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    local = []
-    for facts in facts_list:
-        if facts["kind"] != "redis" or not facts.get("local") or facts.get("status") != "up":
-            continue
-        # Without CONFIG (ACLs, managed services) dir and tcp-backlog are unknown, but
-        # the kernel settings that matter to a local Redis can still be judged.
-        config = (facts.get("config") or {}).get("values") or {}
-        backlog = config.get("tcp-backlog")
-        local.append(
-            {
-                "target": facts["target"],
-                "dir": config.get("dir"),
-                "tcp_backlog": int(backlog) if backlog and backlog.isdigit() else None,
-            }
-        )
-    return local
+    """What the host checks need of the servers on this machine (a local Redis' dir, backlog)."""
+    from cachediag.backends import backend_for
+
+    views = (backend_for(facts["kind"]).local_server(facts) for facts in facts_list)
+    return [view for view in views if view is not None]
 
 
 def _server_stalls(facts: TargetFacts) -> str | None:
@@ -101,7 +86,7 @@ def _server_stalls(facts: TargetFacts) -> str | None:
     cause is the server's, not the network's (host.congestion says so)."""
     from cachediag.checks.stalls import during_measurement, stall_clause
 
-    if facts["kind"] != "redis" or not facts.get("stalls"):
+    if not facts.get("stalls"):  # only a Redis probe reads SLOWLOG
         return None
     return stall_clause(during_measurement(facts, STALL_JITTER_US))
 

@@ -112,12 +112,10 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
         return [unreachable_line(row)]
     parts: list[RenderableType] = [_readings(row)]
     if row.get("projection"):
-        parts.append(
-            Text(
-                f"projection: {row['projection']['text']} "
-                f"(average of {row['sampled_keys']} sampled entries)"
-            )
+        basis = (
+            row["projection"].get("basis") or f"average of {row['sampled_keys']} sampled entries"
         )
+        parts.append(Text(f"projection: {row['projection']['text']} ({basis})"))
     if row.get("errorstats"):
         parts.append(_errorstats(row["errorstats"]))
     if row.get("databases"):

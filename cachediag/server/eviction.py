@@ -270,11 +270,9 @@ def memcached_flags(megabytes: int | None, evictions: str | None) -> dict[str, A
 
 
 def read(target: Target, timeout: float, judge: Judge) -> dict[str, Any]:
-    return (
-        redis_row(target, timeout, judge)
-        if target.kind == "redis"
-        else memcached_row(target, timeout, judge)
-    )
+    from cachediag.backends import backend_for
+
+    return backend_for(target).eviction(target, timeout, judge)
 
 
 # -- changing (Redis only; the writes themselves are cachediag.writes') ----------------------
@@ -315,11 +313,13 @@ def plan_writes(
 ) -> tuple[list[WritePlan], bool]:
     """(the plans for the Redis targets that need a change, whether any target cannot
     have it). Rows with nothing to do, or no CONFIG for this user, get their outcome now."""
+    from cachediag.backends import backend_for
+
     by_name = {t.name: t for t in targets}
     plans: list[WritePlan] = []
     failed = False
     for row in rows:
-        if row["kind"] != "redis":
+        if not backend_for(row["kind"]).runtime_eviction_settings:
             continue
         if row["status"] != "up":
             failed = True

@@ -26,12 +26,6 @@ from cachediag.probes.rows import mark_error, target_row
 from cachediag.render.units import human_us, utc_stamp
 from cachediag.targets.target import Target
 
-REDIS_PING = b"*1\r\n$4\r\nPING\r\n"
-REDIS_PONG = b"+PONG\r\n"
-MEMCACHED_NOOP = b"mn\r\n"
-MEMCACHED_NOOP_REPLY = b"MN\r\n"
-MEMCACHED_VERSION = b"version\r\n"
-
 # The guide: "Typical latency: < 1ms (good)"; the slow and degraded limits come from the
 # checklist's redis.latency / memcached.latency thresholds (10 ms and 100 ms by default).
 GOOD_BELOW_US = 1_000
@@ -107,39 +101,51 @@ class Session:
 
 def connect(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
     """Connect with the general client (timed), check the target answers, hand over the socket."""
-    if target.kind == "redis":
-        from cachediag.clients.resp import RedisClient
+    from cachediag.backends import backend_for
 
-        client = RedisClient(target, timeout).connect()
-        client.timed_ping()  # proves auth and protocol before the raw loop trusts the socket
-        times = {**client.info.to_dict(), "auth_us": client.auth_us}
-        assert client.sock is not None
-        from cachediag.probes import stalls
-
-        before = stalls.read_before(client)
-        session = Session(client.sock, REDIS_PING, REDIS_PONG, timeout)
-        session.redis_client, session.stall_before = client, before
-    else:
-        from cachediag.clients.memcache_text import MemcachedClient
-
-        mc = MemcachedClient(target, timeout).connect()
-        mc.version()
-        mc.send(MEMCACHED_NOOP)
-        from cachediag.clients.net import Deadline
-
-        has_meta = mc.read_line(Deadline(timeout)) == MEMCACHED_NOOP_REPLY.strip()
-        times = {**mc.info.to_dict(), "auth_us": None}
-        assert mc.sock is not None
-        # Before 1.6 there is no meta no-op; `version` is the cheapest command left.
-        session = Session(
-            mc.sock,
-            MEMCACHED_NOOP if has_meta else MEMCACHED_VERSION,
-            MEMCACHED_NOOP_REPLY if has_meta else None,
-            timeout,
-        )
-        times["command"] = "mn" if has_meta else "version"
-    times.setdefault("command", "PING")
+    session, times = backend_for(target).latency_session(target, timeout)
     session.sock.settimeout(timeout)
+    return session, times
+
+
+def redis_session(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
+    from cachediag.clients.resp import PING_REQUEST, PONG_REPLY, RedisClient
+
+    client = RedisClient(target, timeout).connect()
+    client.timed_ping()  # proves auth and protocol before the raw loop trusts the socket
+    times = {**client.info.to_dict(), "auth_us": client.auth_us, "command": "PING"}
+    assert client.sock is not None
+    from cachediag.probes import stalls
+
+    # SLOWLOG's newest entry before the round trips: the stalls that come after it are
+    # the ones this measurement saw (read afterwards on the same client).
+    before = stalls.read_before(client)
+    session = Session(client.sock, PING_REQUEST, PONG_REPLY, timeout)
+    session.redis_client, session.stall_before = client, before
+    return session, times
+
+
+def memcached_session(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
+    from cachediag.clients.memcache_text import (
+        NOOP_REPLY,
+        NOOP_REQUEST,
+        VERSION_REQUEST,
+        MemcachedClient,
+    )
+
+    mc = MemcachedClient(target, timeout).connect()
+    mc.version()
+    has_meta = mc.has_meta()
+    times = {**mc.info.to_dict(), "auth_us": None}
+    assert mc.sock is not None
+    # Before 1.6 there is no meta no-op; `version` is the cheapest command left.
+    session = Session(
+        mc.sock,
+        NOOP_REQUEST if has_meta else VERSION_REQUEST,
+        NOOP_REPLY if has_meta else None,
+        timeout,
+    )
+    times["command"] = "mn" if has_meta else "version"
     return session, times
 
 

@@ -41,16 +41,19 @@ STATS_HIGHLIGHTS = (
 
 
 def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
-    if target.kind == "redis":
-        from cachediag.probes import redis as probe
+    from cachediag.backends import backend_for
 
-        facts: dict[str, Any] = dict(probe.collect(target, timeout, sample_keys))
-        if facts.get("status") == "up":
-            facts.update(_memory_commands(target, timeout))
-        return facts
-    from cachediag.probes import memcached as mc_probe
+    return backend_for(target).memory_facts(target, timeout, sample_keys)
 
-    return dict(mc_probe.collect(target, timeout, sample_keys))
+
+def redis_facts(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+    """The probe's facts, and MEMORY DOCTOR and MEMORY STATS."""
+    from cachediag.probes import redis as probe
+
+    facts: dict[str, Any] = dict(probe.collect(target, timeout, sample_keys))
+    if facts.get("status") == "up":
+        facts.update(_memory_commands(target, timeout))
+    return facts
 
 
 def _memory_commands(target: Target, timeout: float) -> dict[str, Any]:
@@ -105,17 +108,31 @@ def _reading(
     return {"name": name, "value": value, "display": display, "verdict": verdict}
 
 
-def projection(keys: float | None, average_bytes: float | None) -> dict[str, Any] | None:
-    """The guide's estimate, "5,000,000 keys × 1 KiB ≈ 4.8 GiB", from DBSIZE and the sample."""
+def projection(
+    keys: float | None, average_bytes: float | None, basis: str | None = None
+) -> dict[str, Any] | None:
+    """The guide's estimate, "5,000,000 keys × 1 KiB ≈ 4.8 GiB", from DBSIZE and the sample.
+
+    `basis` says where the average comes from when it is not the sample's.
+    """
     if not keys or not average_bytes:
         return None
     total = keys * average_bytes
-    return {
+    out = {
         "keys": int(keys),
         "average_entry_bytes": round(average_bytes),
         "estimated_bytes": round(total),
         "text": f"{int(keys):,} keys × {human_bytes(average_bytes)} ≈ {human_bytes(total)}",
     }
+    if basis:
+        out["basis"] = basis
+    return out
+
+
+def server_average(st: dict[str, Any]) -> float | None:
+    """Memcached's own average item size, `bytes / curr_items`: every item, not a sample."""
+    used, items = number(st, "bytes"), number(st, "curr_items")
+    return used / items if used is not None and items else None
 
 
 def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
@@ -308,7 +325,11 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     settings = stats(facts, "settings")
     used, limit = number(st, "bytes"), number(st, "limit_maxbytes")
     entry = judge("memcached.entry_size", facts)
-    average = entry["observed"].get("average_bytes")
+    # The server counts every item's bytes: its average needs no sample (issue 10, case 2).
+    average = server_average(st)
+    basis = "bytes / curr_items" if average is not None else None
+    if average is None:
+        average = entry["observed"].get("average_bytes")
     notes = [
         f"stats {group} is unavailable: {message}"
         for group, message in (facts.get("errors") or {}).items()
@@ -334,12 +355,17 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
             str(settings.get("evictions", "–")),
             judge("memcached.eviction_policy", facts),
         ),
-        _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
+        _reading(
+            "average_entry_bytes",
+            average,
+            (human_bytes(average) + (f" ({basis})" if basis else "")) if average else "–",
+            entry,
+        ),
     ]
     return {
         "readings": readings,
         "slabs": slab_table(stats(facts, "slabs"), stats(facts, "items")),
-        "projection": projection(number(st, "curr_items"), average),
+        "projection": projection(number(st, "curr_items"), average, basis),
         "sampled_keys": entry["observed"].get("sampled", 0),
         "notes": notes,
     }
@@ -446,7 +472,7 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         )
     if facts.get("errors", {}).get("probe"):
         row["error"] = {"kind": "error", "message": safe_text(facts["errors"]["probe"])}
-    row.update(
-        redis_report(facts, judge) if target.kind == "redis" else memcached_report(facts, judge)
-    )
+    from cachediag.backends import backend_for
+
+    row.update(backend_for(target).memory_report(facts, judge))
     return row

@@ -83,21 +83,24 @@ def memcached_counters(stats: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def connection_counters(kind: str, values: dict[str, Any]) -> dict[str, float | None]:
+def redis_connection_counters(info: dict[str, Any]) -> dict[str, float | None]:
     """What `redis-cli --stat` adds to ops and memory: blocked clients, new connections,
-    rejected ones (maxclients, `-c`). `values` is INFO parsed (Redis) or `stats` (Memcached).
-    Memcached has no blocking commands: its blocked count is None."""
-    if kind == "redis":
-        stats, clients = values.get("stats", {}), values.get("clients", {})
-        return {
-            "blocked": _num(clients, "blocked_clients"),
-            "connections": _num(stats, "total_connections_received"),
-            "rejected": _num(stats, "rejected_connections"),
-        }
+    rejected ones (maxclients). `info` is INFO parsed."""
+    stats, clients = info.get("stats", {}), info.get("clients", {})
+    return {
+        "blocked": _num(clients, "blocked_clients"),
+        "connections": _num(stats, "total_connections_received"),
+        "rejected": _num(stats, "rejected_connections"),
+    }
+
+
+def memcached_connection_counters(stats: dict[str, Any]) -> dict[str, float | None]:
+    """New and rejected connections (`-c`) from `stats`; Memcached has no blocking
+    commands, so its blocked count is None."""
     return {
         "blocked": None,
-        "connections": _num(values, "total_connections"),
-        "rejected": _num(values, "rejected_connections"),
+        "connections": _num(stats, "total_connections"),
+        "rejected": _num(stats, "rejected_connections"),
     }
 
 
@@ -119,25 +122,42 @@ def connection_rates(
     return out
 
 
+def redis_snapshot(client: Any) -> dict[str, Any]:
+    """One INFO, as counters."""
+    from cachediag.clients.resp import ReplyError, is_auth_error
+    from cachediag.probes.info import parse_redis_info
+
+    reply = client.call("INFO")
+    if isinstance(reply, ReplyError):
+        failure = AuthFailed if is_auth_error(reply) else ServerRefused
+        raise failure(f"INFO failed: {reply.text}")
+    info = parse_redis_info(reply)
+    return {**redis_counters(info), **redis_connection_counters(info)}
+
+
 def memcached_snapshot(client: Any) -> dict[str, Any]:
     """`stats` and `stats items` (for outofmemory, which only the classes count)."""
     from cachediag.checks.slab_view import refused_writes
     from cachediag.probes.info import stats_numbers
 
     numbers = stats_numbers(client.stats())
-    counters = {**memcached_counters(numbers), **connection_counters("memcached", numbers)}
+    counters = {**memcached_counters(numbers), **memcached_connection_counters(numbers)}
     items = stats_numbers(client.stats("items"))
     counters[REFUSED_WRITES] = float(refused_writes({"items": items}) or 0)
     return counters
 
 
 def pressure(kind: str, before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
-    """How much each Memcached trouble counter moved in the interval (None after a reset)."""
-    if kind != "memcached":
+    """How much each trouble counter of the kind (Memcached's) moved in the interval (None
+    after a reset)."""
+    from cachediag.backends import backend_for
+
+    names = backend_for(kind).pressure_counters()
+    if not names:
         return {}
-    moved = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in PRESSURE_NAMES}
+    moved = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in names}
     if after["uptime"] < before["uptime"] or any(delta < 0 for delta in moved.values()):
-        return dict.fromkeys(PRESSURE_NAMES)
+        return dict.fromkeys(names)
     return {name: int(delta) for name, delta in moved.items()}
 
 
@@ -270,30 +290,14 @@ class Poller:
         self.client: Any = None
         self.last: tuple[float, dict[str, Any]] | None = None
 
-    def _connect(self) -> Any:
-        if self.target.kind == "redis":
-            from cachediag.clients.resp import RedisClient
-
-            return RedisClient(self.target, self.timeout).connect()
-        from cachediag.clients.memcache_text import MemcachedClient
-
-        return MemcachedClient(self.target, self.timeout).connect()
-
     def snapshot(self) -> dict[str, Any]:
-        if self.client is None:
-            self.client = self._connect()
-        try:
-            if self.target.kind == "redis":
-                from cachediag.clients.resp import ReplyError, is_auth_error
-                from cachediag.probes.info import parse_redis_info
+        from cachediag.backends import backend_for
 
-                reply = self.client.call("INFO")
-                if isinstance(reply, ReplyError):
-                    failure = AuthFailed if is_auth_error(reply) else ServerRefused
-                    raise failure(f"INFO failed: {reply.text}")
-                info = parse_redis_info(reply)
-                return {**redis_counters(info), **connection_counters("redis", info)}
-            return memcached_snapshot(self.client)
+        backend = backend_for(self.target)
+        if self.client is None:
+            self.client = backend.connect(self.target, self.timeout)
+        try:
+            return backend.counters(self.client)
         except ProbeError:
             self.close()
             raise

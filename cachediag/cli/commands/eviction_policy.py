@@ -77,7 +77,11 @@ def eviction_policy(
         policy = eviction.validate_policy(set_policy) if set_policy is not None else None
         size = eviction.parse_size(maxmemory) if maxmemory is not None else None
         config_setup = setup(common)
-        if policy is not None and not any(t.kind == "redis" for t in config_setup.targets):
+        from cachediag.backends import backend_for
+
+        if policy is not None and not any(
+            backend_for(t).runtime_eviction_settings for t in config_setup.targets
+        ):
             raise UsageError(
                 "--set changes Redis only: Memcached cannot change its eviction mode at "
                 "runtime; restart it with -m MEGABYTES and without -M (cache_memlimit MB "
