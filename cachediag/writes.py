@@ -1,7 +1,7 @@
 """Every write cachediag makes to a server: planned, confirmed, applied, read back.
 
 Diagnosis never writes. The commands that do (`eviction-policy --set` today, `purge`
-next) build their writes here and nowhere else (tests/test_layering.py fails on a write
+next) build their writes here and nowhere else (tests/unit/test_layering.py fails on a write
 command built in any other module), in four steps:
 
 1. plan: a `WritePlan` per target: the commands it will send, and what they change,

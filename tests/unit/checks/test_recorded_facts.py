@@ -15,7 +15,9 @@ from cachediag.checks.checklist import load_checklist
 from cachediag.checks.evaluate import evaluate
 from cachediag.render import json_format, table
 
-FACTS = json.loads((Path(__file__).parent / "data" / "recorded_noeviction_facts.json").read_text())
+FACTS = json.loads(
+    (Path(__file__).resolve().parents[2] / "data" / "recorded_noeviction_facts.json").read_text()
+)
 
 
 def statuses() -> dict[tuple[str, str], str]:

@@ -614,7 +614,9 @@ def test_every_format_from_facts_recorded_on_real_servers() -> None:
     from cachediag.schemas import check_schema_text
 
     recorded = json.loads(
-        (Path(__file__).parent / "data" / "recorded_noeviction_facts.json").read_text()
+        (
+            Path(__file__).resolve().parents[1] / "data" / "recorded_noeviction_facts.json"
+        ).read_text()
     )
     rep = evaluate(load_checklist(), recorded)
     counts = rep.counts()

@@ -28,7 +28,7 @@ from cachediag.logscan.stats import MAX_MINUTES, CatStats
 from cachediag.logscan.timestamps import iso, line_timestamp, parse_duration, parse_when
 from cachediag.safety.redact import redact, sample_text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

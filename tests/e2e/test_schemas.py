@@ -34,7 +34,7 @@ from cachediag.probes import facts as typed
 from cachediag.schemas import FILES, NAMES, schema, schema_documents, schema_text
 from cachediag.targets.target import Target
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 REGISTRY: Registry = Registry().with_resources(
     (uri, Resource.from_contents(document)) for uri, document in schema_documents().items()
 )
