@@ -19,11 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachediag.errors import UsageError
-from cachediag.keyspace import envelope, postcard
-from cachediag.keyspace.postcard import PType, TypeSyntaxError
+
+if TYPE_CHECKING:
+    from cachediag.keyspace.postcard import PType
+
+# postcard and envelope are imported where a layout is parsed or a value decoded: every
+# command reads cachediag.toml, and only those with [entities] need the decoder
+# (about 9 ms of start-up that `ping` would otherwise pay on every run).
 
 # A value is read whole for a full decode only up to this size (STRLEN first, then a
 # GETRANGE bounded by it: never an unbounded GET).
@@ -159,13 +164,15 @@ def _layout(value: Any, label: str) -> Layout:
         raise UsageError(f"{label}: fields must be a list of postcard type names, like {USAGE}")
     if not value:
         raise UsageError(f"{label}: fields is empty; list the entity's field types in order")
+    from cachediag.keyspace import postcard
+
     layout = []
     for index, text in enumerate(value):
         named = _NAMED_FIELD.match(text)
         name, type_text = (named.group(1), named.group(2)) if named else (None, text)
         try:
             layout.append(Field(name, postcard.parse_type(type_text)))
-        except TypeSyntaxError as error:
+        except postcard.TypeSyntaxError as error:
             raise UsageError(f"{label} field {index + 1}: {error}") from None
     return tuple(layout)
 
@@ -180,6 +187,8 @@ def decode_entry(entity: Entity, value: bytes) -> dict[str, Any]:
     schema version; for a broken entry the field (1-based), its name and type, the
     byte offset in the value where it starts and where the error is, and why.
     """
+    from cachediag.keyspace import envelope, postcard
+
     header = envelope.decode(value, len(value))
     out: dict[str, Any] = {"entity": entity.name, "version": header.version}
     if header.state != envelope.VALID or header.version is None:

@@ -11,7 +11,7 @@ the server sent).
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 import re
 from typing import Any
@@ -19,12 +19,19 @@ from typing import Any
 # Characters json.dumps leaves raw that a terminal acts on or that hide text: DEL and
 # the C1 controls, lone surrogates (undecodable bytes kept by surrogateescape), the
 # line/paragraph separators and Unicode's invisible format characters (category Cf).
-_UNSAFE = re.compile(
+_UNSAFE_CLASS = (
     "[\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
     "\ud800-\udfff\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
 )
+
+
+@functools.cache
+def _unsafe() -> re.Pattern[str]:
+    # Compiled on first use: the class with its astral ranges takes ~2 ms to compile,
+    # a cost for every command's start-up that only a --json run needs.
+    return re.compile(_UNSAFE_CLASS)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -47,6 +54,8 @@ def _finite(value: Any) -> Any:
 
 def to_json(document: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """`document` as JSON text (no trailing newline), terminal-safe and parseable."""
+    import json  # here, not at the top: a table run of any command never pays for it
+
     try:
         text = json.dumps(
             document,
@@ -65,4 +74,4 @@ def to_json(document: Any, *, indent: int | None = 2, sort_keys: bool = False) -
             default=str,
             sort_keys=sort_keys,
         )
-    return _UNSAFE.sub(_escape, text)
+    return _unsafe().sub(_escape, text)
