@@ -1069,3 +1069,80 @@ def test_key_counters_in_batches_count_as_one_by_one(seed: int) -> None:
     assert (
         top_batched.top(5) == sorted(top_single.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     )
+
+
+# --- .gz: ISA-L when installed, zlib otherwise, the same report ---------------------------
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each .gz test runs with both inflaters (isal only where the wheel is installed)."""
+    from cachediag.logscan import reader
+
+    if request.param == "isal":
+        if reader._IGZIP is None:
+            pytest.skip("the isal wheel is not installed")
+    else:
+        monkeypatch.setattr(reader, "_IGZIP", None)
+    return str(request.param)
+
+
+def gz_log(tmp_path: Path, lines: int = 40_000) -> tuple[Path, bytes]:
+    data = outage_log(random.Random(5), lines)
+    path = tmp_path / "app.log.1.gz"
+    # two members, as `cat a.gz b.gz` or a rotated file appended to makes
+    half = data.index(b"\n", len(data) // 2) + 1
+    path.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    return path, data
+
+
+def test_gz_reads_as_plain(tmp_path: Path, utc: None, inflater: str) -> None:
+    path, data = gz_log(tmp_path)
+    plain = tmp_path / "app.log"
+    plain.write_bytes(data)
+    zipped = scan_logs([str(path)], chunk_size=256 << 10)
+    assert zipped["engine"]["gzip"] == inflater
+    assert zipped["sources"][0]["scanned_bytes"] == len(data)
+    assert stable(zipped) == stable(scan_logs([str(plain)], chunk_size=256 << 10, jobs=1))
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.97])
+def test_gz_cut_short_reads_the_same_with_either_inflater(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None, cut: float
+) -> None:
+    """ISA-L hands out less of a truncated stream than zlib before it fails; the stdlib
+    takes over at that byte, so both give zlib's report and zlib's words."""
+    from cachediag.logscan import reader
+
+    path, _ = gz_log(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: int(len(whole) * cut)])
+    reports = []
+    for inflate in ([reader._IGZIP] if reader._IGZIP is not None else []) + [None]:
+        monkeypatch.setattr(reader, "_IGZIP", inflate)
+        reports.append(scan_logs([str(path)], chunk_size=256 << 10))
+    for report in reports:
+        assert "ends early" in report["sources"][0]["problem"]
+        assert stable(report) == stable(reports[-1])
+        assert report["sources"][0]["scanned_bytes"] == reports[-1]["sources"][0]["scanned_bytes"]
+
+
+def test_corrupt_gz_says_so_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inflater: str
+) -> None:
+    import threading
+
+    path, _ = gz_log(tmp_path, 20_000)
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    with pytest.raises(LogScanError, match=r"app\.log\.1\.gz: cannot read \(") as caught:
+        scan_logs([str(path)], chunk_size=256 << 10)
+    assert all(t.name != "cachediag-read" for t in threading.enumerate())  # joined
+    from cachediag.logscan import reader
+
+    monkeypatch.setattr(reader, "_IGZIP", None)
+    with pytest.raises(LogScanError) as with_zlib:
+        scan_logs([str(path)], chunk_size=256 << 10)
+    assert str(caught.value) == str(with_zlib.value)

@@ -7,7 +7,7 @@ import sys
 import time
 from datetime import datetime
 from itertools import pairwise
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from cachediag.logscan import fastfind
 from cachediag.logscan.patterns import (
@@ -20,8 +20,10 @@ from cachediag.logscan.patterns import (
 from cachediag.logscan.reader import (
     TRUNCATED_ATTR,
     LogScanError,
+    ReadAhead,
     Source,
     expand_inputs,
+    gzip_backend,
     iter_chunks,
     open_stream,
     read_at,
@@ -116,6 +118,7 @@ def scan_logs(
         )
     engine = {
         "search": fastfind.backend(),
+        "gzip": gzip_backend(),
         "jobs": used_jobs,
         "ranges": ranges,
         "chunk_bytes": chunk_size,
@@ -137,6 +140,8 @@ def _scan_source(
         stream = open_stream(source)
     except OSError as exc:
         raise LogScanError(f"{source.name}: {exc.strerror or exc}") from None
+    if source.kind == "gzip":  # inflated by a thread while this one scans
+        stream = cast(BinaryIO, ReadAhead(stream, chunk_size))
     try:
         chunks = iter_chunks(stream, chunk_size, MAX_LINE)
         result = scan_stream(chunks, source.index, since, until)

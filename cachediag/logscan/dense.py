@@ -21,12 +21,13 @@ of hits and misses always has.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from itertools import accumulate, compress, islice, repeat
 from operator import add, attrgetter, itemgetter, sub
 from typing import TYPE_CHECKING
 
+from cachediag.logscan.fastfind import Haystack
 from cachediag.logscan.keys import key_at, key_spans
 from cachediag.logscan.linetime import close, line_ts, own_ts
 from cachediag.logscan.patterns import (
@@ -147,7 +148,7 @@ def _shapes(lines: list[bytes]) -> list[Shape]:
     """The shape of every line, each distinct one classified once (and remembered)."""
     memo = _SHAPES
     distinct = set(lines)
-    missing = distinct.difference(memo)
+    missing = list(distinct.difference(memo))
     if missing:
         if len(memo) + len(missing) > MAX_SHAPES:
             # Keep the shapes that matched (few, and met again) and this chunk's.
@@ -156,9 +157,26 @@ def _shapes(lines: list[bytes]) -> list[Shape]:
                 kept = {k: v for k, v in kept.items() if k in distinct}
             memo.clear()
             memo.update(kept)
-        for line in missing:
-            memo[line] = _shape_of(line)
+        memo.update(zip(missing, _classify(missing), strict=True))
     return list(map(memo.__getitem__, lines))
+
+
+def _classify(lines: list[bytes]) -> list[Shape]:
+    """Shapes of new lines. Most new ones match nothing (an id in hex, a request line):
+    the anchors are searched once over all of them joined, and only the lines holding
+    one are classified."""
+    if len(lines) < 32:
+        return [_shape_of(line) for line in lines]
+    joined = _NL.join(lines)
+    starts = list(map(add, accumulate(map(len, lines), initial=0), range(len(lines))))
+    hay = Haystack(joined, len(joined))
+    holding: set[int] = set()
+    for anchor in _ANCHORS:
+        holding.update(map(bisect_right, repeat(starts), hay.find_all(anchor)[0]))
+    return [_shape_of(line) if k + 1 in holding else _NO_MATCH for k, line in enumerate(lines)]
+
+
+_ANCHORS = tuple(dict.fromkeys(a for c in CATEGORIES for a in c.anchors))
 
 
 class DenseChunk:

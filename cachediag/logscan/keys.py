@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from itertools import compress, filterfalse, repeat
-from operator import add, itemgetter
+from collections.abc import Callable, Iterable, Mapping
+from itertools import compress, filterfalse, islice, repeat
+from operator import add, itemgetter, sub
 
 from cachediag.safety.redact import SECRET_NAMES
 
@@ -139,37 +139,40 @@ class KeyCounter:
         """`add` each key in turn (one per mention, in file order), in C-level passes.
 
         The result is the same as adding them one by one, insertion order included (it
-        breaks ties when the counter is pruned): a batch is added in bulk up to the first
-        mention of the key that would reach the cap, which is then added by `add`, pruning
-        where it would have pruned.
+        breaks ties when the counter is pruned). The batch is counted in one pass; if that
+        took the counter past a cap, it is taken back and added in bulk up to the first
+        mention of the key that reaches the cap, which `add` then adds, pruning where it
+        would have pruned.
         """
         while keys:
             known = self.keys
-            room = self.max_keys - max(len(known), len(self._distinct))
-            new = list(dict.fromkeys(filterfalse(known.__contains__, keys)))  # in order
-            if len(new) <= room:
-                self._add_bulk(keys, new)
+            before = len(known)
+            known.update(keys)  # C-level; new keys in first-occurrence order, as `add` does
+            new = _last(known, len(known) - before)
+            names = Counter(map(_first, map(bytes.split, new, repeat(b":"), repeat(1))))
+            distinct = self._distinct
+            if (
+                len(known) <= self.max_keys
+                and len(distinct) + sum(map(_absent(distinct), names)) <= self.max_keys
+            ):
+                self.mentions += len(keys)
+                for ns, n in names.items():
+                    distinct[ns] = distinct.get(ns, 0) + n
                 return
-            cut = keys.index(new[room])
+            _take_back(known, keys, new)
+            room = self.max_keys - max(len(known), len(distinct))
+            first = list(islice(dict.fromkeys(filterfalse(known.__contains__, keys)), room + 1))
+            cut = keys.index(first[room])
             if cut:
-                self._add_bulk(keys[:cut], new[:room])
+                self.add_many(keys[:cut])  # reaches no cap
             self.add(keys[cut])
             keys = keys[cut + 1 :]
 
-    def _add_bulk(self, keys: list[bytes], new: list[bytes]) -> None:
-        """Add mentions that reach no cap; `new`: those of their keys not counted yet."""
-        self.mentions += len(keys)
-        self.keys.update(keys)  # C-level; new keys in first-occurrence order, as `add` does
-        distinct = self._distinct
-        for ns, n in Counter(map(_first, map(bytes.split, new, repeat(b":"), repeat(1)))).items():
-            distinct[ns] = distinct.get(ns, 0) + n
-
     def _prune(self) -> None:
         keep = sorted(self.keys.items(), key=_COUNT, reverse=True)
-        for key, n in keep[self.max_keys // 2 :]:
-            ns = key[: key.find(b":")]
-            self._retired[ns] = self._retired.get(ns, 0) + n
-        self.keys = Counter(dict(keep[: self.max_keys // 2]))
+        cut = self.max_keys // 2
+        _sum_by_namespace(self._retired, dict(keep[cut:]))
+        self.keys = Counter(dict(keep[:cut]))
         self.truncated = True
 
     def merge(self, other: KeyCounter) -> None:
@@ -206,21 +209,22 @@ class TopCounter:
             self._prune()
 
     def add_many(self, keys: list[bytes]) -> None:
-        """`add` each key in turn, in C-level passes (up to the key that reaches the cap,
-        which `add` adds, pruning where it would have pruned)."""
+        """`add` each key in turn, in C-level passes (a batch that took the counter past
+        its cap is taken back and added up to the key that reaches it, which `add` adds,
+        pruning where it would have pruned)."""
         while keys:
             counts = self.counts
-            room = self.max_keys - len(counts)
-            if len(keys) > room:
-                new = list(dict.fromkeys(filterfalse(counts.__contains__, keys)))
-                if len(new) > room:
-                    cut = keys.index(new[room])
-                    counts.update(keys[:cut])
-                    self.add(keys[cut])
-                    keys = keys[cut + 1 :]
-                    continue
+            before = len(counts)
             counts.update(keys)
-            return
+            if len(counts) <= self.max_keys:
+                return
+            _take_back(counts, keys, _last(counts, len(counts) - before))
+            room = self.max_keys - len(counts)
+            first = list(islice(dict.fromkeys(filterfalse(counts.__contains__, keys)), room + 1))
+            cut = keys.index(first[room])
+            counts.update(keys[:cut])
+            self.add(keys[cut])
+            keys = keys[cut + 1 :]
 
     def _prune(self) -> None:
         keep = sorted(self.counts.items(), key=_COUNT, reverse=True)
@@ -236,6 +240,26 @@ class TopCounter:
 
     def top(self, n: int) -> list[tuple[bytes, int]]:
         return _top(self.counts, n)
+
+
+def _last(counts: Counter[bytes], n: int) -> list[bytes]:
+    """The n keys inserted last."""
+    return list(islice(reversed(counts), n)) if n else []
+
+
+def _absent(mapping: dict[bytes, int]) -> Callable[[bytes], bool]:
+    return lambda key: key not in mapping
+
+
+def _take_back(counts: Counter[bytes], keys: list[bytes], new: list[bytes]) -> None:
+    """Undo counts.update(keys), `new` being the keys it inserted: the counter is as it
+    was, insertion order included."""
+    for key in new:
+        del counts[key]
+    batch = Counter(keys)
+    old = list(filter(counts.__contains__, batch))
+    taken = map(sub, map(counts.__getitem__, old), map(batch.__getitem__, old))
+    dict.update(counts, zip(old, taken, strict=True))
 
 
 def _namespace(key: bytes) -> bytes:
