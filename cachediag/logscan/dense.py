@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from itertools import accumulate, compress, islice, repeat
+from itertools import accumulate, compress, filterfalse, islice, repeat
 from operator import add, attrgetter, itemgetter, sub
 from typing import TYPE_CHECKING
 
@@ -147,11 +147,11 @@ def _shape_of(line: bytes) -> Shape:
 def _shapes(lines: list[bytes]) -> list[Shape]:
     """The shape of every line, each distinct one classified once (and remembered)."""
     memo = _SHAPES
-    distinct = set(lines)
-    missing = list(distinct.difference(memo))
+    missing = list(dict.fromkeys(filterfalse(memo.__contains__, lines)))
     if missing:
         if len(memo) + len(missing) > MAX_SHAPES:
             # Keep the shapes that matched (few, and met again) and this chunk's.
+            distinct = set(lines)
             kept = {k: v for k, v in memo.items() if v is not _NO_MATCH or k in distinct}
             if len(kept) + len(missing) > MAX_SHAPES:
                 kept = {k: v for k, v in kept.items() if k in distinct}
