@@ -69,7 +69,7 @@ MAX_SEGMENTS = 64  # more minutes than this in a chunk: per-line work after all
 PROBE_LIMIT = 256  # a probe piece more frequent than this in a chunk: search the anchor
 FALLBACK_LIST_AT = 256  # backend errors in a chunk past which its fallbacks are listed
 SMALL_FEED = 4096  # a feed this short (a line completed across two reads) is done plainly
-DENSE_BYTES = 1024  # line-by-line anchors more frequent than one in this: `dense` takes over
+DENSE_BYTES = 512  # line-by-line anchors more frequent than one in this: `dense` takes over
 DENSE_MIN_BYTES = 128 << 10  # smaller chunks always go line by line
 DENSE_MAX_SEGMENTS = 1024  # minutes in a chunk `dense` counts by (else line by line)
 
