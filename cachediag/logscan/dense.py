@@ -135,7 +135,6 @@ class View:
 
 
 _NO_MATCH = Shape((), b"")
-_HAS_FALLBACK = attrgetter("has_fallback")
 _SHAPES: dict[bytes, Shape] = {}
 
 
@@ -277,6 +276,7 @@ class DenseChunk:
             self.by_key_cats.setdefault(views[shape].key_cats, set()).add(shape)
         self.lone_backend = {s for s, v in views.items() if v.backend and not s.has_fallback}
         self.fallback_lines: list[int] | None = None
+        self.next_fallback: list[int] = []
         self.long_lines = False
         # per category, the segment of its first and of its last line counted
         self.first_seg: dict[Category, tuple[int, int]] = {}
@@ -403,12 +403,13 @@ class DenseChunk:
         of their own, counted in lines: how many have one near (others may be pending)."""
         shapes = self.shapes
         if self.fallback_lines is None:
+            # (of every shape: a fallback line need not be in a category counted line by line)
+            with_fallback = {s for _a, _b, tally in self.spans_of for s in tally if s.has_fallback}
+            marks = list(map(with_fallback.__contains__, shapes))
             # with sentinels: every line has a "previous" and a "next" fallback line
-            self.fallback_lines = [
-                -_FAR,
-                *compress(range(len(shapes)), map(_HAS_FALLBACK, shapes)),
-                _FAR,
-            ]
+            self.fallback_lines = [-_FAR, *compress(range(len(shapes)), marks), _FAR]
+            # line i's next fallback line is fallback_lines[self.next_fallback[i]]
+            self.next_fallback = list(accumulate(marks, initial=1))[1:]
             # lines long enough for NEAR_LINES of them to span NEAR_WINDOW bytes
             self.long_lines = (max(map(len, self.lines)) + 1) * NEAR_LINES > NEAR_WINDOW
         fallback_lines = self.fallback_lines
@@ -417,7 +418,7 @@ class DenseChunk:
                 range(ia, ia + len(seg_shapes)), map(self.lone_backend.__contains__, seg_shapes)
             )
         )
-        nexts = list(map(bisect_left, repeat(fallback_lines), lone))
+        nexts = list(map(self.next_fallback.__getitem__, lone))
         pairs = zip(lone, nexts, strict=True)
         if self.long_lines:
             slow = list(pairs)
