@@ -242,50 +242,50 @@ def _scan_parallel(
     """Scan the ranges in `jobs` processes (this one included), each taking the next range
     left as it finishes one: a process slowed down by the rest of the machine takes fewer.
 
-    The children send each range's result as soon as it is done; threads of this process
-    receive them, and this process merges them (`on_result`) between its own ranges, so
+    A child writes each range's result to a file of a private directory as soon as it is
+    done and says so on its pipe (a few bytes: it never waits for this process to read a
+    few MB); this process merges what has come (`on_result`) between its own ranges, so
     that merging overlaps scanning instead of waiting for the last range.
     """
     import multiprocessing
-    import queue
-    import threading
+    import shutil
+    import tempfile
+    from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("fork")
     next_range = context.Value("i", 0)
+    spool = tempfile.mkdtemp(prefix="cachediag-logs-")
     job = (source.name, source.index, ranges, since, until, chunk_size)
     children = []
-    inbox: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
-    receivers: list[threading.Thread] = []
     received = False
     try:
         for _ in range(jobs - 1):
             reader, writer = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(writer, next_range, job), daemon=True)
+            process = context.Process(
+                target=_child, args=(writer, next_range, job, spool), daemon=True
+            )
             process.start()
             writer.close()
             children.append((process, reader))
-        # (threads only after the forks: a fork copies no thread)
-        for _process, reader in children:
-            thread = threading.Thread(target=_receive, args=(reader, inbox), daemon=True)
-            thread.start()
-            receivers.append(thread)
-        running = len(children)
+        running = {id(reader): reader for _process, reader in children}
 
         def take(block: bool) -> None:
-            nonlocal running
             while running:
-                try:
-                    status, index, payload = inbox.get(block)
-                except queue.Empty:
+                readers = list(running.values())
+                ready: list[Any] = wait(readers) if block else [r for r in readers if r.poll()]
+                if not ready:
                     return
-                if status == "ok":
-                    on_result(index, payload)
-                elif status == "done":
-                    running -= 1
-                elif status == "died":
-                    raise LogScanError(f"{source.name}: a scanning process died")
-                else:
-                    raise payload
+                for reader in ready:
+                    try:
+                        status, index, payload = reader.recv()
+                    except EOFError:
+                        raise LogScanError(f"{source.name}: a scanning process died") from None
+                    if status == "ok":
+                        on_result(index, _load(payload))
+                    elif status == "done":
+                        del running[id(reader)]
+                    else:
+                        raise payload
 
         def mine(index: int, result: RangeResult) -> None:
             on_result(index, result)
@@ -303,8 +303,7 @@ def _scan_parallel(
                 process.terminate()
             process.join()
             reader.close()
-        for thread in receivers:
-            thread.join()
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 _Job = tuple[str, int, list[tuple[int, int]], float | None, float | None, int]
@@ -323,9 +322,17 @@ def _take_ranges(next_range: Any, job: _Job, on_result: OnResult) -> None:
         on_result(i, scan_range(path, index, start, end, size, since, until, chunk_size))
 
 
-def _child(writer: Any, next_range: Any, job: _Job) -> None:
+def _child(writer: Any, next_range: Any, job: _Job, spool: str) -> None:
+    import pickle
+
+    def spooled(index: int, result: RangeResult) -> None:
+        path = os.path.join(spool, f"range-{index}")
+        with open(path, "wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        writer.send(("ok", index, path))
+
     try:
-        _take_ranges(next_range, job, lambda i, result: writer.send(("ok", i, result)))
+        _take_ranges(next_range, job, spooled)
         writer.send(("done", None, None))
     except BaseException as exc:
         writer.send(("error", None, exc))
@@ -333,17 +340,13 @@ def _child(writer: Any, next_range: Any, job: _Job) -> None:
         writer.close()
 
 
-def _receive(reader: Any, inbox: Any) -> None:
-    """A child's messages into the inbox, until it is done (or gone)."""
-    while True:
-        try:
-            message = reader.recv()
-        except (EOFError, OSError):
-            inbox.put(("died", None, None))
-            return
-        inbox.put(message)
-        if message[0] != "ok":
-            return
+def _load(path: str) -> RangeResult:
+    import pickle
+
+    with open(path, "rb") as handle:
+        result: RangeResult = pickle.load(handle)
+    os.unlink(path)
+    return result
 
 
 def build_report(
