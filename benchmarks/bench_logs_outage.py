@@ -32,7 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_logs import GREP_PIPELINE, cachediag_command, load, peak_rss_mb, same_user_keys, timed
+from bench_logs import (
+    GREP_PIPELINE,
+    cachediag_command,
+    load,
+    peak_rss_mb,
+    ref_command,
+    ref_package,
+    same_user_keys,
+    timed_rounds,
+)
 
 MESSAGES = (
     "ERROR cache_kit::expander: Cache deserialization failed: Deserialization error: "
@@ -68,6 +77,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--file", type=Path, help="use this log instead of generating one")
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
+    parser.add_argument("--ref", help="also time this git revision's cachediag, same run")
     args = parser.parse_args()
     workdir = None
     if args.file:
@@ -90,27 +100,30 @@ def main() -> None:
         grep_cmd = ["bash", "-c", GREP_PIPELINE.format(log=log)]
         print(f"grep:      {GREP_PIPELINE.format(log=log)}")
         print(f"cachediag: {' '.join(ours_cmd)}")
+        commands: list[tuple[str, list[str], dict[str, str] | None]] = [
+            ("grep", grep_cmd, None),
+            ("ours", ours_cmd, None),
+        ]
+        package = None
+        if args.ref:
+            package = ref_package(args.ref)
+            ref_cmd, ref_env = ref_command(package, log)
+            commands.append(("ref", ref_cmd, ref_env))
+            print(f"{args.ref}:  the same command from {package}")
         print(f"load average before: {load()}  (2-core machine, shared)")
-        ours: list[float] = []
-        grep: list[float] = []
-        ours_out = grep_out = ""
-        for i in range(args.runs):
-            order = [("grep", grep_cmd), ("ours", ours_cmd)]
-            if i % 2:
-                order.reverse()
-            for name, cmd in order:
-                elapsed, out = timed(cmd)
-                if name == "grep":
-                    grep.append(elapsed)
-                    grep_out = out
-                else:
-                    ours.append(elapsed)
-                    ours_out = out
+
+        def show(i: int, times: dict[str, list[float]]) -> None:
+            g, o = times["grep"][-1], times["ours"][-1]
+            extra = f"   {args.ref} {times['ref'][-1]:.2f} s" if args.ref else ""
             print(
-                f"run {i + 1}: grep pipeline {grep[-1]:.2f} s   cachediag logs --json "
-                f"{ours[-1]:.2f} s ({size / ours[-1] / 1e6:.0f} MB/s, "
-                f"{ours[-1] / lines * 1e6:.2f} µs a line)   ratio {ours[-1] / grep[-1]:.2f}"
+                f"run {i + 1}: grep pipeline {g:.2f} s   cachediag logs --json {o:.2f} s "
+                f"({size / o / 1e6:.0f} MB/s, {o / lines * 1e6:.2f} µs a line)   "
+                f"ratio {o / g:.2f}{extra}"
             )
+
+        times, outputs = timed_rounds(commands, args.runs, show)
+        ours, grep = times["ours"], times["grep"]
+        ours_out, grep_out = outputs["ours"], outputs["grep"]
         print(f"load average after:  {load()}")
         keys = same_user_keys(grep_out, ours_out)
         print(f"same user keys: {len(keys):,} distinct, {sum(keys.values()):,} mentions")
@@ -121,10 +134,16 @@ def main() -> None:
             f"{g:.2f} s, ratio {o / g:.2f} (median of the runs' ratios "
             f"{statistics.median(ratios):.2f}; target <= 5)"
         )
+        if args.ref:
+            r = statistics.median(times["ref"])
+            print(f"median {args.ref}: {r:.2f} s, ratio {r / g:.2f}")
+            same_user_keys(grep_out, outputs["ref"])
         rss = peak_rss_mb(ours_cmd)
         if rss is not None:
             print(f"cachediag peak RSS (largest process): {rss:.0f} MB")
     finally:
+        if args.ref and package is not None:
+            shutil.rmtree(package, ignore_errors=True)
         if workdir is not None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         elif workdir is not None:
