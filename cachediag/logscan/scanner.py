@@ -78,6 +78,7 @@ FALLBACK_LIST_AT = 256  # backend errors in a chunk past which its fallbacks are
 SMALL_FEED = 4096  # a feed this short (a line completed across two reads) is done plainly
 DENSE_BYTES = 512  # line-by-line anchors more frequent than one in this: `dense` takes over
 DENSE_MIN_BYTES = 128 << 10  # smaller chunks always go line by line
+DENSE_PROBE = 8  # the part of a chunk where the anchors' density is looked at first
 DENSE_MAX_SEGMENTS = 1024  # minutes in a chunk `dense` counts by (else line by line)
 
 _NL = b"\n"
@@ -108,6 +109,7 @@ class RangeScanner:
         self.bytes = 0
         self.chunks = 0
         self.dense_hint: set[str] = set()  # bulk categories too frequent in the last chunk
+        self.was_dense = False  # the last chunk had anchors enough for `dense`
         self._begin = 0  # where the lines of the chunk being scanned start
         # per category, this chunk's first and last line counted by segment, and its minute
         self._spans: dict[str, tuple[int, int, float]] = {}
@@ -148,7 +150,8 @@ class RangeScanner:
         # Listing the line-by-line anchors stops once there are more of them than one per
         # DENSE_BYTES (an outage): `dense` then judges every line by its shape instead.
         budget = size // DENSE_BYTES if size >= DENSE_MIN_BYTES else None
-        dense = not _list_anchors(hay, _LINE_ANCHORS, positions, budget)
+        dense = not _list_anchors(hay, _LINE_ANCHORS, positions, budget, self.was_dense)
+        self.was_dense = dense
         for cat in CATEGORIES:
             if not cat.bulk:
                 if cat.detect_group:
@@ -701,21 +704,43 @@ class RangeScanner:
 
 
 def _list_anchors(
-    hay: Haystack, anchors: tuple[bytes, ...], positions: dict[bytes, list[int]], budget: int | None
+    hay: Haystack,
+    anchors: tuple[bytes, ...],
+    positions: dict[bytes, list[int]],
+    budget: int | None,
+    probe: bool = False,
 ) -> bool:
     """List every anchor's offsets into `positions` (those not there yet); with a budget,
-    stop and say False once they hold more occurrences than that, the rest unlisted."""
-    for anchor in anchors:
-        if anchor in positions:
-            continue
-        if budget is None:
+    say False instead, the lists left incomplete, when the anchors are more frequent than
+    `budget` in the whole chunk. `probe` (the last chunk was an outage's): look at the
+    first 1/DENSE_PROBE of the chunk first, where another outage chunk shows at once,
+    before thousands of offsets are listed. (Not always: strstr knows no end but the
+    chunk's, so a rare anchor costs a second pass.)"""
+    todo = [a for a in anchors if a not in positions]
+    if budget is None:
+        for anchor in todo:
             positions[anchor] = hay.find_all(anchor)[0]
-            continue
-        found, done = hay.find_all(anchor, budget)
+        return True
+    start = hay.begin
+    total = 0  # occurrences listed
+    if probe:
+        start = hay.begin + (hay.end - hay.begin) // DENSE_PROBE
+        room = budget // DENSE_PROBE
+        for anchor in todo:
+            found, done = hay.find_all(anchor, room - total, end=start)
+            if not done:
+                return False
+            total += len(found)
+            positions[anchor] = found
+    for anchor in todo:  # (after the last offset the probed part can hold)
+        found = positions.get(anchor, [])
+        before = len(found)
+        resume = max(hay.begin, start - len(anchor) + 1)
+        found, done = hay.find_all(anchor, before + budget - total, resume, found)
         if not done:
             return False
+        total += len(found) - before
         positions[anchor] = found
-        budget -= len(found)
     return True
 
 
