@@ -350,7 +350,8 @@ class DenseChunk:
             return
         offsets = list(compress(self.starts if whole else islice(self.starts, ia, ib), mask))
         buf = self.buf
-        if all(map(_SINGLE, owners)):
+        present = set(owners)
+        if all(shape.single for shape in present):
             # one plain key a line: sliced at the shape's offsets, in C-level passes
             keys = list(
                 map(
@@ -377,7 +378,6 @@ class DenseChunk:
         agg.keys.add_many(keys)
         # Per category, its keys in file order: those of the lines of each group of shapes
         # counted in the same categories, or of several groups for a category in several.
-        present = set(owners)
         groups = [(c, m) for c, m in self.by_key_cats.items() if not m.isdisjoint(present)]
         of_group: dict[tuple[Category, ...], list[bytes]] = {}
         for cats, members in groups:
@@ -487,7 +487,6 @@ class DenseChunk:
 _FAR = 1 << 62  # a line number past any chunk's
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
-_SINGLE = attrgetter("single")
 _KEY_START = attrgetter("key_start")
 _KEY_END = attrgetter("key_end")
 
