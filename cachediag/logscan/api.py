@@ -254,7 +254,10 @@ def _scan_parallel(
 
     context = multiprocessing.get_context("fork")
     next_range = context.Value("i", 0)
-    spool = tempfile.mkdtemp(prefix="cachediag-logs-")
+    try:
+        spool: str | None = tempfile.mkdtemp(prefix="cachediag-logs-")
+    except OSError:  # no writable temporary directory: results come through the pipe
+        spool = None
     job = (source.name, source.index, ranges, since, until, chunk_size)
     children = []
     received = False
@@ -281,7 +284,7 @@ def _scan_parallel(
                     except EOFError:
                         raise LogScanError(f"{source.name}: a scanning process died") from None
                     if status == "ok":
-                        on_result(index, _load(payload))
+                        on_result(index, payload if spool is None else _load(payload))
                     elif status == "done":
                         del running[id(reader)]
                     else:
@@ -303,7 +306,8 @@ def _scan_parallel(
                 process.terminate()
             process.join()
             reader.close()
-        shutil.rmtree(spool, ignore_errors=True)
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 _Job = tuple[str, int, list[tuple[int, int]], float | None, float | None, int]
@@ -322,10 +326,13 @@ def _take_ranges(next_range: Any, job: _Job, on_result: OnResult) -> None:
         on_result(i, scan_range(path, index, start, end, size, since, until, chunk_size))
 
 
-def _child(writer: Any, next_range: Any, job: _Job, spool: str) -> None:
+def _child(writer: Any, next_range: Any, job: _Job, spool: str | None) -> None:
     import pickle
 
     def spooled(index: int, result: RangeResult) -> None:
+        if spool is None:
+            writer.send(("ok", index, result))
+            return
         path = os.path.join(spool, f"range-{index}")
         with open(path, "wb") as handle:
             pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
