@@ -88,6 +88,25 @@ class ScanRefused(ServerRefused):
     """SCAN itself was refused (an ACL, a renamed command) or answered nonsense."""
 
 
+class ServerSaturated(ProbeError):
+    """The server is up and at its connection limit: it turned our connection away.
+
+    Redis (maxclients) and Memcached (-c) answer a new connection with an error and
+    close it; every new client of the application gets the same. Not down: a restart
+    would empty the cache and cure nothing while the clients hold their connections.
+    `limit` names the setting that was reached.
+    """
+
+    kind = "saturated"
+
+    def __init__(self, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "limit": self.limit}
+
+
 class CrawlerUnavailable(ServerRefused):
     """Memcached's LRU crawler is off, busy or missing: its keyspace cannot be walked."""
 
@@ -107,6 +126,7 @@ _BY_KIND: dict[str, type[ProbeError]] = {
         ProtocolViolation,
         ServerRefused,
         CrawlerUnavailable,
+        ServerSaturated,
     )
 }
 

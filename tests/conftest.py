@@ -13,9 +13,17 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Tests mirror the package (unit/<package>/) with the end-to-end CLI tests apart (e2e/);
+# the shared fixtures (servers.py, facts_builder.py) live here, and a few test modules
+# reuse another's helpers (`from test_scan import settle`): every test folder is on the
+# path, so such an import does not depend on the order pytest collects the folders in.
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS))
+for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir() and p.name != "data"):
+    if "__pycache__" not in folder.parts:
+        sys.path.insert(1, str(folder))
 
-from servers import (
+from servers import (  # noqa: E402 - importable once the folders above are on the path
     MemcachedServer,
     RedisServer,
     SilentServer,

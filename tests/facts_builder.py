@@ -139,3 +139,203 @@ def down(kind: str, error_kind: str, message: str, *, default: bool = False) -> 
     for name in ("info", "stats", "settings", "sample"):
         facts.pop(name, None)
     return facts
+
+
+# -- Memcached's slab allocator (stats slabs + stats items) ---------------------------
+
+
+def slab_class(
+    class_id: int,
+    *,
+    chunk_size: int,
+    pages: int,
+    free_chunks: int,
+    items: int,
+    evicted: int = 0,
+    evicted_unfetched: int = 0,
+    outofmemory: int = 0,
+    age: int = 0,
+    evicted_time: int = 0,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One class's lines of `stats slabs` and of `stats items`, as the probe records them."""
+    slabs = {
+        f"{class_id}:chunk_size": chunk_size,
+        f"{class_id}:total_pages": pages,
+        f"{class_id}:free_chunks": free_chunks,
+        f"{class_id}:free_chunks_end": 0,
+    }
+    items_ = {
+        f"items:{class_id}:number": items,
+        f"items:{class_id}:age": age,
+        f"items:{class_id}:evicted": evicted,
+        f"items:{class_id}:evicted_unfetched": evicted_unfetched,
+        f"items:{class_id}:evicted_time": evicted_time,
+        f"items:{class_id}:outofmemory": outofmemory,
+    }
+    return slabs, items_
+
+
+def memcached_slab_facts(
+    *classes: tuple[dict[str, Any], dict[str, Any]],
+    malloced: int,
+    limit: int = 16 * 2**20,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """memcached_facts with an allocator: `total_malloced` and the given slab classes."""
+    slabs: dict[str, Any] = {"active_slabs": len(classes), "total_malloced": malloced}
+    items_: dict[str, Any] = {}
+    for class_slabs, class_items in classes:
+        slabs.update(class_slabs)
+        items_.update(class_items)
+    facts = memcached_facts(
+        stats={"limit_maxbytes": limit},
+        settings={"slab_reassign": "yes", "slab_automove": 1},
+    )
+    facts["slabs"], facts["items"] = slabs, items_
+    return _merge(facts, copy.deepcopy(overrides))
+
+
+def full_slab_facts(*, evictions_off: bool = False, uptime: int = 3) -> dict[str, Any]:
+    """Recorded from tests/servers.py's start_memcached_full (memcached 1.6.18, -m 16):
+    100 small items, then 40,000 of 878 B; with -M the 26,725 that found no room were
+    refused, without it they were evicted."""
+    lost = 26_725
+    return memcached_slab_facts(
+        slab_class(2, chunk_size=120, pages=1, free_chunks=8638, items=100, age=2),
+        slab_class(
+            12,
+            chunk_size=1184,
+            pages=15,
+            free_chunks=0,
+            items=13_275,
+            evicted=0 if evictions_off else lost,
+            evicted_unfetched=0 if evictions_off else lost,
+            outofmemory=lost if evictions_off else 0,
+            age=1,
+            evicted_time=1,
+        ),
+        malloced=16 * 2**20,
+        stats={
+            "bytes": 12_596_290,
+            "curr_items": 13_375,
+            "total_items": 13_375 if evictions_off else 40_100,
+            "evictions": 0 if evictions_off else lost,
+            "evicted_unfetched": 0 if evictions_off else lost,
+            "expired_unfetched": 0,
+            "uptime": uptime,
+        },
+        settings={"evictions": "off" if evictions_off else "on"},
+    )
+
+
+def saturated(kind: str) -> dict[str, Any]:
+    """A server that answered our connection with its connection-limit error (maxclients / -c)."""
+    builder = redis_facts if kind == "redis" else memcached_facts
+    facts = builder()
+    limit = "maxclients" if kind == "redis" else "memcached -c"
+    message = f"up but saturated: at its connection limit ({limit}) it turns new connections away"
+    facts["ping"] = {
+        "ok": False,
+        "samples_us": [],
+        "error": {"kind": "saturated", "message": message, "limit": limit},
+    }
+    facts["saturated"] = {"limit": limit, "message": message}
+    for name in ("info", "stats", "settings", "sample", "config", "dbsize"):
+        facts.pop(name, None)
+    return facts
+
+
+def replica(**replication: Any) -> dict[str, Any]:
+    """A read-only replica (INFO replication as a replica reports it), link up unless told."""
+    return redis_facts(
+        info={
+            "replication": {
+                "role": "slave",
+                "master_host": "127.0.0.1",
+                "master_port": 6380,
+                "master_link_status": "up",
+                "master_last_io_seconds_ago": 1,
+                "master_sync_in_progress": 0,
+                "slave_repl_offset": 1000,
+                "slave_read_only": 1,
+                "connected_slaves": 0,
+                **replication,
+            }
+        }
+    )
+
+
+# -- the window's first reading and the stall readings (issue 10, cases 7, 8, 12) -------------
+
+
+def window(
+    stats: dict[str, Any], *, seconds: float = 2.0, commandstats: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """facts["window"]: INFO stats (and commandstats) `seconds` before facts["info"]."""
+    return {
+        "window": {
+            "requested_s": 2.0,
+            "seconds": seconds,
+            "first": {"stats": stats, "commandstats": commandstats or {}},
+            "error": None,
+        }
+    }
+
+
+def slow_entry(
+    command: str = "DEBUG SLEEP",
+    *,
+    duration_us: int = 30_000,
+    age_s: float = 0.2,
+    during: bool | None = True,
+    keys: int | None = 0,
+    args: int = 1,
+) -> dict[str, Any]:
+    """One masked SLOWLOG entry as probes/stalls.py records it."""
+    return {
+        "id": 1,
+        "at": int(NOW - age_s),
+        "age_s": age_s,
+        "duration_us": duration_us,
+        "command": command,
+        "args": args,
+        "keys": keys,
+        "masked": command,
+        "client": "127.0.0.1:50000",
+        "during": during,
+    }
+
+
+def stalls(
+    entries: tuple[dict[str, Any], ...] = (),
+    events: tuple[dict[str, Any], ...] = (),
+    *,
+    threshold_ms: int | None = 0,
+    log_slower_than_us: int | None = 10_000,
+    measured_s: float = 0.5,
+    truncated: int | None = None,
+    slowlog_error: str | None = None,
+    latency_error: str | None = None,
+) -> dict[str, Any]:
+    """facts["stalls"]: SLOWLOG and LATENCY LATEST read around the probe's round trips."""
+    return {
+        "stalls": {
+            "slowlog": {
+                "entries": list(entries),
+                "length": len(entries),
+                "log_slower_than_us": log_slower_than_us,
+                "max_len": 128,
+                "own_skipped": 0,
+                "truncated": truncated,
+                "error": slowlog_error,
+            },
+            "latency": {
+                "events": list(events),
+                "threshold_ms": threshold_ms,
+                "error": latency_error,
+            },
+            "server_time": NOW,
+            "since_id": 0,
+            "measured_s": measured_s,
+        }
+    }

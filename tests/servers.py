@@ -295,3 +295,276 @@ def start_http() -> tuple[http.server.ThreadingHTTPServer, int]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, int(server.server_address[1])
+
+
+# -- Memcached with a full slab allocator (issue 10, case 3) ---------------------------
+#
+# The application side is pymemcache, as a Python application would write. A few small
+# items first (they take one page of a small class, as an application's flags and
+# counters do), then 40,000 items of 878 B: with -m 16 their class gets the 15 pages
+# left, holds 13,275 of them and evicts 26,725; `bytes` reads 75% of the limit while
+# `total_malloced` is at 100%.
+FULL_SLAB_ITEMS = 40_000
+FULL_SLAB_VALUE = b"x" * 878
+FULL_SLAB_SMALL_ITEMS = 100
+
+
+@dataclass
+class FilledMemcached:
+    server: MemcachedServer
+    written: int
+    refused: int  # SERVER_ERROR out of memory answers the application saw
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+
+def fill_slab_allocator(server: MemcachedServer, items: int = FULL_SLAB_ITEMS) -> FilledMemcached:
+    """Write the small items, then `items` of 878 B one by one, counting refused writes."""
+    from pymemcache.exceptions import MemcacheServerError
+
+    client = server.client()
+    try:
+        client.set_many(
+            {f"flag:{i}": b"1" * 50 for i in range(FULL_SLAB_SMALL_ITEMS)}, noreply=False
+        )
+        refused = 0
+        for i in range(items):
+            try:
+                client.set(f"item:{i:06d}", FULL_SLAB_VALUE, noreply=False)
+            except MemcacheServerError as error:
+                if b"out of memory" not in str(error).encode():
+                    raise
+                refused += 1
+    finally:
+        client.close()
+    return FilledMemcached(server, FULL_SLAB_SMALL_ITEMS + items, refused)
+
+
+def start_memcached_full(*extra: str) -> FilledMemcached:
+    """`memcached -m 16` filled past its limit; with extra "-M", at its limit refusing writes."""
+    return fill_slab_allocator(start_memcached("-m", "16", *extra))
+
+
+def memcached_tool() -> str | None:
+    """memcached's own memcached-tool script (Debian ships it outside PATH), if installed."""
+    found = shutil.which("memcached-tool")
+    packaged = Path("/usr/share/memcached/scripts/memcached-tool")
+    return found or (str(packaged) if packaged.is_file() else None)
+
+
+# -- incident scenarios (issue 10): servers configured as the on-call engineer meets them ---
+
+
+class ConnectionHog:
+    """Holds connections to a server until it turns new ones away at its connection limit.
+
+    Opens connections in small batches until one of them is answered with `refusal`
+    (Redis at maxclients, memcached at -c both write an error to a connection they
+    cannot take, then close it), closes the refused ones and keeps the rest open: the
+    server is then exactly full, as with an application whose pools hold every slot.
+    """
+
+    def __init__(self, port: int, refusal: bytes, batch: int = 8, most: int = 2000) -> None:
+        self.held: list[socket.socket] = []
+        self.refusal = refusal
+        while len(self.held) < most:
+            opened = [
+                socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(batch)
+            ]
+            time.sleep(0.1)  # the server answers a refused connection at once
+            refused = [conn for conn in opened if self._refused(conn)]
+            for conn in refused:
+                conn.close()
+            self.held += [conn for conn in opened if conn not in refused]
+            if refused:
+                return
+        self.close()
+        raise RuntimeError(f"port {port} took {most} connections without refusing one")
+
+    def _refused(self, conn: socket.socket) -> bool:
+        conn.setblocking(False)
+        try:
+            return conn.recv(200).startswith(self.refusal)
+        except BlockingIOError:
+            return False
+        finally:
+            conn.setblocking(True)
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.held = []
+
+
+REDIS_MAXCLIENTS_REFUSAL = b"-ERR max number of clients reached"
+MEMCACHED_MAXCONNS_REFUSAL = b"ERROR Too many open connections"
+
+
+def redis_info(server: RedisServer, section: str) -> dict[str, str]:
+    """One INFO section as text fields, read with redis-cli (never through cachediag)."""
+    lines = server.cli("INFO", section).splitlines()
+    return dict(line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))
+
+
+def wait_for_link(replica: RedisServer, status: str, timeout: float = 15) -> None:
+    """Wait until the replica's master_link_status is `status` ('up' or 'down')."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if redis_info(replica, "replication").get("master_link_status") == status:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"replica on {replica.port}: link not {status} within {timeout}s")
+
+
+def write_until_evicting(server: RedisServer, min_evicted: int, value_bytes: int = 1024) -> int:
+    """SET keys with a one-hour TTL past maxmemory until `min_evicted` keys were evicted.
+
+    Returns how many keys were written (key:0 ... key:N-1): the last ones are resident.
+    """
+    client = server.client()
+    written = 0
+    value = b"v" * value_bytes
+    while int(redis_info(server, "stats")["evicted_keys"]) < min_evicted:
+        pipe = client.pipeline(transaction=False)
+        for i in range(written, written + 5000):
+            pipe.set(f"key:{i}", value, ex=3600)
+        pipe.execute()
+        written += 5000
+        if written > 5_000_000:
+            raise RuntimeError("the server never evicted: is maxmemory set?")
+    return written
+
+
+def write_refused(server: RedisServer, count: int, value_bytes: int = 1000) -> int:
+    """`count` SETs without a TTL, errors kept (OOM ones included); returns how many failed."""
+    pipe = server.client().pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"item:{i}", b"x" * value_bytes)
+    replies = pipe.execute(raise_on_error=False)
+    return sum(1 for reply in replies if isinstance(reply, Exception))
+
+
+# -- incident scenarios: an application's traffic, a server stalling on slow commands --------
+
+
+class Traffic:
+    """An application reading a Redis at a hit ratio, from its own thread, until stopped.
+
+    What a cache's readers send: GETs of keys that are there (hits) and of keys that are
+    not (misses), in proportion. `ratio` can change while it runs: a deploy that makes
+    most lookups miss.
+    """
+
+    def __init__(self, server: RedisServer, ratio: float, pause_s: float = 0.001) -> None:
+        self.client = server.client()
+        self.ratio = ratio
+        self.pause_s = pause_s
+        self.lookups = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.client.set("app:present", "1")
+
+    def _run(self) -> None:
+        done_hits = 0
+        while not self._stop.is_set():
+            # Keep the share of hits sent so far at `ratio`, one GET at a time.
+            if done_hits < self.ratio * (self.lookups + 1):
+                self.client.get("app:present")
+                done_hits += 1
+            else:
+                self.client.get("app:absent")
+            self.lookups += 1
+            time.sleep(self.pause_s)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def burst(server: RedisServer, hits: int, misses: int) -> None:
+    """`hits` + `misses` GETs at once, pipelined: a morning's traffic in a moment."""
+    client = server.client()
+    client.set("app:present", "1")
+    pipe = client.pipeline(transaction=False)
+    for _ in range(hits):
+        pipe.get("app:present")
+    for _ in range(misses):
+        pipe.get("app:absent")
+    pipe.execute()
+
+
+def start_stalling_redis(workdir: Path, *args: str) -> RedisServer:
+    """A Redis whose DEBUG command is enabled (7.x needs it), for Staller."""
+    return start_redis(workdir, "--enable-debug-command", "yes", *args)
+
+
+class Staller:
+    """Another client running DEBUG SLEEP in a loop: Redis's one thread is busy `seconds`
+    at a time, as it would be with KEYS or HGETALL on a huge hash, and every other
+    client's round trip waits behind it."""
+
+    def __init__(self, server: RedisServer, seconds: float = 0.03) -> None:
+        self.client = server.client()
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.client.execute_command("DEBUG", "SLEEP", str(self.seconds))
+
+    def __enter__(self) -> Staller:
+        self._thread.start()
+        time.sleep(0.1)  # a few stalls logged before anyone measures
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+class ConnectionFlood:
+    """Connections opened and closed in a loop from another thread: new connections per
+    second for `watch`, and, once the server is at maxclients, rejected ones."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.attempts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock,
+            ):
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                sock.recv(256)  # +PONG, or -ERR max number of clients reached
+            self.attempts += 1
+            time.sleep(0.01)
+
+    def __enter__(self) -> ConnectionFlood:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def fill_connections(port: int, count: int) -> list[socket.socket]:
+    """`count` idle connections that hold server slots (up to maxclients) until closed."""
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        sock.recv(256)
+        held.append(sock)
+    return held

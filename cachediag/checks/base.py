@@ -34,9 +34,21 @@ Rule = Callable[[Facts, Thresholds], Outcome]
 RULES: dict[str, Rule] = {}
 # Rules that still judge a target that is down (the others are skipped for it).
 JUDGES_DOWN: set[str] = set()
+# Rules that judge counters over a window (facts["window"]): `check` waits for the second
+# reading only when one of them runs.
+WINDOWED: set[str] = set()
+# Rules that judge a server that is up but turned our connection away at its connection
+# limit (facts["saturated"]): there are no readings, only the refusal. Rules that judge
+# down targets judge these too; the others are skipped with the reason.
+JUDGES_SATURATED: set[str] = set()
 
 
-def rule(*check_ids: str, judges_down: bool = False) -> Callable[[Rule], Rule]:
+def rule(
+    *check_ids: str,
+    judges_down: bool = False,
+    judges_saturated: bool = False,
+    windowed: bool = False,
+) -> Callable[[Rule], Rule]:
     """Register `fn` as the rule behind each of `check_ids` (ids are a public contract)."""
 
     def register(fn: Rule) -> Rule:
@@ -46,6 +58,10 @@ def rule(*check_ids: str, judges_down: bool = False) -> Callable[[Rule], Rule]:
             RULES[check_id] = fn
             if judges_down:
                 JUDGES_DOWN.add(check_id)
+            if judges_down or judges_saturated:
+                JUDGES_SATURATED.add(check_id)
+            if windowed:
+                WINDOWED.add(check_id)
         return fn
 
     return register

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import stat
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-SECTIONS = ("Cache Issues", "Network Issues", "Application Issues", "System Issues")
-KINDS = ("redis", "memcached", "host", "app")
-
 
 @dataclass(frozen=True)
 class CheckSpec:
@@ -33,10 +30,19 @@ class CheckSpec:
     remedy: str
     ref: str = ""
     thresholds: dict[str, Any] = field(default_factory=dict)
+    # Remedies for particular causes, by the `cause` a rule names in its observed
+    # readings (`remedies = { saturated = "..." }`): a server at its connection limit
+    # must not be told to restart like a dead one.
+    remedies: dict[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return self.id.split(".", 1)[0]
+
+    def remedy_for(self, outcome: Any) -> str:
+        """The remedy for this outcome: the one for its cause if there is one, else the check's."""
+        cause = (getattr(outcome, "observed", None) or {}).get("cause")
+        return self.remedies.get(cause, self.remedy) if isinstance(cause, str) else self.remedy
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,11 @@ def load_checklist(path: Path | None = None) -> Checklist:
         thresholds = entry.get("thresholds", {})
         if not isinstance(thresholds, dict):
             raise UsageError(f"checklist {path}: thresholds of '{check_id}' must be a table")
+        remedies = entry.get("remedies", {})
+        if not isinstance(remedies, dict) or not all(
+            isinstance(text, str) for text in remedies.values()
+        ):
+            raise UsageError(f"checklist {path}: remedies of '{check_id}' must be a table of texts")
         specs.append(
             CheckSpec(
                 id=check_id,
@@ -119,6 +130,7 @@ def load_checklist(path: Path | None = None) -> Checklist:
                 remedy=str(entry.get("remedy", "")),
                 ref=str(entry.get("ref", "")),
                 thresholds=dict(thresholds),
+                remedies=dict(remedies),
             )
         )
     return Checklist(str(data.get("title", path.stem)), tuple(specs), str(path))
@@ -180,9 +192,6 @@ def with_overrides(checklist: Checklist, overrides: dict[str, dict[str, Any]]) -
                     f"{_kind_name(spec.thresholds[name])}, not {value!r}"
                 )
     specs = tuple(
-        CheckSpec(
-            s.id, s.section, s.item, s.remedy, s.ref, {**s.thresholds, **overrides.get(s.id, {})}
-        )
-        for s in checklist.checks
+        replace(s, thresholds={**s.thresholds, **overrides.get(s.id, {})}) for s in checklist.checks
     )
     return Checklist(checklist.title, specs, checklist.source)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from cachediag import __version__
 from cachediag.checks.base import Outcome
 from cachediag.checks.checklist import Checklist, CheckSpec
-from cachediag.checks.registry import JUDGES_DOWN, RULES
+from cachediag.checks.facts_view import saturation
+from cachediag.checks.registry import JUDGES_DOWN, JUDGES_SATURATED, RULES
 
 CHECK_SCHEMA = "cachediag.check/v1"
 _SEVERITY = {"pass": 0, "skip": 0, "warn": 1, "error": 2, "fail": 3}
@@ -75,8 +77,18 @@ def _run_rule(spec: CheckSpec, facts: dict[str, Any]) -> Outcome:
         return Outcome("error", f"the check could not run: {type(exc).__name__}: {exc}")
 
 
+def saturated_skip(facts: dict[str, Any]) -> Outcome:
+    """Why a check has no reading of a server that turned us away at its connection limit."""
+    limit = (saturation(facts) or {}).get("limit") or "its connection limit"
+    return Outcome(
+        "skip",
+        f"not measured: the server is up but at its connection limit ({limit}) "
+        "and turned cachediag's connection away too",
+    )
+
+
 def _result(spec: CheckSpec, target: str, outcome: Outcome) -> Result:
-    remedy = spec.remedy if outcome.status in ("warn", "fail", "error") else ""
+    remedy = spec.remedy_for(outcome) if outcome.status in ("warn", "fail", "error") else ""
     return Result(
         id=spec.id,
         section=spec.section,
@@ -101,7 +113,7 @@ def _version_of(facts: dict[str, Any]) -> str | None:
 
 def evaluate(
     checklist: Checklist,
-    facts: dict[str, Any],
+    facts: Mapping[str, Any],
     *,
     fail_on_warn: bool = False,
     duration_ms: int | None = None,
@@ -115,6 +127,8 @@ def evaluate(
                 if tf.get("status") != "up" and spec.id not in JUDGES_DOWN:
                     state = "skipped" if tf.get("status") == "skipped" else "down"
                     outcome = Outcome("skip", f"not measured: the target is {state}")
+                elif saturation(tf) and spec.id not in JUDGES_SATURATED:
+                    outcome = saturated_skip(tf)
                 else:
                     outcome = _run_rule(spec, tf)
                 results.append(_result(spec, tf["target"], outcome))

@@ -9,7 +9,7 @@ the probes' own, so `check` and these commands can never disagree.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,6 +19,8 @@ class Judge:
 
     thresholds: Mapping[str, Mapping[str, Any]]
     remedies: Mapping[str, str]
+    # Remedies by the cause a rule names (observed["cause"]), per check id.
+    cause_remedies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, overrides: Mapping[str, dict[str, Any]] | None = None) -> Judge:
@@ -30,6 +32,7 @@ class Judge:
         return cls(
             thresholds={spec.id: dict(spec.thresholds) for spec in checklist.checks},
             remedies={spec.id: spec.remedy for spec in checklist.checks},
+            cause_remedies={spec.id: spec.remedies for spec in checklist.checks},
         )
 
     def __call__(self, check_id: str, facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,8 +49,15 @@ class Judge:
             "status": status,
             "summary": summary,
             "observed": observed,
-            "remedy": self.remedies.get(check_id, "") if status in ("warn", "fail") else "",
+            "remedy": self._remedy(check_id, observed) if status in ("warn", "fail") else "",
         }
+
+    def _remedy(self, check_id: str, observed: Mapping[str, Any]) -> str:
+        cause = observed.get("cause")
+        by_cause = self.cause_remedies.get(check_id, {})
+        if isinstance(cause, str) and cause in by_cause:
+            return by_cause[cause]
+        return self.remedies.get(check_id, "")
 
     def limit(self, check_id: str, name: str, default: float) -> float:
         value = self.thresholds.get(check_id, {}).get(name, default)

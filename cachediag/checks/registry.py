@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from cachediag.checks.base import JUDGES_DOWN, RULES
-from cachediag.checks.rules import app, cache, host, network  # noqa: F401  (they register)
+from cachediag.checks.base import JUDGES_DOWN, JUDGES_SATURATED, RULES
+from cachediag.checks.rules import (  # noqa: F401  (they register)
+    app,
+    cache,
+    host,
+    network,
+    replication,
+    slab_memory,
+)
 
-__all__ = ["JUDGES_DOWN", "RULES"]
+__all__ = ["JUDGES_DOWN", "JUDGES_SATURATED", "RULES"]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from cachediag import __version__
+from cachediag.cli.exit_codes import ExitCode
 
 # command name -> (module, function); the order is the order of `cachediag --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,7 +38,7 @@ HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checkl
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"cachediag {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 def main_options(
@@ -87,7 +88,7 @@ def main() -> NoReturn:
         app()
     except SystemExit as exc:
         _leave(exc.code)
-    _leave(0)
+    _leave(ExitCode.OK)
 
 
 def _wants_nagios(args: list[str]) -> bool:
@@ -133,11 +134,11 @@ def _leave(code: object) -> NoReturn:
     """
     if isinstance(code, str):  # what sys.exit("message") would print
         sys.stderr.write(code + "\n")
-        code = 1
-    status = code if isinstance(code, int) else 0 if code is None else 1
+        code = ExitCode.FAILED
+    status = code if isinstance(code, int) else ExitCode.OK if code is None else ExitCode.FAILED
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (`| head`): nothing left to say
-            status = status or 1
+            status = status or ExitCode.FAILED
     os._exit(status)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
+import tempfile
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
 from cachediag import __version__
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions
 from cachediag.errors import CachediagError
+from cachediag.safety.masking import masked
 from cachediag.safety.secrets import mask_secrets
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.config import Config, load_config
@@ -22,7 +27,6 @@ from cachediag.targets.parse import TargetRequest, resolve_targets
 from cachediag.targets.target import Target, TLSOptions
 
 DEFAULT_TIMEOUT = 2.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,8 @@ def setup(common: CommonOptions) -> Setup:
         ("--tls-key", common.tls_key),
     ):
         if path is not None and not path.is_file():
-            raise CachediagError(f"{name} {path}: no such file")
+            why = "not a regular file" if path.exists() else "no such file"
+            raise CachediagError(f"{name} {path}: {why}")
     if common.tls_ca is not None:
         _check_ca_bundle(common.tls_ca)
     request = TargetRequest(
@@ -57,7 +62,10 @@ def setup(common: CommonOptions) -> Setup:
         tls_options=tls,
     )
     timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
-    return Setup(config, resolve_targets(request), timeout)
+    from cachediag.backends import expand
+
+    # A target may stand for several servers (a cluster, a pool): commands read each node.
+    return Setup(config, expand(resolve_targets(request)), timeout)
 
 
 def _check_ca_bundle(path: Path) -> None:
@@ -76,7 +84,8 @@ def err(message: str) -> None:
 
 @contextmanager
 def cli_errors(debug: bool) -> Iterator[None]:
-    """Typed errors become one sentence and exit 2; anything else one sentence and exit 3."""
+    """Typed errors become one sentence and their exit code (2, a usage error); anything
+    else one sentence and exit 3; Ctrl-C exits 130."""
     try:
         yield
     except (typer.Exit, typer.Abort, SystemExit):
@@ -88,18 +97,12 @@ def cli_errors(debug: bool) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     except Exception as exc:
         if debug:
             traceback.print_exc()
         err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        raise typer.Exit(3) from None
-
-
-def guarded(debug: bool, fn: Callable[[], T]) -> T:
-    with cli_errors(debug):
-        return fn()
-    raise AssertionError("unreachable")  # pragma: no cover
+        raise typer.Exit(ExitCode.UNREADABLE) from None
 
 
 def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
@@ -117,12 +120,79 @@ def targets_document(schema: str, rows: list[dict[str, Any]], **fields: Any) -> 
 
 
 def write_output(text: str, output: str | None) -> None:
-    if output and output != "-":
-        try:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise CachediagError(f"cannot write {output}: {exc.strerror}") from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    """Write a command's output to stdout, or to FILE with -o; both through the one
+    masking pass (a password a server echoed must not reach a file either).
+
+    A regular FILE (or one that does not exist yet) is replaced atomically:
+    node_exporter's textfile collector (or a CI job) reading the file while a run
+    rewrites it must see the old report or the new one. Anything else (/dev/stdout,
+    /dev/null, a FIFO, a terminal) is written through, never replaced: cachediag runs
+    as root, and renaming a file over /dev/null would turn the device into a file.
+    """
+    if not output or output == "-":
+        stream = masked(sys.stdout)
+        stream.write(text)
+        stream.flush()
+        return
+    target = Path(output)
+    try:
+        existing = target.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_through(target, text)
+        return
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask()
+    _replace_atomically(target, text, mode)
+
+
+def _write_through(target: Path, text: str) -> None:
+    """A device, FIFO or socket: opened for writing as it is, never truncated or replaced."""
+    if stat.S_ISDIR(target.stat().st_mode):
+        raise CachediagError(f"cannot write {target}: it is a directory")
+    try:
+        # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging.
+        descriptor = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        os.set_blocking(descriptor, True)
+        with open(descriptor, "w", encoding="utf-8", closefd=True) as handle:
+            masked(handle).write(text)
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask can only set and return)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _replace_atomically(target: Path, text: str, mode: int) -> None:
+    """A temporary file beside FILE, created exclusively (mkstemp: O_EXCL, an unguessable
+    name, mode 0600 until chmod), then renamed over FILE. A predictable name opened
+    following symlinks would let anyone with write access to the directory (a shared
+    textfile-collector folder) plant a link and have the report overwrite its target."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            masked(handle).write(text)
+        # mkstemp creates 0600: the report gets the mode FILE had, or a new file's.
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None

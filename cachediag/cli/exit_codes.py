@@ -14,14 +14,14 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
-def exit_code(rows: list[dict[str, Any]], statuses: list[str] | None = None) -> int:
+def exit_code(rows: list[dict[str, Any]], statuses: list[str] | None = None) -> ExitCode:
     """As `check`: 1 a target down or a verdict failed; 3 a reading could not be taken; else 0.
 
     (2 is reserved for usage errors.) A target that answered but whose reading broke
     off half-way (an `error` on an up row) is 3, never a silent 0.
     """
     if any(row.get("status") == "down" for row in rows) or (statuses and "fail" in statuses):
-        return 1
+        return ExitCode.FAILED
     if any(row.get("status") == "up" and row.get("error") for row in rows):
-        return 3
-    return 3 if statuses and "error" in statuses else 0
+        return ExitCode.UNREADABLE
+    return ExitCode.UNREADABLE if statuses and "error" in statuses else ExitCode.OK

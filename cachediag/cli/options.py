@@ -16,6 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from cachediag.cli.numbers import finite
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -125,6 +127,7 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             float | None,
             typer.Option(
                 "--timeout",
+                callback=finite,
                 metavar="SECONDS",
                 min=0.01,
                 max=3600,

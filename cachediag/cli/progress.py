@@ -9,14 +9,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def _eta(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+from cachediag.render.units import compact_duration
 
 
 class StderrProgress:
@@ -44,7 +37,7 @@ class StderrProgress:
             text += f" of {total:,} ({min(done / total, 1.0):.0%})"
         text += f", {rate:,.0f} keys/s"
         if total and rate > 0 and done < total:
-            text += f", ETA {_eta((total - done) / rate)}"
+            text += f", ETA {compact_duration((total - done) / rate)}"
         self._line = text
         self._write(text)
 

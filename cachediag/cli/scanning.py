@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cachediag.cli.exit_codes import ExitCode, exit_code
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
     from cachediag.scan.redis import Progress
 
 Row = dict[str, Any]
-INTERRUPTED_EXIT = 130
 
 
 def scan_each(
@@ -43,8 +43,6 @@ def _interrupted(row: Row) -> bool:
     return row.get("stop_reason") == "interrupted"
 
 
-def scan_exit_code(rows: list[Row], statuses: list[str] | None = None) -> int:
+def scan_exit_code(rows: list[Row], statuses: list[str] | None = None) -> ExitCode:
     """130 when Ctrl-C ended the scan, whatever was found; otherwise as every command."""
-    from cachediag.cli.exit_codes import exit_code
-
-    return INTERRUPTED_EXIT if any(map(_interrupted, rows)) else exit_code(rows, statuses)
+    return ExitCode.INTERRUPTED if any(map(_interrupted, rows)) else exit_code(rows, statuses)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cachediag.cli.numbers import finite
 from cachediag.errors import UsageError
 
 _SCAN = "Scan budget"
@@ -37,6 +38,7 @@ MaxSeconds = Annotated[
     float | None,
     typer.Option(
         "--max-seconds",
+        callback=finite,
         metavar="S",
         min=0.0,
         help="Stop after S seconds, with the partial result and the cursor.",
@@ -47,6 +49,7 @@ Sleep = Annotated[
     float,
     typer.Option(
         "--sleep",
+        callback=finite,
         metavar="MS",
         min=0.0,
         max=60_000.0,
@@ -76,6 +79,7 @@ BackoffAbove = Annotated[
     float | None,
     typer.Option(
         "--backoff-above",
+        callback=finite,
         metavar="MS",
         min=0.0,
         help="Slow down while a PING between batches takes longer than this "

@@ -1,16 +1,40 @@
-"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets."""
+"""A lean Memcached text-protocol client for stats, meta no-ops, crawler dumps and gets.
+
+Every Memcached byte cachediag sends or reads is built and parsed here; the crawler's
+dump is handed over as raw blocks (`metadump_chunks`), parsed by the scan engine
+(scan/memcached.py) in bulk.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
-from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused
+from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused, ServerSaturated
 from cachediag.targets.target import Target
 
+if TYPE_CHECKING:
+    from typing import Self
+
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
+# The cheapest round trips: the meta no-op (1.6+), and `version` on servers without meta.
+NOOP_REQUEST = b"mn\r\n"
+NOOP_REPLY = b"MN\r\n"
+VERSION_REQUEST = b"version\r\n"
+# What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
+# default since 1.4.x) before closing it, whatever was asked.
+_SATURATED = b"ERROR Too many open connections"
+
+
+def saturated_error() -> ServerSaturated:
+    return ServerSaturated(
+        "up but saturated: at its connection limit (memcached -c) it turns new connections "
+        "away ('ERROR Too many open connections'), the application's as well as ours",
+        limit="memcached -c",
+    )
 
 
 def is_text_key(key: bytes) -> bool:
@@ -36,6 +60,12 @@ class MemcachedClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target, timeout)
         self._buffer = b""
+        self._heard = False  # has this connection's first byte arrived yet?
+
+    def connect(self) -> Self:
+        super().connect()
+        self._heard = False
+        return self
 
     # -- wire -----------------------------------------------------------------------
     def _fill(self, deadline: Deadline) -> None:
@@ -49,6 +79,11 @@ class MemcachedClient(Connection):
         if not chunk:
             self.close()
             raise ConnectionClosed("the server closed the connection mid-reply")
+        if not self._heard:
+            self._heard = True
+            if chunk.startswith(_SATURATED):
+                self.close()
+                raise saturated_error()
         self._buffer += chunk
 
     def read_line(self, deadline: Deadline) -> bytes:
@@ -70,7 +105,7 @@ class MemcachedClient(Connection):
 
     # -- commands -------------------------------------------------------------------
     def version(self) -> str:
-        self.send(b"version\r\n")
+        self.send(VERSION_REQUEST)
         line = self.read_line(Deadline(self.timeout))
         if not line.startswith(b"VERSION "):
             raise ProtocolViolation(_describe_foreign(line))
@@ -79,9 +114,9 @@ class MemcachedClient(Connection):
     def timed_noop(self) -> int:
         """One `mn` (meta no-op) round trip in microseconds; `version` on servers without meta."""
         started = time.perf_counter_ns()
-        self.send(b"mn\r\n")
+        self.send(NOOP_REQUEST)
         line = self.read_line(Deadline(self.timeout))
-        if line == b"MN":
+        if line == NOOP_REPLY.rstrip():
             return int((time.perf_counter_ns() - started) // 1000)
         if line == b"ERROR":  # before 1.6: no meta commands
             started = time.perf_counter_ns()
@@ -105,26 +140,10 @@ class MemcachedClient(Connection):
             _, name, value = line.decode("utf-8", "replace").split(" ", 2)
             values[name] = value
 
-    def metadump(self, max_items: int, timeout: float | None = None) -> Iterator[bytes]:
-        """Lines of `lru_crawler metadump all`, at most `max_items`.
-
-        Stopping early closes the connection: the dump is a stream the server pushes,
-        and closing is the only way to stop it (the caller reconnects if needed).
-        """
-        self.send(b"lru_crawler metadump all\r\n")
-        deadline = Deadline(self.timeout if timeout is None else timeout)
-        count = 0
-        while True:
-            line = self.read_line(deadline)
-            if line == b"END":
-                return
-            if line.startswith(_ERRORS) or line.startswith(b"BUSY"):
-                raise ServerRefused(line.decode("ascii", "replace"))
-            yield line
-            count += 1
-            if count >= max_items:
-                self.close()
-                return
+    def has_meta(self) -> bool:
+        """Does the server speak the meta protocol (memcached 1.6+)? One `mn` round trip."""
+        self.send(NOOP_REQUEST)
+        return self.read_line(Deadline(self.timeout)) == NOOP_REPLY.rstrip()
 
     def get_many(self, keys: list[bytes]) -> dict[bytes, bytes]:
         """Values of `keys` with one multi-get (a read; no flag or TTL is touched).
@@ -180,11 +199,6 @@ class MemcachedClient(Connection):
                 return
             yield block
 
-    def metadump_batches(self, spec: str = "all") -> Iterator[list[bytes]]:
-        """metadump_chunks split into lines (without their line ends)."""
-        for block in self.metadump_chunks(spec):
-            yield block.rstrip(b"\n").split(b"\n")
-
     def meta_get(self, keys: list[bytes]) -> dict[bytes, tuple[bytes, int, int]]:
         """{key: (value, ttl seconds or -1, client flags)} via `mg <key> t f v`, one write.
 
@@ -220,3 +234,46 @@ class MemcachedClient(Connection):
                     client_flags = int(flag[1:])
             found[key] = (self.read_exact(int(size) + 2, deadline)[:-2], ttl, client_flags)
         return found
+
+    def meta_ttl(self, key: bytes) -> tuple[int, int | None] | None:
+        """(remaining TTL in seconds or -1, value size) of `key` via `mg <key> t s`; None if
+        missing. Like any read it counts as a get in the server's stats. A key the text
+        protocol cannot carry (see `is_text_key`) is a ValueError: check before asking.
+        """
+        if not is_text_key(key):
+            raise ValueError("not a text-protocol key")
+        self.send(b"mg " + key + b" t s\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"EN":
+            return None
+        if not line.startswith(b"HD"):
+            raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
+        flags = {part[:1]: part[1:] for part in line.split()[1:]}
+        return int(flags.get(b"t", b"-1")), int(flags[b"s"]) if b"s" in flags else None
+
+    def meta_debug(self, key: bytes) -> dict[str, int | bool] | None:
+        """`me KEY`: the item as the slab holds it (cls, size, exp, la, fetch), None if missing.
+
+        Unlike mg it is no get: it counts no hit, marks nothing fetched and leaves the
+        LRU alone. `size` is the item's bytes in its chunk (key, value and header), the
+        figure metadump and bigkeys give. A server without it (before 1.6) refuses it:
+        ServerRefused.
+        """
+        if not is_text_key(key):
+            raise ProtocolViolation("not a key the text protocol can carry")
+        self.send(b"me " + key + b"\r\n")
+        line = self.read_line(Deadline(self.timeout))
+        if line == b"EN":
+            return None
+        if line.startswith(_ERRORS):
+            raise ServerRefused(f"me failed: {line[:60].decode('ascii', 'replace')}")
+        if not line.startswith(b"ME "):
+            raise ProtocolViolation(_describe_foreign(line))
+        item: dict[str, int | bool] = {}
+        for field in line.split(b" ")[2:]:
+            name, _, value = field.partition(b"=")
+            if name == b"fetch":
+                item["fetch"] = value == b"yes"
+            elif name in (b"exp", b"la", b"cas", b"cls", b"size") and value.lstrip(b"-").isdigit():
+                item[name.decode()] = int(value)
+        return item

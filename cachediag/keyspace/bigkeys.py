@@ -32,12 +32,11 @@ class BigkeysRequest:
 def run(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
+    from cachediag.backends import backend_for
+
     row = target_row(target)
     try:
-        if target.kind == "redis":
-            row.update(_redis(target, timeout, request, progress))
-        else:
-            row.update(_memcached(target, timeout, request, progress))
+        row.update(backend_for(target).bigkeys(target, timeout, request, progress))
     except ProbeError as error:
         mark_error(
             row, target, error if isinstance(error, ProbeError) else ServerRefused(str(error))
@@ -45,7 +44,7 @@ def run(
     return row
 
 
-def _redis(
+def redis_bigkeys(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
     stats = KeyStats(top=request.top)
@@ -67,11 +66,12 @@ def _redis(
         "resume_cursor": None if result.complete else str(result.cursor),
         "size_source": size_source,
         "pattern": safe_text(request.scan.match) if request.scan.match else None,
+        "lookups_added": result.lookups.to_dict(),
         **document,
     }
 
 
-def _memcached(
+def memcached_bigkeys(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
     stats = KeyStats(top=request.top)
@@ -96,6 +96,8 @@ def _memcached(
         "resume_cursor": None,
         "size_source": "item size (key, value and item header, as the slab stores it)",
         "pattern": safe_text(request.crawl.match) if request.crawl.match else None,
+        # The crawler's metadump reads items without a get: the counters do not move.
+        "lookups_added": {"hits": 0, "misses": 0, "exact": True},
         **document,
         "slab_classes": slab_rows(classes, slabs),
     }

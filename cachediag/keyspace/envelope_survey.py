@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachediag.keyspace import envelope
+from cachediag.keyspace.classify import (
+    CLASSES,
+    INVALID_MAGIC,
+    NOT_CACHE_KIT,
+    UNDECODABLE,
+    VALID,
+    classify,
+    near_magic,
+)
+from cachediag.keyspace.entities import byte_count, describe_outcome
 from cachediag.keyspace.envelope import MAGIC, Envelope
+from cachediag.keyspace.payload_survey import PayloadSurvey
 from cachediag.safety.textsafe import safe_text
 
 HEX_PREVIEW_BYTES = 32
@@ -21,19 +32,7 @@ NAMESPACE_LIMIT = 10_000
 OTHER_NAMESPACES = "(other namespaces)"
 AFFECTED_SAMPLE = 20  # affected keys kept per namespace
 
-# Classes of a sampled value
-VALID = "valid"
-INVALID_MAGIC = "invalid_magic"
-UNDECODABLE = "undecodable"
-NOT_CACHE_KIT = "not_cache_kit"
-CLASSES = (VALID, INVALID_MAGIC, UNDECODABLE, NOT_CACHE_KIT)
-
-
-def near_magic(head: bytes) -> bool:
-    """Three of the four magic bytes in place: a damaged header, not another format."""
-    if len(head) < len(MAGIC) or head.startswith(MAGIC):
-        return False
-    return sum(a == b for a, b in zip(head[: len(MAGIC)], MAGIC, strict=True)) == len(MAGIC) - 1
+__all__ = ["CLASSES", "INVALID_MAGIC", "NOT_CACHE_KIT", "UNDECODABLE", "VALID", "near_magic"]
 
 
 def envelope_dict(head: bytes | None, total_len: int | None) -> dict[str, Any] | None:
@@ -41,6 +40,7 @@ def envelope_dict(head: bytes | None, total_len: int | None) -> dict[str, Any] |
     if head is None:
         return None
     decoded = envelope.decode(head, total_len)
+    near = near_magic(head)
     return {
         "state": decoded.state,
         "magic_valid": decoded.carries_magic,
@@ -49,7 +49,9 @@ def envelope_dict(head: bytes | None, total_len: int | None) -> dict[str, Any] |
         "payload_length": decoded.payload_len,
         "reason": decoded.reason or None,
         "hex_preview": head[:HEX_PREVIEW_BYTES].hex(),
-        "cache_kit": decoded.carries_magic or near_magic(head),
+        "cache_kit": decoded.carries_magic or near,
+        # The value alone; `inspect KEY` then looks at its namespace (keyspace.key_evidence).
+        "verdict": classify(decoded, near, False),
     }
 
 
@@ -71,13 +73,27 @@ class EnvelopeSurvey:
     as "not cache-kit" when nothing in its namespace is.
     """
 
-    def __init__(self, affected_sample: int = AFFECTED_SAMPLE) -> None:
+    def __init__(
+        self, affected_sample: int = AFFECTED_SAMPLE, payloads: PayloadSurvey | None = None
+    ) -> None:
         self.affected_sample = affected_sample
         self.namespaces: dict[str, _Namespace] = {}
         self.values = 0
+        # With entity layouts configured: the full decode of header-valid entries.
+        self.payloads = payloads
 
-    def add(self, key: bytes, namespace: str, head: bytes | None, total_len: int | None) -> None:
-        """One sampled entry; `head` None means not a string (no value to decode)."""
+    def add(
+        self,
+        key: bytes,
+        namespace: str,
+        head: bytes | None,
+        total_len: int | None,
+        value: bytes | None = None,
+    ) -> None:
+        """One sampled entry; `head` None means not a string (no value to decode).
+
+        `value`: the whole value when the caller has it (Memcached reads values whole).
+        """
         row = self.namespaces.get(namespace)
         if row is None:
             if len(self.namespaces) >= NAMESPACE_LIMIT:  # bounded memory on a full scan
@@ -92,6 +108,8 @@ class EnvelopeSurvey:
             row.counts[VALID] += 1
             assert decoded.version is not None
             row.versions[decoded.version] += 1
+            if self.payloads is not None:
+                self.payloads.add(key, namespace, head, total_len, value)
             return
         if decoded.state == envelope.UNDECODABLE:
             row.counts[UNDECODABLE] += 1
@@ -101,7 +119,10 @@ class EnvelopeSurvey:
         if len(row.suspects) < 10 * self.affected_sample:  # bounded: a sample of the affected
             row.suspects.append((key, decoded, near_magic(head)))
 
-    def _judge(self, row: _Namespace) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    def _judge(
+        self, namespace: str, row: _Namespace
+    ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        # Values carrying the magic (valid or not) make the namespace a cache-kit one.
         cache_kit = bool(row.counts[VALID] or row.counts[UNDECODABLE])
         near = sum(1 for _, _, is_near in row.suspects if is_near)
         no_magic = row.counts["no_magic"]
@@ -109,17 +130,19 @@ class EnvelopeSurvey:
             invalid, foreign = no_magic, 0
         else:
             invalid, foreign = min(near, no_magic), no_magic - min(near, no_magic)
+        # Header-valid entries whose payload does not decode are entries the app cannot read.
+        broken = self.payloads.broken(namespace) if self.payloads is not None else 0
         counts = {
-            VALID: row.counts[VALID],
+            VALID: row.counts[VALID] - broken,
             INVALID_MAGIC: invalid,
-            UNDECODABLE: row.counts[UNDECODABLE],
+            UNDECODABLE: row.counts[UNDECODABLE] + broken,
             NOT_CACHE_KIT: foreign + row.non_string,
         }
-        affected = []
+        affected: list[dict[str, Any]] = []
         for key, decoded, is_near in row.suspects:
-            if decoded.state == envelope.NO_ENVELOPE and not (cache_kit or is_near):
+            state = classify(decoded, is_near, cache_kit)
+            if state == NOT_CACHE_KIT:
                 continue
-            state = UNDECODABLE if decoded.state == envelope.UNDECODABLE else INVALID_MAGIC
             affected.append(
                 {
                     "key": safe_text(key),
@@ -130,6 +153,21 @@ class EnvelopeSurvey:
             )
             if len(affected) >= self.affected_sample:
                 break
+        if self.payloads is not None:
+            for failure in self.payloads.failures(namespace):
+                if len(affected) >= self.affected_sample:
+                    break
+                if failure["state"] != "broken":
+                    continue
+                affected.append(
+                    {
+                        "key": failure["key"],
+                        "problem": UNDECODABLE,
+                        "reason": describe_outcome(failure),
+                        "schema_version": failure.get("version"),
+                        "payload": {k: v for k, v in failure.items() if k != "key"},
+                    }
+                )
         return counts, affected
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,10 +179,11 @@ class EnvelopeSurvey:
             self.namespaces.items(),
             key=lambda item: -sum(item[1].counts.values()) - item[1].non_string,
         ):
-            counts, affected = self._judge(row)
+            counts, affected = self._judge(namespace, row)
             totals.update(counts)
             versions.update(row.versions)
             name = safe_text(namespace)
+            payload = self.payloads.namespace_dict(namespace) if self.payloads else None
             rows.append(
                 {
                     "namespace": name,
@@ -152,15 +191,19 @@ class EnvelopeSurvey:
                     **counts,
                     "schema_versions": {str(v): n for v, n in sorted(row.versions.items())},
                     "affected": affected,
+                    **({"payload": payload} if payload is not None else {}),
                 }
             )
+            broken = payload["broken"] if payload else 0
             bad = counts[INVALID_MAGIC] + counts[UNDECODABLE]
             if bad:
                 parts = []
                 if counts[INVALID_MAGIC]:
                     parts.append(f"{counts[INVALID_MAGIC]} with an invalid magic header")
-                if counts[UNDECODABLE]:
-                    parts.append(f"{counts[UNDECODABLE]} that cannot be decoded")
+                if counts[UNDECODABLE] - broken:
+                    parts.append(f"{counts[UNDECODABLE] - broken} that cannot be decoded")
+                if broken and payload:
+                    parts.append(f"{broken} whose payload does not decode as {payload['entity']}")
                 example = f" (e.g. {affected[0]['key']})" if affected else ""
                 findings.append(
                     {
@@ -170,6 +213,8 @@ class EnvelopeSurvey:
                         "ref": "Issue 4",
                     }
                 )
+            if payload and payload["trailing"] and self.payloads:
+                findings.append(_trailing_finding(name, payload, self.payloads.failures(namespace)))
             if len(row.versions) > 1:
                 listed = ", ".join(f"v{v}: {n}" for v, n in sorted(row.versions.items()))
                 findings.append(
@@ -187,4 +232,24 @@ class EnvelopeSurvey:
             "schema_versions": {str(v): n for v, n in sorted(versions.items())},
             "namespaces": rows,
             "findings": findings,
+            **({"payloads": self.payloads.to_dict()} if self.payloads is not None else {}),
         }
+
+
+def _trailing_finding(
+    name: str, payload: dict[str, Any], failures: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Bytes after the last field: postcard ignores them, so the app reads these entries,
+    but the entity holds more than its layout says (a field added without a version bump
+    is how an older reader ends up with a truncated view, and a newer one fails)."""
+    example = next((f for f in failures if f["state"] == "trailing"), None)
+    detail = f" (e.g. {example['key']}: {byte_count(example['trailing_bytes'])})" if example else ""
+    count = payload["trailing"]
+    hold = "entry holds" if count == 1 else "entries hold"
+    return {
+        "level": "warn",
+        "text": f"{name}: {count} {hold} bytes past the last field of the {payload['entity']} "
+        f"layout{detail}: a field was added without a schema-version bump, or the layout in "
+        "cachediag.toml is out of date",
+        "ref": "Issue 4",
+    }

@@ -8,9 +8,13 @@ from typing import Any
 from cachediag.clients.memcache_text import MemcachedClient, is_text_key
 from cachediag.clients.resp import RedisClient, ReplyError
 from cachediag.errors import ProbeError, ServerRefused, UsageError
+from cachediag.keyspace.entities import Entities
 from cachediag.keyspace.envelope_survey import EnvelopeSurvey, envelope_dict
+from cachediag.keyspace.payload_survey import read_whole, survey_for
+from cachediag.keyspace.whole_values import redis_reader
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
+from cachediag.scan.lookups import Lookups
 from cachediag.scan.memcached import CrawlOptions, Item, crawl
 from cachediag.scan.redis import (
     LENGTH_COMMANDS,
@@ -34,6 +38,7 @@ class SampleRequest:
     scan: ScanOptions
     crawl: CrawlOptions
     affected: int = 20
+    entities: Entities | None = None  # layouts for a full decode of the payloads
 
 
 def check_memcached_key(key: bytes) -> None:
@@ -61,16 +66,14 @@ def _guard(target: Target, work: Any) -> dict[str, Any]:
 def keys_report(
     target: Target, timeout: float, keys: list[bytes], delimiter: str = ":"
 ) -> dict[str, Any]:
-    if target.kind == "memcached":
-        for key in keys:
-            check_memcached_key(key)
-        return _guard(target, lambda: _memcached_keys(target, timeout, keys, delimiter))
-    return _guard(target, lambda: _redis_keys(target, timeout, keys, delimiter))
+    from cachediag.backends import backend_for
+
+    backend = backend_for(target)
+    backend.check_keys(keys)
+    return _guard(target, lambda: backend.inspect_keys(target, timeout, keys, delimiter))
 
 
-def _redis_keys(
-    target: Target, timeout: float, keys: list[bytes], delimiter: str
-) -> dict[str, Any]:
+def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str) -> dict[str, Any]:
     namespace = Namespacer(delimiter)
     with RedisClient(target, timeout).connect() as client:
         types = client.pipeline([("TYPE", key) for key in keys])
@@ -115,10 +118,40 @@ def _redis_keys(
                 else None,
             }
         )
-    return {"mode": "keys", "keys": rows, "memory_reason": memory_reason}
+    return {
+        "mode": "keys",
+        "keys": rows,
+        "memory_reason": memory_reason,
+        "lookups_added": _named_lookups(types, replies),
+    }
 
 
-def _memcached_keys(
+def _named_lookups(types: list[Any], replies: list[Any]) -> dict[str, Any]:
+    """TYPE, PTTL, OBJECT ENCODING and two more reads per key are lookups (MEMORY USAGE
+    is not): hits for a key that exists, misses for one that does not, none for a key
+    an ACL hides (its commands are rejected before they run)."""
+    lookups = Lookups()
+    for index, kind in enumerate(types):
+        if isinstance(kind, ReplyError):
+            continue
+        pttl = replies[index * 5]
+        if kind == b"none" or pttl == -2:
+            lookups.add(misses=5)
+        else:
+            lookups.add(hits=5)
+    return lookups.to_dict()
+
+
+def add_evidence_lookups(row: dict[str, Any]) -> None:
+    """Fold the reads that completed the verdicts (keyspace.key_evidence: whole values, the
+    first bytes of neighbours, one GETRANGE or get each) into the row's lookups_added."""
+    extra = (row.get("values_read_whole") or 0) + (row.get("neighbours_read") or 0)
+    added = row.get("lookups_added")
+    if extra and isinstance(added, dict):
+        added["hits"] = added.get("hits", 0) + extra
+
+
+def memcached_keys(
     target: Target, timeout: float, keys: list[bytes], delimiter: str
 ) -> dict[str, Any]:
     namespace = Namespacer(delimiter)
@@ -144,7 +177,10 @@ def _memcached_keys(
                 "envelope": envelope_dict(value[:VALUE_HEAD_BYTES], len(value)),
             }
         )
-    return {"mode": "keys", "keys": rows, "memory_reason": None}
+    # One meta get per key: a get_hit when found, a get_miss when not.
+    hits = sum(1 for key in keys if key in found)
+    lookups = Lookups(hits=hits, misses=len(keys) - hits)
+    return {"mode": "keys", "keys": rows, "memory_reason": None, "lookups_added": lookups.to_dict()}
 
 
 # -- sample ------------------------------------------------------------------------------------
@@ -153,15 +189,16 @@ def _memcached_keys(
 def sample_report(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
-    if target.kind == "memcached":
-        return _guard(target, lambda: _memcached_sample(target, timeout, request, progress))
-    return _guard(target, lambda: _redis_sample(target, timeout, request, progress))
+    from cachediag.backends import backend_for
+
+    backend = backend_for(target)
+    return _guard(target, lambda: backend.inspect_sample(target, timeout, request, progress))
 
 
-def _redis_sample(
+def redis_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
-    survey = EnvelopeSurvey(request.affected)
+    survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.scan.delimiter))
 
     def add(infos: list[KeyInfo]) -> None:
         for info in infos:
@@ -170,6 +207,7 @@ def _redis_sample(
     options = request.scan
     with RedisClient(target, timeout).connect() as client:
         result = scan_keyspace(client, options, add, progress)
+        read_whole(survey.payloads, redis_reader(client), result.stop_reason)
     return {
         "mode": "sample",
         "pattern": safe_text(options.match) if options.match else None,
@@ -180,6 +218,7 @@ def _redis_sample(
         "entries": result.inspected,
         "not_fetched": 0,
         "values_unreadable": result.head_reason,
+        "lookups_added": result.lookups.to_dict(),
         # up, but the reading could not be taken (whole or in part): exit 3, like any check
         # that cannot run
         "error": _sample_error(result),
@@ -195,7 +234,7 @@ def _sample_error(result: ScanResult) -> dict[str, str] | None:
     return None
 
 
-def _memcached_sample(
+def memcached_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
     items: list[Item] = []
@@ -204,7 +243,7 @@ def _memcached_sample(
         result = crawl(client, request.crawl, items.extend, progress)
     finally:
         client.close()
-    survey = EnvelopeSurvey(request.affected)
+    survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.crawl.delimiter))
     wanted = [item for item in items if item.size <= MEMCACHED_FETCH_LIMIT]
     fetched = 0
     with MemcachedClient(target, timeout).connect() as getter:
@@ -217,7 +256,9 @@ def _memcached_sample(
                 if value is None:
                     continue  # expired or evicted since the crawl: skipped
                 fetched += 1
-                survey.add(item.key, item.namespace, value[:VALUE_HEAD_BYTES], len(value))
+                survey.add(
+                    item.key, item.namespace, value[:VALUE_HEAD_BYTES], len(value), value=value
+                )
     return {
         "mode": "sample",
         "pattern": safe_text(request.crawl.match) if request.crawl.match else None,
@@ -227,5 +268,7 @@ def _memcached_sample(
         "resume_cursor": None,
         "entries": fetched,
         "not_fetched": len(items) - len(wanted),
+        # Each fetched value is a get: a miss for an item expired or evicted since the crawl.
+        "lookups_added": Lookups(hits=fetched, misses=len(wanted) - fetched).to_dict(),
         **survey.to_dict(),
     }

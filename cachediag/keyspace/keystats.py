@@ -87,6 +87,8 @@ class KeyStats:
         self.keys = 0
         self.bytes = 0
         self.with_ttl = 0
+        # Bytes of the key names themselves: redis-cli --bigkeys' "Total key length".
+        self.key_bytes = 0
         # type -> [keys, bytes, elements, biggest size, its key, biggest length, its key]
         # (keys as KeyInfo or Entry: only two per type are ever held)
         self.types: dict[str, list[Any]] = {}
@@ -108,7 +110,9 @@ class KeyStats:
         hist_bytes = self.hist_bytes
         total = 0
         no_ttl = 0
+        key_bytes = 0
         for info in infos:
+            key_bytes += len(info.key)
             size = info.memory
             length = info.length
             if size is None:
@@ -147,6 +151,7 @@ class KeyStats:
         self.keys += len(infos)
         self.bytes += total
         self.with_ttl += len(infos) - no_ttl
+        self.key_bytes += key_bytes
 
     def add_memcached(
         self, block: ItemBlock, server_time: int, classes: dict[int, list[int]]
@@ -188,6 +193,7 @@ class KeyStats:
                 top.push(size, self._item_entry(block.item(index), server_time))
                 floor = top.floor
         total = sum(block.sizes)
+        self.key_bytes += sum(map(len, block.keys))
         row[0] += len(block)
         row[1] += total
         self.keys += len(block)
@@ -320,6 +326,8 @@ class KeyStats:
                 "average_bytes": round(self.average, 1),
                 "with_ttl": self.with_ttl,
                 "without_ttl": self.keys - self.with_ttl,
+                "key_bytes": self.key_bytes,
+                "average_key_bytes": round(self.key_bytes / self.keys, 2) if self.keys else 0.0,
             },
             "top": [entry.to_dict() for entry in self.top.ranked()],
             "types": self.type_rows(),

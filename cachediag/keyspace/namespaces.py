@@ -9,7 +9,6 @@ new key: the guide's "cache keys are non-deterministic" cause of a low hit rate.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 
 _NUMBER = re.compile(r"^-?\d+$")
 _UUID = re.compile(
@@ -82,7 +81,3 @@ def nondeterministic_segment(key: str, now: float, delimiter: str = ":") -> str 
     if randoms and len(ids) >= 2:
         return f"random segment '{randoms[-1]}' beside id '{ids[0]}'"
     return None
-
-
-def utc_now() -> float:
-    return datetime.now(timezone.utc).timestamp()

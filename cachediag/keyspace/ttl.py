@@ -2,24 +2,30 @@
 
 Per key (like `redis-cli TTL KEY`): seconds remaining, -1 no expiration set (cached
 forever), -2 key does not exist, plus type and memory. Over the keyspace: INFO
-keyspace per database, and a bounded SCAN sample (PTTL only, pipelined per batch)
-bucketed by remaining TTL and grouped by namespace. Memcached keys come from
-`lru_crawler metadump` (its exp field), which is bounded the same way.
+keyspace per database, and a bounded sample on the scan engine (Redis: SCAN with PTTL
+only, pipelined per batch; Memcached: the crawler's metadump, each slab class its share)
+bucketed by remaining TTL and grouped by namespace.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from cachediag.checks.facts_view import number
+from cachediag.checks.facts_view import plural
 from cachediag.checks.judge import Judge
-from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused, ServerRefused
+from cachediag.errors import CrawlerUnavailable, ProbeError, ScanRefused, ServerRefused
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_duration
 from cachediag.safety.textsafe import safe_text
+from cachediag.scan.lookups import Lookups
 from cachediag.targets.target import Target
+
+if TYPE_CHECKING:
+    from cachediag.scan.redis import Progress
 
 HOUR = 3600
 DAY = 86400
@@ -34,7 +40,6 @@ BUCKETS: tuple[tuple[str, float], ...] = (
     ("> 7 d", float("inf")),
 )
 BUCKET_NAMES = (NO_EXPIRY, *(label for label, _ in BUCKETS))
-MEMCACHED_KEY_LIMIT = 250
 SCAN_COUNT = 1000
 SCAN_CALLS_MIN = 100
 
@@ -52,24 +57,14 @@ def bucket_of(ttl_seconds: float) -> str:
     return BUCKETS[-1][0]  # pragma: no cover - the last bound is infinite
 
 
-def human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < HOUR:
-        return f"{seconds // 60}m {seconds % 60}s"
-    if seconds < DAY:
-        return f"{seconds // HOUR}h {seconds % HOUR // 60}m"
-    return f"{seconds // DAY}d {seconds % DAY // HOUR}h"
-
-
 def reading(ttl: int) -> str:
     """The guide's reading of a `TTL` reply."""
     if ttl == -2:
         return "key does not exist"
     if ttl == -1:
         return "no expiration set: cached forever"
-    return f"{ttl} seconds remaining ({human_duration(ttl)})"
+    # The number as TTL itself prints it (no thousands separator), in the right number.
+    return f"{ttl} {'second' if ttl == 1 else 'seconds'} remaining ({human_duration(ttl)})"
 
 
 def summarize(items: list[tuple[str, float]]) -> dict[str, Any]:
@@ -117,9 +112,33 @@ def databases(info_keyspace: dict[str, Any]) -> list[dict[str, Any]]:
 # -- per key ---------------------------------------------------------------------------
 
 
-def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str | None]:
-    """TTL, TYPE and MEMORY USAGE of each key in one round trip, and why MEMORY was refused."""
+def _key_lookups(ttls: list[Any], per_key: int) -> dict[str, Any]:
+    """Lookups added by `per_key` reads of each key, from its TTL/PTTL reply: -2 (gone) is
+    a miss each time; an error (an ACL rejected the commands) none; anything else hits."""
     from cachediag.clients.resp import ReplyError
+    from cachediag.scan.lookups import Lookups
+
+    lookups = Lookups()
+    for ttl in ttls:
+        if isinstance(ttl, ReplyError):
+            continue
+        if ttl == -2:
+            lookups.add(misses=per_key)
+        else:
+            lookups.add(hits=per_key)
+    return lookups.to_dict()
+
+
+def redis_keys(
+    client: Any, keys: list[str], lookups_added: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """TTL, TYPE and MEMORY USAGE of each key in one round trip, and why MEMORY was refused.
+
+    `lookups_added` receives what TTL and TYPE added to keyspace_hits/misses.
+    """
+    from cachediag.clients.resp import ReplyError
+
+    lookups_added = {} if lookups_added is None else lookups_added
 
     raw = [key.encode("utf-8", "surrogateescape") for key in keys]
     commands: list[tuple[Any, ...]] = []
@@ -127,6 +146,7 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
         commands += [("TTL", key), ("TYPE", key), ("MEMORY", "USAGE", key)]
     replies = client.pipeline(commands)
     rows, memory_reason = [], None
+    lookups_added.update(_key_lookups([replies[i * 3] for i in range(len(raw))], per_key=2))
     for index, key in enumerate(raw):
         ttl, kind, memory = replies[index * 3 : index * 3 + 3]
         if isinstance(ttl, ReplyError):
@@ -148,50 +168,77 @@ def redis_keys(client: Any, keys: list[str]) -> tuple[list[dict[str, Any]], str 
 
 
 def memcached_key(client: Any, key: str) -> dict[str, Any]:
-    """`mg KEY t s`: remaining TTL and value size. (It counts as a get in the server's stats.)"""
-    from cachediag.clients.net import Deadline
+    """`mg KEY t s`: remaining TTL and value length (a get in the server's stats); `me KEY`:
+    the item's size in its slab."""
+    from cachediag.clients.memcache_text import is_text_key
 
     raw = key.encode("utf-8", "surrogateescape")
     row: dict[str, Any] = {"key": safe_text(key), "ttl": None, "type": None, "memory_bytes": None}
-    if not raw or len(raw) > MEMCACHED_KEY_LIMIT or any(b <= 0x20 or b == 0x7F for b in raw):
+    if not is_text_key(raw):
         row["reading"] = "not a valid Memcached key (1-250 bytes, no spaces or control characters)"
         return row
-    client.send(b"mg " + raw + b" t s\r\n")
-    line = client.read_line(Deadline(client.timeout))
-    if line == b"EN":
+    found = client.meta_ttl(raw)
+    if found is None:
         row.update(ttl=-2, reading=reading(-2))
         return row
-    if not line.startswith(b"HD"):
-        raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
-    flags = {part[:1]: part[1:] for part in line.split()[1:]}
-    ttl = int(flags.get(b"t", b"-1"))
-    row.update(
-        ttl=ttl,
-        type="item",
-        memory_bytes=int(flags[b"s"]) if b"s" in flags else None,
-        reading=reading(ttl),
-    )
+    ttl, size = found
+    row.update(ttl=ttl, type="item", value_bytes=size, reading=reading(ttl))
+    row.update(memcached_item_size(client, raw))
     return row
 
 
+def memcached_item_size(client: Any, raw: bytes) -> dict[str, Any]:
+    """The item's bytes in its slab chunk and its class (`me`), the size bigkeys shows.
+
+    `mg ... s` gives the value's length only; what the item takes is key, value and
+    header, as metadump reports it. `memory_bytes` carries that one meaning for both
+    kinds (MEMORY USAGE on Redis). A server without `me` leaves it unknown, said so.
+    """
+    try:
+        item = client.meta_debug(raw)
+    except ServerRefused as error:
+        return {"memory_bytes": None, "slab_class": None, "size_note": error.message}
+    if item is None:  # gone between the two commands
+        return {"memory_bytes": None, "slab_class": None}
+    return {"memory_bytes": item.get("size"), "slab_class": item.get("cls")}
+
+
+def redis_keys_part(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    """The Redis part of a keys row: the keys, and a note when MEMORY USAGE was refused."""
+    from cachediag.clients.resp import RedisClient
+
+    part: dict[str, Any] = {"lookups_added": {"hits": 0, "misses": 0, "exact": True}}
+    with RedisClient(target, timeout).connect() as client:
+        client.timed_ping()
+        part["keys"], memory_reason = redis_keys(client, keys, part["lookups_added"])
+    if memory_reason:
+        part["notes"] = [f"MEMORY USAGE is unavailable: {memory_reason}"]
+    return part
+
+
+def memcached_keys_part(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    from cachediag.clients.memcache_text import MemcachedClient
+
+    with MemcachedClient(target, timeout).connect() as mc:
+        mc.version()
+        part: dict[str, Any] = {"keys": [memcached_key(mc, key) for key in keys]}
+    # Each mg is a get: a hit, or a miss for a key that is not there (ttl -2).
+    part["lookups_added"] = _key_lookups(
+        [k["ttl"] for k in part["keys"] if k.get("ttl") is not None], per_key=1
+    )
+    size_notes = {note for key in part["keys"] if (note := key.pop("size_note", None))}
+    if size_notes:
+        part["notes"] = [f"item sizes are unavailable ({'; '.join(sorted(size_notes))})"]
+    return part
+
+
 def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, Any]:
+    from cachediag.backends import backend_for
+
     row = target_row(target)
     row["mode"] = "keys"
     try:
-        if target.kind == "redis":
-            from cachediag.clients.resp import RedisClient
-
-            with RedisClient(target, timeout).connect() as client:
-                client.timed_ping()
-                row["keys"], memory_reason = redis_keys(client, keys)
-            if memory_reason:
-                row["notes"] = [f"MEMORY USAGE is unavailable: {memory_reason}"]
-        else:
-            from cachediag.clients.memcache_text import MemcachedClient
-
-            with MemcachedClient(target, timeout).connect() as mc:
-                mc.version()
-                row["keys"] = [memcached_key(mc, key) for key in keys]
+        row.update(backend_for(target).ttl_keys(target, timeout, keys))
     except ProbeError as error:
         return mark_error(row, target, error)
     return row
@@ -201,97 +248,126 @@ def keys_report(target: Target, timeout: float, keys: list[str]) -> dict[str, An
 
 
 def redis_sample(
-    client: Any, max_keys: int, pattern: str | None
+    client: Any,
+    max_keys: int,
+    pattern: str | None,
+    progress: Progress | None = None,
+    lookups: Lookups | None = None,
 ) -> tuple[list[tuple[str, float]], bool]:
-    """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?"""
-    from cachediag.clients.resp import ReplyError
-    from cachediag.scan.redis import iter_scan_batches
+    """(key, remaining seconds or -1) of at most `max_keys` keys; did SCAN go all the way?
+
+    `lookups` receives what the PTTLs added to keyspace_hits/misses, even when the scan
+    ends in an error.
+    """
+    from cachediag.scan.redis import KeyInfo, ScanOptions, scan_keyspace
 
     items: list[tuple[str, float]] = []
     if max_keys <= 0:
         return items, False
-    # With a sparse MATCH most SCAN calls return nothing: bound the calls too, not just
-    # the keys kept, so a pattern over a huge keyspace still ends (about 1M keys looked at
-    # for the default 10,000).
-    calls_left = max(SCAN_CALLS_MIN, max_keys // 10)
-    for cursor, batch in iter_scan_batches(client, count=SCAN_COUNT, match=pattern):
-        calls_left -= 1
-        room = max_keys - len(items)
-        taken = batch[:room]
-        replies = client.pipeline([("PTTL", key) for key in taken]) if taken else []
-        for key, pttl in zip(taken, replies, strict=True):
-            if isinstance(pttl, ReplyError) or pttl == -2:
-                continue  # gone since SCAN returned it
-            items.append((safe_text(key), -1 if pttl == -1 else pttl / 1000))
-        if cursor == 0:
-            return items, len(batch) <= room
-        if len(items) >= max_keys or calls_left <= 0:
-            return items, False
-    return items, True  # pragma: no cover - the loop always returns
+    options = ScanOptions(
+        count=SCAN_COUNT,
+        match=pattern,
+        max_keys=max_keys,
+        exact_sample=True,
+        # PTTL is all a TTL report needs: one command a key, no MEMORY USAGE, no types.
+        use_memory=False,
+        with_type=False,
+        # With a sparse MATCH most SCAN calls return nothing: bound the calls too, not just
+        # the keys kept, so a pattern over a huge keyspace still ends (about 1M keys looked
+        # at for the default 10,000).
+        max_batches=max(SCAN_CALLS_MIN, max_keys // 10),
+    )
+
+    def add(infos: list[KeyInfo]) -> None:
+        items.extend(
+            (safe_text(info.key), -1 if info.ttl_ms == -1 else info.ttl_ms / 1000) for info in infos
+        )
+
+    result = scan_keyspace(client, options, add, progress)
+    if lookups is not None:
+        lookups.add(hits=result.lookups.hits, misses=result.lookups.misses)
+        lookups.exact = lookups.exact and result.lookups.exact
+    if result.stop_reason == "interrupted":
+        raise KeyboardInterrupt  # the report is per target, all or nothing, as before
+    if result.failure is not None:
+        raise result.failure  # SCAN refused (a note), or the server lost (the target down)
+    return items, result.complete
 
 
 def memcached_sample(
-    client: Any, max_keys: int, pattern: str | None
+    client: Any,
+    max_keys: int,
+    pattern: str | None,
+    progress: Progress | None = None,
+    max_seconds: float | None = None,
 ) -> tuple[list[tuple[str, float]], bool, int]:
-    """Items of `lru_crawler metadump`, exp made relative to the server's clock."""
-    from cachediag.probes.info import stats_numbers
-    from cachediag.probes.memcached import parse_metadump_line
+    """A sample of the items, each slab class its share; exp made relative to the server's
+    clock. Returns (key, remaining seconds or -1) of those matching `pattern`, whether the
+    sample is every item, and how many items it took."""
+    from cachediag.scan.memcached import sample_items
 
-    now = number(stats_numbers(client.stats()), "time") or 0
+    found, result = sample_items(client, max_keys, max_seconds=max_seconds, progress=progress)
+    now = result.server_time
     items: list[tuple[str, float]] = []
-    dumped = 0
-    for line in client.metadump(max_keys):
-        dumped += 1
-        item = parse_metadump_line(line)
-        key = safe_text(item.get("key", b""))
+    for item in found:
+        key = safe_text(item.key)
         if pattern and not fnmatch.fnmatchcase(key, pattern):
             continue
-        exp = item.get("exp")
-        items.append((key, -1 if exp in (None, -1) else max(0.0, exp - now)))
-    return items, dumped < max_keys, dumped
+        items.append((key, -1 if item.exp == -1 else max(0.0, item.exp - now)))
+    return items, result.complete, len(found)
+
+
+@dataclass
+class TtlSample:
+    """What one kind's keyspace sample gives the report."""
+
+    items: list[tuple[str, float]]
+    complete: bool
+    facts: dict[str, Any]  # what the shared ttl rule judges
+    databases: list[dict[str, Any]] | None = None  # INFO keyspace, where the kind has it
+    notes: list[str] = field(default_factory=list)
+    # What the sample's reads added to the server's hit/miss counters.
+    lookups_added: dict[str, Any] = field(
+        default_factory=lambda: {"hits": 0, "misses": 0, "exact": True}
+    )
 
 
 def keyspace_report(
-    target: Target, timeout: float, max_keys: int, pattern: str | None, judge: Judge
+    target: Target,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    judge: Judge,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
+    from cachediag.backends import backend_for
+
+    backend = backend_for(target)
     row = target_row(target)
     row["mode"] = "keyspace"
     row["max_keys"] = max_keys
     row["pattern"] = pattern
-    notes: list[str] = []
     try:
-        if target.kind == "redis":
-            items, complete, facts = _redis_keyspace(target, timeout, max_keys, pattern, row)
-            if pattern and not complete and len(items) < max_keys:
-                notes.append(
-                    f"SCAN stopped before the end of the keyspace: {len(items)} keys matched "
-                    f"{pattern} so far (raise --max-keys to look further)"
-                )
-            if row["databases"] and len(row["databases"]) > 1:
-                notes.append(
-                    f"the sample covers db{target.db} only; the per-database figures cover them all"
-                )
-        else:
-            items, complete, facts = _memcached_keyspace(target, timeout, max_keys, pattern, notes)
-    except ScanRefused as exc:  # SCAN refused by an ACL: up, but unreadable
-        items, complete, facts = (
-            [],
-            False,
-            {"kind": target.kind, "info": None, "sample": {"error": str(exc), "keys": []}},
-        )
-        notes.append(str(exc))
+        sample = backend.ttl_sample(target, timeout, max_keys, pattern, progress)
     except ProbeError as error:
         return mark_error(row, target, error)
-    row.update(summarize(items))
-    row["complete"] = complete
-    row["verdict"] = judge(f"{target.kind}.ttl", facts)
-    row["notes"] = notes
+    if sample.databases is not None:
+        row["databases"] = sample.databases
+    row.update(summarize(sample.items))
+    row["complete"] = sample.complete
+    row["verdict"] = judge(f"{backend.kind}.ttl", sample.facts)
+    row["notes"] = sample.notes
+    row["lookups_added"] = sample.lookups_added
     return row
 
 
-def _redis_keyspace(
-    target: Target, timeout: float, max_keys: int, pattern: str | None, row: dict[str, Any]
-) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
+def redis_keyspace(
+    target: Target,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    progress: Progress | None = None,
+) -> TtlSample:
     from cachediag.clients.resp import RedisClient, ReplyError
     from cachediag.probes.info import parse_info
 
@@ -299,11 +375,33 @@ def _redis_keyspace(
         client.timed_ping()
         info_reply = client.call("INFO", "keyspace")
         info = {} if isinstance(info_reply, ReplyError) else parse_info(info_reply)
-        row["databases"] = databases(info.get("keyspace") or {})
-        items, complete = redis_sample(client, max_keys, pattern)
+        dbs = databases(info.get("keyspace") or {})
+        lookups = Lookups()
+        try:
+            items, complete = redis_sample(client, max_keys, pattern, progress, lookups)
+        except ScanRefused as exc:  # SCAN refused by an ACL: up, but unreadable
+            return TtlSample(
+                [],
+                False,
+                {"kind": "redis", "info": None, "sample": {"error": str(exc), "keys": []}},
+                dbs,
+                [str(exc)],
+                lookups.to_dict(),
+            )
+    notes = []
+    if pattern and not complete and len(items) < max_keys:
+        notes.append(
+            "SCAN stopped before the end of the keyspace: "
+            f"{plural(len(items), 'key')} matched {pattern} so far "
+            "(raise --max-keys to look further)"
+        )
+    if dbs and len(dbs) > 1:
+        notes.append(
+            f"the sample covers db{target.db} only; the per-database figures cover them all"
+        )
     if pattern:
         # With a pattern the verdict is about the matching keys, not the whole keyspace.
-        return items, complete, sample_facts(items)
+        return TtlSample(items, complete, sample_facts(items), dbs, notes, lookups.to_dict())
     facts = {
         "kind": "redis",
         "info": info or None,
@@ -313,7 +411,7 @@ def _redis_keyspace(
             ]
         },
     }
-    return items, complete, facts
+    return TtlSample(items, complete, facts, dbs, notes, lookups.to_dict())
 
 
 def sample_facts(items: list[tuple[str, float]], error: str | None = None) -> dict[str, Any]:
@@ -326,24 +424,33 @@ def sample_facts(items: list[tuple[str, float]], error: str | None = None) -> di
     return {"kind": "memcached", "sample": {"keys": keys, "error": error}}
 
 
-def _memcached_keyspace(
-    target: Target, timeout: float, max_keys: int, pattern: str | None, notes: list[str]
-) -> tuple[list[tuple[str, float]], bool, dict[str, Any]]:
+def memcached_keyspace(
+    target: Target,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    progress: Progress | None = None,
+) -> TtlSample:
     from cachediag.clients.memcache_text import MemcachedClient
 
     with MemcachedClient(target, timeout).connect() as client:
         client.version()
         try:
-            items, complete, dumped = memcached_sample(client, max_keys, pattern)
-        except ProbeError as error:
-            if error.kind != "error":
-                raise
+            # The timeout bounds the crawl, as the check's sample: a slow dump, a smaller sample.
+            items, complete, sampled = memcached_sample(
+                client, max_keys, pattern, progress, max_seconds=timeout
+            )
+        except ServerRefused as error:
             # The crawler is off (-o no_lru_crawler) or busy: no sample, but the target is up.
-            reason = f"lru_crawler metadump failed: {error.message}"
-            notes.append(reason)
-            return [], False, sample_facts([], reason)
+            reason = (
+                error.message
+                if isinstance(error, CrawlerUnavailable)
+                else f"lru_crawler metadump failed: {error.message}"
+            )
+            return TtlSample([], False, sample_facts([], reason), notes=[reason])
+    notes = []
     if pattern:
         notes.append(
-            f"metadump has no pattern: {dumped} items read, {len(items)} matched {pattern}"
+            f"metadump has no pattern: {sampled} items read, {len(items)} matched {pattern}"
         )
-    return items, complete, sample_facts(items)
+    return TtlSample(items, complete, sample_facts(items), notes=notes)

@@ -80,9 +80,6 @@ class CatStats:
         for minute in minutes[:-MAX_MINUTES]:
             self.hist_dropped += self.hist.pop(minute)
 
-    def wants_sample(self) -> bool:
-        return len(self.samples) < MAX_SAMPLES
-
     def merge(self, other: CatStats) -> None:
         self.count += other.count
         self.untimed += other.untimed

@@ -47,7 +47,6 @@ _SYSLOG = (
     rb" (\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?"
 )
 ISO_RE = re.compile(_ISO)
-SYSLOG_RE = re.compile(_SYSLOG)
 ANY_RE = re.compile(rb"(?<![\d.])(?:" + _ISO + rb"|" + _SYSLOG + rb")")
 
 SEARCH_BYTES = 64
@@ -195,8 +194,10 @@ def parse_timestamp_text(text: str) -> float | None:
     return parsed.timestamp()
 
 
+# re.ASCII: \d would read "٣h" (Arabic-Indic three) as three hours.
 _DURATION_PART = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)", re.I
+    r"(\d+(?:\.\d+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)",
+    re.I | re.ASCII,
 )
 _UNIT = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 

@@ -25,15 +25,22 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cachediag import __version__
 from cachediag.errors import UsageError
 from cachediag.keyspace import envelope
 from cachediag.keyspace.namespaces import namespace_of
+from cachediag.probes.facts import (
+    AppEndpoints,
+    HealthFacts,
+    LogsFacts,
+    MetricsFacts,
+    SchemaVersions,
+)
 from cachediag.safety.secrets import mask_secrets
 
 METRICS_LIMIT = 16 * 2**20  # bytes of /metrics read at most
@@ -251,9 +258,7 @@ def _fetch(url: str, timeout: float, limit: int) -> dict[str, Any]:
     return result
 
 
-def collect_metrics(
-    url: str, timeout: float, names: Mapping[str, tuple[str, ...]]
-) -> dict[str, Any]:
+def collect_metrics(url: str, timeout: float, names: Mapping[str, tuple[str, ...]]) -> MetricsFacts:
     from cachediag.probes import promtext
 
     facts = fetch(url, timeout, METRICS_LIMIT)
@@ -261,7 +266,7 @@ def collect_metrics(
     facts["names"] = {role: list(candidates) for role, candidates in names.items()}
     facts["values"], facts["types"], facts["series"], facts["unparsed_lines"] = {}, {}, {}, 0
     if not facts["ok"]:
-        return facts
+        return cast("MetricsFacts", facts)
     parsed = promtext.parse(body.decode("utf-8", errors="replace"))
     wanted = {name for candidates in names.values() for name in candidates}
     # Keep the named metrics and anything about caching; a busy app exports thousands.
@@ -275,10 +280,10 @@ def collect_metrics(
     }
     facts["metric_names_seen"] = len(parsed.values)
     facts["unparsed_lines"] = parsed.unparsed
-    return facts
+    return cast("MetricsFacts", facts)  # fetch's dict, now with every metrics key
 
 
-def collect_health(url: str, timeout: float) -> dict[str, Any]:
+def collect_health(url: str, timeout: float) -> HealthFacts:
     facts = fetch(url, timeout, HEALTH_LIMIT)
     body: bytes = facts.pop("body", b"")
     facts["body_status"] = None
@@ -293,11 +298,11 @@ def collect_health(url: str, timeout: float) -> dict[str, Any]:
             facts["body_json"] = {
                 k: v for k, v in document.items() if isinstance(v, (str, int, float, bool))
             }
-    return facts
+    return cast("HealthFacts", facts)  # fetch's dict, now with every health key
 
 
-def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
-    facts: dict[str, Any] = {"paths": list(paths), "scan": None, "error": None}
+def collect_logs(paths: tuple[str, ...]) -> LogsFacts:
+    facts: LogsFacts = {"paths": list(paths), "scan": None, "error": None}
     try:
         from cachediag.logscan import scan_logs
 
@@ -307,7 +312,7 @@ def collect_logs(paths: tuple[str, ...]) -> dict[str, Any]:
     return facts
 
 
-def collect_endpoints(sources: AppSources, timeout: float) -> dict[str, Any]:
+def collect_endpoints(sources: AppSources, timeout: float) -> AppEndpoints:
     """The metrics and health endpoints (logs and schema versions are collected apart)."""
     return {
         "metrics": collect_metrics(sources.metrics_url, timeout, sources.metric_names)
@@ -317,7 +322,7 @@ def collect_endpoints(sources: AppSources, timeout: float) -> dict[str, Any]:
     }
 
 
-def schema_versions(target_facts: list[dict[str, Any]]) -> dict[str, Any]:
+def schema_versions(target_facts: Sequence[Mapping[str, Any]]) -> SchemaVersions:
     """cache-kit schema versions per key namespace, over the value samples of all targets.
 
     Only entries whose envelope decodes count: corrupt ones are redis.serialization's
@@ -326,7 +331,7 @@ def schema_versions(target_facts: list[dict[str, Any]]) -> dict[str, Any]:
     versions: dict[str, Counter[int]] = defaultdict(Counter)
     samples: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     where: dict[str, set[str]] = defaultdict(set)
-    sampled_targets = []
+    sampled_targets: list[Any] = []
     entries = 0
     for facts in target_facts:
         sample = facts.get("sample") or {}

@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cachediag.errors import ProtocolViolation
+from cachediag.probes.facts import AppFacts, FactsDocument, HostFacts, TargetFacts
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.keyspace.entities import Entities
     from cachediag.probes.app import AppSources
 
 FACTS_SCHEMA = "cachediag.facts/v1"
 
 
-def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
-    if target.kind == "redis":
-        from cachediag.probes import redis as probe
-    else:
-        from cachediag.probes import memcached as probe  # type: ignore[no-redef]
+def probe_target(
+    target: Target, timeout: float, sample_keys: int, window: float = 0.0
+) -> TargetFacts:
+    from cachediag.backends import backend_for
+
     try:
-        return probe.collect(target, timeout, sample_keys)
+        return backend_for(target).probe(target, timeout, sample_keys, window=window)
     except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
         from cachediag.probes.common import base_facts, mark_down
 
@@ -36,14 +39,16 @@ def probe_target(target: Target, timeout: float, sample_keys: int) -> dict[str, 
         return mark_down(facts, ProtocolViolation(message), "ping")
 
 
-def probe_targets(targets: list[Target], timeout: float, sample_keys: int) -> list[dict[str, Any]]:
-    """Probe all targets at once, so a dead one costs its timeout once, not per target."""
+def probe_targets(
+    targets: list[Target], timeout: float, sample_keys: int, window: float = 0.0
+) -> list[TargetFacts]:
+    """Probe all targets at once, so a dead one costs its timeout (and the window) once."""
     from cachediag.probes.fanout import per_target
 
-    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys))
+    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys, window))
 
 
-def count_established(facts_list: list[dict[str, Any]]) -> None:
+def count_established(facts_list: Sequence[TargetFacts]) -> None:
     """Established TCP connections from this host to each target (other than ours)."""
     try:
         import psutil
@@ -68,23 +73,26 @@ def count_established(facts_list: list[dict[str, Any]]) -> None:
         )
 
 
-def local_redis_of(facts_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    local = []
-    for facts in facts_list:
-        if facts["kind"] != "redis" or not facts.get("local") or facts.get("status") != "up":
-            continue
-        # Without CONFIG (ACLs, managed services) dir and tcp-backlog are unknown, but
-        # the kernel settings that matter to a local Redis can still be judged.
-        config = (facts.get("config") or {}).get("values") or {}
-        backlog = config.get("tcp-backlog")
-        local.append(
-            {
-                "target": facts["target"],
-                "dir": config.get("dir"),
-                "tcp_backlog": int(backlog) if backlog and backlog.isdigit() else None,
-            }
-        )
-    return local
+def local_redis_of(facts_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What the host checks need of the servers on this machine (a local Redis' dir, backlog)."""
+    from cachediag.backends import backend_for
+
+    views = (backend_for(facts["kind"]).local_server(facts) for facts in facts_list)
+    return [view for view in views if view is not None]
+
+
+def _server_stalls(facts: TargetFacts) -> str | None:
+    """The slow commands Redis ran while its round trips were timed, named: jitter they
+    cause is the server's, not the network's (host.congestion says so)."""
+    from cachediag.checks.stalls import during_measurement, stall_clause
+
+    if not facts.get("stalls"):  # only a Redis probe reads SLOWLOG
+        return None
+    return stall_clause(during_measurement(facts, STALL_JITTER_US))
+
+
+# A stall this long while PINGs were timed shows up as jitter (host.congestion's 10 ms).
+STALL_JITTER_US = 10_000
 
 
 def collect_facts(
@@ -93,7 +101,10 @@ def collect_facts(
     sample_keys: int = 1000,
     host: bool = True,
     app: AppSources | None = None,
-) -> dict[str, Any]:
+    entities: Entities | None = None,
+    window: float = 0.0,
+) -> FactsDocument:
+    """The facts document; `window` > 0 reads each Redis's counters twice, that far apart."""
     started = time.time()
     host_probe = None
     if host:
@@ -107,17 +118,25 @@ def collect_facts(
         # The HTTP endpoints are read while the targets are probed, not after them.
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
-    target_facts = probe_targets(targets, timeout, sample_keys)
+    target_facts = probe_targets(targets, timeout, sample_keys, window)
+    if entities:  # layouts configured: the sampled payloads are decoded in full
+        from cachediag.probes.payloads import decode_sampled_payloads
+
+        decode_sampled_payloads(target_facts, targets, entities, timeout)
     count_established(target_facts)
-    host_facts = None
+    host_facts: HostFacts | None = None
     if host_probe is not None:
         latency = [
-            {"target": f["target"], "samples_us": f["ping"]["samples_us"]}
+            {
+                "target": f["target"],
+                "samples_us": f["ping"]["samples_us"],
+                "server_stalls": _server_stalls(f),
+            }
             for f in target_facts
             if f["ping"]["samples_us"]
         ]
         host_facts = host_probe.finish(local_redis_of(target_facts), latency)
-    app_facts = None
+    app_facts: AppFacts | None = None
     if app is not None and app_pool is not None and app_future is not None:
         # Logs are scanned after the host snapshot: a big log's CPU must not read as host load.
         app_facts = {

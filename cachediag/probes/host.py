@@ -75,9 +75,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import psutil
+
+from cachediag.probes.facts import HostFacts
 
 MIN_INTERVAL_S = 0.2
 DMESG_TIMEOUT_S = 0.5
@@ -508,13 +510,9 @@ class HostProbe:
     def start(cls) -> HostProbe:
         return cls(_Snapshot())
 
-    @property
-    def started_at(self) -> float:
-        return self._start.time
-
     def finish(
         self, local_redis: list[dict[str, Any]], targets_latency: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    ) -> HostFacts:
         local = _local_redis(local_redis)
         facts: dict[str, Any] = {"platform": sys.platform}
         # One-shot reads first: they overlap the minimum interval instead of adding to it.
@@ -525,7 +523,10 @@ class HostProbe:
         facts["kernel"] = _kernel()
         facts["local_redis"] = local
         facts["jitter"] = [
-            jitter_stats(str(t.get("target", "")), t.get("samples_us") or [])
+            {
+                **jitter_stats(str(t.get("target", "")), t.get("samples_us") or []),
+                "server_stalls": t.get("server_stalls"),
+            }
             for t in targets_latency
         ]
 
@@ -538,7 +539,8 @@ class HostProbe:
         facts["cpu"] = self._cpu(end)
         facts["net"] = self._net(end)
         facts["tcp"] = self._tcp(end)
-        return facts
+        # Built section by section; the tests hold the result to facts-v1.json.
+        return cast("HostFacts", facts)
 
     def _cpu(self, end: _Snapshot) -> dict[str, Any]:
         cores = psutil.cpu_count(logical=True) or os.cpu_count()

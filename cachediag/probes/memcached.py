@@ -3,19 +3,21 @@
 Facts: the common ones (see probes/common.py) plus
   version, stats, settings, slabs, items   (`stats`, `stats settings|slabs|items`, typed)
   sample: keys [{key, exp, la, size, cls, fetch, head_hex}], complete, max_keys,
-          crawler (true/false), error
+          crawler (true/false), error; each slab class its share of the keys (see
+          scan/memcached.py sample_items), so that the sample stands for the keyspace
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from cachediag.clients.memcache_text import MemcachedClient
-from cachediag.errors import ProbeError
-from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.errors import CrawlerUnavailable, ProbeError, ServerSaturated
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
+from cachediag.probes.facts import MemcachedFacts
 from cachediag.probes.info import stats_numbers
 from cachediag.safety.textsafe import safe_text
+from cachediag.scan.memcached import Item, class_counts, sample_items
 from cachediag.scan.redis import VALUE_HEAD_BYTES
 from cachediag.targets.target import Target
 
@@ -24,21 +26,7 @@ VALUE_SAMPLE = 100
 VALUE_SIZE_LIMIT = 64 * 1024
 
 
-def parse_metadump_line(line: bytes) -> dict[str, Any]:
-    """'key=user%3A1 exp=-1 la=17 cas=2 fetch=no cls=1 size=63' -> typed dict (key as bytes)."""
-    item: dict[str, Any] = {}
-    for field in line.split(b" "):
-        name, _, value = field.partition(b"=")
-        if name == b"key":
-            item["key"] = unquote_to_bytes(value)
-        elif name in (b"exp", b"la", b"cas", b"cls", b"size"):
-            item[name.decode()] = int(value) if value.lstrip(b"-").isdigit() else None
-        elif name == b"fetch":
-            item["fetch"] = value == b"yes"
-    return item
-
-
-def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+def collect(target: Target, timeout: float, sample_keys: int = 1000) -> MemcachedFacts:
     facts = base_facts(target)
     client = MemcachedClient(target, timeout)
     try:
@@ -61,6 +49,8 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str
                     facts["errors"][group] = error.message
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
+        if isinstance(error, ServerSaturated) and facts["status"] != "up":
+            return mark_saturated(facts, error)
         if facts["status"] != "up":
             return mark_down(facts, error, "ping")
         facts["errors"]["probe"] = error.message
@@ -82,40 +72,52 @@ def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys:
     if not crawler:
         sample["error"] = "the LRU crawler is disabled (memcached -o no_lru_crawler): no key sample"
         return
-    items: list[dict[str, Any]] = []
+    items: list[Item] = []
+    counts = class_counts(facts.get("items") or {})
     try:
-        items = [parse_metadump_line(line) for line in client.metadump(sample_keys)]
+        # The crawl's own time budget is the timeout: a slow dump gives a smaller sample.
+        items, result = sample_items(client, sample_keys, counts=counts, max_seconds=client.timeout)
+        sample["complete"] = result.complete
+    except CrawlerUnavailable as error:  # disabled, busy, refused: the sentence says which
+        sample["error"] = error.message
     except ProbeError as error:
         sample["error"] = f"lru_crawler metadump failed: {error.message}"
-    sample["complete"] = len(items) < sample_keys and sample["error"] is None
-    heads = _value_heads(client, items)
-    sample["own_lookups"] = len(heads)  # each value read counts as a get_hit
+    heads, asked = _value_heads(client, items)
+    # Each value read is a get: a get_hit, or a get_miss for an item that expired or was
+    # evicted since the crawl listed it.
+    sample["own_lookups"] = asked
+    sample["lookups_added"] = {"hits": len(heads), "misses": asked - len(heads), "exact": True}
     sample["keys"] = [
         {
-            **{k: v for k, v in item.items() if k != "key"},
-            "key": safe_text(item.get("key", b"")),
-            "head_hex": heads[item["key"]][0].hex() if item.get("key") in heads else None,
-            "length": heads[item["key"]][1] if item.get("key") in heads else None,
+            "exp": item.exp,
+            "la": item.la,
+            "cas": item.cas,
+            "fetch": item.fetch,
+            "cls": item.cls,
+            "size": item.size,
+            "key": safe_text(item.key),
+            "head_hex": heads[item.key][0].hex() if item.key in heads else None,
+            "length": heads[item.key][1] if item.key in heads else None,
         }
         for item in items
     ]
 
 
 def _value_heads(
-    client: MemcachedClient, items: list[dict[str, Any]]
-) -> dict[bytes, tuple[bytes, int]]:
-    """First bytes of a bounded number of small values, for envelope validation."""
-    wanted = [
-        item["key"]
-        for item in items
-        if item.get("key") and (item.get("size") or 0) <= VALUE_SIZE_LIMIT
-    ][:VALUE_SAMPLE]
+    client: MemcachedClient, items: list[Item]
+) -> tuple[dict[bytes, tuple[bytes, int]], int]:
+    """First bytes of a bounded number of small values, for envelope validation, and how
+    many keys were asked for (each one a get in the server's counters)."""
+    wanted = [item.key for item in items if item.key and item.size <= VALUE_SIZE_LIMIT][
+        :VALUE_SAMPLE
+    ]
     if not wanted:
-        return {}
+        return {}, 0
     fetcher = MemcachedClient(client.target, client.timeout)
     try:
         with fetcher.connect():
             values = {key: found[0] for key, found in fetcher.meta_get(wanted).items()}
     except ProbeError:
-        return {}
-    return {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}
+        return {}, 0
+    heads = {key: (value[:VALUE_HEAD_BYTES], len(value)) for key, value in values.items()}
+    return heads, len(wanted)

@@ -24,11 +24,10 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
         "role": None,
         "error": None,
     }
+    from cachediag.backends import backend_for
+
     try:
-        if target.kind == "redis":
-            _ping_redis(target, timeout, row)
-        else:
-            _ping_memcached(target, timeout, row)
+        backend_for(target).ping(target, timeout, row)
     except Exception as exc:  # noqa: BLE001 - ProbeError, or a reply we did not expect
         error = (
             exc if isinstance(exc, ProbeError) else ProtocolViolation(f"unexpected reply: {exc}")
@@ -44,7 +43,7 @@ def ping_one(target: Target, timeout: float) -> dict[str, Any]:
     return row
 
 
-def _ping_redis(target: Target, timeout: float, row: dict[str, Any]) -> None:
+def ping_redis(target: Target, timeout: float, row: dict[str, Any]) -> None:
     from cachediag.clients.resp import RedisClient
     from cachediag.probes.info import parse_info
 
@@ -58,7 +57,7 @@ def _ping_redis(target: Target, timeout: float, row: dict[str, Any]) -> None:
             row["role"] = parse_info(replication).get("replication", {}).get("role")
 
 
-def _ping_memcached(target: Target, timeout: float, row: dict[str, Any]) -> None:
+def ping_memcached(target: Target, timeout: float, row: dict[str, Any]) -> None:
     from cachediag.clients.memcache_text import MemcachedClient
 
     with MemcachedClient(target, timeout).connect() as client:

@@ -6,20 +6,28 @@ Facts (all JSON-serializable):
   ping:    ok, samples_us [PING round trips], error
   info:    INFO all by section (numbers typed; keyspace/commandstats as dicts)
   config:  available, reason,
-           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly}
+           values {maxmemory, maxmemory-policy, tcp-backlog, dir, save, appendonly;
+                   on replicas replica-ignore-maxmemory}
   dbsize
   sample:  keys [{key, type, ttl_ms, memory, length, head_hex}], complete, max_keys,
-           memory_available, memory_reason, error
+           memory_available, memory_reason, error, own_lookups,
+           lookups_added {hits, misses, exact}
+  window:  (with window > 0) requested_s, seconds, first {stats, commandstats}, error:
+           an INFO reading taken `seconds` before `info`, so rates are "now", not since boot
+  stalls:  SLOWLOG and LATENCY LATEST, masked (see probes/stalls.py), measured_s
   errors:  {step: message} for steps that failed while the server was up
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from cachediag.clients.resp import RedisClient, ReplyError, is_auth_error
-from cachediag.errors import ProbeError, ScanRefused
-from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down
+from cachediag.errors import ProbeError, ScanRefused, ServerRefused, ServerSaturated
+from cachediag.probes import stalls
+from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
+from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
 from cachediag.scan.redis import scan_sample
 from cachediag.targets.target import Target
@@ -27,11 +35,21 @@ from cachediag.targets.target import Target
 CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "tcp-backlog", "dir", "save", "appendonly")
 
 
-def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str, Any]:
+def collect(
+    target: Target, timeout: float, sample_keys: int = 1000, window: float = 0.0
+) -> RedisFacts:
+    """The facts of one Redis; with `window` seconds, counters are read twice, that far apart.
+
+    Both readings come before the key sample, whose own lookups (PTTL, STRLEN... count as
+    keyspace hits) must not be judged as the application's.
+    """
     facts = base_facts(target)
     client = RedisClient(target, timeout)
     try:
         client.connect()
+    except ServerSaturated as error:  # AUTH or SELECT was answered with the limit
+        facts["connect"].update(client.info.to_dict())
+        return mark_saturated(facts, error)
     except ProbeError as error:
         if client.info.tcp_us is None:
             return mark_down(facts, error, "connect")
@@ -46,12 +64,20 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> dict[str
     }
     try:
         with client:
+            measured_from = time.monotonic()
             facts["ping"]["samples_us"] = [client.timed_ping() for _ in range(PING_SAMPLES)]
             facts["ping"]["ok"] = True
             facts["status"] = "up"
+            first = _first_reading(client, window)
             _collect_state(client, facts)
+            _window_facts(facts, first, window)
+            _collect_replica_config(client, facts)
+            facts["stalls"] = stalls.read(client, first["stalls"], stalls.own_addresses(client))
+            facts["stalls"]["measured_s"] = round(time.monotonic() - measured_from, 3)
             _collect_sample(client, facts, sample_keys)
     except ProbeError as error:
+        if isinstance(error, ServerSaturated) and facts["status"] != "up":
+            return mark_saturated(facts, error)
         if facts["status"] != "up":
             return mark_down(facts, error, "ping")
         facts["errors"]["probe"] = error.message
@@ -95,6 +121,72 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
         facts["config"] = {"available": True, "reason": None, "values": values}
 
 
+# Read on replicas only: whether the replica's own maxmemory and policy decide anything.
+REPLICA_CONFIG_PARAMS = ("replica-ignore-maxmemory",)
+
+
+def _collect_replica_config(client: RedisClient, facts: dict[str, Any]) -> None:
+    """CONFIG GET of the replica settings, one round trip, on a replica only.
+
+    A refused CONFIG leaves them out: the rules then assume Redis' defaults.
+    """
+    replication = (facts.get("info") or {}).get("replication") or {}
+    config = facts.get("config") or {}
+    if replication.get("role") != "slave" or not config.get("available"):
+        return
+    replies = client.pipeline([("CONFIG", "GET", name) for name in REPLICA_CONFIG_PARAMS])
+    for name, reply in zip(REPLICA_CONFIG_PARAMS, replies, strict=True):
+        if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
+            config["values"][name] = reply[1].decode("utf-8", "replace")
+
+
+def _first_reading(client: RedisClient, window: float) -> dict[str, Any]:
+    """The counters at the window's start and the stall baseline, in one round trip; then
+    the wait until `window` seconds have passed since this reading."""
+    commands: list[tuple[str, ...]] = list(stalls.BEFORE_COMMANDS)
+    if window > 0:
+        commands += [("INFO", "stats"), ("INFO", "commandstats")]
+    started = time.monotonic()
+    replies = client.pipeline(commands)
+    first: dict[str, Any] = {
+        "stalls": stalls.parse_before(replies[:2]),
+        "started": started,
+        "reading": None,
+        "error": None,
+    }
+    if window > 0:
+        try:
+            reading: dict[str, Any] = {}
+            for reply in replies[2:]:
+                if isinstance(reply, ReplyError):
+                    raise ServerRefused(f"INFO failed: {reply.text}")
+                reading.update(parse_info(reply))
+            first["reading"] = {
+                "stats": reading.get("stats") or {},
+                "commandstats": reading.get("commandstats") or {},
+            }
+        except ProbeError as error:
+            first["error"] = error.message
+        remaining = window - (time.monotonic() - started)
+        if remaining > 0 and first["reading"] is not None:
+            time.sleep(remaining)
+    return first
+
+
+def _window_facts(facts: dict[str, Any], first: dict[str, Any], window: float) -> None:
+    """facts["window"]: the first reading, `seconds` before INFO all (the second one)."""
+    if window <= 0:
+        facts["window"] = None
+        return
+    facts["window"] = {
+        "requested_s": window,
+        # INFO all was answered just now: its counters are the window's end.
+        "seconds": round(time.monotonic() - first["started"], 3),
+        "first": first["reading"],
+        "error": first["error"],
+    }
+
+
 def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int) -> None:
     sample: dict[str, Any] = {"keys": [], "complete": False, "max_keys": sample_keys, "error": None}
     facts["sample"] = sample
@@ -111,30 +203,12 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
         memory_available=result.memory_available,
         memory_reason=result.memory_reason,
         value_reason=result.head_reason,
-        own_lookups=_own_lookups(client, facts),
+        # Redis counts PTTL, STRLEN and GETRANGE as keyspace hits: there is no way to read
+        # a TTL without it. INFO was read before the sample, so this run's reading is
+        # clean; the next run's leaves these out by their commands (checks/window.py).
+        own_lookups=result.lookups.total,
+        lookups_added=result.lookups.to_dict(),
     )
-
-
-def _lookups(info: dict[str, Any] | None) -> int | None:
-    stats = (info or {}).get("stats") or {}
-    hits, misses = stats.get("keyspace_hits"), stats.get("keyspace_misses")
-    return hits + misses if isinstance(hits, int) and isinstance(misses, int) else None
-
-
-def _own_lookups(client: RedisClient, facts: dict[str, Any]) -> int | None:
-    """About how many keyspace lookups our own sample just added to the hit/miss counters.
-
-    Redis counts PTTL, STRLEN and GETRANGE as hits; there is no way to read a TTL
-    without it. INFO was read before the sample, so this run's reading is clean, but
-    the next run's includes these: the hit_rate check says so when it matters.
-    """
-    before = _lookups(facts.get("info"))
-    try:
-        reply = client.call("INFO", "stats")
-    except ProbeError:
-        return None
-    after = _lookups(parse_info(reply)) if isinstance(reply, bytes) else None
-    return after - before if before is not None and after is not None else None
 
 
 __all__ = ["collect", "is_auth_error"]

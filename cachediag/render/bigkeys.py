@@ -12,14 +12,15 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import (
     key_label,
     kind_header,
+    lookups_line,
     no_keys_line,
     render_targets,
     unreachable_status,
 )
+from cachediag.render.units import human_bytes, human_duration, plural
 from cachediag.safety.textsafe import safe_text
 
 BAR_WIDTH = 40
@@ -27,16 +28,7 @@ LEVEL_STYLES = {"fail": "bold red", "warn": "yellow", "info": "cyan"}
 
 
 def human_ttl(seconds: float | None) -> str:
-    if seconds is None:
-        return "none"
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds}s"
+    return "none" if seconds is None else human_duration(seconds)
 
 
 def _num(value: int | None) -> str:
@@ -53,7 +45,8 @@ def scan_line(row: dict[str, Any]) -> Text:
     if row["kind"] == "redis":
         of = f" of {scan['dbsize']:,}" if scan.get("dbsize") is not None else ""
         text.append(
-            f"  {scan['inspected']:,} keys inspected{of} in {scan['elapsed_s']:.1f}s", style="dim"
+            f"  {plural(scan['inspected'], 'key')} inspected{of} in {scan['elapsed_s']:.1f}s",
+            style="dim",
         )
         if scan.get("deleted"):
             text.append(f", {scan['deleted']:,} deleted while scanning (skipped)", style="dim")
@@ -254,12 +247,19 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     totals = row["totals"]
     summary = Text()
     summary.append(
-        f"{totals['keys']:,} keys, {human_bytes(totals['bytes'])}, "
+        f"{plural(totals['keys'], 'key')}, {human_bytes(totals['bytes'])}, "
         f"average {human_bytes(totals['average_bytes'])}"
     )
     summary.append(
         f"; {totals['with_ttl']:,} with a TTL, {totals['without_ttl']:,} without", style="dim"
     )
+    if "key_bytes" in totals:
+        # redis-cli --bigkeys: "Total key length in bytes is N (avg len M)".
+        summary.append(
+            f"\nkey names: {totals['key_bytes']:,} bytes in total, "
+            f"{totals['average_key_bytes']:.2f} on average",
+            style="dim",
+        )
     summary.append(
         f"\nsizes: {safe_text(row['size_source'])}",
         style="dim"
@@ -267,6 +267,8 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         else "yellow",
     )
     parts += [_status_line(row), summary]
+    if (lookups := lookups_line(row)) is not None:
+        parts.append(lookups)
     if not totals["keys"]:
         return [*parts, no_keys_line(row)]
     parts.append(_top_table(row))

@@ -15,7 +15,9 @@ def render(checklist: Checklist) -> str:
         table.add_column(column, overflow="fold")
     for spec in checklist.checks:
         thresholds = ", ".join(f"{k}={v}" for k, v in spec.thresholds.items()) or "–"
+        # Remedies for particular causes follow the general one, each under its cause.
+        remedy = "\n".join([spec.remedy, *(f"{c}: {r}" for c, r in spec.remedies.items())])
         table.add_row(
-            Text(spec.id), Text(spec.section), Text(spec.item), Text(thresholds), Text(spec.remedy)
+            Text(spec.id), Text(spec.section), Text(spec.item), Text(thresholds), Text(remedy)
         )
     return render_to_string(table)

@@ -1,4 +1,7 @@
-"""Text for `cachediag eviction-policy`: settings, verdicts, fixes, the plan, what was done."""
+"""Text for `cachediag eviction-policy`: settings, verdicts, fixes, what was done.
+
+The plan shown before a change is cachediag.writes' (it is the confirmation).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +11,15 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
+from cachediag.render.units import limit_text
 from cachediag.safety.textsafe import safe_text
-from cachediag.server.eviction import describe
 
 
 def _size(value: Any) -> str:
     if value is None:
         return "–"
-    return "0 (no limit)" if value == 0 else f"{value} ({human_bytes(value)})"
+    return limit_text(value)
 
 
 def _target(row: dict[str, Any]) -> list[RenderableType]:
@@ -62,14 +64,3 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:
     return render_targets(rows, _target, terminal)
-
-
-def plan_text(planned: list[tuple[str, list[dict[str, Any]]]], rewrite: bool) -> str:
-    """What --set is about to do, per target, shown before asking."""
-    lines = ["cachediag will change:"]
-    for target, changes in planned:
-        for change in changes:
-            lines.append(f"  {safe_text(target)}: CONFIG SET {describe(change)}")
-        if rewrite:
-            lines.append(f"  {safe_text(target)}: CONFIG REWRITE (persist the configuration file)")
-    return "\n".join(lines) + "\n"

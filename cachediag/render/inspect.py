@@ -8,15 +8,17 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
+from cachediag.keyspace.entities import describe_outcome
 from cachediag.render.bigkeys import findings, human_ttl
 from cachediag.render.targets import (
     key_label,
     kind_header,
+    lookups_line,
     no_keys_line,
     render_targets,
     unreachable_status,
 )
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
 
@@ -33,10 +35,13 @@ def _envelope_text(env: dict[str, Any] | None) -> Text:
         return Text("–")
     text = Text()
     if env["state"] == "valid":
-        text.append("cache-kit envelope: magic valid", style="green")
+        # Say exactly what was verified: the header, and the payload only when decoded.
+        text.append("cache-kit header valid", style="green")
         text.append(
-            f", schema version {env['schema_version']}, payload {env['payload_length']:,} bytes"
+            f" (magic CKIT, schema version {env['schema_version']}); "
+            f"payload {env['payload_length']:,} bytes"
         )
+        text.append_text(_payload_text(env.get("payload")))
     elif env["state"] == "undecodable":
         text.append("cache-kit magic, but undecodable", style="bold red")
         text.append(f": {safe_text(env['reason'] or '')}")
@@ -46,8 +51,37 @@ def _envelope_text(env: dict[str, Any] | None) -> Text:
         )
     else:
         text.append(f"not a cache-kit value (starts {env['magic_hex'] or 'empty'})", style="dim")
+    evidence = env.get("namespace_evidence")
+    if evidence:
+        text.append(f"\n{_evidence_text(evidence)}", style="dim")
     text.append(f"\nhex: {env['hex_preview']}", style="dim")
     return text
+
+
+def _payload_text(payload: dict[str, Any] | None) -> Text:
+    if payload is None:
+        return Text(
+            ", not decoded: no [entities] layout in cachediag.toml covers this key", style="dim"
+        )
+    style = {"ok": "green", "broken": "bold red", "trailing": "yellow"}.get(
+        payload.get("state", ""), "yellow"
+    )
+    return Text("\n") + Text(safe_text(describe_outcome(payload)), style=style)
+
+
+def _evidence_text(evidence: dict[str, Any]) -> str:
+    namespace = safe_text(evidence.get("namespace", ""))
+    if evidence.get("error"):
+        return f"{namespace} could not be read to judge it: {safe_text(evidence['error'])}"
+    found, looked = evidence.get("cache_kit_entries", 0), evidence.get("looked_at", 0)
+    if evidence.get("source") == "named keys":
+        carry = "named key carries" if found == 1 else "named keys carry"
+        return f"{namespace} holds cache-kit entries ({found} {carry} the magic)"
+    if evidence.get("source") == "none":
+        return "no namespace to compare it with"
+    if found:
+        return f"{namespace} holds cache-kit entries ({found} of {looked} neighbouring keys read)"
+    return f"no cache-kit entry among {looked} neighbouring keys of {namespace} read"
 
 
 def _keys_table(row: dict[str, Any]) -> Table:
@@ -81,6 +115,9 @@ def _sample_table(row: dict[str, Any]) -> Table:
     for column in ("entries", "valid", "invalid magic", "undecodable", "not cache-kit"):
         table.add_column(column, justify="right")
     table.add_column("schema versions")
+    with_payloads = row.get("payloads") is not None
+    if with_payloads:
+        table.add_column("payload (layout)")
     for ns in row["namespaces"]:
         bad = {"invalid_magic": "bold red", "undecodable": "bold red"}
         cells: list[Text | str] = [
@@ -98,8 +135,24 @@ def _sample_table(row: dict[str, Any]) -> Table:
                 style="yellow" if len(versions) > 1 else "",
             )
         )
+        if with_payloads:
+            cells.append(_payload_cell(ns.get("payload")))
         table.add_row(*cells)
     return table
+
+
+def _payload_cell(payload: dict[str, Any] | None) -> Text:
+    if payload is None:
+        return Text("no layout", style="dim")
+    ok = payload["decoded"] - payload["trailing"]
+    text = Text(f"{safe_text(payload['entity'])}: {ok:,} ok")
+    if payload["broken"]:
+        text.append(f", {payload['broken']:,} broken", style="bold red")
+    if payload["trailing"]:
+        text.append(f", {payload['trailing']:,} trailing", style="yellow")
+    if payload["not_read"]:
+        text.append(f", {payload['not_read']:,} not read", style="dim")
+    return text
 
 
 def _affected(row: dict[str, Any]) -> Text:
@@ -118,6 +171,57 @@ def _affected(row: dict[str, Any]) -> Text:
     return text
 
 
+def _reads_line(row: dict[str, Any]) -> Text | None:
+    """What the verdicts cost the server: each read is a lookup in its hit counters."""
+    whole, neighbours = row.get("values_read_whole") or 0, row.get("neighbours_read") or 0
+    line = Text(style="dim")
+    if whole or neighbours:
+        parts = []
+        if whole:
+            parts.append(f"{whole:,} {'value' if whole == 1 else 'values'} whole (bounded)")
+        if neighbours:
+            parts.append(
+                f"the first bytes of {neighbours:,} neighbouring "
+                f"{'key' if neighbours == 1 else 'keys'}"
+            )
+        total = whole + neighbours
+        line.append(
+            f"read {' and '.join(parts)} to judge them: {total:,} more "
+            f"{'lookup' if total == 1 else 'lookups'} counted by the server"
+        )
+    if row.get("evidence_error"):
+        line.append(
+            f"{'; ' if whole or neighbours else ''}the verdicts could not be completed: "
+            f"{safe_text(row['evidence_error'])}",
+            style="yellow",
+        )
+    return line if line.plain else None
+
+
+def _payloads_line(payloads: dict[str, Any] | None) -> Text:
+    if payloads is None:
+        return Text(
+            "payloads not decoded: only headers (magic and schema version) are checked; an "
+            '[entities."<prefix>"] layout in cachediag.toml decodes them in full',
+            style="dim",
+        )
+    line = Text(style="dim")
+    line.append(
+        f"payloads decoded in full: {payloads['decoded']:,} ({payloads['trailing']:,} with "
+        f"bytes past the layout), "
+    )
+    line.append(f"{payloads['broken']:,} broken", style="bold red" if payloads["broken"] else "dim")
+    line.append(f", {payloads['not_read']:,} not read")
+    if payloads.get("no_layout"):
+        line.append(f", {payloads['no_layout']:,} of versions no layout covers")
+    whole = payloads.get("values_read_whole") or 0
+    if whole:
+        line.append(f"; {whole:,} values read whole for it ({whole:,} more lookups on the server)")
+    if payloads.get("read_error"):
+        line.append(f"; reading stopped: {safe_text(payloads['read_error'])}", style="yellow")
+    return line
+
+
 def render_target(row: dict[str, Any]) -> list[RenderableType]:
     parts: list[RenderableType] = [kind_header(row)]
     if row["status"] != "up":
@@ -131,16 +235,19 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
                     style="yellow",
                 )
             )
-        return parts
+        reads = _reads_line(row)
+        if reads is not None:
+            parts.append(reads)
+        return _with_lookups(parts, row)
     totals = row["totals"]
     line = Text(style="dim")
     line.append(f"{row['entries']:,} entries sampled")
     if row.get("pattern"):
         line.append(" matching ")
         line.append(safe_text(row["pattern"]))
-    line.append(f"; {row['values_decoded']:,} string values decoded")
+    line.append(f"; {row['values_decoded']:,} string values' headers read")
     if row.get("not_fetched"):
-        line.append(f"; {row['not_fetched']:,} items over 256 KB not fetched")
+        line.append(f"; {row['not_fetched']:,} items over 256 KiB not fetched")
     if row.get("values_unreadable"):
         line.append(
             f"; values could not be read ({safe_text(row['values_unreadable'])}): "
@@ -165,9 +272,20 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         "  schema versions: " + (", ".join(f"v{v}: {n:,}" for v, n in versions.items()) or "–")
     )
     if not row["namespaces"]:
-        return [*parts, no_keys_line(row)]
-    parts += [summary, _sample_table(row), _affected(row), findings(row["findings"])]
-    return parts
+        return _with_lookups([*parts, no_keys_line(row)], row)
+    parts += [
+        summary,
+        _payloads_line(row.get("payloads")),
+        _sample_table(row),
+        _affected(row),
+        findings(row["findings"]),
+    ]
+    return _with_lookups(parts, row)
+
+
+def _with_lookups(parts: list[RenderableType], row: dict[str, Any]) -> list[RenderableType]:
+    line = lookups_line(row)
+    return [*parts, line] if line is not None else parts
 
 
 def render(rows: list[dict[str, Any]], terminal: bool | None = None) -> str:

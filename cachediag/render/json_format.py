@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from cachediag.checks.evaluate import Report
+from cachediag.render.json_text import to_json
 
 
 def render(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    return to_json(report.to_dict()) + "\n"

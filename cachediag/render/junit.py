@@ -13,12 +13,12 @@ is the sum of its testcases, and the testsuites element carries the run's wall t
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from cachediag.checks.evaluate import Report, Result
+from cachediag.render.json_text import to_json
 from cachediag.safety.textsafe import safe_text
 
 # Characters XML 1.0 cannot carry at all, even escaped. safe_text already escapes the
@@ -43,15 +43,9 @@ def _suite_order(report: Report) -> list[str]:
 def _details(result: Result) -> str:
     lines = [result.summary]
     if result.observed:
-        lines.append(
-            "observed: "
-            + json.dumps(result.observed, ensure_ascii=False, sort_keys=True, default=str)
-        )
+        lines.append("observed: " + to_json(result.observed, indent=None, sort_keys=True))
     if result.thresholds:
-        lines.append(
-            "thresholds: "
-            + json.dumps(result.thresholds, ensure_ascii=False, sort_keys=True, default=str)
-        )
+        lines.append("thresholds: " + to_json(result.thresholds, indent=None, sort_keys=True))
     if result.remedy:
         lines.append(f"remedy: {result.remedy}")
     if result.ref:

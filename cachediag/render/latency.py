@@ -8,8 +8,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_us, latency_summary
+from cachediag.checks.facts_view import latency_summary
 from cachediag.render.console import render_to_string
+from cachediag.render.units import human_us
 from cachediag.safety.textsafe import safe_text
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red"}

@@ -8,8 +8,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.targets import note_lines, render_targets, status_text, unreachable_line
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
 
@@ -74,6 +74,18 @@ def _slabs(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _errorstats(counts: dict[str, int]) -> Table:
+    table = Table(
+        title="errors replied since start or CONFIG RESETSTAT (INFO errorstats)",
+        title_justify="left",
+    )
+    table.add_column("error")
+    table.add_column("count", justify="right")
+    for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(Text(safe_text(name)), f"{count:,}")
+    return table
+
+
 def _memory_stats(values: dict[str, Any]) -> Table:
     table = Table(title="MEMORY STATS highlights", title_justify="left")
     table.add_column("field")
@@ -100,12 +112,12 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
         return [unreachable_line(row)]
     parts: list[RenderableType] = [_readings(row)]
     if row.get("projection"):
-        parts.append(
-            Text(
-                f"projection: {row['projection']['text']} "
-                f"(average of {row['sampled_keys']} sampled entries)"
-            )
+        basis = (
+            row["projection"].get("basis") or f"average of {row['sampled_keys']} sampled entries"
         )
+        parts.append(Text(f"projection: {row['projection']['text']} ({basis})"))
+    if row.get("errorstats"):
+        parts.append(_errorstats(row["errorstats"]))
     if row.get("databases"):
         parts.append(_databases(row["databases"]))
     if row.get("slabs"):

@@ -44,11 +44,18 @@ def render_targets(
     return render_to_string(Group(*parts), terminal=terminal)
 
 
+def _state_label(row: dict[str, Any]) -> str:
+    """'down: ' before the reason; nothing for a saturated server, whose reason says 'up but…'."""
+    if (row.get("error") or {}).get("kind") == "saturated":
+        return ""  # up, but no connection to read it with: not "down"
+    return f"{row['status']}: "
+
+
 def unreachable_line(row: dict[str, Any]) -> Text:
     """`target: down: why`; dim when skipped (nothing at a default address), not an alarm."""
     style = "dim" if row["status"] == "skipped" else "bold red"
     return Text(
-        f"{safe_text(row['target'])}: {row['status']}: {safe_text(row['error']['message'])}",
+        f"{safe_text(row['target'])}: {_state_label(row)}{safe_text(row['error']['message'])}",
         style=style,
     )
 
@@ -69,7 +76,7 @@ def unreachable_status(row: dict[str, Any]) -> Text:
     """`  down: why`, to follow a kind_header: red when down, dim when skipped."""
     error = row.get("error") or {}
     return Text(
-        f"  {row['status']}: {safe_text(error.get('message', ''))}",
+        f"  {_state_label(row)}{safe_text(error.get('message', ''))}",
         style="red" if row["status"] == "down" else "dim",
     )
 
@@ -89,3 +96,11 @@ def key_label(name: str) -> str:
     if len(name) <= KEY_DISPLAY_CHARS:
         return name
     return f"{name[:KEY_DISPLAY_CHARS]}… ({len(name):,} characters)"
+
+
+def lookups_line(row: dict[str, Any]) -> Text | None:
+    """`note: this run added N hits and M misses to ...`: what the scan did to the hit rate."""
+    from cachediag.scan.lookups import describe
+
+    text = describe(row.get("lookups_added"), row.get("kind", "redis"))
+    return Text(f"note: {text}", style="dim") if text else None

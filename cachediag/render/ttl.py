@@ -8,23 +8,38 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
-from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY, human_duration
+from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY
 from cachediag.render.targets import (
     key_label,
+    lookups_line,
     note_lines,
     render_targets,
     status_text,
     unreachable_line,
 )
+from cachediag.render.units import human_bytes, human_bytes_iec, human_duration, plural
 from cachediag.safety.textsafe import safe_text
 
 TOP_NAMESPACES = 20
 
 
+def _memory(key: dict[str, Any]) -> str:
+    return human_bytes(key["memory_bytes"]) if key["memory_bytes"] is not None else "–"
+
+
+def _memcached_size(key: dict[str, Any]) -> str:
+    """The item's bytes in its slab chunk, as bigkeys shows them, and its class."""
+    if key["memory_bytes"] is None:
+        return "–"
+    size = human_bytes_iec(key["memory_bytes"])
+    return f"{size}, class {key['slab_class']}" if key.get("slab_class") is not None else size
+
+
 def _keys(row: dict[str, Any]) -> Table:
+    memcached = row.get("kind") == "memcached"
+    size_cell = _memcached_size if memcached else _memory
     table = Table(title=safe_text(row["target"]), title_justify="left")
-    for column in ("key", "ttl", "type", "memory", "reading"):
+    for column in ("key", "ttl", "type", "item size" if memcached else "memory", "reading"):
         table.add_column(column, overflow="fold")
     for key in row["keys"]:
         ttl = key["ttl"]
@@ -33,7 +48,7 @@ def _keys(row: dict[str, Any]) -> Table:
             Text(key_label(key["key"])),
             "–" if ttl is None else str(ttl),
             key["type"] or "–",
-            human_bytes(key["memory_bytes"]) if key["memory_bytes"] is not None else "–",
+            size_cell(key),
             Text(key["reading"], style=style),
         )
     return table
@@ -59,7 +74,7 @@ def _buckets(row: dict[str, Any]) -> Table:
     scope = f"pattern {row['pattern']}, " if row.get("pattern") else ""
     extent = "the whole keyspace" if row.get("complete") else f"bounded at {row['max_keys']:,} keys"
     table = Table(
-        title=f"sampled keys by remaining TTL ({scope}{row['sampled']:,} keys, {extent})",
+        title=f"sampled keys by remaining TTL ({scope}{plural(row['sampled'], 'key')}, {extent})",
         title_justify="left",
     )
     table.add_column("namespace", overflow="fold")
@@ -102,6 +117,8 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
             if verdict.get("remedy"):
                 parts.append(Text(f"→ {safe_text(verdict['remedy'])}", style="yellow"))
     parts.extend(note_lines(row))
+    if (lookups := lookups_line(row)) is not None:
+        parts.append(lookups)
     return parts
 
 

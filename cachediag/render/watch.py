@@ -7,11 +7,23 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.facts_view import human_bytes
 from cachediag.render.console import render_to_string
+from cachediag.render.units import human_bytes
 from cachediag.safety.textsafe import safe_text
 
-COLUMNS = ("target", "ops/s", "hit rate", "memory", "clients", "evict/s", "expired/s", "keys")
+COLUMNS = (
+    "target",
+    "ops/s",
+    "hit rate",
+    "memory",
+    "clients",
+    "blocked",
+    "conn/s",
+    "rejected",
+    "evict/s",
+    "expired/s",
+    "keys",
+)
 
 
 def _rate(value: Any) -> str:
@@ -22,12 +34,20 @@ def _hit(row: dict[str, Any]) -> str:
     return "–" if row.get("hit_rate") is None else f"{row['hit_rate']:.1%}"
 
 
+def _count(value: Any) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     return [
         _rate(row.get("ops_per_sec")),
         _hit(row),
         human_bytes(row["used_memory"]),
         str(row["clients"]),
+        # redis-cli --stat's "blocked" and "connections"; rejected: clients turned away
+        _count(row.get("blocked_clients")),
+        _rate(row.get("connections_per_sec")),
+        _count(row.get("rejected_connections")),
         _rate(row.get("evictions_per_sec")),
         _rate(row.get("expired_per_sec")),
         f"{row['keys']:,}",
@@ -44,8 +64,39 @@ def _problem(row: dict[str, Any]) -> str | None:
     return None
 
 
+# What each Memcached trouble counter's move in an interval means, worst first.
+PRESSURE_TEXT = (
+    ("refused_writes", "{:,} writes refused (SERVER_ERROR out of memory)"),
+    ("rejected_connections", "{:,} connections rejected at the connection limit"),
+    ("listen_disabled", "stopped accepting connections {:,} times at the connection limit"),
+    ("conn_yields", "{:,} connection yields (clients hit -R with big batches)"),
+    ("evicted_unfetched", "{:,} items evicted before any read"),
+    ("expired_unfetched", "{:,} items expired before any read"),
+)
+
+
+def pressure_notes(row: dict[str, Any]) -> list[str]:
+    """The Memcached trouble counters that moved in this interval, as words."""
+    return [text.format(row[name]) for name, text in PRESSURE_TEXT if row.get(name)]
+
+
+def _pressure_caption(rows: list[dict[str, Any]]) -> str | None:
+    lines = [
+        f"{safe_text(row['target'])}: {'; '.join(notes)}"
+        for row in rows
+        if row["status"] == "up" and (notes := pressure_notes(row))
+    ]
+    return "\n".join(lines) or None
+
+
 def live_table(rows: list[dict[str, Any]], stamp: str) -> Table:
-    table = Table(title=f"cachediag watch · {stamp} · Ctrl-C to stop", title_justify="left")
+    table = Table(
+        title=f"cachediag watch · {stamp} · Ctrl-C to stop",
+        title_justify="left",
+        caption=_pressure_caption(rows),
+        caption_justify="left",
+        caption_style="yellow",
+    )
     for column in COLUMNS:
         if column == "target":
             table.add_column(column, overflow="fold", min_width=16)
@@ -71,11 +122,14 @@ def line(rows: list[dict[str, Any]], stamp: str) -> str:
         if problem and row["status"] != "up":
             parts.append(f"{safe_text(row['target'])} {problem}")
             continue
-        ops, hit, mem, clients, evict, expired, keys = _cells(row)
+        ops, hit, mem, clients, blocked, conns, rejected, evict, expired, keys = _cells(row)
         parts.append(
             f"{safe_text(row['target'])} ops/s {ops} hit {hit} mem {mem} clients {clients} "
+            f"blocked {blocked} conn/s {conns} rejected {rejected} "
             f"evict/s {evict} expired/s {expired} keys {keys}"
         )
+        if notes := pressure_notes(row):
+            parts[-1] += f" ! {'; '.join(notes)}"
     return f"{stamp}  " + " | ".join(parts)
 
 
@@ -90,6 +144,8 @@ def summary(totals: dict[str, dict[str, Any]], terminal: bool | None = None) -> 
         "lookups",
         "evicted",
         "expired",
+        "new conns",
+        "rejected",
         "memory (first → last, max)",
     ):
         if column == "target":
@@ -110,6 +166,15 @@ def summary(totals: dict[str, dict[str, Any]], terminal: bool | None = None) -> 
             f"{t['lookups']:,}",
             f"{t['evicted']:,}",
             f"{t['expired']:,}",
+            f"{t.get('new_connections', 0):,}",
+            f"{t.get('rejected_connections', 0):,}",
             memory,
         )
+    table.caption = _pressure_caption(
+        [
+            {"target": name, "status": "up", **(t.get("pressure") or {})}
+            for name, t in totals.items()
+        ]
+    )
+    table.caption_justify, table.caption_style = "left", "yellow"
     return render_to_string(table, terminal=terminal)

@@ -1,8 +1,12 @@
-"""The last line of defence for secrets: stdout and stderr that mask every password we hold.
+"""The one masking pass: every byte cachediag writes, to stdout, stderr or a file, goes
+through `MaskingStream`, which hides every password we hold (`secrets.mask_secrets`).
 
 Targets mask their own names, and errors are masked where they are raised, but a
-server can echo a password back in any reply text, and a renderer can print any of
-it. Wrapping the two streams once, in `main`, covers every command and format.
+server can echo a password back in any reply text (its version string, an error that
+repeats its arguments), and a renderer can print any of it. So masking is not left to
+each renderer: `install` wraps the two standard streams once, in `main`, and
+`masked` wraps any other destination (`-o FILE`, a bundle) the same way. Log lines get
+more on top, when they are collected (`redact`: password=, Authorization, cookies...).
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ class MaskingStream:
         return getattr(self._stream, name)
 
 
+def masked(stream: TextIO | MaskingStream) -> MaskingStream:
+    """`stream` behind the masking pass (once: a wrapped stream is returned as it is)."""
+    return stream if isinstance(stream, MaskingStream) else MaskingStream(stream)
+
+
 def install() -> None:
     # A stream is None when the caller closed its descriptor (`>&-`): what would go there
     # is dropped, so that the exit code (all a monitor may want) is still the verdict's.
@@ -37,7 +46,5 @@ def install() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-    if not isinstance(sys.stdout, MaskingStream):
-        sys.stdout = MaskingStream(sys.stdout)
-    if not isinstance(sys.stderr, MaskingStream):
-        sys.stderr = MaskingStream(sys.stderr)
+    sys.stdout = masked(sys.stdout)
+    sys.stderr = masked(sys.stderr)

@@ -5,6 +5,8 @@ and JSON `"key": "value"`), Authorization / Proxy-Authorization header values (t
 is kept: `Authorization: Bearer ***`), and the password in URLs (`redis://user:***@host`).
 The result then goes through `safe_text`, so a log line can carry neither terminal
 escapes nor rich markup to the screen (renderers build `Text` objects from it).
+Whatever is printed or written afterwards, samples included, still goes through the one
+output pass (safety/masking), which hides every password cachediag holds.
 """
 
 from __future__ import annotations

@@ -19,13 +19,14 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.clients.resp import KeyCommand, RedisClient, ReplyError, key_args, pack
 from cachediag.errors import ProbeError, ScanRefused
 from cachediag.keyspace.namespaces import namespace_of
+from cachediag.scan.lookups import Lookups
 
 VALUE_HEAD_BYTES = 64
 DEFAULT_COUNT = 1000
@@ -45,20 +46,15 @@ ELEMENT_BYTES_ESTIMATE = 16
 
 _NAMESPACE_CACHE_LIMIT = 50_000
 NAMESPACE_KEY_BYTES = 200
-_GETRANGE_TAIL = b"$1\r\n0\r\n" + b"$%d\r\n%d\r\n" % (
-    len(str(VALUE_HEAD_BYTES - 1)),
-    VALUE_HEAD_BYTES - 1,
-)
 _GUESS_TABLE_LIMIT = 10_000
+# The "type" of a batch inspected without types (ScanOptions.with_type False): no length
+# command is sent and no guess can go wrong.
+_UNTYPED = "?"
 
-
-def _bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(value), value)
-
-
-def _command(*parts: bytes) -> bytes:
-    """A RESP command header: `_command(b"TYPE")` is the start of `TYPE <one more arg>`."""
-    return b"*%d\r\n" % (len(parts) + 1) + b"".join(_bulk(p) for p in parts)
+_TYPE = KeyCommand.of(b"TYPE")
+_PTTL = KeyCommand.of(b"PTTL")
+_LENGTHS = {kind: KeyCommand.of(name) for kind, name in LENGTH_COMMANDS.items()}
+_GETRANGE = KeyCommand.of(b"GETRANGE", after=(b"0", b"%d" % (VALUE_HEAD_BYTES - 1)))
 
 
 class KeyInfo:
@@ -208,6 +204,19 @@ class ScanOptions:
     backoff_above_ms: float | None = None
     ping_every_s: float = 0.5
     use_memory: bool = True
+    # False: PTTL only (and MEMORY USAGE when use_memory): keys come without a length, and
+    # typed only by `type` when SCAN TYPE asked for one. What `ttl` needs, at a command a key.
+    with_type: bool = True
+    # A sample, never resumed: SCAN asks full batches (COUNT as given, even near max_keys)
+    # and exactly the first max_keys keys it returns are inspected; the rest of the last
+    # batch is dropped, and the scan is complete only if nothing was.
+    exact_sample: bool = False
+    # Stop after this many SCAN calls (0: no limit): a sparse MATCH over a huge keyspace
+    # returns next to nothing per call, and max_keys alone would let it walk everything.
+    max_batches: int = 0
+    # SCAN alone: the keys and their namespaces, nothing read per key (type "", ttl -1,
+    # no length): a look at a namespace's keys, or the listing a deletion works from.
+    keys_only: bool = False
 
 
 @dataclass
@@ -233,6 +242,11 @@ class ScanResult:
     error: str | None = None  # why the server stopped the scan (stop_reason server-error)
     denied: int = 0  # keys an ACL key pattern kept us from reading (skipped)
     head_reason: str | None = None  # why value heads could not be read, if they could not
+    # What the scan's own commands added to the server's keyspace_hits / keyspace_misses.
+    lookups: Lookups = field(default_factory=Lookups)
+    dropped: int = 0  # keys of the last batch past an exact sample's max_keys
+    # The error that ended the scan (stop_reason server-error), for callers that re-raise it.
+    failure: ProbeError | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -264,6 +278,10 @@ class ScanResult:
         return (
             {"kind": "error", "message": f"the scan stopped: {self.error}"} if self.error else None
         )
+
+
+# Handed each batch of inspected keys; a true return ends the scan (the caller has enough).
+OnBatch = Callable[[list[KeyInfo]], object]
 
 
 class Progress(Protocol):
@@ -333,7 +351,7 @@ class _Engine:
         self,
         client: RedisClient,
         options: ScanOptions,
-        on_batch: Callable[[list[KeyInfo]], None],
+        on_batch: OnBatch,
         progress: Progress | None,
     ) -> None:
         self.client = client
@@ -341,24 +359,27 @@ class _Engine:
         self.on_batch = on_batch
         self.progress = progress
         self.result = ScanResult(start_cursor=options.cursor, cursor=options.cursor)
+        # SCAN ... TYPE looks up each key it visits to read its type: hits we cannot count.
+        self.result.lookups.exact = not options.type
         self.namespace = Namespacer(options.delimiter)
         self.guesses: dict[str, str] = {}
         self.carry: list[_Probe] = []
         self.open: deque[_Batch] = deque()
         self.memory = options.use_memory
-        samples = [b"SAMPLES", b"%d" % options.samples] if options.samples is not None else []
-        self._memory_tail = samples
+        samples = (b"SAMPLES", b"%d" % options.samples) if options.samples is not None else ()
+        self._memory_usage = KeyCommand.of(b"MEMORY", b"USAGE", after=samples)
         self._started = time.monotonic()
         self._last_ping = self._started
         self._threshold_us: float | None = None
         self._backoff_s = 0.0
         self._count = max(int(options.count), 1)
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
+        self._enough = False  # on_batch said it has all it wants
 
-    # -- packing ------------------------------------------------------------------------
+    # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
         count = self._count
-        if self.options.max_keys:
+        if self.options.max_keys and not self.options.exact_sample:
             # Ask for no more than the budget has room for: the scan stops at a batch edge.
             count = max(min(count, self.options.max_keys - self.result.scanned), 10)
         parts = [b"SCAN", b"%d" % cursor]
@@ -367,26 +388,22 @@ class _Engine:
         parts += [b"COUNT", b"%d" % count]
         if self.options.type:
             parts += [b"TYPE", self.options.type.encode()]
-        return b"*%d\r\n" % len(parts) + b"".join(_bulk(p) for p in parts)
+        return pack(*parts)
 
-    def _group_commands(
-        self, guess: str, memory: bool, with_head: bool
-    ) -> list[tuple[bytes, bytes]]:
-        """(prefix, suffix) around the key argument, per command sent for a guessed type.
+    def _group_commands(self, guess: str, memory: bool, with_head: bool) -> list[KeyCommand]:
+        """The commands sent for every key of a group of one guessed type.
 
         A guessed type needs no TYPE: its length command answers WRONGTYPE for any
         other type, and PTTL -2 tells a deleted key from an empty one.
         """
         commands = []
         if memory:
-            tail = b"".join(_bulk(p) for p in self._memory_tail)
-            head = b"*%d\r\n" % (3 + len(self._memory_tail)) + _bulk(b"MEMORY") + _bulk(b"USAGE")
-            commands.append((head, tail))
+            commands.append(self._memory_usage)
         if guess in LENGTH_COMMANDS:
-            commands.append((_command(LENGTH_COMMANDS[guess]), b""))
-        commands.append((_command(b"PTTL"), b""))
+            commands.append(_LENGTHS[guess])
+        commands.append(_PTTL)
         if with_head and guess in ("string", ""):
-            commands.append((b"*4\r\n" + _bulk(b"GETRANGE"), _GETRANGE_TAIL))
+            commands.append(_GETRANGE)
         return commands
 
     def _pack(self, write: _Write) -> bytes:
@@ -395,19 +412,19 @@ class _Engine:
         parts: list[bytes] = []
         replies = 0
         for guess, keys, _ in write.groups:
-            args = [b"$%d\r\n%b\r\n" % (len(key), key) for key in keys]
-            for prefix, suffix in self._group_commands(guess, write.memory, with_head):
-                parts += (prefix, (suffix + prefix).join(args), suffix)
+            args = key_args(keys)
+            for command in self._group_commands(guess, write.memory, with_head):
+                parts.append(command.pack_many(args))
                 replies += len(keys)
         if write.probes:
             # Type unknown: TYPE, MEMORY USAGE, every length command, PTTL (and the head).
             memory, pttl, *getrange = self._group_commands("", True, with_head)
-            commands = [(_command(b"TYPE"), b"")] + ([memory] if write.memory else [])
-            commands += [(_command(name), b"") for name in LENGTH_COMMANDS.values()]
+            commands = [_TYPE] + ([memory] if write.memory else [])
+            commands += [_LENGTHS[kind] for kind in LENGTH_COMMANDS]
             commands += [pttl, *getrange]
             for key, _, _ in write.probes:
-                arg = b"$%d\r\n%b\r\n" % (len(key), key)
-                parts += [prefix + arg + suffix for prefix, suffix in commands]
+                arg = key_args([key])
+                parts += [command.pack_many(arg) for command in commands]
             replies += len(commands) * len(write.probes)
         write.replies = replies
         return b"".join(parts)
@@ -423,6 +440,7 @@ class _Engine:
         for guess, keys, names in write.groups:
             assert batch is not None
             count = len(keys)
+            named = guess if guess != _UNTYPED else (self.options.type or "")
             none = [None] * count
             mems: list[Any] = none
             if write.memory:
@@ -444,6 +462,7 @@ class _Engine:
             if with_head and guess == "string":
                 heads = values[offset : offset + count]
                 offset += count
+            gone_before, denied_before = result.deleted, result.denied
             found = batch.found
             for key, name, mem, length, pttl, head in zip(
                 keys, names, mems, lengths, pttls, heads, strict=True
@@ -468,7 +487,7 @@ class _Engine:
                 found.append(
                     KeyInfo(
                         key,
-                        guess,
+                        named,
                         pttl if pttl.__class__ is int else -1,
                         mem if mem.__class__ is int else None,
                         length,
@@ -476,6 +495,9 @@ class _Engine:
                         name,
                     )
                 )
+            self._count_group_lookups(
+                guess, count, result.deleted - gone_before, result.denied - denied_before
+            )
         for key, origin, name in write.probes:
             origin.pending -= 1
             kind, mem, length, pttl, head, offset = self._read_probe(
@@ -484,9 +506,13 @@ class _Engine:
             if kind == _DENIED:
                 result.denied += 1
                 continue
+            # TYPE, every length command, PTTL (and GETRANGE): each a lookup of this key.
+            probe_lookups = 2 + len(LENGTH_COMMANDS) + (1 if with_head else 0)
             if pttl == -2 or kind == "none":
+                result.lookups.add(misses=probe_lookups)
                 result.deleted += 1
                 continue
+            result.lookups.add(hits=probe_lookups)
             if isinstance(mem, ReplyError) and not _denied(mem):
                 self._memory_refused(mem.text)
             if kind in LENGTH_COMMANDS and (
@@ -504,6 +530,18 @@ class _Engine:
                     name,
                 )
             )
+
+    def _count_group_lookups(self, guess: str, keys: int, gone: int, denied: int) -> None:
+        """Lookups of one group of a write: its length command, PTTL and GETRANGE per key.
+
+        A key gone since SCAN was missed by each of them; a key an ACL hides was never
+        looked up (the commands were rejected); every other key, even of another type
+        than guessed (WRONGTYPE is answered after the lookup), was a hit each time.
+        MEMORY USAGE does not count.
+        """
+        per_key = (1 if guess in LENGTH_COMMANDS else 0) + 1
+        per_key += 1 if self.options.with_head and guess == "string" else 0
+        self.result.lookups.add(hits=per_key * (keys - gone - denied), misses=per_key * gone)
 
     @staticmethod
     def _read_probe(
@@ -554,6 +592,11 @@ class _Engine:
     def _read_scan(self, start: int) -> _Batch:
         reply = self.client.read_replies(1)[0]
         following, keys = scan_reply(reply)
+        budget = self.options.max_keys
+        if self.options.exact_sample and budget and len(keys) > budget - self.result.scanned:
+            room = max(budget - self.result.scanned, 0)
+            self.result.dropped += len(keys) - room
+            keys = keys[:room]
         self.result.scanned += len(keys)
         self.result.batches += 1
         return _Batch(start, following, keys)
@@ -566,6 +609,9 @@ class _Engine:
             return write
         keys = batch.keys
         names = self.namespace.many(keys)
+        if not self.options.with_type:
+            write.groups.append((_UNTYPED, keys, names))
+            return write
         forced = self.options.type
         if forced or not self.guesses:
             write.groups.append((forced or "string", keys, names))
@@ -586,8 +632,12 @@ class _Engine:
         return write
 
     def _budget_left(self) -> str | None:
+        if self._enough:
+            return "enough"
         if self.options.max_keys and self.result.scanned >= self.options.max_keys:
             return "max-keys"
+        if self.options.max_batches and self.result.batches >= self.options.max_batches:
+            return "max-batches"
         if (
             self.options.max_seconds is not None
             and time.monotonic() - self._started >= self.options.max_seconds
@@ -598,8 +648,8 @@ class _Engine:
     def _emit_done(self) -> None:
         while self.open and self.open[0].replies_read and self.open[0].pending == 0:
             batch = self.open[0]
-            if batch.found:
-                self.on_batch(batch.found)
+            if batch.found and self.on_batch(batch.found):
+                self._enough = True
             # Only now is the batch reported: a Ctrl-C inside on_batch resumes before it.
             self.open.popleft()
             self.result.inspected += len(batch.found)
@@ -666,7 +716,7 @@ class _Engine:
             self._threshold_us = max(5 * baseline, 2000)
 
         try:
-            self._loop()
+            self._keys_loop() if self.options.keys_only else self._loop()
         except (KeyboardInterrupt, ProbeError) as stop:
             # Ctrl-C, a server that stopped answering half-way or one that refuses SCAN (an
             # ACL): the keys seen so far, if any, are reported. The cursor stays at the first
@@ -676,16 +726,44 @@ class _Engine:
             if isinstance(stop, ProbeError):
                 result.stop_reason = "server-error"
                 result.error = stop.message
+                result.failure = stop
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
         if self._ended:
-            result.stop_reason = None  # the budget ran out exactly at the end
-        result.complete = self._ended
+            # The budget ran out exactly at the end; or an exact sample dropped the end.
+            result.stop_reason = "max-keys" if result.dropped else None
+        result.complete = self._ended and not result.dropped
         result.elapsed_s = time.monotonic() - self._started
         if self.progress:
             self.progress.finish()
         return result
+
+    def _keys_loop(self) -> None:
+        """SCAN alone, a call at a time: each batch is reported before the next is asked for,
+        so a caller that has enough (or a budget) stops it without a SCAN too many."""
+        cursor = self.options.cursor
+        while True:
+            self.client.send(self._scan_command(cursor))
+            self.result.round_trips += 1
+            batch = self._read_scan(cursor)
+            names = self.namespace.many(batch.keys)
+            kind = self.options.type or ""
+            batch.found = [
+                KeyInfo(key, kind, -1, None, None, None, name)
+                for key, name in zip(batch.keys, names, strict=True)
+            ]
+            batch.replies_read = True
+            self.open.append(batch)
+            self._emit_done()
+            cursor = batch.following
+            if cursor == 0:
+                return
+            stop = self._budget_left()
+            if stop:
+                self.result.stop_reason = stop
+                return
+            self._pause()
 
     def _loop(self) -> None:
         client = self.client
@@ -736,10 +814,13 @@ class _Engine:
 def scan_keyspace(
     client: RedisClient,
     options: ScanOptions,
-    on_batch: Callable[[list[KeyInfo]], None],
+    on_batch: OnBatch,
     progress: Progress | None = None,
 ) -> ScanResult:
     """Scan with `options`, handing each fully inspected batch of keys to `on_batch`.
+
+    An `on_batch` that returns true has enough: the scan ends at the next batch edge
+    (stop_reason "enough"; with keys_only, before another SCAN is sent).
 
     Stops at the end of the keyspace, at a budget (max_keys, max_seconds), on Ctrl-C or
     on a server error (SCAN refused, the connection lost: stop_reason "server-error" and
@@ -749,7 +830,7 @@ def scan_keyspace(
     return _Engine(client, options, on_batch, progress).run()
 
 
-# -- the check's bounded sample, and the older helpers built on the same commands -------
+# -- the check's bounded sample -----------------------------------------------------------
 
 
 @dataclass
@@ -760,6 +841,7 @@ class SampleResult:
     memory_available: bool = True
     memory_reason: str | None = None
     head_reason: str | None = None  # value heads refused (GETRANGE denied)
+    lookups: Lookups = field(default_factory=Lookups)  # added to keyspace_hits/misses
 
 
 def scan_sample(
@@ -780,18 +862,5 @@ def scan_sample(
         memory_available=outcome.memory_available,
         memory_reason=outcome.memory_reason,
         head_reason=outcome.head_reason,
+        lookups=outcome.lookups,
     )
-
-
-def iter_scan_batches(
-    client: RedisClient, *, count: int = 1000, match: str | None = None, cursor: int = 0
-) -> Iterator[tuple[int, list[bytes]]]:
-    """Yield (next_cursor, keys) per SCAN call until the cursor returns to 0."""
-    while True:
-        args: list[Any] = ["SCAN", cursor, "COUNT", max(count, 100)]
-        if match:
-            args[2:2] = ["MATCH", match]
-        cursor, keys = scan_reply(client.call(*args))
-        yield cursor, keys
-        if cursor == 0:
-            return

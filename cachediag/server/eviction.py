@@ -2,8 +2,9 @@
 
 Reading and judging are the guide's Issue 3, Step 4 and Solution 3C; the verdicts are
 the `check` rules redis/memcached.eviction_policy and .memory. Changing is Redis only
-(CONFIG SET, read back, optionally CONFIG REWRITE): Memcached fixes its limit and
-eviction mode at start-up, so for it we print the flags a restart needs.
+(CONFIG SET, read back, optionally CONFIG REWRITE; the writes are cachediag.writes'):
+Memcached fixes its limit and eviction mode at start-up, so for it we print the flags a
+restart needs.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number
+from cachediag import writes
+from cachediag.checks.facts_view import number
 from cachediag.checks.judge import Judge
 from cachediag.errors import ProbeError, UsageError
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import limit_text
 from cachediag.targets.target import Target
+from cachediag.writes import WritePlan
 
 VALID_POLICIES = (
     "noeviction",
@@ -36,7 +41,7 @@ MIB = 1024**2
 
 # Redis' own units (memtoull): k/m/g are powers of 1000, kb/mb/gb powers of 1024.
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": MIB, "g": 1000**3, "gb": GIB}
-_SIZE = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$", re.ASCII)  # ٣gb is no size
 
 
 def parse_size(text: str) -> int:
@@ -182,12 +187,12 @@ def redis_fix(target: Target, row: dict[str, Any]) -> list[str]:
     commands, flags = [], []
     if no_limit:
         size = suggested_maxmemory(row.get("used_memory"))
-        commands.append(f"{cli} CONFIG SET maxmemory {size}")
+        commands.append(f"{cli} {writes.config_set(('maxmemory', size)).shell()}")
         flags += ["--maxmemory", size]
     policy = RECOMMENDED_POLICY if policy_bad else row.get("maxmemory_policy") or RECOMMENDED_POLICY
     if policy_bad:
-        commands.append(f"{cli} CONFIG SET maxmemory-policy {policy}")
-    commands.append(f"{cli} CONFIG REWRITE    # persist across restarts")
+        commands.append(f"{cli} {writes.config_set(('maxmemory-policy', policy)).shell()}")
+    commands.append(f"{cli} {writes.config_rewrite().shell()}    # persist across restarts")
     # Names are masked: pasted as is, the command would send *** as the password.
     auth_note = "    # put the password in place of ***" if "***" in target.name else ""
     commands.append(
@@ -215,10 +220,13 @@ def memcached_row(target: Target, timeout: float, judge: Judge) -> dict[str, Any
     try:
         with MemcachedClient(target, timeout).connect() as client:
             client.version()
+            # slabs and items too: memcached.memory judges the allocator, as in `check`.
             facts: dict[str, Any] = {
                 "kind": "memcached",
                 "stats": stats_numbers(client.stats()),
                 "settings": stats_numbers(client.stats("settings")),
+                "slabs": stats_numbers(client.stats("slabs")),
+                "items": stats_numbers(client.stats("items")),
             }
     except ProbeError as error:
         return mark_error(row, target, error)
@@ -232,8 +240,8 @@ def memcached_row(target: Target, timeout: float, judge: Judge) -> dict[str, Any
         verdicts=[judge("memcached.eviction_policy", facts), judge("memcached.memory", facts)],
         restart_flags=memcached_flags(megabytes, evictions),
         notes=[
-            "Memcached cannot change its memory limit or eviction mode at runtime: "
-            "a restart with these flags does."
+            "Memcached cannot turn evictions on or off at runtime: a restart with these flags "
+            "does. Its memory limit can be raised without one: cache_memlimit MB (1.4.27+)."
         ],
     )
     memory_bad = any(
@@ -244,7 +252,10 @@ def memcached_row(target: Target, timeout: float, judge: Judge) -> dict[str, Any
     if evictions == "off":
         fix.append(f"restart memcached without -M (keep -m {megabytes}): memcached -m {megabytes}")
     if memory_bad and megabytes:
-        fix.append(f"restart memcached with more memory, e.g. memcached -m {megabytes * 2}")
+        fix.append(
+            f"raise the limit now, keeping the items: cache_memlimit {megabytes * 2}; "
+            f"then start memcached with -m {megabytes * 2}"
+        )
     row["fix"] = fix
     return row
 
@@ -259,14 +270,12 @@ def memcached_flags(megabytes: int | None, evictions: str | None) -> dict[str, A
 
 
 def read(target: Target, timeout: float, judge: Judge) -> dict[str, Any]:
-    return (
-        redis_row(target, timeout, judge)
-        if target.kind == "redis"
-        else memcached_row(target, timeout, judge)
-    )
+    from cachediag.backends import backend_for
+
+    return backend_for(target).eviction(target, timeout, judge)
 
 
-# -- changing (Redis only) ------------------------------------------------------------------
+# -- changing (Redis only; the writes themselves are cachediag.writes') ----------------------
 
 
 def plan(row: dict[str, Any], policy: str, maxmemory: int | None) -> list[dict[str, Any]]:
@@ -282,81 +291,68 @@ def plan(row: dict[str, Any], policy: str, maxmemory: int | None) -> list[dict[s
     return changes
 
 
-def describe(change: dict[str, Any]) -> str:
-    def shown(value: Any) -> str:
-        if change["parameter"] == "maxmemory" and isinstance(value, int):
-            return f"{value} ({human_bytes(value)})" if value else "0 (no limit)"
-        return str(value)
-
-    return f"{change['parameter']} {shown(change['from'])} → {shown(change['to'])}"
+def shown_value(parameter: str, value: Any) -> str:
+    """A setting's value as a plan shows it: maxmemory in bytes and readable."""
+    if parameter == "maxmemory" and isinstance(value, int):
+        return limit_text(value)
+    return str(value)
 
 
-def apply(
-    target: Target, timeout: float, changes: list[dict[str, Any]], rewrite: bool
-) -> dict[str, Any]:
-    """CONFIG SET each change, read every one back, then CONFIG REWRITE when asked."""
-    from cachediag.clients.resp import RedisClient, ReplyError
+def write_plan(target: Target, changes: list[dict[str, Any]], rewrite: bool) -> WritePlan:
+    """The writes that make `changes` (from `plan`) on `target`, CONFIG REWRITE after."""
+    settings = [(c["parameter"], c["from"], c["to"]) for c in changes]
+    return writes.config_plan(target, settings, rewrite, show=shown_value)
 
-    result: dict[str, Any] = {
-        "changes": changes,
-        "applied": [],
-        "verified": False,
-        "rewrite": None,
-        "error": None,
-    }
-    try:
-        with RedisClient(target, timeout).connect() as client:
-            # Redis 7 applies several parameters in one CONFIG SET all-or-nothing, so a
-            # refused maxmemory cannot leave the policy changed behind it.
-            args = [str(v) for c in changes for v in (c["parameter"], c["to"])]
-            reply = client.call("CONFIG", "SET", *args)
-            if isinstance(reply, ReplyError) and "wrong number of arguments" in reply.text:
-                reply = None  # Redis < 7: one parameter per call
-                for change in changes:
-                    one = client.call("CONFIG", "SET", change["parameter"], str(change["to"]))
-                    if isinstance(one, ReplyError):
-                        applied = ", ".join(result["applied"]) or "nothing"
-                        result["error"] = (
-                            f"CONFIG SET {change['parameter']} failed: {one.text} "
-                            f"(already applied: {applied})"
-                        )
-                        return result
-                    result["applied"].append(change["parameter"])
-            elif isinstance(reply, ReplyError):
-                result["error"] = f"CONFIG SET failed, nothing was changed: {reply.text}"
-                return result
-            else:
-                result["applied"] = [change["parameter"] for change in changes]
-            mismatches = []
-            for change in changes:
-                reply = client.call("CONFIG", "GET", change["parameter"])
-                now = (
-                    reply[1].decode("utf-8", "replace")
-                    if isinstance(reply, list) and len(reply) == 2
-                    else None
-                )
-                change["read_back"] = now
-                if now != str(change["to"]):
-                    mismatches.append(
-                        f"{change['parameter']} reads back as {now!r}, not {change['to']!r}"
-                    )
-            if mismatches:
-                result["error"] = "; ".join(mismatches)
-                return result
-            result["verified"] = True
-            if rewrite:
-                reply = client.call("CONFIG", "REWRITE")
-                if isinstance(reply, ReplyError):
-                    result["rewrite"] = {
-                        "ok": False,
-                        "error": f"CONFIG REWRITE failed: {reply.text}",
-                    }
-                    result["error"] = (
-                        result["rewrite"]["error"]
-                        + " (the change is live but will not survive a restart)"
-                    )
-                else:
-                    result["rewrite"] = {"ok": True, "error": None}
-    except ProbeError as error:
-        result["error"] = error.message
-    return result
+
+def plan_writes(
+    rows: list[dict[str, Any]],
+    targets: list[Target],
+    policy: str,
+    maxmemory: int | None,
+    rewrite: bool,
+) -> tuple[list[WritePlan], bool]:
+    """(the plans for the Redis targets that need a change, whether any target cannot
+    have it). Rows with nothing to do, or no CONFIG for this user, get their outcome now."""
+    from cachediag.backends import backend_for
+
+    by_name = {t.name: t for t in targets}
+    plans: list[WritePlan] = []
+    failed = False
+    for row in rows:
+        if not backend_for(row["kind"]).runtime_eviction_settings:
+            continue
+        if row["status"] != "up":
+            failed = True
+            continue
+        if not row.get("config_available"):
+            row["outcome"] = {
+                "changes": [],
+                "verified": False,
+                "error": "CONFIG is unavailable to this user: nothing can be changed here",
+            }
+            failed = True
+            continue
+        changes = plan(row, policy, maxmemory)
+        if changes or rewrite:
+            plans.append(write_plan(by_name[row["target"]], changes, rewrite))
+        else:
+            row["outcome"] = {"changes": [], "verified": True, "rewrite": None, "error": None}
+    return plans, failed
+
+
+def record_outcomes(
+    rows: list[dict[str, Any]],
+    outcomes: list[writes.Outcome],
+    reread: Callable[[Target], dict[str, Any]],
+) -> bool:
+    """Each row shown as it is now, judged again, beside what was done; True if any failed."""
+    by_name = {outcome.plan.target.name: outcome for outcome in outcomes}
+    failed = False
+    for index, row in enumerate(rows):
+        outcome = by_name.get(row["target"])
+        if outcome is None:
+            continue
+        failed = failed or bool(outcome.error)
+        fresh = reread(outcome.plan.target)
+        rows[index] = {**(fresh if fresh["status"] == "up" else row), "outcome": outcome.to_dict()}
+    return failed

@@ -20,17 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachediag.checks.facts_view import human_us, latency_summary
+from cachediag.checks.facts_view import latency_summary
 from cachediag.errors import ConnectionClosed, ProbeError, ProbeTimeout, ServerRefused
 from cachediag.probes.rows import mark_error, target_row
-from cachediag.render.units import utc_stamp
+from cachediag.render.units import human_us, utc_stamp
 from cachediag.targets.target import Target
-
-REDIS_PING = b"*1\r\n$4\r\nPING\r\n"
-REDIS_PONG = b"+PONG\r\n"
-MEMCACHED_NOOP = b"mn\r\n"
-MEMCACHED_NOOP_REPLY = b"MN\r\n"
-MEMCACHED_VERSION = b"version\r\n"
 
 # The guide: "Typical latency: < 1ms (good)"; the slow and degraded limits come from the
 # checklist's redis.latency / memcached.latency thresholds (10 ms and 100 ms by default).
@@ -68,6 +62,11 @@ class Session:
         self.timeout = timeout
         self._buffer = bytearray(4096)
         self._view = memoryview(self._buffer)
+        # Redis: the client that connected (to read SLOWLOG after the round trips on the
+        # same connection) and the stall baseline read just before them.
+        self.redis_client: Any = None
+        self.stall_before: dict[str, Any] | None = None
+        self.started = time.monotonic()
 
     def sample(self) -> int:
         """One round trip in microseconds."""
@@ -102,35 +101,51 @@ class Session:
 
 def connect(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
     """Connect with the general client (timed), check the target answers, hand over the socket."""
-    if target.kind == "redis":
-        from cachediag.clients.resp import RedisClient
+    from cachediag.backends import backend_for
 
-        client = RedisClient(target, timeout).connect()
-        client.timed_ping()  # proves auth and protocol before the raw loop trusts the socket
-        times = {**client.info.to_dict(), "auth_us": client.auth_us}
-        assert client.sock is not None
-        session = Session(client.sock, REDIS_PING, REDIS_PONG, timeout)
-    else:
-        from cachediag.clients.memcache_text import MemcachedClient
-
-        mc = MemcachedClient(target, timeout).connect()
-        mc.version()
-        mc.send(MEMCACHED_NOOP)
-        from cachediag.clients.net import Deadline
-
-        has_meta = mc.read_line(Deadline(timeout)) == MEMCACHED_NOOP_REPLY.strip()
-        times = {**mc.info.to_dict(), "auth_us": None}
-        assert mc.sock is not None
-        # Before 1.6 there is no meta no-op; `version` is the cheapest command left.
-        session = Session(
-            mc.sock,
-            MEMCACHED_NOOP if has_meta else MEMCACHED_VERSION,
-            MEMCACHED_NOOP_REPLY if has_meta else None,
-            timeout,
-        )
-        times["command"] = "mn" if has_meta else "version"
-    times.setdefault("command", "PING")
+    session, times = backend_for(target).latency_session(target, timeout)
     session.sock.settimeout(timeout)
+    return session, times
+
+
+def redis_session(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
+    from cachediag.clients.resp import PING_REQUEST, PONG_REPLY, RedisClient
+
+    client = RedisClient(target, timeout).connect()
+    client.timed_ping()  # proves auth and protocol before the raw loop trusts the socket
+    times = {**client.info.to_dict(), "auth_us": client.auth_us, "command": "PING"}
+    assert client.sock is not None
+    from cachediag.probes import stalls
+
+    # SLOWLOG's newest entry before the round trips: the stalls that come after it are
+    # the ones this measurement saw (read afterwards on the same client).
+    before = stalls.read_before(client)
+    session = Session(client.sock, PING_REQUEST, PONG_REPLY, timeout)
+    session.redis_client, session.stall_before = client, before
+    return session, times
+
+
+def memcached_session(target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
+    from cachediag.clients.memcache_text import (
+        NOOP_REPLY,
+        NOOP_REQUEST,
+        VERSION_REQUEST,
+        MemcachedClient,
+    )
+
+    mc = MemcachedClient(target, timeout).connect()
+    mc.version()
+    has_meta = mc.has_meta()
+    times = {**mc.info.to_dict(), "auth_us": None}
+    assert mc.sock is not None
+    # Before 1.6 there is no meta no-op; `version` is the cheapest command left.
+    session = Session(
+        mc.sock,
+        NOOP_REQUEST if has_meta else VERSION_REQUEST,
+        NOOP_REPLY if has_meta else None,
+        timeout,
+    )
+    times["command"] = "mn" if has_meta else "version"
     return session, times
 
 
@@ -233,6 +248,21 @@ def measure(
             time.sleep(interval_s)
 
 
+def read_stalls(states: list[TargetLatency]) -> None:
+    """SLOWLOG and LATENCY LATEST of each Redis still connected, against its baseline."""
+    from cachediag.probes import stalls
+
+    for state in states:
+        session = state.session
+        if session is None or session.redis_client is None:
+            continue
+        client = session.redis_client
+        state.row["stalls"] = stalls.read(
+            client, session.stall_before, stalls.own_addresses(client)
+        )
+        state.row["stalls"]["measured_s"] = round(time.monotonic() - session.started, 3)
+
+
 def finish(
     states: list[TargetLatency],
     *,
@@ -255,7 +285,12 @@ def finish(
         row["summary"] = latency_summary(state.samples) if state.samples else None
         slow, degraded = limits.get(state.target.kind, (10_000, 100_000))
         row["verdict"] = (
-            verdict(row["summary"], slow_above_us=slow, degraded_above_us=degraded)
+            verdict(
+                row["summary"],
+                slow_above_us=slow,
+                degraded_above_us=degraded,
+                stalls=row.get("stalls"),
+            )
             if row["summary"]
             else None
         )
@@ -280,23 +315,42 @@ def band(value_us: float, slow_above_us: int, degraded_above_us: int) -> str:
     return "acceptable"
 
 
-_BAND_STATUS = {"good": "pass", "acceptable": "pass", "slow network": "warn", "degraded": "fail"}
-_BAND_ORDER = ["good", "acceptable", "slow network", "degraded"]
+STALLS = "server stalls"  # a slow band while Redis ran slow commands: not the network
+_BAND_STATUS = {
+    "good": "pass",
+    "acceptable": "pass",
+    "slow network": "warn",
+    STALLS: "warn",
+    "degraded": "fail",
+}
+_BAND_RANK = {"good": 0, "acceptable": 1, "slow network": 2, STALLS: 2, "degraded": 3}
 
 
 def verdict(
-    summary: dict[str, Any], *, slow_above_us: int = 10_000, degraded_above_us: int = 100_000
+    summary: dict[str, Any],
+    *,
+    slow_above_us: int = 10_000,
+    degraded_above_us: int = 100_000,
+    stalls: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The guide's reading of the typical (p50) round trip; a note when p99 is in a worse band."""
+    """The guide's reading of the typical (p50) round trip; a note when p99 is in a worse band.
+
+    With `stalls` (SLOWLOG and LATENCY LATEST read around the round trips, Redis only),
+    slow round trips while Redis ran slow commands are "server stalls", not a slow network.
+    """
     typical = band(summary["p50_us"], slow_above_us, degraded_above_us)
     tail = band(summary["p99_us"], slow_above_us, degraded_above_us)
+    busy, cause = _stall_cause(stalls, slow_above_us) if _slow(typical, tail) else (None, None)
+    if busy:
+        typical, tail = (STALLS if b == "slow network" else b for b in (typical, tail))
     meanings = {
         "good": "under 1 ms: good",
         "acceptable": "between 1 ms and 10 ms: acceptable, but not a local network",
         "slow network": f"over {human_us(slow_above_us)}: slow network",
+        STALLS: f"over {human_us(slow_above_us)}: server stalls, not the network",
         "degraded": f"over {human_us(degraded_above_us)}: degraded",
     }
-    if typical == "slow network":
+    if typical == "slow network" and stalls is None:
         meanings[typical] = (
             f"over {human_us(slow_above_us)}: slow network "
             "(check the path, the server's CPU and SLOWLOG)"
@@ -304,10 +358,46 @@ def verdict(
     text = f"typical round trip {human_us(summary['p50_us'])}, {meanings[typical]}"
     status = _BAND_STATUS[typical]
     # A p99 merely "acceptable" is normal jitter; one that is slow or degraded is worth saying.
-    if _BAND_ORDER.index(tail) > _BAND_ORDER.index(typical) and _BAND_STATUS[tail] != "pass":
+    if _BAND_RANK[tail] > _BAND_RANK[typical] and _BAND_STATUS[tail] != "pass":
         text += f"; p99 {human_us(summary['p99_us'])} is {tail}: latency spikes"
         status = "warn" if status == "pass" else status
-    return {"band": typical, "p99_band": tail, "status": status, "text": text}
+    out = {"band": typical, "p99_band": tail, "status": status, "text": text}
+    if cause:
+        out["cause"] = cause["cause"]
+        out["slow_commands"] = cause["commands"]
+        out["text"] += f"; {cause['text']}"
+    return out
+
+
+def _slow(*bands: str) -> bool:
+    return any(b in ("slow network", "degraded") for b in bands)
+
+
+def _stall_cause(
+    stalls: dict[str, Any] | None, slow_above_us: int
+) -> tuple[str | None, dict[str, Any] | None]:
+    """(what Redis was busy with, the cause) for slow round trips; (None, None) unknown."""
+    if stalls is None:
+        return None, None
+    from cachediag.checks import stalls as view
+
+    during = view.during_measurement({"stalls": stalls}, slow_above_us)
+    busy = view.stall_clause(during)
+    if busy:
+        text = f"Redis was busy with {busy} while measuring: the time was spent in Redis"
+        return busy, {"cause": "server", "commands": during["commands"], "text": text}
+    if (stalls.get("slowlog") or {}).get("error"):
+        return None, None
+    text = (
+        f"no command slower than {human_us(slow_above_us)} in SLOWLOG while measuring: "
+        "the network path, or the server host's CPU or swap"
+    )
+    note = view.monitor_note(stalls)
+    return None, {
+        "cause": "network-or-host",
+        "commands": [],
+        "text": text + (f"; {note}" if note else ""),
+    }
 
 
 def histogram(samples: list[int]) -> list[dict[str, Any]]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.checks.facts_view import human_bytes, number, section, stats
+from cachediag.checks.facts_view import number, redis_failed_writes, saturation, section, stats
 from cachediag.checks.judge import Judge
-from cachediag.errors import ProbeError, probe_error
+from cachediag.checks.slab_view import refused_writes
+from cachediag.errors import ProbeError, ServerSaturated, probe_error
 from cachediag.probes.rows import mark_error, target_row
+from cachediag.render.units import human_bytes, human_bytes_iec
 from cachediag.safety.textsafe import safe_text
 from cachediag.targets.target import Target
 
@@ -39,16 +41,19 @@ STATS_HIGHLIGHTS = (
 
 
 def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
-    if target.kind == "redis":
-        from cachediag.probes import redis as probe
+    from cachediag.backends import backend_for
 
-        facts = probe.collect(target, timeout, sample_keys)
-        if facts.get("status") == "up":
-            facts.update(_memory_commands(target, timeout))
-        return facts
-    from cachediag.probes import memcached as mc_probe
+    return backend_for(target).memory_facts(target, timeout, sample_keys)
 
-    return mc_probe.collect(target, timeout, sample_keys)
+
+def redis_facts(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+    """The probe's facts, and MEMORY DOCTOR and MEMORY STATS."""
+    from cachediag.probes import redis as probe
+
+    facts: dict[str, Any] = dict(probe.collect(target, timeout, sample_keys))
+    if facts.get("status") == "up":
+        facts.update(_memory_commands(target, timeout))
+    return facts
 
 
 def _memory_commands(target: Target, timeout: float) -> dict[str, Any]:
@@ -103,17 +108,31 @@ def _reading(
     return {"name": name, "value": value, "display": display, "verdict": verdict}
 
 
-def projection(keys: float | None, average_bytes: float | None) -> dict[str, Any] | None:
-    """The guide's estimate, "5,000,000 keys × 1 KB ≈ 5 GB", from DBSIZE and the sampled average."""
+def projection(
+    keys: float | None, average_bytes: float | None, basis: str | None = None
+) -> dict[str, Any] | None:
+    """The guide's estimate, "5,000,000 keys × 1 KiB ≈ 4.8 GiB", from DBSIZE and the sample.
+
+    `basis` says where the average comes from when it is not the sample's.
+    """
     if not keys or not average_bytes:
         return None
     total = keys * average_bytes
-    return {
+    out = {
         "keys": int(keys),
         "average_entry_bytes": round(average_bytes),
         "estimated_bytes": round(total),
         "text": f"{int(keys):,} keys × {human_bytes(average_bytes)} ≈ {human_bytes(total)}",
     }
+    if basis:
+        out["basis"] = basis
+    return out
+
+
+def server_average(st: dict[str, Any]) -> float | None:
+    """Memcached's own average item size, `bytes / curr_items`: every item, not a sample."""
+    used, items = number(st, "bytes"), number(st, "curr_items")
+    return used / items if used is not None and items else None
 
 
 def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
@@ -141,23 +160,23 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         _reading(
             "used_memory",
             used,
-            _bytes_text(used, mem.get("used_memory_human")),
+            _bytes_text(used),
             judge("redis.memory", facts),
         ),
         _reading(
             "used_memory_rss",
             number(mem, "used_memory_rss"),
-            _bytes_text(number(mem, "used_memory_rss"), mem.get("used_memory_rss_human")),
+            _bytes_text(number(mem, "used_memory_rss")),
         ),
         _reading(
             "used_memory_peak",
             number(mem, "used_memory_peak"),
-            _bytes_text(number(mem, "used_memory_peak"), mem.get("used_memory_peak_human")),
+            _bytes_text(number(mem, "used_memory_peak")),
         ),
         _reading(
             "maxmemory",
             limit,
-            "0 (no limit)" if limit == 0 else _bytes_text(limit, mem.get("maxmemory_human")),
+            "0 (no limit)" if limit == 0 else _bytes_text(limit),
         ),
         _reading(
             "maxmemory_policy", policy, str(policy or "–"), judge("redis.eviction_policy", facts)
@@ -183,6 +202,8 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         ),
         _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
     ]
+    readings += failed_write_readings(facts)
+    readings += _stall_readings(facts, judge)
     sample = facts.get("sample") or {}
     if sample.get("memory_available") is False:
         notes.append(
@@ -199,6 +220,7 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     values = memory_stats.get("values") or {}
     return {
         "readings": readings,
+        "errorstats": errorstats(facts),
         "databases": databases(facts),
         "projection": projection(dbsize, average),
         "sampled_keys": entry["observed"].get("sampled", 0),
@@ -207,6 +229,67 @@ def redis_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
         "memory_stats_all": values,
         "notes": notes,
     }
+
+
+def failed_write_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Writes refused for memory (errorstat_OOM) and calls rejected (commandstats), when reported.
+
+    A full server under noeviction (or volatile-* with nothing to evict) fails writes
+    without a sound: these are the counts of it, since start or CONFIG RESETSTAT.
+    """
+    refused = redis_failed_writes(facts)
+    out = []
+    if refused["oom"] is not None:
+        out.append(_reading("errorstat_OOM", refused["oom"], _count(refused["oom"])))
+    if refused["rejected_calls"] is not None:
+        out.append(
+            _reading("rejected_calls", refused["rejected_calls"], _count(refused["rejected_calls"]))
+        )
+    return out
+
+
+def errorstats(facts: dict[str, Any]) -> dict[str, int]:
+    """INFO errorstats as {error prefix: count}: 'OOM', 'ERR', 'WRONGTYPE', ..."""
+    out = {}
+    for name, value in section(facts, "errorstats").items():
+        count = number(value, "count") if isinstance(value, dict) else None
+        if name.startswith("errorstat_") and count is not None:
+            out[name.removeprefix("errorstat_")] = int(count)
+    return out
+
+
+def _stall_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
+    """Issue 3's "request latency increasing": what a big dataset costs the server's thread.
+
+    A fork for RDB/AOF copies the page tables of the whole dataset (latest_fork_usec), and
+    eviction and expiry cycles run inside Redis: the latency monitor and SLOWLOG see them.
+    """
+    from cachediag.checks.facts_view import human_us
+
+    fork_us = number(section(facts, "stats"), "latest_fork_usec")
+    fork = "–" if fork_us is None else ("no fork yet" if not fork_us else human_us(fork_us))
+    slow = judge("redis.slow_commands", facts)
+    events = slow["observed"].get("latency_events") or []
+    return [
+        _reading("latest_fork_usec", fork_us, fork),
+        _reading(
+            "slow_commands",
+            len(slow["observed"].get("slow_commands") or []) + len(events),
+            _stall_display(slow),
+            slow,
+        ),
+    ]
+
+
+def _stall_display(slow: dict[str, Any]) -> str:
+    observed = slow["observed"]
+    groups = observed.get("slow_commands") or []
+    events = observed.get("latency_events") or []
+    if not groups and not events:
+        return "none" if slow["status"] == "pass" else "–"
+    from cachediag.checks.stalls import commands_text, events_text
+
+    return "; ".join(part for part in (commands_text(groups), events_text(events)) if part)
 
 
 def _without_ttl(facts: dict[str, Any]) -> int | None:
@@ -242,7 +325,11 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     settings = stats(facts, "settings")
     used, limit = number(st, "bytes"), number(st, "limit_maxbytes")
     entry = judge("memcached.entry_size", facts)
-    average = entry["observed"].get("average_bytes")
+    # The server counts every item's bytes: its average needs no sample (issue 10, case 2).
+    average = server_average(st)
+    basis = "bytes / curr_items" if average is not None else None
+    if average is None:
+        average = entry["observed"].get("average_bytes")
     notes = [
         f"stats {group} is unavailable: {message}"
         for group, message in (facts.get("errors") or {}).items()
@@ -251,8 +338,9 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
     if sample.get("error"):
         notes.append(f"no key sample: {sample['error']}")
     readings = [
-        _reading("bytes", used, _bytes_text(used), judge("memcached.memory", facts)),
-        _reading("limit_maxbytes", limit, _bytes_text(limit)),
+        _reading("bytes", used, _iec_bytes_text(used)),
+        *allocator_readings(facts, judge),
+        _reading("limit_maxbytes", limit, _iec_bytes_text(limit)),
         _reading("curr_items", number(st, "curr_items"), _count(number(st, "curr_items"))),
         _reading(
             "evictions",
@@ -260,21 +348,59 @@ def memcached_report(facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
             _count(number(st, "evictions")),
             judge("memcached.evictions", facts),
         ),
+        *unfetched_readings(facts),
         _reading(
             "eviction_setting",
             settings.get("evictions"),
             str(settings.get("evictions", "–")),
             judge("memcached.eviction_policy", facts),
         ),
-        _reading("average_entry_bytes", average, human_bytes(average) if average else "–", entry),
+        _reading(
+            "average_entry_bytes",
+            average,
+            (human_bytes(average) + (f" ({basis})" if basis else "")) if average else "–",
+            entry,
+        ),
     ]
     return {
         "readings": readings,
         "slabs": slab_table(stats(facts, "slabs"), stats(facts, "items")),
-        "projection": projection(number(st, "curr_items"), average),
+        "projection": projection(number(st, "curr_items"), average, basis),
         "sampled_keys": entry["observed"].get("sampled", 0),
         "notes": notes,
     }
+
+
+def allocator_readings(facts: dict[str, Any], judge: Judge) -> list[dict[str, Any]]:
+    """The guide's Issue 3 Step 1 for Memcached: the slab allocator against the limit.
+
+    `bytes` counts item bytes; the memory is `total_malloced` (stats slabs), and a
+    write that finds neither a free chunk nor a page to take is refused (`outofmemory`,
+    stats items) under -M. memcached.memory's verdict goes with the allocator.
+    """
+    malloced = number(stats(facts, "slabs"), "total_malloced")
+    limit = number(stats(facts), "limit_maxbytes")
+    shown = _iec_bytes_text(malloced)
+    if malloced is not None and limit:
+        shown += f", {100 * malloced / limit:.1f}% of limit_maxbytes"
+    refused = refused_writes(facts)
+    return [
+        _reading("total_malloced", malloced, shown, judge("memcached.memory", facts)),
+        _reading("outofmemory", refused, _count(refused)),
+    ]
+
+
+def unfetched_readings(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """Items that left the cache before anyone read them: evicted, or expired, unread."""
+    st = stats(facts)
+    return [
+        _reading(name, number(st, name), _count(number(st, name)))
+        for name in ("evicted_unfetched", "expired_unfetched")
+    ]
+
+
+def _iec_bytes_text(value: float | None) -> str:
+    return "–" if value is None else f"{int(value):,} B ({human_bytes_iec(value)})"
 
 
 def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, Any]]:
@@ -316,7 +442,7 @@ def slab_table(slabs: dict[str, Any], items: dict[str, Any]) -> list[dict[str, A
     return rows
 
 
-def _bytes_text(value: float | None, human: Any = None) -> str:
+def _bytes_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{int(value):,} B ({human_bytes(value)})"
@@ -333,6 +459,8 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         facts = collect(target, timeout, sample_keys)
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
+    if saturated := saturation(facts):
+        return mark_error(row, target, ServerSaturated(saturated["message"], saturated["limit"]))
     if facts.get("status") != "up":
         why = (
             (facts.get("ping") or {}).get("error")
@@ -344,7 +472,7 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         )
     if facts.get("errors", {}).get("probe"):
         row["error"] = {"kind": "error", "message": safe_text(facts["errors"]["probe"])}
-    row.update(
-        redis_report(facts, judge) if target.kind == "redis" else memcached_report(facts, judge)
-    )
+    from cachediag.backends import backend_for
+
+    row.update(backend_for(target).memory_report(facts, judge))
     return row

@@ -1,6 +1,6 @@
 """`cachediag watch`: counters polled every interval and turned into rates, like `redis-cli --stat`.
 
-Polling (one INFO or one `stats` per target and interval) is I/O; the rates and the
+Polling (one INFO, or `stats` and `stats items`, per target and interval) is I/O; the rates and the
 summary are pure functions of two snapshots, tested without a server.
 """
 
@@ -29,6 +29,21 @@ MEMCACHED_OPS = (
     "cas_misses",
     "cas_badval",
 )
+
+
+# Memcached counters of trouble, shown per interval when they move (issue 10, case 12):
+# the guide's Issue 2 Step 3 (connections turned away at -c, connections made to yield
+# at -R) and Issue 3 Step 1 (writes refused for memory, items gone before any read).
+MEMCACHED_PRESSURE = {
+    "rejected_connections": "rejected_connections",
+    "listen_disabled": "listen_disabled_num",
+    "conn_yields": "conn_yields",
+    "evicted_unfetched": "evicted_unfetched",
+    "expired_unfetched": "expired_unfetched",
+}
+# From `stats items`, summed over the slab classes: writes answered SERVER_ERROR out of memory.
+REFUSED_WRITES = "refused_writes"
+PRESSURE_NAMES = (REFUSED_WRITES, *MEMCACHED_PRESSURE)
 
 
 def _num(mapping: dict[str, Any], name: str) -> float:
@@ -64,7 +79,86 @@ def memcached_counters(stats: dict[str, Any]) -> dict[str, float]:
         "clients": _num(stats, "curr_connections"),
         "keys": _num(stats, "curr_items"),
         "uptime": _num(stats, "uptime"),
+        **{name: _num(stats, counter) for name, counter in MEMCACHED_PRESSURE.items()},
     }
+
+
+def redis_connection_counters(info: dict[str, Any]) -> dict[str, float | None]:
+    """What `redis-cli --stat` adds to ops and memory: blocked clients, new connections,
+    rejected ones (maxclients). `info` is INFO parsed."""
+    stats, clients = info.get("stats", {}), info.get("clients", {})
+    return {
+        "blocked": _num(clients, "blocked_clients"),
+        "connections": _num(stats, "total_connections_received"),
+        "rejected": _num(stats, "rejected_connections"),
+    }
+
+
+def memcached_connection_counters(stats: dict[str, Any]) -> dict[str, float | None]:
+    """New and rejected connections (`-c`) from `stats`; Memcached has no blocking
+    commands, so its blocked count is None."""
+    return {
+        "blocked": None,
+        "connections": _num(stats, "total_connections"),
+        "rejected": _num(stats, "rejected_connections"),
+    }
+
+
+def connection_rates(
+    before: dict[str, Any], after: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """New and rejected connections over one interval; None where a counter is missing or
+    went down (a restart). Our own poll reuses its connection: it adds none."""
+    out: dict[str, Any] = {"blocked_clients": after.get("blocked")}
+    if after.get("blocked") is not None:
+        out["blocked_clients"] = int(after["blocked"])
+    for name, key in (("connections", "new_connections"), ("rejected", "rejected_connections")):
+        first, last = before.get(name), after.get(name)
+        out[key] = (
+            int(last - first) if first is not None and last is not None and last >= first else None
+        )
+    new = out["new_connections"]
+    out["connections_per_sec"] = round(new / max(seconds, 1e-6), 1) if new is not None else None
+    return out
+
+
+def redis_snapshot(client: Any) -> dict[str, Any]:
+    """One INFO, as counters."""
+    from cachediag.clients.resp import ReplyError, is_auth_error
+    from cachediag.probes.info import parse_redis_info
+
+    reply = client.call("INFO")
+    if isinstance(reply, ReplyError):
+        failure = AuthFailed if is_auth_error(reply) else ServerRefused
+        raise failure(f"INFO failed: {reply.text}")
+    info = parse_redis_info(reply)
+    return {**redis_counters(info), **redis_connection_counters(info)}
+
+
+def memcached_snapshot(client: Any) -> dict[str, Any]:
+    """`stats` and `stats items` (for outofmemory, which only the classes count)."""
+    from cachediag.checks.slab_view import refused_writes
+    from cachediag.probes.info import stats_numbers
+
+    numbers = stats_numbers(client.stats())
+    counters = {**memcached_counters(numbers), **memcached_connection_counters(numbers)}
+    items = stats_numbers(client.stats("items"))
+    counters[REFUSED_WRITES] = float(refused_writes({"items": items}) or 0)
+    return counters
+
+
+def pressure(kind: str, before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """How much each trouble counter of the kind (Memcached's) moved in the interval (None
+    after a reset)."""
+    from cachediag.backends import backend_for
+
+    names = backend_for(kind).pressure_counters()
+    if not names:
+        return {}
+    moved = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in names}
+    if after["uptime"] < before["uptime"] or any(delta < 0 for delta in moved.values()):
+        return dict.fromkeys(names)
+    return {name: int(delta) for name, delta in moved.items()}
 
 
 # The poll itself is a command Redis counts in total_commands_processed: not the app's.
@@ -132,6 +226,10 @@ class Totals:
     peak_ops_per_sec: float = 0.0
     memory: list[int] = field(default_factory=list)
     errors: int = 0
+    new_connections: int = 0
+    rejected_connections: int = 0
+    peak_blocked: int | None = None
+    pressure: dict[str, int] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any], seconds: float) -> None:
         if row.get("status") != "up":
@@ -148,6 +246,17 @@ class Totals:
         self.evicted += row["evicted"]
         self.expired += row["expired"]
         self.peak_ops_per_sec = max(self.peak_ops_per_sec, row["ops_per_sec"])
+        for name in PRESSURE_NAMES:
+            if row.get(name) is not None:
+                self.pressure[name] = self.pressure.get(name, 0) + row[name]
+        self._add_connections(row)
+
+    def _add_connections(self, row: dict[str, Any]) -> None:
+        self.new_connections += row.get("new_connections") or 0
+        self.rejected_connections += row.get("rejected_connections") or 0
+        blocked = row.get("blocked_clients")
+        if blocked is not None:
+            self.peak_blocked = max(self.peak_blocked or 0, blocked)
 
     def to_dict(self) -> dict[str, Any]:
         lookups = self.hits + self.misses
@@ -165,6 +274,10 @@ class Totals:
             "memory_last": self.memory[-1] if self.memory else None,
             "memory_max": max(self.memory) if self.memory else None,
             "failed_polls": self.errors,
+            "new_connections": self.new_connections,
+            "rejected_connections": self.rejected_connections,
+            "peak_blocked_clients": self.peak_blocked,
+            **({"pressure": dict(self.pressure)} if self.pressure else {}),
         }
 
 
@@ -175,33 +288,16 @@ class Poller:
         self.target = target
         self.timeout = timeout
         self.client: Any = None
-        self.last: tuple[float, dict[str, float]] | None = None
+        self.last: tuple[float, dict[str, Any]] | None = None
 
-    def _connect(self) -> Any:
-        if self.target.kind == "redis":
-            from cachediag.clients.resp import RedisClient
+    def snapshot(self) -> dict[str, Any]:
+        from cachediag.backends import backend_for
 
-            return RedisClient(self.target, self.timeout).connect()
-        from cachediag.clients.memcache_text import MemcachedClient
-
-        return MemcachedClient(self.target, self.timeout).connect()
-
-    def snapshot(self) -> dict[str, float]:
+        backend = backend_for(self.target)
         if self.client is None:
-            self.client = self._connect()
+            self.client = backend.connect(self.target, self.timeout)
         try:
-            if self.target.kind == "redis":
-                from cachediag.clients.resp import ReplyError, is_auth_error
-                from cachediag.probes.info import parse_redis_info
-
-                reply = self.client.call("INFO")
-                if isinstance(reply, ReplyError):
-                    failure = AuthFailed if is_auth_error(reply) else ServerRefused
-                    raise failure(f"INFO failed: {reply.text}")
-                return redis_counters(parse_redis_info(reply))
-            from cachediag.probes.info import stats_numbers
-
-            return memcached_counters(stats_numbers(self.client.stats()))
+            return backend.counters(self.client)
         except ProbeError:
             self.close()
             raise
@@ -228,6 +324,8 @@ class Poller:
             **row,
             "seconds": round(seconds, 3),
             **rates(self.target.kind, previous[1], counters, seconds),
+            **connection_rates(previous[1], counters, seconds),
+            **pressure(self.target.kind, previous[1], counters),
         }
 
     def close(self) -> None:

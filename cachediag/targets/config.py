@@ -9,6 +9,7 @@ from typing import Any
 
 from cachediag.checks.checklist import read_toml
 from cachediag.errors import UsageError
+from cachediag.keyspace.entities import Entities, parse_entities
 
 DEFAULT_CONFIG = Path("cachediag.toml")
 MAX_TIMEOUT = 3600.0  # the bound --timeout has
@@ -24,6 +25,7 @@ KNOWN_KEYS = {
     "metrics_url": "the application's Prometheus endpoint",
     "health_url": "the application's health endpoint",
     "metrics": "table of metric names",
+    "entities": 'cache-kit entity layouts, [entities."user"] fields = ["u64", "string"]',
 }
 
 
@@ -36,6 +38,7 @@ class Config:
     disabled: tuple[str, ...] = ()
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    entities: Entities = field(default_factory=Entities)
 
 
 def _strings(path: Path, data: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -86,4 +89,5 @@ def load_config(explicit: Path | None) -> Config:
         extra={
             k: v for k, v in data.items() if k in ("logs", "metrics_url", "health_url", "metrics")
         },
+        entities=parse_entities(data.get("entities"), f"config {path}"),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachediag.checks.base import Facts, Outcome, Thresholds, failed, passed, rule, skipped, warned
-from cachediag.checks.facts_view import human_bytes
+from cachediag.render.units import human_bytes
 
 NO_LOG = "no application log given (--log FILE, or logs = [...] in cachediag.toml)"
 _ERROR_CATEGORIES = ("serialization", "pool_exhausted")

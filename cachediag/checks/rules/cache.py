@@ -18,19 +18,30 @@ from cachediag.checks.base import (
     warned,
 )
 from cachediag.checks.facts_view import (
-    human_bytes,
-    human_us,
     keyspace_totals,
     latency_summary,
     number,
     pct,
+    plural,
+    redis_failed_writes,
+    replica_ignores_maxmemory,
     sample_keys,
     sample_problem,
+    saturation,
     section,
     stats,
 )
-from cachediag.keyspace import envelope
+from cachediag.checks.rules.serialization import judge_envelopes
+from cachediag.checks.slab_view import refused_writes
+from cachediag.checks.window import (
+    calls_text,
+    inspection_calls,
+    inspection_calls_in_window,
+    window_delta,
+    window_seconds,
+)
 from cachediag.keyspace.namespaces import namespace_of, nondeterministic_segment
+from cachediag.render.units import human_bytes, human_seconds, human_us
 
 DEFAULT_SKIP = "nothing listening at the default address; name one with --{kind}"
 
@@ -65,8 +76,28 @@ def down_outcome(facts: Facts, what: str = "") -> Outcome:
     return failed(f"{what}{error.get('message', 'no answer')}", cause=error.get("kind", "error"))
 
 
+def saturated_outcome(facts: Facts, what: str | None = None) -> Outcome | None:
+    """A failure naming the connection limit, for a server that turned us away at it.
+
+    `what` replaces the probe's own sentence (the pool check says it its way).
+    """
+    saturated = saturation(facts)
+    if saturated is None:
+        return None
+    limit = saturated.get("limit") or "the connection limit"
+    observed: dict[str, Any] = {"cause": "saturated", "limit": limit}
+    text = what.format(limit=limit) if what else str(saturated.get("message") or "saturated")
+    established = facts.get("established")
+    if isinstance(established, int):
+        observed["established_from_this_host"] = established
+        text += f"; {plural(established, 'connection')} to it from this host"
+    return failed(text, **observed)
+
+
 @rule("redis.running", "memcached.running", judges_down=True)
 def running(facts: Facts, th: Thresholds) -> Outcome:
+    if saturated := saturated_outcome(facts):
+        return saturated
     if facts.get("status") != "up":
         return down_outcome(facts, "down: ")
     samples = facts["ping"]["samples_us"]
@@ -108,8 +139,10 @@ def connectivity(facts: Facts, th: Thresholds) -> Outcome:
     return passed(text + f" to {', '.join(connect.get('addresses') or [])}", **observed)
 
 
-@rule("redis.pool", "memcached.pool")
+@rule("redis.pool", "memcached.pool", judges_saturated=True, windowed=True)
 def pool(facts: Facts, th: Thresholds) -> Outcome:
+    if saturated := saturated_outcome(facts, "every connection is taken ({limit} reached)"):
+        return saturated
     if gap := info_gap(facts):
         return gap
     if facts["kind"] == "redis":
@@ -143,65 +176,176 @@ def pool(facts: Facts, th: Thresholds) -> Outcome:
     if listen_disabled:
         observed["listen_disabled_num"] = listen_disabled
         return failed(
-            f"{text}; the connection limit was hit {listen_disabled:.0f} times "
+            f"{text}; the connection limit was hit {plural(listen_disabled, 'time')} "
             "(listen_disabled_num)",
             **observed,
         )
     status = graded_at(used, th.get("warn_at_percent", 80), th.get("fail_at_percent"))
     notes = []
     if rejected:
-        notes.append(f"{rejected:.0f} connections rejected since start")
+        notes.append(f"{plural(rejected, 'connection')} rejected since start")
         status = "warn" if status == "pass" else status
     if blocked:
-        notes.append(f"{blocked:.0f} clients blocked")
+        notes.append(f"{plural(blocked, 'client')} blocked")
+    status = _rejected_now(facts, observed, notes, status)
     return Outcome(status, "; ".join([text, *notes]), observed)
 
 
-@rule("redis.hit_rate", "memcached.hit_rate")
+def _rejected_now(facts: Facts, observed: dict[str, Any], notes: list[str], status: str) -> str:
+    """Connections rejected during the window: clients are being turned away now, not once."""
+    now = window_delta(facts, "stats", "rejected_connections")
+    if now is None:
+        return status
+    observed["rejected_in_window"] = now
+    observed["window_s"] = window_seconds(facts)
+    if not now:
+        return status
+    notes.append(
+        f"{now:,.0f} rejected in the last {window_seconds(facts):.1f} s: "
+        "clients are being turned away now"
+    )
+    return "fail"
+
+
+@rule("redis.hit_rate", "memcached.hit_rate", windowed=True)
 def hit_rate(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
         return gap
-    if facts["kind"] == "redis":
-        hits = number(section(facts, "stats"), "keyspace_hits")
-        misses = number(section(facts, "stats"), "keyspace_misses")
-    else:
-        hits = number(stats(facts), "get_hits")
-        misses = number(stats(facts), "get_misses")
+    redis = facts["kind"] == "redis"
+    names = ("keyspace_hits", "keyspace_misses") if redis else ("get_hits", "get_misses")
+    counters = section(facts, "stats") if redis else stats(facts)
+    hits, misses = number(counters, names[0]), number(counters, names[1])
     if hits is None or misses is None:
         return skipped("hit and miss counters were not reported")
-    lookups = hits + misses
-    minimum = th.get("min_lookups", 100)
-    if lookups < minimum:
-        return skipped(
-            f"only {lookups:.0f} lookups since start (fewer than {minimum}): too few to judge",
-            hits=hits,
-            misses=misses,
+    exclude = redis and th.get("exclude_inspection_commands", True)
+    # Since start, less the lookups of key-inspection commands (earlier samples, scanners).
+    excluded = inspection_calls(section(facts, "commandstats")) if exclude else {}
+    lifetime = _rate_over(max(hits - sum(excluded.values()), 0), misses, excluded)
+    windowed = _window_rate(facts, names, exclude)
+    if windowed is not None and windowed["lookups"] >= th.get("min_window_lookups", 20):
+        basis, judged = "window", windowed
+        summary = (
+            f"hit rate {judged['rate']:.1%} over the last {windowed['seconds']:.1f} s "
+            f"({judged['hits']:,.0f} hits, {judged['misses']:,.0f} misses)"
         )
-    rate = hits / lookups
-    observed = {"hits": hits, "misses": misses, "hit_rate": round(rate, 4)}
-    summary = f"hit rate {rate:.1%} ({hits:.0f} hits, {misses:.0f} misses)"
-    own = (facts.get("sample") or {}).get("own_lookups")
-    if isinstance(own, int) and own > 0:
-        observed["sample_lookups_per_run"] = own
-        # Reading a key's TTL or value counts as a hit: frequent runs inflate this rate.
-        if own >= lookups * th.get("note_own_lookups_above", 0.01):
-            summary += (
-                f"; each cachediag key sample adds ~{own} hits, so frequent runs inflate it "
-                "(use --sample-keys 0, or the app's metrics)"
+        if lifetime["lookups"]:
+            summary += f"; {lifetime['rate']:.1%} since start"
+    else:
+        basis, judged = "lifetime", lifetime
+        minimum = th.get("min_lookups", 100)
+        why = _no_window_reason(facts, windowed)
+        if judged["lookups"] < minimum:
+            observed_skip: dict[str, Any] = {"hits": judged["hits"], "misses": judged["misses"]}
+            text = (
+                (f"{why}; " if why else "")
+                + f"only {judged['lookups']:.0f} lookups since start (fewer than {minimum}): "
+                "too few to judge"
             )
+            if judged["excluded"]:
+                observed_skip["inspection_lookups_excluded"] = judged["excluded"]
+                text += (
+                    f" ({sum(judged['excluded'].values()):,} more by scanners' commands left out)"
+                )
+            text += _own_sample_note(facts, observed_skip, judged["lookups"], th, exclude)
+            return skipped(text, **observed_skip)
+        summary = (
+            f"hit rate {judged['rate']:.1%} since start "
+            f"({judged['hits']:,.0f} hits, {judged['misses']:,.0f} misses)"
+        )
+        if why:
+            summary = f"{why}; {summary}"
+    rate = judged["rate"]
+    observed: dict[str, Any] = {
+        "hits": judged["hits"],
+        "misses": judged["misses"],
+        "hit_rate": round(rate, 4),
+        "basis": basis,
+    }
+    if windowed is not None:
+        observed["window"] = _rate_fact(windowed)
+        if basis == "window":
+            observed["lifetime"] = _rate_fact(lifetime)
+    if judged["excluded"]:
+        observed["inspection_lookups_excluded"] = judged["excluded"]
+        summary += (
+            f"; {plural(sum(judged['excluded'].values()), 'lookup')} by scanners' commands "
+            "left out "
+            f"({calls_text(judged['excluded'])})"
+        )
+    summary += _own_sample_note(facts, observed, judged["lookups"], th, exclude)
     return Outcome(graded(rate, th, above=False), summary, observed)
 
 
-def _value_envelopes(facts: Facts) -> dict[str, list[tuple[str, envelope.Envelope]]]:
-    """Envelope of every sampled value whose first bytes we have, by namespace."""
-    by_namespace: dict[str, list[tuple[str, envelope.Envelope]]] = defaultdict(list)
-    for item in sample_keys(facts):
-        head = item.get("head_hex")
-        if head is None:
-            continue
-        decoded = envelope.decode(bytes.fromhex(head), item.get("length"))
-        by_namespace[namespace_of(item["key"])].append((item["key"], decoded))
-    return by_namespace
+def _rate_over(hits: float, misses: float, excluded: dict[str, int]) -> dict[str, Any]:
+    lookups = hits + misses
+    return {
+        "hits": hits,
+        "misses": misses,
+        "lookups": lookups,
+        "rate": hits / lookups if lookups else 0.0,
+        "excluded": excluded,
+    }
+
+
+def _rate_fact(reading: dict[str, Any]) -> dict[str, Any]:
+    fact = {
+        "hits": reading["hits"],
+        "misses": reading["misses"],
+        "hit_rate": round(reading["rate"], 4) if reading["lookups"] else None,
+    }
+    if "seconds" in reading:
+        fact["seconds"] = reading["seconds"]
+    return fact
+
+
+def _window_rate(facts: Facts, names: tuple[str, str], exclude: bool) -> dict[str, Any] | None:
+    """Hits and misses between the window's two readings, or None without a usable window."""
+    hits, misses = (window_delta(facts, "stats", name) for name in names)
+    if hits is None or misses is None:
+        return None
+    excluded = inspection_calls_in_window(facts) if exclude else {}
+    reading = _rate_over(max(hits - sum(excluded.values()), 0), misses, excluded)
+    reading["seconds"] = window_seconds(facts)
+    return reading
+
+
+def _no_window_reason(facts: Facts, windowed: dict[str, Any] | None) -> str:
+    """Why the rate since start is judged: said in the summary, never silently."""
+    window = facts.get("window")
+    if not window:
+        return ""  # no window asked for (--window 0)
+    seconds = float(window.get("seconds") or window.get("requested_s") or 0)
+    if window.get("error"):
+        return f"the window's first reading failed ({window['error']})"
+    if windowed is None:
+        return f"the counters were reset during the {seconds:.1f} s window"
+    if not windowed["lookups"]:
+        return f"no lookups in the last {seconds:.1f} s"
+    return (
+        f"only {plural(windowed['lookups'], 'lookup')} in the last {seconds:.1f} s "
+        f"({windowed['rate']:.0%} hits): too few"
+    )
+
+
+def _own_sample_note(
+    facts: Facts, observed: dict[str, Any], lookups: float, th: Thresholds, excluded: bool
+) -> str:
+    """What this run's key sample did to the counters (it ran after they were read)."""
+    own = (facts.get("sample") or {}).get("own_lookups")
+    if not isinstance(own, int) or own <= 0:
+        return ""
+    observed["sample_lookups_per_run"] = own
+    if excluded:
+        # Sent by inspection commands: later readings leave them out like any scanner's.
+        return f"; the key sample then added {plural(own, 'lookup')}"
+    # Reading a key's TTL or value counts as a lookup: frequent runs inflate this rate.
+    if own >= lookups * th.get("note_own_lookups_above", 0.01):
+        noun = "hits" if facts["kind"] == "redis" else "lookups (hits, and misses for items gone)"
+        return (
+            f"; each cachediag key sample adds ~{own} {noun}, so frequent runs inflate it "
+            "(use --sample-keys 0, or the app's metrics)"
+        )
+    return ""
 
 
 @rule("redis.serialization", "memcached.serialization")
@@ -211,39 +355,12 @@ def serialization(facts: Facts, th: Thresholds) -> Outcome:
     value_reason = (facts.get("sample") or {}).get("value_reason")
     if value_reason:
         return Outcome("error", f"sampled values could not be read: {value_reason}")
-    by_namespace = _value_envelopes(facts)
-    problems: list[str] = []
-    observed: dict[str, Any] = {"namespaces": {}}
-    carrying = 0
-    for namespace, entries in sorted(by_namespace.items()):
-        states = Counter(env.state for _, env in entries)
-        if not any(env.carries_magic for _, env in entries):
-            continue  # not a cache-kit namespace
-        carrying += len(entries)
-        bad = [(key, env) for key, env in entries if env.state != envelope.VALID]
-        observed["namespaces"][namespace] = {
-            "valid": states[envelope.VALID],
-            "invalid_magic": states[envelope.NO_ENVELOPE],
-            "undecodable": states[envelope.UNDECODABLE],
-        }
-        if bad:
-            parts = []
-            if states[envelope.NO_ENVELOPE]:
-                parts.append(f"{states[envelope.NO_ENVELOPE]} with an invalid magic header")
-            if states[envelope.UNDECODABLE]:
-                parts.append(f"{states[envelope.UNDECODABLE]} that cannot be decoded")
-            problems.append(
-                f"{namespace}: {' and '.join(parts)} among {len(entries)} sampled entries "
-                f"(e.g. {bad[0][0]})"
-            )
-    if not carrying:
-        return skipped("no sampled value carries the cache-kit envelope", **observed)
-    if problems:
-        return failed("; ".join(problems), **observed)
-    return passed(f"{carrying} sampled cache-kit entries decode cleanly", **observed)
+    return judge_envelopes(facts)
 
 
-@rule("redis.memory", "memcached.memory")
+# memcached.memory is judged on the slab allocator: checks/rules/slab_memory.py (so the
+# kind branch below only ever sees Redis now).
+@rule("redis.memory")
 def memory(facts: Facts, th: Thresholds) -> Outcome:
     if gap := info_gap(facts):
         return gap
@@ -261,12 +378,127 @@ def memory(facts: Facts, th: Thresholds) -> Outcome:
             used_bytes=used,
             max_bytes=0,
         )
+    if facts["kind"] == "redis":
+        return redis_memory(facts, th, used, limit)
     used_pct = pct(used, limit)
     return Outcome(
         graded_at(used_pct, th.get("warn_at_percent", 80), th.get("fail_at_percent", 95)),
         f"{human_bytes(used)} of {human_bytes(limit)} ({used_pct:.1f}%)",
         {"used_bytes": used, "max_bytes": limit, "used_percent": round(used_pct, 2)},
     )
+
+
+def redis_memory(facts: Facts, th: Thresholds, used: float, limit: float) -> Outcome:
+    """used_memory against maxmemory, read the way the eviction policy makes it mean.
+
+    With an allkeys-* policy, reaching maxmemory is how a bounded cache runs: it
+    evicts to make room, and what matters is what eviction does to the hit rate. A
+    read-only replica ignoring maxmemory follows its primary. Otherwise (noeviction,
+    volatile-*) the limit is where writes start to fail: graded by how near it is, and
+    any write already refused makes it at least a warning.
+    """
+    used_pct = pct(used, limit)
+    text = f"{human_bytes(used)} of {human_bytes(limit)} ({used_pct:.1f}%)"
+    observed: dict[str, Any] = {
+        "used_bytes": used,
+        "max_bytes": limit,
+        "used_percent": round(used_pct, 2),
+    }
+    policy = str(
+        section(facts, "memory").get("maxmemory_policy")
+        or ((facts.get("config") or {}).get("values") or {}).get("maxmemory-policy")
+        or ""
+    )
+    if replica_ignores_maxmemory(facts):
+        observed["role"] = "replica"
+        if used > limit:
+            return warned(
+                f"{text}: a replica that ignores maxmemory holds more than it; its primary's "
+                "limit is higher, so make sure this host has the RAM",
+                **observed,
+            )
+        return passed(f"{text}; a replica that ignores maxmemory: its primary evicts", **observed)
+    warn_at = th.get("warn_at_percent", 80)
+    if policy.startswith("allkeys-"):
+        return _bounded_cache(facts, th, text, observed, policy, full=used_pct >= warn_at)
+    failed_writes = redis_failed_writes(facts)
+    observed.update(failed_writes)
+    status = graded_at(used_pct, warn_at, th.get("fail_at_percent", 95))
+    if failed_writes.get("oom") and status == "pass":
+        status = "warn"
+    return Outcome(status, text + _refused_text(failed_writes), observed)
+
+
+def _evictions_text(evicted: float, uptime: float | None, min_uptime: float) -> str:
+    """'1,234 keys evicted since start (41.0/hour)', or over a short uptime the count alone."""
+    counted = f"{plural(evicted, 'key')} evicted"
+    if uptime is None:
+        return f"{counted} since start"
+    if uptime < min_uptime:
+        return f"{counted} in the {human_seconds(uptime)} since start"
+    per_hour = evicted / (uptime / 3600)
+    rate = f"{per_hour:,.1f}/hour" if per_hour >= 1 else f"{per_hour * 24:,.1f}/day"
+    return f"{counted} since start ({rate})"
+
+
+def _bounded_cache(
+    facts: Facts,
+    th: Thresholds,
+    text: str,
+    observed: dict[str, Any],
+    policy: str,
+    *,
+    full: bool,
+) -> Outcome:
+    """An allkeys-* cache: pass while eviction leaves the hit rate alone, warn when it does not."""
+    observed["policy"] = policy
+    failed_writes = redis_failed_writes(facts)
+    if failed_writes.get("oom"):
+        # allkeys-* evicts, yet writes failed: what fills maxmemory is not keys (client
+        # output buffers, the replication backlog), or one value is larger than the room.
+        return warned(
+            f"{text}{_refused_text(failed_writes)}, although {policy} evicts: memory outside "
+            "the keys (client buffers, replication backlog) or oversized values fill maxmemory",
+            cause="refused",
+            **observed,
+            **failed_writes,
+        )
+    if not full:
+        return passed(text, **observed)
+    info_stats = section(facts, "stats")
+    evicted = number(info_stats, "evicted_keys") or 0
+    hits = number(info_stats, "keyspace_hits") or 0
+    misses = number(info_stats, "keyspace_misses") or 0
+    uptime = number(section(facts, "server"), "uptime_in_seconds")
+    min_uptime = th.get("min_uptime_for_rate_seconds", 600)
+    lookups = hits + misses
+    rate = hits / lookups if lookups >= th.get("min_lookups", 100) else None
+    observed.update(evicted=evicted, hit_rate=None if rate is None else round(rate, 4))
+    full_text = f"{text}: full, as a bounded {policy} cache runs"
+    evicting = _evictions_text(evicted, uptime, min_uptime)
+    warn_below = th.get("warn_hit_rate_below", 0.3)
+    if evicted and rate is not None and rate < warn_below:
+        return warned(
+            f"{full_text}, but it evicts ({evicting}) while only {rate:.1%} of lookups hit: "
+            "the working set does not fit",
+            cause="evicting",
+            **observed,
+        )
+    keys = facts.get("dbsize") or keyspace_totals(facts)[0]
+    if evicted and uptime and uptime >= min_uptime and keys:
+        residency = keys / (evicted / uptime)  # how long an entry stays, on average
+        observed["residency_seconds"] = round(residency)
+        if residency < th.get("warn_residency_below_seconds", 60):
+            return warned(
+                f"{full_text}, but it evicts ({evicting}): an entry stays about "
+                f"{human_seconds(residency)} before it is evicted",
+                cause="evicting",
+                **observed,
+            )
+    hit_text = (
+        f"hit rate {rate:.1%}" if rate is not None else "too few lookups yet to judge the hit rate"
+    )
+    return passed(f"{full_text}; {evicting}, {hit_text}", **observed)
 
 
 def _no_ttl_namespaces(keys: list[dict[str, Any]], no_expiry: Any) -> list[str]:
@@ -328,7 +560,8 @@ def key_determinism(facts: Facts, th: Thresholds) -> Outcome:
         return passed(f"{len(keys)} sampled {noun}, none carries a timestamp or nonce", **observed)
     worst = sorted(flagged.items(), key=lambda kv: -len(kv[1]))
     parts = [
-        f"{ns}: {len(items)} keys, e.g. {items[0][0]} ({items[0][1]})" for ns, items in worst[:3]
+        f"{ns}: {plural(len(items), 'key')}, e.g. {items[0][0]} ({items[0][1]})"
+        for ns, items in worst[:3]
     ]
     return warned("each write makes a new key: " + "; ".join(parts), **observed)
 
@@ -342,10 +575,7 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
         if not evictions:
             return skipped("stats settings did not report evictions")
         if evictions == "off":
-            return failed(
-                "started with -M: a full cache answers writes with errors instead of evicting",
-                evictions="off",
-            )
+            return _no_eviction_failure(facts)
         return passed("evictions on (LRU)", evictions="on")
     policy = section(facts, "memory").get("maxmemory_policy")
     if policy is None:
@@ -353,10 +583,8 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
     if policy is None:
         return skipped("maxmemory-policy was not reported")
     observed: dict[str, Any] = {"policy": policy}
-    if policy == "noeviction":
-        return failed(
-            "noeviction: once maxmemory is reached every write fails with OOM", **observed
-        )
+    if verdict := policy_that_cannot_evict(facts, policy):
+        return verdict
     if policy.startswith("volatile-"):
         total, expiring = keyspace_totals(facts)
         share = (total - expiring) / total if total else 0.0
@@ -366,6 +594,76 @@ def eviction_policy(facts: Facts, th: Thresholds) -> Outcome:
                 f"{policy} can evict only keys with a TTL, and {share:.0%} have none", **observed
             )
     return passed(policy, **observed)
+
+
+def _no_eviction_failure(facts: Facts) -> Outcome:
+    """-M: a full cache answers writes with errors; say how many it has refused so far."""
+    text = "started with -M: a full cache answers writes with errors instead of evicting"
+    refused = refused_writes(facts)
+    if refused:
+        text += f"; {plural(refused, 'write')} refused so far (outofmemory)"
+    return failed(text, evictions="off", refused_writes=refused)
+
+
+def _refused_text(failed_writes: dict[str, Any]) -> str:
+    """'; 2,927 writes refused with OOM so far (errorstat_OOM)', or '' when none were."""
+    oom = failed_writes.get("oom")
+    if oom:
+        return f"; {plural(oom, 'write')} refused with OOM so far (errorstat_OOM)"
+    return ""
+
+
+def policy_that_cannot_evict(facts: Facts, policy: str) -> Outcome | None:
+    """The verdicts on a policy that cannot make room, with the writes refused for it.
+
+    A read-only replica that ignores maxmemory is not judged by its own policy: it
+    takes no writes, and its primary evicts for it. noeviction, and a volatile-*
+    policy when no key has a TTL, evict nothing: at maxmemory every write fails with
+    OOM. None: the rule's other verdicts apply.
+    """
+    failed_writes = redis_failed_writes(facts)
+    observed: dict[str, Any] = {"policy": policy, **failed_writes}
+    if replica_ignores_maxmemory(facts):
+        return passed(
+            f"{policy} on a read-only replica that ignores maxmemory (replica-ignore-maxmemory "
+            "yes): it takes no writes, its primary evicts for it",
+            role="replica",
+            **observed,
+        )
+    if policy == "noeviction":
+        return failed(
+            "noeviction: once maxmemory is reached every write fails with OOM"
+            + _refused_text(failed_writes),
+            **observed,
+        )
+    if not policy.startswith("volatile-"):
+        return None
+    total, expiring = keyspace_totals(facts)
+    observed["share_without_ttl"] = round((total - expiring) / total, 4) if total else 0.0
+    if total and not expiring:
+        return failed(
+            f"{policy} can evict only keys with a TTL, and none of the {plural(total, 'key')} "
+            "has one: at maxmemory every write fails with OOM, as under noeviction"
+            + _refused_text(failed_writes),
+            **observed,
+        )
+    if failed_writes.get("oom"):
+        return failed(
+            f"{policy} ran out of keys with a TTL to evict" + _refused_text(failed_writes),
+            **observed,
+        )
+    return None
+
+
+# The window of a server's counters: they restart at a reset too, not only at boot.
+_SINCE_RESET = {
+    "redis": "since start or the last CONFIG RESETSTAT",
+    "memcached": "since start or the last stats reset",
+}
+
+
+def _since_reset(facts: Facts) -> str:
+    return _SINCE_RESET.get(str(facts.get("kind")), "since start")
 
 
 @rule("redis.evictions", "memcached.evictions")
@@ -380,14 +678,17 @@ def evictions(facts: Facts, th: Thresholds) -> Outcome:
         uptime = number(stats(facts), "uptime")
     if count is None:
         return skipped("eviction counters were not reported")
-    hours = max((uptime or 0) / 3600, 1 / 60)
-    observed = {"evicted": count, "per_hour": round(count / hours, 1), "uptime_seconds": uptime}
+    # A rate extrapolated from a minute of uptime says nothing: below this, the count.
+    min_uptime = th.get("min_uptime_for_rate_seconds", 600)
+    per_hour = round(count / (uptime / 3600), 1) if uptime and uptime >= min_uptime else None
+    observed = {"evicted": count, "per_hour": per_hour, "uptime_seconds": uptime}
     if count > th.get("warn_above", 0):
         return warned(
-            f"{count:.0f} keys evicted since start ({count / hours:.1f}/hour): the cache is full",
+            f"{_evictions_text(count, uptime, min_uptime)}: the cache is full "
+            f"(counted {_since_reset(facts)})",
             **observed,
         )
-    return passed("no evictions since start", **observed)
+    return passed(f"no evictions {_since_reset(facts)}", **observed)
 
 
 @rule("redis.entry_size", "memcached.entry_size")
@@ -472,11 +773,17 @@ def restarts(facts: Facts, th: Thresholds) -> Outcome:
     observed = {"uptime_seconds": uptime, "flushes": flushes}
     findings = []
     if uptime < th.get("warn_uptime_below_seconds", 3600):
-        findings.append(f"restarted {uptime / 60:.0f} min ago")
+        # One fresh start is a cold cache, not proof that something keeps clearing it.
+        findings.append(
+            f"restarted {human_seconds(uptime)} ago: the cache is cold and warming up "
+            "(misses are expected until it refills)"
+        )
     if flushes:
-        findings.append(f"flushed {flushes:.0f} times since start")
+        findings.append(
+            f"flushed {plural(flushes, 'time')} {_since_reset(facts)}: each flush empties the cache"
+        )
     if findings:
-        return warned("; ".join(findings) + ": the cache is being cleared", **observed)
+        return warned("; ".join(findings), **observed)
     return passed(f"up {uptime / 3600:.1f} h, no flushes", **observed)
 
 
@@ -490,9 +797,48 @@ def latency(facts: Facts, th: Thresholds) -> Outcome:
         summary["p99_us"],
         {"warn_above": th.get("warn_p99_us", 10_000), "fail_above": th.get("fail_p99_us", 100_000)},
     )
-    return Outcome(
-        status,
+    text = (
         f"p50 {human_us(summary['p50_us'])}, p99 {human_us(summary['p99_us'])}, "
-        f"max {human_us(summary['max_us'])} over {summary['samples']} round trips",
-        summary,
+        f"max {human_us(summary['max_us'])} over {summary['samples']} round trips"
+    )
+    if status != "pass" and facts["kind"] == "redis":
+        clause, cause = _latency_cause(facts, summary, th.get("warn_p99_us", 10_000))
+        if clause:
+            text += f"; {clause}"
+            summary = {**summary, "cause": cause}
+    return Outcome(status, text, summary)
+
+
+def _latency_cause(facts: Facts, summary: dict[str, Any], slow_us: float) -> tuple[str, str]:
+    """Where slow round trips went: Redis busy (SLOWLOG, LATENCY LATEST) or elsewhere."""
+    from cachediag.checks import stalls as stall_view
+
+    stalls = stall_view.stall_facts(facts)
+    if stalls is None:
+        return "", ""
+    unreadable = (stalls.get("slowlog") or {}).get("error")
+    during = stall_view.during_measurement(facts, slow_us)
+    busy = stall_view.stall_clause(during)
+    if busy:
+        return (
+            f"server-side: Redis was busy with {busy} while cachediag measured, so the time "
+            f"was spent in Redis, not on the network (fastest round trip "
+            f"{human_us(summary['min_us'])})",
+            "server",
+        )
+    if unreadable:
+        return f"{unreadable}: whether Redis itself stalled is not known", "unknown"
+    logged_from = (stalls.get("slowlog") or {}).get("log_slower_than_us")
+    if isinstance(logged_from, int) and logged_from > slow_us:
+        return (
+            f"SLOWLOG logs only commands slower than {human_us(logged_from)} "
+            "(slowlog-log-slower-than): shorter stalls in Redis are not excluded",
+            "unknown",
+        )
+    note = stall_view.monitor_note(stalls)
+    return (
+        f"no command slower than {human_us(slow_us)} in SLOWLOG while cachediag measured: "
+        "the time was spent outside command execution (the network, or the server host's "
+        "CPU or swap)" + (f"; {note}" if note else ""),
+        "network-or-host",
     )

@@ -21,6 +21,7 @@ from cachediag.checks.base import (
     skipped,
     warned,
 )
+from cachediag.render.units import human_bytes_iec
 from cachediag.safety.textsafe import safe_text
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -68,17 +69,6 @@ def _worst(*statuses: str) -> str:
 
 def _outcome(status: str, summary: str, observed: dict[str, Any]) -> Outcome:
     return Outcome(status, summary, observed)
-
-
-def _human_bytes(value: float | None) -> str:
-    if value is None:
-        return "?"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} PiB"  # pragma: no cover - unreachable
 
 
 @rule("host.cpu")
@@ -129,15 +119,15 @@ def memory(facts: Facts, thresholds: Thresholds) -> Outcome:
     )
     parts = [
         f"{avail:.1f}% of memory available "
-        f"({_human_bytes(section.get('available_bytes'))} of "
-        f"{_human_bytes(section.get('total_bytes'))})"
+        f"({human_bytes_iec(section.get('available_bytes'))} of "
+        f"{human_bytes_iec(section.get('total_bytes'))})"
     ]
     if status == "fail":
         parts.append(f"below {limits.get('fail_available_below')}%")
     elif status == "warn":
         parts.append(f"below {limits.get('warn_available_below')}%")
     if swap_used is not None and swap_used > 0:
-        parts.append(f"swap in use: {_human_bytes(swap_used)}")
+        parts.append(f"swap in use: {human_bytes_iec(swap_used)}")
         if limits.get("warn_on_swap", True):
             status = _worst(status, "warn")
     elif swap_used is None:
@@ -188,7 +178,7 @@ def disk(facts: Facts, thresholds: Thresholds) -> Outcome:
     status = graded(worst_pct, limits)
     summary = (
         f"disk {_disk_label(worst)}: {worst_pct:.1f}% used "
-        f"({_human_bytes(_number(worst.get('free_bytes')))} free)"
+        f"({human_bytes_iec(_number(worst.get('free_bytes')))} free)"
     )
     if status != "pass":
         summary += f", above {limits.get('fail_above' if status == 'fail' else 'warn_above')}%"
@@ -420,6 +410,7 @@ def congestion(facts: Facts, thresholds: Thresholds) -> Outcome:
 
     jitter_obs: dict[str, Any] = {}
     jittery: list[str] = []
+    stalled: list[str] = []
     for row in jitter_rows:
         name = str(row.get("target"))
         jit = _number(row.get("jitter_us"))
@@ -431,6 +422,10 @@ def congestion(facts: Facts, thresholds: Thresholds) -> Outcome:
             "samples": row.get("samples"),
         }
         if jit is not None and jitter_limit is not None and jit > jitter_limit:
+            if row.get("server_stalls"):
+                # Redis ran slow commands while its PINGs were timed: the server, not the path.
+                stalled.append(f"{safe_text(name)} p99-p50 {int(jit)} µs")
+                continue
             jittery.append(f"{safe_text(name)} p99-p50 {int(jit)} µs")
     observed: dict[str, Any] = {
         "retrans_percent_since_boot": ratio,
@@ -472,5 +467,11 @@ def congestion(facts: Facts, thresholds: Thresholds) -> Outcome:
         parts.append(f"worst jitter p99-p50 {worst} µs")
     else:
         parts.append("no latency samples for jitter")
+    if stalled:
+        parts.append(
+            "jitter from server-side stalls, not the network (redis.slow_commands): "
+            + ", ".join(stalled)
+        )
+        observed["jitter_from_server_stalls"] = stalled
     observed["jittery"] = jittery
     return _outcome(status, "; ".join(parts), observed)

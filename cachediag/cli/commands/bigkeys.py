@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -25,10 +24,13 @@ from cachediag.cli.scanopts import (
     parse_cursor,
     want_progress,
 )
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 BIGKEYS_SCHEMA = "cachediag.bigkeys/v1"
 
 
+@json_schema_option("bigkeys")
 @target_options
 def bigkeys(
     common: CommonOptions,
@@ -138,7 +140,7 @@ def bigkeys(
                 err(f"{row['target']}: partial scan; resume with --cursor {row['resume_cursor']}")
         if json_output:
             document = targets_document(BIGKEYS_SCHEMA, rows)
-            write_output(json.dumps(document, indent=2, ensure_ascii=False) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import bigkeys as render
 

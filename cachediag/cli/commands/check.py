@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +14,9 @@ import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
+from cachediag.render.json_text import to_json
 
 if TYPE_CHECKING:
     from cachediag.checks.checklist import Checklist
@@ -54,6 +54,7 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+@json_schema_option("check", of="--format json")
 @target_options
 def check(
     common: CommonOptions,
@@ -94,17 +95,22 @@ def check(
             help="Keys sampled per target (SCAN, never KEYS; 0: no sample).",
         ),
     ] = 1000,
+    window: Annotated[
+        float,
+        typer.Option(
+            "--window",
+            metavar="SECONDS",
+            min=0,
+            max=3600,
+            help="Read each Redis's counters twice, SECONDS apart, before the key sample: "
+            "the hit rate (and rejected connections) of now, not since boot "
+            "(0: since boot only).",
+        ),
+    ] = 2.0,
     list_checks: Annotated[
         bool,
         typer.Option(
             "--list", help="List every check with its section, thresholds and remedy, then exit."
-        ),
-    ] = False,
-    json_schema: Annotated[
-        bool,
-        typer.Option(
-            "--json-schema",
-            help="Print the JSON schema of --format json (cachediag.check/v1), then exit.",
         ),
     ] = False,
     log: Annotated[
@@ -139,6 +145,8 @@ def check(
     """Run the production troubleshooting checklist against Redis, Memcached and this host.
 
     Read-only: nothing is written to any server, and keys are sampled with a bounded SCAN.
+    Redis counters are read twice, --window seconds apart (default 2), so the hit rate is
+    today's; with no lookups in the window it falls back to the rate since boot, and says so.
 
     Example: cachediag check --redis redis://:secret@10.0.0.5:6379/0 --memcached 10.0.0.6:11211
 
@@ -148,11 +156,6 @@ def check(
     """
     chosen = Format.json if json_output else format
     with cli_errors(common.debug), _nagios_unknown(chosen, output):
-        if json_schema:
-            from cachediag.schemas import check_schema_text
-
-            write_output(check_schema_text(), output)
-            return
         from cachediag.checks import checklist as checklists
         from cachediag.checks.evaluate import evaluate
         from cachediag.probes.collect import collect_facts
@@ -182,7 +185,13 @@ def check(
                 _split_paths(log), metrics_url, health_url, config.extra, config.path
             )
         facts = collect_facts(
-            targets, config_setup.timeout, sample_keys, host="host" in wants_kinds, app=app_sources
+            targets,
+            config_setup.timeout,
+            sample_keys,
+            host="host" in wants_kinds,
+            app=app_sources,
+            entities=config_setup.config.entities,
+            window=_window_needed(loaded, window),
         )
         report = evaluate(
             loaded,
@@ -190,13 +199,20 @@ def check(
             fail_on_warn=fail_on is FailOn.warn,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-        _write_report(render_report(report, chosen, terminal=False if output else None), output)
+        write_output(render_report(report, chosen, terminal=False if output else None), output)
         code = report.exit_code
         if chosen is Format.nagios:
             from cachediag.render import nagios
 
             code = nagios.exit_code(report)
     raise typer.Exit(code)
+
+
+def _window_needed(loaded: Checklist, window: float) -> float:
+    """The window, when a selected check judges over it; else 0, and no wait."""
+    from cachediag.checks.base import WINDOWED
+
+    return window if any(spec.id in WINDOWED for spec in loaded.checks) else 0.0
 
 
 @contextmanager
@@ -216,7 +232,9 @@ def _nagios_unknown(chosen: Format, output: str | None) -> Iterator[None]:
 
         line = safe_text(mask_secrets(str(exc))).replace("|", "/")
         write_output(f"CACHEDIAG UNKNOWN - {line}\n", output)
-        exc.exit_code = 3
+        from cachediag.render.nagios import UNKNOWN
+
+        exc.exit_code = UNKNOWN
         raise
 
 
@@ -229,31 +247,16 @@ def _render_list(loaded: Checklist, chosen: Format) -> str:
                 "item": spec.item,
                 "thresholds": spec.thresholds,
                 "remedy": spec.remedy,
+                "remedies": spec.remedies,
                 "ref": spec.ref,
             }
             for spec in loaded.checks
         ]
         document = {"checklist": loaded.title, "source": loaded.source, "checks": checks}
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        return to_json(document) + "\n"
     from cachediag.render import checklist_list
 
     return checklist_list.render(loaded)
-
-
-def _write_report(text: str, output: str | None) -> None:
-    """-o FILE is replaced atomically: node_exporter's textfile collector (or a CI job)
-    reading the file while a run rewrites it must see the old report or the new one."""
-    if not output or output == "-":
-        write_output(text, output)
-        return
-    target = Path(output)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise CachediagError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def render_report(report: Report, chosen: Format, terminal: bool | None = None) -> str:
@@ -264,5 +267,8 @@ def render_report(report: Report, chosen: Format, terminal: bool | None = None) 
 
 
 def _split_paths(values: list[str] | None) -> list[str]:
-    # Unlike ids, a path may contain a comma: --log is repeated, never split.
-    return [value for value in values or [] if value]
+    # Unlike ids, a path may contain a comma: --log is repeated, never split. An empty
+    # one is a usage error, as `logs ""` is, not a flag silently dropped.
+    if any(not value for value in values or []):
+        raise CachediagError("--log needs a file path, not an empty string")
+    return list(values or [])

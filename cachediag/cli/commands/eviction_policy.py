@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -10,11 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 EVICTION_SCHEMA = "cachediag.eviction-policy/v1"
 
 
+@json_schema_option("eviction-policy")
 @target_options
 def eviction_policy(
     common: CommonOptions,
@@ -50,8 +53,9 @@ def eviction_policy(
     """Show maxmemory and the eviction policy, with the verdict of `check` and the fix.
 
     With --set POLICY (Redis): validate it, show the change, ask (or --yes), CONFIG SET,
-    read it back, and with --rewrite persist it. Memcached cannot change its limit or
-    eviction mode at runtime: the restart flags (-m, -M) are shown instead.
+    read it back, and with --rewrite persist it. Memcached cannot change its eviction
+    mode at runtime (its limit only, with cache_memlimit): the restart flags (-m, -M)
+    are shown instead.
 
     Examples: cachediag eviction-policy --redis redis://10.0.0.5:6379
               cachediag eviction-policy --set allkeys-lru --maxmemory 2gb --rewrite
@@ -73,11 +77,15 @@ def eviction_policy(
         policy = eviction.validate_policy(set_policy) if set_policy is not None else None
         size = eviction.parse_size(maxmemory) if maxmemory is not None else None
         config_setup = setup(common)
-        if policy is not None and not any(t.kind == "redis" for t in config_setup.targets):
+        from cachediag.backends import backend_for
+
+        if policy is not None and not any(
+            backend_for(t).runtime_eviction_settings for t in config_setup.targets
+        ):
             raise UsageError(
-                "--set changes Redis only: Memcached cannot change its memory limit or "
-                "eviction mode at runtime; "
-                "restart it with -m MEGABYTES and without -M"
+                "--set changes Redis only: Memcached cannot change its eviction mode at "
+                "runtime; restart it with -m MEGABYTES and without -M (cache_memlimit MB "
+                "raises its limit without a restart)"
             )
         judge = Judge.load(config_setup.config.thresholds)
         timeout = config_setup.timeout
@@ -105,7 +113,7 @@ def eviction_policy(
             document = targets_document(EVICTION_SCHEMA, rows)
             if policy is not None:
                 document["set"] = {"policy": policy, "maxmemory": size, "rewrite": rewrite}
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             write_output(render.render(rows), None)
     raise typer.Exit(code)
@@ -121,60 +129,23 @@ def _set(
     json_output: bool,
     reread: Callable[[Any], dict[str, Any]],
     timeout: float,
-) -> int:
-    """Plan, confirm, apply, verify; returns the exit code. Nothing is written unconfirmed."""
-    from cachediag.errors import UsageError
-    from cachediag.render import eviction_policy as render
+) -> ExitCode:
+    """Plan, confirm, apply, verify (cachediag.writes); returns the exit code. Nothing is
+    written unconfirmed."""
+    from cachediag import writes
     from cachediag.server import eviction
 
-    by_name = {t.name: t for t in targets}
-    planned: list[tuple[str, list[dict[str, Any]]]] = []
-    failed = False
-    for row in rows:
-        if row["kind"] != "redis":
-            continue
-        if row["status"] != "up":
-            failed = True
-            continue
-        if not row.get("config_available"):
-            row["outcome"] = {
-                "changes": [],
-                "verified": False,
-                "error": "CONFIG is unavailable to this user: nothing can be changed here",
-            }
-            failed = True
-            continue
-        changes = eviction.plan(row, policy, size)
-        if changes or rewrite:
-            planned.append((row["target"], changes))
-        else:
-            row["outcome"] = {"changes": [], "verified": True, "rewrite": None, "error": None}
-    if not planned:
-        return 1 if failed else 0
-    # The plan goes where the user reads it: stderr when stdout carries JSON.
-    stream = sys.stderr if json_output else sys.stdout
-    stream.write(render.plan_text(planned, rewrite))
-    stream.flush()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                "refusing to change the eviction settings without confirmation: "
-                "not on a terminal; run again with --yes to apply"
-            )
-        if not typer.confirm("Apply these changes?", default=False, err=True):
-            raise UsageError("not confirmed: nothing was changed")
-    from cachediag.probes.fanout import per_target
-
-    names = [name for name, _ in planned]
-    outcomes = per_target(
-        [by_name[n] for n in names],
-        lambda t: eviction.apply(t, timeout, dict(planned)[t.name], rewrite),
+    plans, failed = eviction.plan_writes(rows, targets, policy, size, rewrite)
+    if not plans:
+        return ExitCode.FAILED if failed else ExitCode.OK
+    writes.confirm(
+        plans,
+        writes.Mode.YES if yes else writes.Mode.ASK,
+        what="the eviction settings",
+        # The plan goes where the user reads it: stderr when stdout carries JSON.
+        out=sys.stderr if json_output else sys.stdout,
+        ask=lambda question: typer.confirm(question, default=False, err=True),
     )
-    for index, row in enumerate(rows):
-        if row["target"] in names:
-            outcome = outcomes[names.index(row["target"])]
-            failed = failed or bool(outcome["error"])
-            # Show the settings as they are now, judged again, beside what was done.
-            fresh = reread(by_name[row["target"]])
-            rows[index] = {**(fresh if fresh["status"] == "up" else row), "outcome": outcome}
-    return 1 if failed else 0
+    outcomes = writes.apply_all(plans, timeout)
+    failed = eviction.record_outcomes(rows, outcomes, reread) or failed
+    return ExitCode.FAILED if failed else ExitCode.OK

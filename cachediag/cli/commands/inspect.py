@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Any
 
@@ -25,10 +24,13 @@ from cachediag.cli.scanopts import (
     parse_cursor,
     want_progress,
 )
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 INSPECT_SCHEMA = "cachediag.inspect/v1"
 
 
+@json_schema_option("inspect")
 @target_options
 def inspect(
     common: CommonOptions,
@@ -65,7 +67,13 @@ def inspect(
 ) -> None:
     """Inspect keys: type, TTL, memory, encoding, length and the cache-kit envelope.
 
-    The envelope: magic valid, schema version, payload length, a hex preview.
+    The envelope: its header (magic CKIT, schema version), payload length and a
+    hex preview. A value without the magic is an invalid header when cache-kit
+    entries live in its namespace (a few neighbours are read to tell), and not
+    cache-kit's otherwise. With entity layouts in cachediag.toml, such as
+    entities.user.fields = ["u64", "string", "string"], payloads are decoded in
+    full (values under 64 KiB are read whole) and the first field that fails is
+    named (the guide's Issue 4 Step 3).
 
     Without keys: a bounded sample (or --pattern GLOB) judged per namespace: valid
     envelopes, invalid magic headers, undecodable entries, values that are not
@@ -91,10 +99,18 @@ def inspect(
         if keys:
             # argv was decoded with surrogateescape: fsencode gives back the exact bytes typed.
             raw = [os.fsencode(key) for key in keys]
+            from cachediag.keyspace.key_evidence import enrich_keys
+
             rows = [
                 core.keys_report(target, config_setup.timeout, raw, delimiter)
                 for target in config_setup.targets
             ]
+            for target, row in zip(config_setup.targets, rows, strict=True):
+                # The key's namespace and whole value complete its verdict (bounded reads).
+                enrich_keys(
+                    row, target, config_setup.timeout, raw, config_setup.config.entities, delimiter
+                )
+                core.add_evidence_lookups(row)
         else:
             request = core.SampleRequest(
                 scan=ScanOptions(
@@ -116,6 +132,7 @@ def inspect(
                     delimiter=delimiter,
                 ),
                 affected=affected,
+                entities=config_setup.config.entities,
             )
             rows = scan_each(
                 config_setup.targets,
@@ -125,20 +142,27 @@ def inspect(
             )
         if json_output:
             document = targets_document(INSPECT_SCHEMA, rows, mode="keys" if keys else "sample")
-            write_output(json.dumps(document, indent=2, ensure_ascii=False) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import inspect as render
 
             write_output(render.render(rows), None)
         failing = [f["level"] for row in rows for f in row.get("findings", [])]
         failing += [_key_status(key) for row in rows for key in row.get("keys", [])]
+        failing += ["error" for row in rows if row.get("evidence_error")]
         code = scan_exit_code(rows, failing)
     raise typer.Exit(code)
 
 
 def _key_status(key: dict[str, Any]) -> str:
-    """A named key: unreadable is an error; an envelope that cannot be decoded, a fail."""
+    """A named key: unreadable is an error; a corrupt cache-kit entry (invalid magic header in
+    a cache-kit namespace, a broken header or payload), a fail; bytes past the layout, a warn."""
     if key.get("exists") is None:
         return "error"
-    state = (key.get("envelope") or {}).get("state")
-    return "fail" if state == "undecodable" else "pass"
+    envelope = key.get("envelope") or {}
+    if envelope.get("verdict") in ("invalid_magic", "undecodable"):
+        return "fail"
+    payload = envelope.get("payload") or {}
+    if payload.get("error") or (envelope.get("namespace_evidence") or {}).get("error"):
+        return "error"  # the verdict needed a reading that could not be taken
+    return "warn" if payload.get("state") == "trailing" else "pass"

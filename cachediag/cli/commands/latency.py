@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 if TYPE_CHECKING:
     from cachediag.server.latency import TargetLatency
@@ -19,6 +22,7 @@ LATENCY_SCHEMA = "cachediag.latency/v1"
 DEFAULT_PIPED_SAMPLES = 500
 
 
+@json_schema_option("latency")
 @target_options
 def latency(
     common: CommonOptions,
@@ -35,15 +39,22 @@ def latency(
     duration: Annotated[
         float | None,
         typer.Option(
-            "--duration", metavar="SECONDS", min=0.01, help="Stop after this many seconds."
+            "--duration",
+            callback=finite,
+            metavar="SECONDS",
+            min=0.01,
+            max=86400,
+            help="Stop after this many seconds.",
         ),
     ] = None,
     history: Annotated[
         float | None,
         typer.Option(
             "--history",
+            callback=finite,
             metavar="SECONDS",
             min=0.1,
+            max=86400,
             help="One row per window of SECONDS, with its timestamp (like --latency-history); "
             "without --samples or --duration it runs until Ctrl-C.",
         ),
@@ -60,13 +71,15 @@ def latency(
     On a terminal the figures update live until Ctrl-C; piped, or with --samples or
     --duration, one final report is printed (piped with no bound: 500 samples).
     Connect time (TCP, TLS, AUTH) is reported apart from the round trips.
-    Verdict (the guide's): under 1 ms good, over 10 ms slow network, over 100 ms degraded.
+    Verdict (the guide's): under 1 ms good, over 10 ms slow network, over 100 ms degraded;
+    Redis: SLOWLOG and LATENCY LATEST are read around the round trips, and slow round
+    trips while Redis ran slow commands are "server stalls", naming the commands.
 
     Example: cachediag latency --redis redis://10.0.0.5:6379 --samples 1000 --dist
 
     Exit 1 when a target is down or degraded, 2 on bad input.
     """
-    code = 0
+    code = ExitCode.OK
     with cli_errors(common.debug):
         from cachediag.checks.judge import Judge
         from cachediag.cli.exit_codes import exit_code
@@ -106,6 +119,7 @@ def latency(
         except KeyboardInterrupt:
             pass  # Ctrl-C ends the measurement; the report of what was measured follows
         shown = [len(state.history) for state in states]
+        core.read_stalls(states)
         rows = core.finish(states, history_s=history, dist=dist, limits=limits)
         if history and not json_output:
             # The last, partial window closes at the end: it gets its row like the others.
@@ -114,7 +128,7 @@ def latency(
             )
         if json_output:
             document = targets_document(LATENCY_SCHEMA, rows, interval_ms=interval)
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             write_output(render.report(rows, dist=dist), None)
         code = exit_code(rows, [row["verdict"]["status"] for row in rows if row.get("verdict")])

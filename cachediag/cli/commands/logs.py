@@ -11,9 +11,11 @@ from typing import Annotated
 
 import typer
 
-LOGS_SCHEMA = "cachediag.logs/v1"
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 
+@json_schema_option("logs")
 def logs(
     files: Annotated[
         list[str],
@@ -98,9 +100,7 @@ def _run(
             file=sys.stderr,
         )
     if json_output:
-        import json
-
-        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        text = to_json(report) + "\n"
     else:
         from cachediag.render.logs import render_table
 

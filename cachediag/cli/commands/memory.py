@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 MEMORY_SCHEMA = "cachediag.memory/v1"
 
 
+@json_schema_option("memory")
 @target_options
 def memory(
     common: CommonOptions,
@@ -32,8 +34,9 @@ def memory(
 
     Redis: INFO memory, DBSIZE, keys with and without TTL per database, the average entry
     size from a bounded sample and the guide's projection (keys × average entry), MEMORY
-    DOCTOR and MEMORY STATS. Memcached: bytes, limit, items, evictions and the slab table
-    of memcached-tool display. Read-only.
+    DOCTOR and MEMORY STATS. Memcached: the slab allocator (total_malloced) against the
+    limit, item bytes, items, evictions, writes refused (outofmemory), items evicted or
+    expired unread, and the slab table of memcached-tool display. Read-only.
 
     Example: cachediag memory --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211
 
@@ -55,7 +58,7 @@ def memory(
         )
         if json_output:
             document = targets_document(MEMORY_SCHEMA, rows)
-            write_output(json.dumps(document, indent=2, default=str) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import memory as render
 

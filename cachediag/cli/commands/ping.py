@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 PING_SCHEMA = "cachediag.ping/v1"
 
 
-def render_table(rows: list[dict[str, Any]]) -> str:
-    from rich.table import Table
-    from rich.text import Text
-
-    from cachediag.checks.facts_view import human_us
-    from cachediag.render.console import render_to_string
-    from cachediag.safety.textsafe import safe_text
-
-    styles = {"healthy": "green", "degraded": "yellow", "unhealthy": "bold red", "skipped": "dim"}
-    table = Table()
-    for column in ("target", "status", "latency", "connect", "version", "role", "detail"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            Text(safe_text(row["target"])),
-            Text(row["status"], style=styles[row["status"]]),
-            human_us(row["latency_us"]) if row["latency_us"] is not None else "–",
-            human_us(row["connect_us"]) if row["connect_us"] is not None else "–",
-            Text(safe_text(str(row["version"] or "–"))),
-            Text(safe_text(str(row["role"] or "–"))),
-            Text(safe_text(row["error"]["message"]) if row["error"] else ""),
-        )
-    return render_to_string(table)
-
-
+@json_schema_option("ping")
 @target_options
 def ping(
     common: CommonOptions,
@@ -58,7 +36,10 @@ def ping(
         rows = ping_all(config_setup.targets, config_setup.timeout)
         if json_output:
             document = {"schema": PING_SCHEMA, "targets": rows}
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
-            write_output(render_table(rows), None)
-    raise typer.Exit(1 if any(row["status"] == "unhealthy" for row in rows) else 0)
+            from cachediag.render import ping as render  # rich: only when a table is printed
+
+            write_output(render.render(rows), None)
+    unhealthy = any(row["status"] == "unhealthy" for row in rows)
+    raise typer.Exit(ExitCode.FAILED if unhealthy else ExitCode.OK)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 TTL_SCHEMA = "cachediag.ttl/v1"
 
 
+@json_schema_option("ttl")
 @target_options
 def ttl(
     common: CommonOptions,
@@ -81,7 +83,7 @@ def ttl(
             )
         if json_output:
             document = targets_document(TTL_SCHEMA, rows, mode="keys" if keys else "keyspace")
-            write_output(json.dumps(document, indent=2) + "\n", None)
+            write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import ttl as render
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -12,17 +11,29 @@ from typing import Annotated, Any
 import typer
 
 from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.numbers import finite
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.schema_option import json_schema_option
+from cachediag.render.json_text import to_json
 
 WATCH_SCHEMA = "cachediag.watch/v1"
 
 
+@json_schema_option("watch")
 @target_options
 def watch(
     common: CommonOptions,
     interval: Annotated[
         float,
-        typer.Option("--interval", metavar="SECONDS", min=0.1, help="Seconds between readings."),
+        typer.Option(
+            "--interval",
+            callback=finite,
+            metavar="SECONDS",
+            min=0.1,
+            max=3600,
+            help="Seconds between readings.",
+        ),
     ] = 1.0,
     count: Annotated[
         int | None,
@@ -40,10 +51,15 @@ def watch(
 ) -> None:
     """Watch ops/s, hit rate in the interval, memory, clients, evictions/s and expired/s live.
 
+    Also, like redis-cli --stat: blocked clients, new connections per second, and the
+    connections rejected in the interval (maxclients, memcached -c).
+
     On a terminal the table updates in place; piped, one line per interval with every
     target side by side. Ctrl-C (or --count) ends it with a summary (on stderr when
-    piped, so stdout stays one line per interval). Read-only: one INFO or stats per
-    target and interval.
+    piped, so stdout stays one line per interval). Memcached targets also show, when
+    they move, writes refused for memory, connections rejected at the limit, connection
+    yields and items gone before any read. Read-only: one INFO, or `stats` and `stats
+    items`, per target and interval.
 
     Example: cachediag watch --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211 --interval 2
 
@@ -76,7 +92,10 @@ def watch(
         summary = {name: t.to_dict() for name, t in totals.items()}
         if json_output:
             write_output(
-                json.dumps({"schema": WATCH_SCHEMA, "type": "summary", "targets": summary}) + "\n",
+                to_json(
+                    {"schema": WATCH_SCHEMA, "type": "summary", "targets": summary}, indent=None
+                )
+                + "\n",
                 None,
             )
         elif live:
@@ -84,7 +103,7 @@ def watch(
         else:
             sys.stderr.write(render.summary(summary, terminal=False))
         never = any(t.intervals == 0 and t.errors for t in totals.values())
-    raise typer.Exit(1 if never else 0)
+    raise typer.Exit(ExitCode.FAILED if never else ExitCode.OK)
 
 
 def _rounds(
@@ -128,8 +147,14 @@ def _line_emitter(
             continue  # priming: no rates yet
         if json_output:
             text = (
-                json.dumps(
-                    {"schema": WATCH_SCHEMA, "type": "interval", "at": utc_stamp(), "targets": rows}
+                to_json(
+                    {
+                        "schema": WATCH_SCHEMA,
+                        "type": "interval",
+                        "at": utc_stamp(),
+                        "targets": rows,
+                    },
+                    indent=None,
                 )
                 + "\n"
             )

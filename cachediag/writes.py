@@ -1,0 +1,394 @@
+"""Every write cachediag makes to a server: planned, confirmed, applied, read back.
+
+Diagnosis never writes. The commands that do (`eviction-policy --set` today, `purge`
+next) build their writes here and nowhere else (tests/unit/test_layering.py fails on a write
+command built in any other module), in four steps:
+
+1. plan: a `WritePlan` per target: the commands it will send, and what they change,
+   from what to what (or how many keys), as the confirmation shows it;
+2. confirm: the plans are shown, then a dry run stops there, `--yes` goes on, and
+   anything else asks on a terminal and refuses everywhere else;
+3. apply: the commands are sent, per target concurrently;
+4. read back: what the server holds afterwards is read and compared with the plan, so
+   "done" means verified, not merely sent.
+
+A new kind of write (purge's SCAN + UNLINK batches, Memcached `md`) is one more
+`Action`, a plan builder and an `_apply_*` function with its read-back. The typer
+prompt stays in the CLI: it is handed in as `ask`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TextIO
+
+from cachediag.errors import ProbeError, UsageError
+from cachediag.safety.textsafe import safe_text
+from cachediag.targets.target import Target
+
+Arg = str | bytes | int
+
+# Which key the read-back of a delete checks in one EXISTS / one write of `mg`s.
+READ_BACK_BATCH = 1000
+
+
+class Action(str, Enum):
+    CONFIG = "config"  # Redis CONFIG SET, read back with CONFIG GET; CONFIG REWRITE after
+    DELETE = "delete"  # Redis UNLINK batches, Memcached md per key; read back as misses
+
+
+class Mode(str, Enum):
+    DRY_RUN = "dry-run"  # show the plan, change nothing (purge's default)
+    ASK = "ask"  # show the plan and ask on a terminal; refuse anywhere else
+    YES = "yes"  # show the plan and apply it (--yes)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One write as it goes on the wire, word by word."""
+
+    words: tuple[Arg, ...]
+
+    def shell(self) -> str:
+        """The command as redis-cli takes it after its connection flags, quoted for a shell."""
+        return shlex.join(
+            w.decode("utf-8", "backslashreplace") if isinstance(w, bytes) else str(w)
+            for w in self.words
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a plan changes: `subject` goes from `before` to `after`; `shown` is how the
+    confirmation says it. `count` is the number of items touched when that is a count
+    (keys): the confirmation adds the counts up over the targets."""
+
+    subject: str
+    before: Any
+    after: Any
+    shown: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    target: Target
+    action: Action
+    commands: tuple[Command, ...]
+    changes: tuple[Change, ...]
+    notes: tuple[str, ...] = ()  # further lines of the confirmation (CONFIG REWRITE)
+    keys: tuple[bytes, ...] = ()  # a delete's keys, for its read-back
+
+    def lines(self) -> list[str]:
+        return [change.shown for change in self.changes] + list(self.notes)
+
+
+@dataclass
+class Outcome:
+    """What applying a plan did, and what reading the server back found."""
+
+    plan: WritePlan
+    applied: list[str] = field(default_factory=list)  # the subjects the server accepted
+    read_back: dict[str, str | None] = field(default_factory=dict)
+    verified: bool = False
+    rewrite: dict[str, Any] | None = None
+    deleted: int = 0
+    still_present: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.plan.action is Action.DELETE:
+            return {
+                "action": "delete",
+                "matched": sum(c.count or 0 for c in self.plan.changes),
+                "deleted": self.deleted,
+                "still_present": self.still_present,
+                "verified": self.verified,
+                "error": self.error,
+            }
+        changes = []
+        for change in self.plan.changes:
+            entry: dict[str, Any] = {
+                "parameter": change.subject,
+                "from": change.before,
+                "to": change.after,
+            }
+            if change.subject in self.read_back:
+                entry["read_back"] = self.read_back[change.subject]
+            changes.append(entry)
+        return {
+            "changes": changes,
+            "applied": list(self.applied),
+            "verified": self.verified,
+            "rewrite": self.rewrite,
+            "error": self.error,
+        }
+
+
+# -- commands: the only place they are built -------------------------------------------
+
+
+def config_set(*pairs: tuple[str, Any]) -> Command:
+    """CONFIG SET name value [name value ...] (several at once: Redis 7 and later)."""
+    return Command(("CONFIG", "SET", *(str(v) for pair in pairs for v in pair)))
+
+
+def config_rewrite() -> Command:
+    return Command(("CONFIG", "REWRITE"))
+
+
+def unlink(keys: Sequence[bytes]) -> Command:
+    """UNLINK: Redis frees the values in the background, so a big batch does not block it."""
+    return Command(("UNLINK", *keys))
+
+
+def meta_delete(key: bytes) -> Command:
+    return Command((b"md", key))
+
+
+# -- plans -----------------------------------------------------------------------------
+
+
+def config_plan(
+    target: Target,
+    settings: Sequence[tuple[str, Any, Any]],
+    rewrite: bool,
+    show: Callable[[str, Any], str] = lambda _name, value: str(value),
+) -> WritePlan:
+    """CONFIG SET each (name, from, to) in one command, then CONFIG REWRITE when asked.
+
+    `show(name, value)` says a value as the confirmation prints it (sizes readable).
+    """
+    changes = tuple(
+        Change(name, before, after, f"CONFIG SET {name} {show(name, before)} → {show(name, after)}")
+        for name, before, after in settings
+    )
+    commands = [config_set(*((c.subject, c.after) for c in changes))] if changes else []
+    notes: tuple[str, ...] = ()
+    if rewrite:
+        commands.append(config_rewrite())
+        notes = ("CONFIG REWRITE (persist the configuration file)",)
+    return WritePlan(target, Action.CONFIG, tuple(commands), changes, notes)
+
+
+def delete_plan(target: Target, keys: Sequence[bytes], what: str, batch: int = 500) -> WritePlan:
+    """Delete `keys` (what the scan matched, `what` says how: "matching 'session:*'"):
+    UNLINK in batches on Redis, one `md` each on Memcached.
+
+    Memcached keys the text protocol cannot carry (spaces, controls: sent raw they
+    would become commands of their own) are never sent; the plan says how many.
+    """
+    from cachediag.clients.memcache_text import is_text_key
+
+    if target.kind == "redis":
+        sendable = list(keys)
+        commands = tuple(unlink(sendable[i : i + batch]) for i in range(0, len(sendable), batch))
+        how = f"UNLINK {_many(len(sendable), 'key')} {what} in {_many(len(commands), 'batch')}"
+        how += f" of {batch:,}"
+    else:
+        sendable = [key for key in keys if is_text_key(key)]
+        commands = tuple(meta_delete(key) for key in sendable)
+        how = f"md {_many(len(sendable), 'key')} {what}"
+    notes: tuple[str, ...] = ()
+    if len(sendable) < len(keys):
+        unsendable = len(keys) - len(sendable)
+        notes = (f"{_many(unsendable, 'key')} left alone: the text protocol cannot carry them",)
+    change = Change(f"keys {what}", len(sendable), 0, how, count=len(sendable))
+    return WritePlan(target, Action.DELETE, commands, (change,), notes, tuple(sendable))
+
+
+# -- confirm ---------------------------------------------------------------------------
+
+
+def plan_text(plans: Sequence[WritePlan], header: str = "cachediag will change:") -> str:
+    lines = [header]
+    for plan in plans:
+        name = safe_text(plan.target.name)
+        lines.extend(f"  {name}: {line}" for line in plan.lines())
+    counted = [c.count for plan in plans for c in plan.changes if c.count is not None]
+    if counted:
+        targets = sum(1 for plan in plans if any(c.count for c in plan.changes))
+        lines.append(f"in all: {_many(sum(counted), 'key')} on {_many(targets, 'target')}")
+    return "\n".join(lines) + "\n"
+
+
+def confirm(
+    plans: Sequence[WritePlan],
+    mode: Mode,
+    *,
+    what: str,
+    out: TextIO,
+    ask: Callable[[str], bool],
+    is_terminal: Callable[[], bool] | None = None,
+    dry_run_hint: str = "",
+) -> bool:
+    """Show the plans on `out`; True when they are to be applied.
+
+    A dry run shows them and returns False. Without --yes, the question is asked only
+    where a person can answer it (stdin a terminal): a script or a cron job piping into
+    cachediag must never change a server because some input happened to say "y".
+    """
+    out.write(plan_text(plans))
+    out.flush()
+    if mode is Mode.DRY_RUN:
+        out.write(f"dry run: nothing was changed{dry_run_hint}\n")
+        out.flush()
+        return False
+    if mode is Mode.YES:
+        return True
+    terminal = is_terminal() if is_terminal is not None else sys.stdin.isatty()
+    if not terminal:
+        raise UsageError(
+            f"refusing to change {what} without confirmation: "
+            "not on a terminal; run again with --yes to apply"
+        )
+    if not ask("Apply these changes?"):
+        raise UsageError("not confirmed: nothing was changed")
+    return True
+
+
+# -- apply and read back ---------------------------------------------------------------
+
+
+def apply(plan: WritePlan, timeout: float) -> Outcome:
+    """Send the plan's commands and read the server back; failures are in the outcome."""
+    outcome = Outcome(plan)
+    try:
+        if plan.action is Action.CONFIG:
+            _apply_config(plan, timeout, outcome)
+        elif plan.target.kind == "redis":
+            _apply_redis_delete(plan, timeout, outcome)
+        else:
+            _apply_memcached_delete(plan, timeout, outcome)
+    except ProbeError as error:
+        outcome.error = error.message
+    return outcome
+
+
+def apply_all(plans: Sequence[WritePlan], timeout: float) -> list[Outcome]:
+    """Every plan applied, all targets at once; the outcomes in the order of the plans."""
+    from cachediag.probes.fanout import per_target
+
+    by_name = {plan.target.name: plan for plan in plans}
+    return per_target([plan.target for plan in plans], lambda t: apply(by_name[t.name], timeout))
+
+
+def _apply_config(plan: WritePlan, timeout: float, outcome: Outcome) -> None:
+    from cachediag.clients.resp import RedisClient, ReplyError
+
+    with RedisClient(plan.target, timeout).connect() as client:
+        if plan.changes:
+            # Redis 7 applies several parameters in one CONFIG SET all-or-nothing, so a
+            # refused maxmemory cannot leave the policy changed behind it.
+            reply = client.call(*plan.commands[0].words)
+            if isinstance(reply, ReplyError) and "wrong number of arguments" in reply.text:
+                for change in plan.changes:  # Redis < 7: one parameter per call
+                    one = client.call(*config_set((change.subject, change.after)).words)
+                    if isinstance(one, ReplyError):
+                        applied = ", ".join(outcome.applied) or "nothing"
+                        outcome.error = (
+                            f"CONFIG SET {change.subject} failed: {one.text} "
+                            f"(already applied: {applied})"
+                        )
+                        return
+                    outcome.applied.append(change.subject)
+            elif isinstance(reply, ReplyError):
+                outcome.error = f"CONFIG SET failed, nothing was changed: {reply.text}"
+                return
+            else:
+                outcome.applied = [change.subject for change in plan.changes]
+        mismatches = []
+        for change in plan.changes:
+            reply = client.call("CONFIG", "GET", change.subject)
+            now = (
+                reply[1].decode("utf-8", "replace")
+                if isinstance(reply, list) and len(reply) == 2
+                else None
+            )
+            outcome.read_back[change.subject] = now
+            if now != str(change.after):
+                mismatches.append(f"{change.subject} reads back as {now!r}, not {change.after!r}")
+        if mismatches:
+            outcome.error = "; ".join(mismatches)
+            return
+        outcome.verified = True
+        if any(command == config_rewrite() for command in plan.commands):
+            reply = client.call(*config_rewrite().words)
+            if isinstance(reply, ReplyError):
+                outcome.rewrite = {"ok": False, "error": f"CONFIG REWRITE failed: {reply.text}"}
+                outcome.error = (
+                    outcome.rewrite["error"]
+                    + " (the change is live but will not survive a restart)"
+                )
+            else:
+                outcome.rewrite = {"ok": True, "error": None}
+
+
+def _apply_redis_delete(plan: WritePlan, timeout: float, outcome: Outcome) -> None:
+    from cachediag.clients.resp import RedisClient, ReplyError
+
+    with RedisClient(plan.target, timeout).connect() as client:
+        for command in plan.commands:
+            reply = client.call(*command.words)
+            if isinstance(reply, ReplyError):
+                outcome.error = f"UNLINK failed after {outcome.deleted:,} keys: {reply.text}"
+                return
+            outcome.deleted += int(reply)
+        keys = plan.keys
+        for start in range(0, len(keys), READ_BACK_BATCH):
+            reply = client.call("EXISTS", *keys[start : start + READ_BACK_BATCH])
+            if isinstance(reply, ReplyError):
+                outcome.error = f"reading back failed: {reply.text}"
+                return
+            outcome.still_present += int(reply)
+    _judge_delete(outcome)
+
+
+def _apply_memcached_delete(plan: WritePlan, timeout: float, outcome: Outcome) -> None:
+    from cachediag.clients.memcache_text import MemcachedClient
+    from cachediag.clients.net import Deadline
+
+    with MemcachedClient(plan.target, timeout).connect() as client:
+        for start in range(0, len(plan.commands), READ_BACK_BATCH):
+            batch = plan.commands[start : start + READ_BACK_BATCH]
+            client.send(b"".join(b" ".join(_bytes(w) for w in c.words) + b"\r\n" for c in batch))
+            deadline = Deadline(timeout)
+            for _ in batch:
+                line = client.read_line(deadline)
+                if line == b"HD":
+                    outcome.deleted += 1
+                elif line != b"NF":  # NF: gone already (expired, evicted, deleted meanwhile)
+                    outcome.error = (
+                        f"md failed after {outcome.deleted:,} keys: {safe_text(line[:80])}"
+                        + (" (meta commands need Memcached 1.6+)" if line == b"ERROR" else "")
+                    )
+                    return
+        for start in range(0, len(plan.keys), READ_BACK_BATCH):
+            keys = plan.keys[start : start + READ_BACK_BATCH]
+            client.send(b"".join(b"mg " + key + b"\r\n" for key in keys))
+            deadline = Deadline(timeout)
+            for _ in keys:
+                outcome.still_present += client.read_line(deadline) != b"EN"
+    _judge_delete(outcome)
+
+
+def _judge_delete(outcome: Outcome) -> None:
+    if outcome.still_present:
+        # Deleted and there again: the application wrote them back meanwhile (or the
+        # delete did not take); either way the keyspace is not what the plan promised.
+        outcome.error = f"{_many(outcome.still_present, 'key')} still there after the delete"
+    else:
+        outcome.verified = True
+
+
+def _many(count: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{count:,} {noun if count == 1 else plural}"
+
+
+def _bytes(word: Arg) -> bytes:
+    return word if isinstance(word, bytes) else str(word).encode()
