@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 GREP_PIPELINE = 'grep -i serialization {log} | grep -o "user:[0-9]*" | sort | uniq -c'
@@ -144,13 +145,91 @@ def cachediag_command(log: Path) -> list[str]:
     return [sys.executable, "-c", CLI_SNIPPET, "--json", str(log)]
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    run = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, **env} if env else None,
+    )
     elapsed = time.perf_counter() - started
     if run.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({run.returncode}): {run.stderr.strip()}")
     return elapsed, run.stdout
+
+
+def peak_rss_mb(cmd: list[str], env: dict[str, str] | None = None) -> float | None:
+    """Peak resident memory of the command's largest process, in MB (None where the
+    system's resource report is not available)."""
+    reporter = Path("/usr/bin/time")
+    if not reporter.exists():
+        return None
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run(
+            [str(reporter), "-o", out.name, "-f", "%M", *cmd],
+            capture_output=True,
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, **env} if env else None,
+        )
+        return int(out.read().split()[-1]) / 1024
+
+
+def ref_package(ref: str) -> Path:
+    """The `cachediag/` package of git revision `ref`, in a temporary directory (to time
+    the code before a change in the same run as after it)."""
+    where = Path(tempfile.mkdtemp(prefix="bench_logs_ref_"))
+    archive = subprocess.run(
+        ["git", "archive", ref, "cachediag"], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(where)], check=True)
+    return where
+
+
+def ref_command(package: Path, log: Path) -> tuple[list[str], dict[str, str]]:
+    """`cachediag logs --json LOG` run from that package (the same interpreter)."""
+    # (first on sys.path: `python -c` would otherwise find this tree's package in its cwd)
+    code = (
+        f"import sys; sys.path.insert(0, {str(package)!r}); "
+        "from cachediag.cli.app import main; main()"
+    )
+    return [sys.executable, "-c", code, "logs", "--json", str(log)], {}
+
+
+def timed_rounds(
+    commands: list[tuple[str, list[str], dict[str, str] | None]], runs: int, show: Any
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Each command once per run, the order rotating from run to run; `show(i, times)`
+    after each run."""
+    times: dict[str, list[float]] = {name: [] for name, _c, _e in commands}
+    outputs: dict[str, str] = {}
+    for i in range(runs):
+        k = i % len(commands)
+        for name, cmd, env in commands[k:] + commands[:k]:
+            elapsed, outputs[name] = timed(cmd, env)
+            times[name].append(elapsed)
+        show(i, times)
+    return times, outputs
+
+
+def same_user_keys(grep_out: str, report_json: str) -> dict[str, int]:
+    """The grep pipeline's `uniq -c` output, checked against cachediag's user namespace."""
+    grep_keys = {}
+    for row in grep_out.split("\n"):
+        if row.strip():
+            count, key = row.split()
+            grep_keys[key] = int(count)
+    report = json.loads(report_json)
+    user = next((n for n in report["keys"]["namespaces"] if n["namespace"] == "user"), None)
+    assert user is not None, "cachediag found no user keys"
+    assert user["mentions"] == sum(grep_keys.values()), (user, sum(grep_keys.values()))
+    if not report["keys"]["truncated"]:  # (past the cap, a key pruned and seen again counts twice)
+        assert user["distinct_keys"] == len(grep_keys), (user, len(grep_keys))
+    return grep_keys
 
 
 def load() -> str:
@@ -167,6 +246,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated log")
     parser.add_argument("--file", type=Path, help="use this log instead of generating one")
     parser.add_argument("--dir", type=Path, help="where to write the log (default: a temp dir)")
+    parser.add_argument("--ref", help="also time this git revision's cachediag, same run")
     args = parser.parse_args()
 
     workdir = None
@@ -191,39 +271,34 @@ def main() -> None:
         ours_cmd = cachediag_command(log)
         print(f"grep:      {GREP_PIPELINE.format(log=log)}")
         print(f"cachediag: {' '.join(ours_cmd)}")
+        commands: list[tuple[str, list[str], dict[str, str] | None]] = [
+            ("grep", grep_cmd, None),
+            ("ours", ours_cmd, None),
+        ]
+        package = None
+        if args.ref:
+            package = ref_package(args.ref)
+            ref_cmd, ref_env = ref_command(package, log)
+            commands.append(("ref", ref_cmd, ref_env))
+            print(f"{args.ref}:  the same command from {package}")
         print(f"load average before: {load()}  (2-core machine, shared)")
-        grep_times: list[float] = []
-        ours_times: list[float] = []
-        grep_out = ours_out = ""
-        for i in range(args.runs):
-            order = [("grep", grep_cmd), ("ours", ours_cmd)]
-            if i % 2:
-                order.reverse()
-            for name, cmd in order:
-                elapsed, out = timed(cmd)
-                if name == "grep":
-                    grep_times.append(elapsed)
-                    grep_out = out
-                else:
-                    ours_times.append(elapsed)
-                    ours_out = out
+
+        def show(i: int, times: dict[str, list[float]]) -> None:
+            g, o = times["grep"][-1], times["ours"][-1]
+            extra = f"   {args.ref} {times['ref'][-1]:.3f} s" if args.ref else ""
             print(
-                f"run {i + 1}: grep pipeline {grep_times[-1]:.3f} s   cachediag logs --json "
-                f"{ours_times[-1]:.3f} s   ratio {ours_times[-1] / grep_times[-1]:.2f}"
+                f"run {i + 1}: grep pipeline {g:.3f} s   cachediag logs --json {o:.3f} s   "
+                f"ratio {o / g:.2f}{extra}"
             )
+
+        times, outputs = timed_rounds(commands, args.runs, show)
+        grep_times, ours_times = times["grep"], times["ours"]
+        grep_out, ours_out = outputs["grep"], outputs["ours"]
         print(f"load average after:  {load()}")
 
         # Both must have found the same keys.
-        grep_keys = {}
-        for row in grep_out.split("\n"):
-            if row.strip():
-                count, key = row.split()
-                grep_keys[key] = int(count)
+        grep_keys = same_user_keys(grep_out, ours_out)
         report = json.loads(ours_out)
-        user = next((n for n in report["keys"]["namespaces"] if n["namespace"] == "user"), None)
-        assert user is not None, "cachediag found no user keys"
-        assert user["mentions"] == sum(grep_keys.values()), (user, sum(grep_keys.values()))
-        assert user["distinct_keys"] == len(grep_keys), (user, len(grep_keys))
         print(
             f"same user keys: {len(grep_keys):,} distinct, {sum(grep_keys.values()):,} mentions; "
             f"cachediag also counted: "
@@ -231,14 +306,25 @@ def main() -> None:
         )
         print(f"engine: {report['engine']}")
         g, o = statistics.median(grep_times), statistics.median(ours_times)
+        ratios = [a / b for a, b in zip(ours_times, grep_times, strict=True)]
         print(
             f"median: grep pipeline {g:.3f} s, cachediag logs {o:.3f} s, ratio {o / g:.2f} "
-            f"(best: {min(grep_times):.3f} s vs {min(ours_times):.3f} s, "
+            f"(median of the runs' ratios {statistics.median(ratios):.2f}; best: "
+            f"{min(grep_times):.3f} s vs {min(ours_times):.3f} s, "
             f"ratio {min(ours_times) / min(grep_times):.2f})"
         )
+        if args.ref:
+            r = statistics.median(times["ref"])
+            print(f"median {args.ref}: {r:.3f} s, ratio {r / g:.2f}")
+            same_user_keys(grep_out, outputs["ref"])
+        rss = peak_rss_mb(ours_cmd)
+        if rss is not None:
+            print(f"cachediag peak RSS (largest process): {rss:.0f} MB")
     finally:
         if workdir is not None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+        if args.ref and package is not None:
+            shutil.rmtree(package, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from cachediag.logscan import fastfind
 from cachediag.logscan.patterns import (
@@ -20,8 +21,10 @@ from cachediag.logscan.patterns import (
 from cachediag.logscan.reader import (
     TRUNCATED_ATTR,
     LogScanError,
+    ReadAhead,
     Source,
     expand_inputs,
+    gzip_backend,
     iter_chunks,
     open_stream,
     read_at,
@@ -95,27 +98,22 @@ def scan_logs(
     used_jobs = 1
     ranges = 0
     for source in sources:
-        results, processes = _scan_source(source, since_ts, until_ts, jobs, chunk_size)
+        merged = InOrder(total, since_ts, until_ts)
+        processes = _scan_source(source, since_ts, until_ts, jobs, chunk_size, merged)
         used_jobs = max(used_jobs, processes)
-        ranges += len(results)
-        inherited: float | None = None
-        for result in results:
-            if not result.lead.is_empty():
-                result.lead.resolve_into(total, inherited, since_ts, until_ts)
-            total.merge(result.timed)
-            if result.last_ts is not None:
-                inherited = result.last_ts
+        ranges += merged.count
         rows.append(
             {
                 "name": safe_text(source.name),
                 "kind": source.kind,
                 "size_bytes": source.size,
-                "scanned_bytes": sum(r.bytes for r in results),
+                "scanned_bytes": merged.bytes,
                 "problem": source.problem,
             }
         )
     engine = {
         "search": fastfind.backend(),
+        "gzip": gzip_backend(),
         "jobs": used_jobs,
         "ranges": ranges,
         "chunk_bytes": chunk_size,
@@ -123,25 +121,65 @@ def scan_logs(
     return build_report(total, sources, rows, since_ts, until_ts, started, engine)
 
 
+class InOrder:
+    """Merges the results of a source's ranges into `total` in range order, as they come
+    (each in any order): a range's lead lines inherit the last timestamp of the ranges
+    before it, and the key counters prune as they would merging one range after another."""
+
+    def __init__(self, total: Aggregate, since: float | None, until: float | None) -> None:
+        self.total = total
+        self.since = since
+        self.until = until
+        self.waiting: dict[int, RangeResult] = {}
+        self.count = 0  # ranges merged
+        self.bytes = 0
+        self.inherited: float | None = None
+
+    def __call__(self, index: int, result: RangeResult) -> None:
+        self.waiting[index] = result
+        while self.count in self.waiting:
+            done = self.waiting.pop(self.count)
+            if not done.lead.is_empty():
+                done.lead.resolve_into(self.total, self.inherited, self.since, self.until)
+            self.total.merge(done.timed)
+            if done.last_ts is not None:
+                self.inherited = done.last_ts
+            self.bytes += done.bytes
+            self.count += 1
+
+
+OnResult = Callable[[int, RangeResult], None]
+
+
 def _scan_source(
-    source: Source, since: float | None, until: float | None, jobs: int, chunk_size: int
-) -> tuple[list[RangeResult], int]:
-    """The source's ranges' results, in order, and how many processes scanned them."""
+    source: Source,
+    since: float | None,
+    until: float | None,
+    jobs: int,
+    chunk_size: int,
+    on_result: OnResult,
+) -> int:
+    """Scan the source, handing each range's result to `on_result`; how many processes
+    scanned it."""
     size = source.size or 0
     if source.kind == "file" and jobs > 1 and size >= PARALLEL_MIN_BYTES and _can_fork():
         ranges = list(pairwise(split_points(source.name, size, range_targets(size, jobs))))
         if len(ranges) > 1:
             processes = min(jobs, len(ranges))
-            return _scan_parallel(source, ranges, processes, since, until, chunk_size), processes
+            _scan_parallel(source, ranges, processes, since, until, chunk_size, on_result)
+            return processes
     try:
         stream = open_stream(source)
     except OSError as exc:
         raise LogScanError(f"{source.name}: {exc.strerror or exc}") from None
+    if source.kind == "gzip":  # inflated by a thread while this one scans
+        stream = cast(BinaryIO, ReadAhead(stream, chunk_size))
     try:
         chunks = iter_chunks(stream, chunk_size, MAX_LINE)
         result = scan_stream(chunks, source.index, since, until)
         source.problem = getattr(stream, TRUNCATED_ATTR, None)
-        return [result], 1
+        on_result(0, result)
+        return 1
     finally:
         if source.kind != "stdin":
             stream.close()
@@ -199,34 +237,66 @@ def _scan_parallel(
     since: float | None,
     until: float | None,
     chunk_size: int,
-) -> list[RangeResult]:
+    on_result: OnResult,
+) -> None:
     """Scan the ranges in `jobs` processes (this one included), each taking the next range
-    left as it finishes one: a process slowed down by the rest of the machine takes fewer."""
+    left as it finishes one: a process slowed down by the rest of the machine takes fewer.
+
+    A child writes each range's result to a file of a private directory as soon as it is
+    done and says so on its pipe (a few bytes: it never waits for this process to read a
+    few MB); this process merges what has come (`on_result`) between its own ranges, so
+    that merging overlaps scanning instead of waiting for the last range.
+    """
     import multiprocessing
+    import shutil
+    import tempfile
+    from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("fork")
     next_range = context.Value("i", 0)
+    try:
+        spool: str | None = tempfile.mkdtemp(prefix="cachediag-logs-")
+    except OSError:  # no writable temporary directory: results come through the pipe
+        spool = None
     job = (source.name, source.index, ranges, since, until, chunk_size)
     children = []
     received = False
     try:
         for _ in range(jobs - 1):
             reader, writer = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(writer, next_range, job), daemon=True)
+            process = context.Process(
+                target=_child, args=(writer, next_range, job, spool), daemon=True
+            )
             process.start()
             writer.close()
             children.append((process, reader))
-        results = _take_ranges(next_range, job)
-        for _process, reader in children:
-            try:
-                status, payload = reader.recv()
-            except EOFError:
-                raise LogScanError(f"{source.name}: a scanning process died") from None
-            if status != "ok":
-                raise payload
-            results.update(payload)
+        running = {id(reader): reader for _process, reader in children}
+
+        def take(block: bool) -> None:
+            while running:
+                readers = list(running.values())
+                ready: list[Any] = wait(readers) if block else [r for r in readers if r.poll()]
+                if not ready:
+                    return
+                for reader in ready:
+                    try:
+                        status, index, payload = reader.recv()
+                    except EOFError:
+                        raise LogScanError(f"{source.name}: a scanning process died") from None
+                    if status == "ok":
+                        on_result(index, payload if spool is None else _load(payload))
+                    elif status == "done":
+                        del running[id(reader)]
+                    else:
+                        raise payload
+
+        def mine(index: int, result: RangeResult) -> None:
+            on_result(index, result)
+            take(block=False)
+
+        _take_ranges(next_range, job, mine)
+        take(block=True)
         received = True
-        return [results[i] for i in range(len(ranges))]
     finally:
         # After an error or Ctrl-C the children must not outlive us: `main` leaves with
         # os._exit, which skips multiprocessing's clean-up of daemon processes, and a child
@@ -236,32 +306,54 @@ def _scan_parallel(
                 process.terminate()
             process.join()
             reader.close()
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 _Job = tuple[str, int, list[tuple[int, int]], float | None, float | None, int]
 
 
-def _take_ranges(next_range: Any, job: _Job) -> dict[int, RangeResult]:
+def _take_ranges(next_range: Any, job: _Job, on_result: OnResult) -> None:
     path, index, ranges, since, until, chunk_size = job
     size = ranges[-1][1]
-    done: dict[int, RangeResult] = {}
     while True:
         with next_range.get_lock():
             i = next_range.value
             next_range.value = i + 1
         if i >= len(ranges):
-            return done
+            return
         start, end = ranges[i]
-        done[i] = scan_range(path, index, start, end, size, since, until, chunk_size)
+        on_result(i, scan_range(path, index, start, end, size, since, until, chunk_size))
 
 
-def _child(writer: Any, next_range: Any, job: _Job) -> None:
+def _child(writer: Any, next_range: Any, job: _Job, spool: str | None) -> None:
+    import pickle
+
+    def spooled(index: int, result: RangeResult) -> None:
+        if spool is None:
+            writer.send(("ok", index, result))
+            return
+        path = os.path.join(spool, f"range-{index}")
+        with open(path, "wb") as handle:
+            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        writer.send(("ok", index, path))
+
     try:
-        writer.send(("ok", _take_ranges(next_range, job)))
+        _take_ranges(next_range, job, spooled)
+        writer.send(("done", None, None))
     except BaseException as exc:
-        writer.send(("error", exc))
+        writer.send(("error", None, exc))
     finally:
         writer.close()
+
+
+def _load(path: str) -> RangeResult:
+    import pickle
+
+    with open(path, "rb") as handle:
+        result: RangeResult = pickle.load(handle)
+    os.unlink(path)
+    return result
 
 
 def build_report(

@@ -76,9 +76,10 @@ class Haystack:
         limit: int | None = None,
         start: int | None = None,
         out: list[int] | None = None,
+        end: int | None = None,
     ) -> tuple[list[int], bool]:
-        """Offsets of `needle` in [start (default begin), end), in order, and whether the
-        list is complete.
+        """Offsets of `needle` in [start (default begin), end (default the haystack's)),
+        in order, and whether the list is complete.
 
         With a `limit`, stops once `out` holds more than `limit` offsets (complete=False):
         the caller then counts the rest another way, or resumes after the last offset.
@@ -87,7 +88,8 @@ class Haystack:
             out = []
         if start is None:
             start = self.begin
-        end = self.end
+        if end is None:
+            end = self.end
         if _STRSTR is not None:
             strstr = _STRSTR
             addr = self._addr

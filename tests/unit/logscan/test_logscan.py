@@ -836,3 +836,358 @@ def test_scanning_processes_do_not_outlive_an_error(
         scan_logs([str(path)], jobs=3)
     assert multiprocessing.active_children() == []
     assert time.monotonic() - started < 4  # terminated, not waited for
+
+
+# --- outage chunks: every line judged by its shape (logscan.dense) ------------------------
+
+OUTAGE_MESSAGES = [
+    "ERROR cache_kit::expander: Cache deserialization failed: unexpected end key=user:{k}",
+    "WARN cache_kit::expander: Cache ERROR for session:{k}: Backend error: Connection refused",
+    "WARN app::cache: Cache backend unavailable: Connection refused, using fallback",
+    "WARN cache_kit::backend: Timeout: operation timed out after {n}ms key=product:p{k}",
+    "DEBUG cache_kit::expander: Cache miss, falling back to database",
+    "ERROR app::db: Connection pool exhausted: 10 active, {n} waiting",
+    # case and digits vary within one shape; two keys, one of them twice
+    "WARN app: Serialization failed for User:{k}, user:{k} and USER:{n}: Unsupported type",
+    "ERROR Backend error for token:{k} refused (redis:6379)",  # a credential; a host:port
+    "WARN Cache ERROR for order:{k}:items: Timeout: operation timed out",  # composite id
+    "WARN Invalid cache entry: expected magic [67, 75, 73, 84] for product:p{k}",
+    "INFO http: GET /api/users/{k} 500 request_id={hex}",  # never repeats, never matches
+    "DEBUG Cache HIT: user:{k} took 1ms",
+    "DEBUG Cache MISS: user:{k} took 2ms",
+    "INFO stats: cache hit rate 0.5, cache hits {n}, cache misses {n}",
+    "WARN Redis FLUSHDB executed - all cache cleared!",
+    "WARN using fallback: fallback store, falling back again",  # three anchors, one line
+    "INFO config connection_timeout=5s",
+]
+
+
+def outage_log(
+    rnd: random.Random,
+    lines: int,
+    weights: list[int] | None = None,
+    steps: tuple[float, ...] = (0.0, 0.002, 0.01, 0.03, 0.4, 3.0, 20.0),
+) -> bytes:
+    """A log where most lines are errors, in time order, in two timestamp formats, with
+    continuation lines, bursts and pauses (`steps`: seconds between lines, picked at
+    random)."""
+    t = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc).timestamp()
+    weights = weights or [8, 8, 4, 8, 6, 3, 2, 1, 2, 1, 6, 2, 2, 1, 1, 1, 1]
+    out = []
+    for _ in range(lines):
+        t += rnd.choice(steps)
+        if rnd.random() < 0.01:
+            out.append(f"    caused by: Backend error for cart:{rnd.randint(0, 50)}")
+            continue
+        msg = rnd.choices(OUTAGE_MESSAGES, weights=weights)[0].format(
+            k=rnd.randint(0, 3000), n=rnd.randint(1, 999), hex=f"{rnd.getrandbits(32):08x}"
+        )
+        stamp = datetime.fromtimestamp(t, tz=timezone.utc)
+        if rnd.random() < 0.9:
+            head = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        else:  # in order too: `dense` counts by minute segments, like the bulk counting
+            head = stamp.strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+        out.append(f"{head} {msg}")
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.fixture
+def count_dense(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many chunks went through `dense` (a test of it must see it run)."""
+    from cachediag.logscan import dense
+
+    calls = [0]
+    real = dense.DenseChunk.scan
+
+    def counting(self: dense.DenseChunk, *args: Any) -> None:
+        calls[0] += 1
+        real(self, *args)
+
+    monkeypatch.setattr(dense.DenseChunk, "scan", counting)
+    return calls
+
+
+def line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scanner, "DENSE_MIN_BYTES", 1 << 62)
+
+
+@pytest.mark.parametrize(
+    ("seed", "chunk", "window", "steps"),
+    [
+        (1, 256 << 10, (None, None), None),
+        (2, 1 << 20, (None, None), None),
+        (3, 160 << 10, ("2024-01-15T10:20:00Z", "2024-01-15T11:40:00.5Z"), None),
+        # bursts 20 s apart, few enough minutes a chunk for fallbacks to be counted in
+        # bulk: a fallback line is often near a backend error by lines and not in time
+        (4, 256 << 10, (None, None), (0.0,) * 19 + (20.0,)),
+        # lines over 5 s apart (too many minutes for bulk counting in a chunk)
+        (5, 256 << 10, (None, None), (5.5, 6.0, 30.0)),
+    ],
+)
+def test_outage_chunks_by_shape_match_line_by_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    utc: None,
+    count_dense: list[int],
+    seed: int,
+    chunk: int,
+    window: tuple[str | None, str | None],
+    steps: tuple[float, ...] | None,
+) -> None:
+    path = tmp_path / "outage.log"
+    data = outage_log(
+        random.Random(seed), 60_000, steps=steps or (0.0, 0.002, 0.01, 0.03, 0.4, 3.0, 20.0)
+    )
+    path.write_bytes(b"Serialization failed for user:1 (before any time)\n" + data)
+    shapes = scan_logs([str(path)], since=window[0], until=window[1], chunk_size=chunk)
+    assert count_dense[0] > 0
+    line_by_line(monkeypatch)
+    before = count_dense[0]
+    lines = scan_logs([str(path)], since=window[0], until=window[1], chunk_size=chunk)
+    assert count_dense[0] == before
+    assert stable(shapes) == stable(lines)
+    # and against the obvious reference
+    since, until = (parse_when(w, "x") if w else None for w in window)
+    want = reference(data, since, until)
+    counts = dict(shapes["counts"])
+    if window == (None, None):
+        counts["serialization"] -= 1  # the untimed first line, which `reference` skips
+    # Where fallbacks are counted in bulk, a line with three fallback anchors counts three
+    # times (as it always has): `reference` counts lines.
+    triple = data.count(b"using fallback: fallback store, falling back again")
+    lines_with = want["counts"]["fallback"]
+    assert lines_with <= counts["fallback"] <= lines_with + 2 * triple
+    assert {k: v for k, v in counts.items() if k != "fallback"} == {
+        k: v for k, v in want["counts"].items() if k != "fallback"
+    }
+    assert shapes["keys"]["truncated"] is False
+    top = {k["key"].encode(): k["count"] for k in shapes["keys"]["top"]}
+    assert all(want["keys"][k] == n for k, n in top.items() if not k.endswith(b"***"))
+
+
+def test_outage_chunks_by_shape_in_parallel_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None, count_dense: list[int]
+) -> None:
+    path = tmp_path / "outage.log"
+    path.write_bytes(outage_log(random.Random(7), 80_000))
+    monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 256 << 10)
+    monkeypatch.setattr(logscan_api, "_can_fork", lambda: True)
+    many = scan_logs([str(path)], jobs=3, chunk_size=256 << 10)
+    assert many["engine"]["ranges"] > 3
+    assert count_dense[0] > 0
+    line_by_line(monkeypatch)
+    # (not against jobs=1: how a chunk counts a line holding two fallback anchors, once
+    # or twice, depends on where the chunks fall, as it always has)
+    assert stable(scan_logs([str(path)], jobs=3, chunk_size=256 << 10)) == stable(many)
+
+
+def test_outage_shapes_forgotten_and_long_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None, count_dense: list[int]
+) -> None:
+    """The bound on remembered shapes, lines long enough that NEAR_LINES of them span
+    NEAR_WINDOW bytes, and the cap on distinct keys: still the line-by-line report."""
+    from cachediag.logscan import dense
+
+    rnd = random.Random(11)
+    data = outage_log(rnd, 30_000).split(b"\n")
+    for i in range(0, len(data) - 1, 997):  # a few 20 KB lines
+        data[i] += b" " + b"y" * 20_000
+    path = tmp_path / "outage.log"
+    path.write_bytes(b"\n".join(data))
+    monkeypatch.setattr(dense, "MAX_SHAPES", 64)
+    monkeypatch.setattr(KeyCounter.__init__, "__defaults__", (300,))  # a cap this log passes
+    shapes = scan_logs([str(path)], chunk_size=256 << 10)
+    assert count_dense[0] > 0
+    assert shapes["keys"]["truncated"] is True
+    line_by_line(monkeypatch)
+    assert stable(scan_logs([str(path)], chunk_size=256 << 10)) == stable(shapes)
+
+
+class OneByOneKeyCounter:
+    """The key counter as it was before batches: every mention added on its own, each
+    namespace's mentions kept as they come. `KeyCounter` must agree with it exactly."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.keys: dict[bytes, int] = {}
+        self.namespaces: dict[bytes, list[int]] = {}
+        self.mentions = 0
+        self.truncated = False
+        self.max_keys = max_keys
+
+    def add(self, key: bytes) -> None:
+        self.mentions += 1
+        ns = key[: key.find(b":")]
+        if key in self.keys:
+            self.keys[key] += 1
+            self.namespaces[ns][0] += 1
+            return
+        entry = self.namespaces.get(ns)
+        if entry is None:
+            if len(self.namespaces) >= self.max_keys:
+                self.truncated = True
+                return
+            entry = self.namespaces[ns] = [0, 0]
+        entry[0] += 1
+        entry[1] += 1
+        self.keys[key] = 1
+        if len(self.keys) > self.max_keys:
+            keep = sorted(self.keys.items(), key=lambda kv: kv[1], reverse=True)
+            self.keys = dict(keep[: self.max_keys // 2])
+            self.truncated = True
+
+    def merge(self, other: OneByOneKeyCounter) -> None:
+        self.mentions += other.mentions
+        self.truncated = self.truncated or other.truncated
+        for ns, (mentions, distinct) in other.namespaces.items():
+            entry = self.namespaces.setdefault(ns, [0, 0])
+            entry[0] += mentions
+            entry[1] += distinct
+        for key, count in other.keys.items():
+            if key in self.keys:
+                self.keys[key] += count
+                self.namespaces[key.split(b":", 1)[0]][1] -= 1
+            else:
+                self.keys[key] = count
+        if len(self.keys) > self.max_keys:
+            keep = sorted(self.keys.items(), key=lambda kv: kv[1], reverse=True)
+            self.keys = dict(keep[: self.max_keys // 2])
+            self.truncated = True
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_key_counters_in_batches_count_as_one_by_one(seed: int) -> None:
+    """Batches (`add_many`, C-level passes) prune where one-by-one adding prunes, keep the
+    same insertion order (it breaks ties when pruning) and the same namespace figures."""
+    from cachediag.logscan.keys import TopCounter
+
+    rnd = random.Random(seed)
+    cap = rnd.choice([6, 10, 40])
+    ours = [KeyCounter(max_keys=cap) for _ in range(3)]
+    theirs = [OneByOneKeyCounter(cap) for _ in range(3)]
+    top_batched, top_single = TopCounter(cap), TopCounter(cap)
+    for _ in range(rnd.randint(1, 25)):
+        n = rnd.randrange(3)
+        names = [b"u", b"s", b"n%d" % rnd.randint(0, cap)]  # sometimes past the namespace cap
+        batch = [
+            b"%s:%d" % (rnd.choice(names), rnd.randint(0, 3 * cap))
+            for _ in range(rnd.randint(0, 4 * cap))
+        ]
+        ours[n].add_many(batch)
+        top_batched.add_many(batch)
+        for key in batch:
+            theirs[n].add(key)
+            top_single.add(key)
+    for a, b in ((ours[0], ours[1]), (ours[0], ours[2])):
+        a.merge(b)
+    for c, d in ((theirs[0], theirs[1]), (theirs[0], theirs[2])):
+        c.merge(d)
+    for mine, ref in zip(ours, theirs, strict=True):
+        assert list(mine.keys.items()) == list(ref.keys.items())
+        assert mine.namespaces == ref.namespaces
+        assert (mine.mentions, mine.truncated) == (ref.mentions, ref.truncated)
+    assert list(top_batched.counts.items()) == list(top_single.counts.items())
+    assert (
+        top_batched.top(5) == sorted(top_single.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    )
+
+
+# --- .gz: ISA-L when installed, zlib otherwise, the same report ---------------------------
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each .gz test runs with both inflaters (isal only where the wheel is installed)."""
+    from cachediag.logscan import reader
+
+    if request.param == "isal":
+        if reader._IGZIP is None:
+            pytest.skip("the isal wheel is not installed")
+    else:
+        monkeypatch.setattr(reader, "_IGZIP", None)
+    return str(request.param)
+
+
+def gz_log(tmp_path: Path, lines: int = 40_000) -> tuple[Path, bytes]:
+    data = outage_log(random.Random(5), lines)
+    path = tmp_path / "app.log.1.gz"
+    # two members, as `cat a.gz b.gz` or a rotated file appended to makes
+    half = data.index(b"\n", len(data) // 2) + 1
+    path.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
+    return path, data
+
+
+def test_gz_reads_as_plain(tmp_path: Path, utc: None, inflater: str) -> None:
+    path, data = gz_log(tmp_path)
+    plain = tmp_path / "app.log"
+    plain.write_bytes(data)
+    zipped = scan_logs([str(path)], chunk_size=256 << 10)
+    assert zipped["engine"]["gzip"] == inflater
+    assert zipped["sources"][0]["scanned_bytes"] == len(data)
+    assert stable(zipped) == stable(scan_logs([str(plain)], chunk_size=256 << 10, jobs=1))
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.97])
+def test_gz_cut_short_reads_the_same_with_either_inflater(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, utc: None, cut: float
+) -> None:
+    """ISA-L hands out less of a truncated stream than zlib before it fails; the stdlib
+    takes over at that byte, so both give zlib's report and zlib's words."""
+    from cachediag.logscan import reader
+
+    path, _ = gz_log(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: int(len(whole) * cut)])
+    reports = []
+    for inflate in ([reader._IGZIP] if reader._IGZIP is not None else []) + [None]:
+        monkeypatch.setattr(reader, "_IGZIP", inflate)
+        reports.append(scan_logs([str(path)], chunk_size=256 << 10))
+    for report in reports:
+        assert "ends early" in report["sources"][0]["problem"]
+        assert stable(report) == stable(reports[-1])
+        assert report["sources"][0]["scanned_bytes"] == reports[-1]["sources"][0]["scanned_bytes"]
+
+
+def test_corrupt_gz_says_so_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inflater: str
+) -> None:
+    import threading
+
+    path, _ = gz_log(tmp_path, 20_000)
+    raw = bytearray(path.read_bytes())
+    for i in range(len(raw) // 2, len(raw) // 2 + 64):
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    with pytest.raises(LogScanError, match=r"app\.log\.1\.gz: cannot read \(") as caught:
+        scan_logs([str(path)], chunk_size=256 << 10)
+    assert all(t.name != "cachediag-read" for t in threading.enumerate())  # joined
+    from cachediag.logscan import reader
+
+    monkeypatch.setattr(reader, "_IGZIP", None)
+    with pytest.raises(LogScanError) as with_zlib:
+        scan_logs([str(path)], chunk_size=256 << 10)
+    assert str(caught.value) == str(with_zlib.value)
+
+
+def test_parallel_ranges_without_a_temporary_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Children spool their results to temporary files; with none writable, the results
+    come through the pipes instead, and the report is the same."""
+    import tempfile
+
+    path = tmp_path / "app.log"
+    path.write_bytes(random_log(random.Random(12), 20_000))
+    monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 64 << 10)
+    monkeypatch.setattr(logscan_api, "_can_fork", lambda: True)
+    spooled = scan_logs([str(path)], jobs=3, chunk_size=64 << 10)
+    assert spooled["engine"]["jobs"] == 3
+
+    def no_tmp(*args: object, **kwargs: object) -> str:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_tmp)
+    piped = scan_logs([str(path)], jobs=3, chunk_size=64 << 10)
+    assert stable(piped) == stable(spooled)
+    assert stable(piped) == stable(scan_logs([str(path)], jobs=1, chunk_size=64 << 10))
