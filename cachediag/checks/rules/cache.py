@@ -536,7 +536,13 @@ def ttl(facts: Facts, th: Thresholds) -> Outcome:
     namespaces = _no_ttl_namespaces(keys, no_expiry)
     if namespaces:
         observed["namespaces_without_ttl"] = namespaces
-        text += f"; most in {', '.join(namespaces)}"
+        if len(keys) < total:
+            # The namespace counts come from the key sample, not the keyspace: a count of
+            # 231 beside 304,949 keys must not read like a total (issue 10, case 11).
+            observed["namespaces_sampled_keys"] = len(keys)
+            text += f"; among {len(keys):,} sampled keys, most in {', '.join(namespaces)}"
+        else:
+            text += f"; most in {', '.join(namespaces)}"
     return Outcome(graded(share, th), text, observed)
 
 

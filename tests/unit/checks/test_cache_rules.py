@@ -456,3 +456,23 @@ def test_slow_commands_cannot_always_be_read() -> None:
     assert judge("redis.slow_commands", denied)[0] == "skip"
     assert judge("redis.slow_commands", redis_facts())[0] == "error"  # the probe broke off
     assert judge("redis.slow_commands", down("redis", "refused", "refused"))[0] == "error"
+
+
+def test_ttl_namespace_counts_from_a_partial_sample_say_they_are_sampled() -> None:
+    """A count from the key sample must not read like a total of the keyspace."""
+    from cachediag.checks.registry import RULES
+
+    keys = [{"key": f"product:{i}", "ttl_ms": -1} for i in range(231)]
+    keys += [{"key": f"session:{i}", "ttl_ms": 5000} for i in range(769)]
+    facts = {
+        "kind": "redis",
+        "status": "up",
+        "info": {"keyspace": {"db0": {"keys": 304_949, "expires": 200_000}}},
+        "sample": {"keys": keys},
+    }
+    outcome = RULES["redis.ttl"](facts, {"warn_above": 0.2, "fail_above": 0.5})
+    assert "among 1,000 sampled keys, most in product:* (231)" in outcome.summary
+    assert outcome.observed["namespaces_sampled_keys"] == 1000
+    facts["info"]["keyspace"]["db0"] = {"keys": 1000, "expires": 769}
+    whole = RULES["redis.ttl"](facts, {"warn_above": 0.2, "fail_above": 0.5})
+    assert "; most in product:* (231)" in whole.summary and "sampled" not in whole.summary
