@@ -242,31 +242,24 @@ def _scan_parallel(
     """Scan the ranges in `jobs` processes (this one included), each taking the next range
     left as it finishes one: a process slowed down by the rest of the machine takes fewer.
 
-    A child writes each range's result to a file of a private directory as soon as it is
-    done and says so on its pipe (a few bytes: it never waits for this process to read a
-    few MB); this process merges what has come (`on_result`) between its own ranges, so
-    that merging overlaps scanning instead of waiting for the last range.
+    A child sends each range's result as soon as it is done, from a thread of its own (a
+    result is a few MB: the pipe fills, and the child goes on scanning while this process
+    is busy); this process reads and merges what has come (`on_result`) between its own
+    ranges, so that merging overlaps scanning instead of waiting for the last range.
+    Nothing goes through a file: samples are raw log lines until the report redacts them.
     """
     import multiprocessing
-    import shutil
-    import tempfile
     from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("fork")
     next_range = context.Value("i", 0)
-    try:
-        spool: str | None = tempfile.mkdtemp(prefix="cachediag-logs-")
-    except OSError:  # no writable temporary directory: results come through the pipe
-        spool = None
     job = (source.name, source.index, ranges, since, until, chunk_size)
     children = []
     received = False
     try:
         for _ in range(jobs - 1):
             reader, writer = context.Pipe(duplex=False)
-            process = context.Process(
-                target=_child, args=(writer, next_range, job, spool), daemon=True
-            )
+            process = context.Process(target=_child, args=(writer, next_range, job), daemon=True)
             process.start()
             writer.close()
             children.append((process, reader))
@@ -284,7 +277,7 @@ def _scan_parallel(
                     except EOFError:
                         raise LogScanError(f"{source.name}: a scanning process died") from None
                     if status == "ok":
-                        on_result(index, payload if spool is None else _load(payload))
+                        on_result(index, payload)
                     elif status == "done":
                         del running[id(reader)]
                     else:
@@ -306,8 +299,6 @@ def _scan_parallel(
                 process.terminate()
             process.join()
             reader.close()
-        if spool is not None:
-            shutil.rmtree(spool, ignore_errors=True)
 
 
 _Job = tuple[str, int, list[tuple[int, int]], float | None, float | None, int]
@@ -326,34 +317,41 @@ def _take_ranges(next_range: Any, job: _Job, on_result: OnResult) -> None:
         on_result(i, scan_range(path, index, start, end, size, since, until, chunk_size))
 
 
-def _child(writer: Any, next_range: Any, job: _Job, spool: str | None) -> None:
-    import pickle
+def _child(writer: Any, next_range: Any, job: _Job) -> None:
+    import queue
+    import threading
 
-    def spooled(index: int, result: RangeResult) -> None:
-        if spool is None:
-            writer.send(("ok", index, result))
-            return
-        path = os.path.join(spool, f"range-{index}")
-        with open(path, "wb") as handle:
-            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        writer.send(("ok", index, path))
+    outbox: queue.Queue[tuple[int, RangeResult] | None] = queue.Queue()
+    failed: list[BaseException] = []
+
+    def send() -> None:  # the results, in the background of the scanning
+        try:
+            while (item := outbox.get()) is not None:
+                writer.send(("ok", *item))
+        except BaseException as exc:  # noqa: BLE001 - reported by the scanning thread
+            failed.append(exc)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+
+    def queued(index: int, result: RangeResult) -> None:
+        if failed:
+            raise failed[0]
+        outbox.put((index, result))
 
     try:
-        _take_ranges(next_range, job, spooled)
+        _take_ranges(next_range, job, queued)
+        outbox.put(None)
+        sender.join()
+        if failed:
+            raise failed[0]
         writer.send(("done", None, None))
     except BaseException as exc:
+        outbox.put(None)
+        sender.join()  # (one thread writes the pipe at a time)
         writer.send(("error", None, exc))
     finally:
         writer.close()
-
-
-def _load(path: str) -> RangeResult:
-    import pickle
-
-    with open(path, "rb") as handle:
-        result: RangeResult = pickle.load(handle)
-    os.unlink(path)
-    return result
 
 
 def build_report(

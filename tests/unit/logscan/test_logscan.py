@@ -1167,27 +1167,3 @@ def test_corrupt_gz_says_so_the_same_way(
     with pytest.raises(LogScanError) as with_zlib:
         scan_logs([str(path)], chunk_size=256 << 10)
     assert str(caught.value) == str(with_zlib.value)
-
-
-def test_parallel_ranges_without_a_temporary_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Children spool their results to temporary files; with none writable, the results
-    come through the pipes instead, and the report is the same."""
-    import tempfile
-
-    path = tmp_path / "app.log"
-    path.write_bytes(random_log(random.Random(12), 20_000))
-    monkeypatch.setattr(logscan_api, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(logscan_api, "MIN_RANGE_BYTES", 64 << 10)
-    monkeypatch.setattr(logscan_api, "_can_fork", lambda: True)
-    spooled = scan_logs([str(path)], jobs=3, chunk_size=64 << 10)
-    assert spooled["engine"]["jobs"] == 3
-
-    def no_tmp(*args: object, **kwargs: object) -> str:
-        raise OSError("read-only file system")
-
-    monkeypatch.setattr(tempfile, "mkdtemp", no_tmp)
-    piped = scan_logs([str(path)], jobs=3, chunk_size=64 << 10)
-    assert stable(piped) == stable(spooled)
-    assert stable(piped) == stable(scan_logs([str(path)], jobs=1, chunk_size=64 << 10))
