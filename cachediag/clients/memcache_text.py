@@ -17,24 +17,13 @@ from cachediag.errors import ConnectionClosed, ProtocolViolation, ServerRefused,
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
-    from typing import Self
+    pass
 
 _ERRORS = (b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")
 # The cheapest round trips: the meta no-op (1.6+), and `version` on servers without meta.
 NOOP_REQUEST = b"mn\r\n"
 NOOP_REPLY = b"MN\r\n"
 VERSION_REQUEST = b"version\r\n"
-# What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
-# default since 1.4.x) before closing it, whatever was asked.
-_SATURATED = b"ERROR Too many open connections"
-
-
-def saturated_error() -> ServerSaturated:
-    return ServerSaturated(
-        "up but saturated: at its connection limit (memcached -c) it turns new connections "
-        "away ('ERROR Too many open connections'), the application's as well as ours",
-        limit="memcached -c",
-    )
 
 
 def is_text_key(key: bytes) -> bool:
@@ -57,15 +46,20 @@ def _describe_foreign(line: bytes) -> str:
 
 
 class MemcachedClient(Connection):
+    # What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
+    # default since 1.4.x) before closing it, whatever was asked.
+    saturated_greeting = b"ERROR Too many open connections"
+
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target, timeout)
         self._buffer = b""
-        self._heard = False  # has this connection's first byte arrived yet?
 
-    def connect(self) -> Self:
-        super().connect()
-        self._heard = False
-        return self
+    def saturated_error(self) -> ServerSaturated:
+        return ServerSaturated(
+            "up but saturated: at its connection limit (memcached -c) it turns new connections "
+            "away ('ERROR Too many open connections'), the application's as well as ours",
+            limit="memcached -c",
+        )
 
     # -- wire -----------------------------------------------------------------------
     def _fill(self, deadline: Deadline) -> None:
@@ -80,10 +74,7 @@ class MemcachedClient(Connection):
             self.close()
             raise ConnectionClosed("the server closed the connection mid-reply")
         if not self._heard:
-            self._heard = True
-            if chunk.startswith(_SATURATED):
-                self.close()
-                raise saturated_error()
+            self._first_chunk(chunk)
         self._buffer += chunk
 
     def read_line(self, deadline: Deadline) -> bytes:

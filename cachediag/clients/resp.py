@@ -103,31 +103,27 @@ def _describe_foreign(head: bytes) -> str:
     return f"not a Redis server: unexpected reply '{text}'"
 
 
-# What Redis writes to a connection it accepts at maxclients, before it reads a command,
-# and then closes it: whatever we asked first, this is the answer.
-_SATURATED = b"-ERR max number of clients reached"
-
-
-def saturated_error() -> ServerSaturated:
-    return ServerSaturated(
-        "up but saturated: at its connection limit (maxclients) it turns new connections away "
-        "('ERR max number of clients reached'), the application's as well as ours",
-        limit="maxclients",
-    )
-
-
 class RedisClient(Connection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target, timeout)
         self.auth_us: int | None = None
         self._reader = hiredis.Reader(replyError=ReplyError)
-        self._heard = False  # has this connection's first reply arrived yet?
+
+    # What Redis writes to a connection it accepts at maxclients, before it reads a
+    # command, and then closes it: whatever we asked first, this is the answer.
+    saturated_greeting = b"-ERR max number of clients reached"
+
+    def saturated_error(self) -> ServerSaturated:
+        return ServerSaturated(
+            "up but saturated: at its connection limit (maxclients) it turns new connections "
+            "away ('ERR max number of clients reached'), the application's as well as ours",
+            limit="maxclients",
+        )
 
     # -- connection -----------------------------------------------------------------
     def connect(self) -> Self:
         """Connect, authenticate and select the database; every failure is a ProbeError."""
         super().connect()
-        self._heard = False
         if self.target.password is not None:
             args: list[Arg] = ["AUTH"]
             if self.target.username:
@@ -199,10 +195,7 @@ class RedisClient(Connection):
                     raise self._closed_silently()
                 raise ConnectionClosed("the server closed the connection mid-reply")
             if not self._heard:
-                self._heard = True
-                if chunk.startswith(_SATURATED):
-                    self.close()
-                    raise saturated_error()
+                self._first_chunk(chunk)
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]
             self._reader.feed(chunk)
