@@ -32,6 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("cachediag.cli.commands.logs", "logs"),
 }
 
+# On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h
+# 10.0.0.5 -p 6380`), and help is --help alone. `cachediag -h` (no command yet) and
+# `logs`, which talks to no server, keep -h as help.
+HELP_IS_H = {"logs"}
+
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
 
 
@@ -65,7 +70,9 @@ def build_app(only: str | None = None) -> typer.Typer:
     app.callback()(main_options)
     for name, (module, function) in COMMANDS.items():
         if only in (None, name):
-            app.command(name)(getattr(importlib.import_module(module), function))
+            settings = None if name in HELP_IS_H else {"help_option_names": ["--help"]}
+            command = app.command(name, context_settings=settings)
+            command(getattr(importlib.import_module(module), function))
     return app
 
 
