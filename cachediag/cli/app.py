@@ -17,6 +17,7 @@ import typer
 
 from cachediag import __version__
 from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.helptext import reflow
 
 # command name -> (module, function); the order is the order of `cachediag --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -57,9 +58,26 @@ def main_options(
     """Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."""
 
 
+class _HelpCommand(typer.core.TyperCommand):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from cachediag.safety.masking import own_help
+
+        with own_help():  # cachediag's own text: nothing in it to mask
+            super().format_help(ctx, formatter)
+
+
+class _HelpGroup(typer.core.TyperGroup):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from cachediag.safety.masking import own_help
+
+        with own_help():
+            super().format_help(ctx, formatter)
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with just `only` (same names, options and help)."""
     app = typer.Typer(
+        cls=_HelpGroup,
         name="cachediag",
         help=HELP,
         no_args_is_help=True,
@@ -71,8 +89,11 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name, (module, function) in COMMANDS.items():
         if only in (None, name):
             settings = None if name in HELP_IS_H else {"help_option_names": ["--help"]}
-            command = app.command(name, context_settings=settings)
-            command(getattr(importlib.import_module(module), function))
+            fn = getattr(importlib.import_module(module), function)
+            command = app.command(
+                name, cls=_HelpCommand, context_settings=settings, help=reflow(fn.__doc__)
+            )
+            command(fn)
     return app
 
 

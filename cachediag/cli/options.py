@@ -132,8 +132,8 @@ _REDIS_CLI_PARAMETERS: list[tuple[str, str, Any, Any]] = [
             _cli_option(
                 "-u",
                 metavar="URL",
-                help="Redis URL, redis://user:password@host:port/db or rediss://… "
-                "(flags after it override its parts).",
+                help="Redis URL, redis://host:port/db with user:password@ before the host, "
+                "or rediss:// (flags after it override its parts).",
             ),
         ],
         None,
@@ -181,10 +181,9 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             typer.Option(
                 "--redis",
                 metavar="URL",
-                help="Redis to diagnose: redis://user:password@host:port/db "
-                "(all but host optional), "
-                "rediss://… (TLS) "
-                "or unix:///path.sock?db=N. Repeatable. Password also from REDISCLI_AUTH or "
+                help="Redis to diagnose: redis://host:port/db (all but the host optional; "
+                "user:password@ before the host), rediss:// for TLS, or "
+                "unix:///path.sock?db=N. Repeatable. Password also from REDISCLI_AUTH or "
                 "CACHEDIAG_REDIS_PASSWORD.",
                 rich_help_panel=_TARGETS,
             ),
@@ -211,7 +210,6 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             Path | None,
             typer.Option(
                 "--tls-ca",
-                "--cacert",
                 metavar="FILE",
                 help="CA bundle for TLS targets (rediss://, memcacheds://, --tls).",
                 rich_help_panel=_TARGETS,
@@ -225,7 +223,6 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             Path | None,
             typer.Option(
                 "--tls-cert",
-                "--cert",
                 metavar="FILE",
                 help="Client certificate for TLS targets.",
                 rich_help_panel=_TARGETS,
@@ -239,7 +236,6 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             Path | None,
             typer.Option(
                 "--tls-key",
-                "--key",
                 metavar="FILE",
                 help="Client key for TLS targets.",
                 rich_help_panel=_TARGETS,
@@ -253,25 +249,11 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
             bool,
             typer.Option(
                 "--tls-insecure",
-                "--insecure",
                 help="Do not verify the server certificate.",
                 rich_help_panel=_TARGETS,
             ),
         ],
         False,
-    ),
-    (
-        "sni",
-        Annotated[
-            str | None,
-            typer.Option(
-                "--sni",
-                metavar="HOST",
-                help="Server name to ask for in the TLS handshake (default: the host).",
-                rich_help_panel=_TARGETS,
-            ),
-        ],
-        None,
     ),
     (
         "config",
@@ -296,13 +278,63 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
                 metavar="SECONDS",
                 min=0.01,
                 max=3600,
-                help="Bound on connect and on every command. [default: 2]",
+                help="Bound on connect and on every command. \\[default: 2]",
                 rich_help_panel=_TARGETS,
             ),
         ],
         None,
     ),
     ("debug", Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")], False),
+]
+
+# redis-cli's names for the TLS options: the same settings (typed both ways, they must
+# agree), listed with redis-cli's other flags; and its --sni.
+_TLS_ALIASES: list[tuple[str, str, Any, Any]] = [
+    (
+        "tls_ca",
+        "rc_cacert",
+        Annotated[
+            Path | None, _cli_option("--cacert", metavar="FILE", help="CA bundle (as --tls-ca).")
+        ],
+        None,
+    ),
+    (
+        "tls_cert",
+        "rc_cert",
+        Annotated[
+            Path | None,
+            _cli_option("--cert", metavar="FILE", help="Client certificate (as --tls-cert)."),
+        ],
+        None,
+    ),
+    (
+        "tls_key",
+        "rc_key",
+        Annotated[
+            Path | None, _cli_option("--key", metavar="FILE", help="Client key (as --tls-key).")
+        ],
+        None,
+    ),
+    (
+        "tls_insecure",
+        "rc_insecure",
+        Annotated[
+            bool,
+            _cli_option("--insecure", help="Do not verify certificates (as --tls-insecure)."),
+        ],
+        False,
+    ),
+    (
+        "sni",
+        "rc_sni",
+        Annotated[
+            str | None,
+            _cli_option(
+                "--sni", metavar="HOST", help="TLS server name to ask for (default: the host)."
+            ),
+        ],
+        None,
+    ),
 ]
 
 COMMON_NAMES = [name for name, _, _ in _PARAMETERS]
@@ -337,7 +369,9 @@ def target_options(fn: F) -> F:
     positional arguments of its own (ttl KEY... and inspect KEY... name targets by flag)."""
     signature = inspect.signature(fn, eval_str=True)  # real objects, not strings
     own = [p for p in signature.parameters.values() if p.name != "common"]
-    declared = list(_PARAMETERS) + [(p, a, d) for _, p, a, d in _REDIS_CLI_PARAMETERS]
+    declared = list(_PARAMETERS) + [
+        (p, a, d) for _, p, a, d in (*_REDIS_CLI_PARAMETERS, *_TLS_ALIASES)
+    ]
     if not _has_arguments(signature):
         declared.append(_POSITIONAL_PARAMETER)
     extra = [
@@ -362,6 +396,8 @@ def target_options(fn: F) -> F:
         given = [(typed.index(p), f) for f, p, _, _ in _REDIS_CLI_PARAMETERS if p in typed]
         order = tuple(f for _, f in sorted(given))
         values["cli"] = RedisCliFlags(**cli, order=order)
+        for field_name, p, _, default in _TLS_ALIASES:
+            values[field_name] = _agree(field_name, values.get(field_name, default), kwargs.pop(p))
         values["positional"] = tuple(kwargs.pop(_POSITIONAL, None) or ())
         return fn(common=CommonOptions(**values), **kwargs)
 
@@ -370,3 +406,14 @@ def target_options(fn: F) -> F:
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
     del wrapper.__wrapped__  # Typer must see the new signature
     return wrapper  # type: ignore[return-value]
+
+
+def _agree(name: str, ours: Any, redis_cli: Any) -> Any:
+    """An option given under its name and under redis-cli's: one value, or a usage error."""
+    if redis_cli in (None, False):
+        return ours
+    if ours not in (None, False) and ours != redis_cli:
+        raise typer.BadParameter(
+            f"--{name.replace('_', '-')} and its redis-cli name disagree: give one of them"
+        )
+    return redis_cli
