@@ -35,6 +35,12 @@ def _forced_color_system() -> ColorSystem | None:
     return _FORCED_SYSTEMS.get(value.strip(), "standard")
 
 
+def output_width(terminal: bool | None = None) -> int:
+    """The width `render_to_string` lays its output out in."""
+    is_terminal = stdout_is_terminal() if terminal is None else terminal
+    return shutil.get_terminal_size((120, 24)).columns if is_terminal else PIPE_WIDTH
+
+
 def render_to_string(*renderables: RenderableType, terminal: bool | None = None) -> str:
     """Render with colour only on a terminal or under FORCE_COLOR (and never under NO_COLOR).
 
@@ -43,7 +49,7 @@ def render_to_string(*renderables: RenderableType, terminal: bool | None = None)
     is_terminal = stdout_is_terminal() if terminal is None else terminal
     no_color = "NO_COLOR" in os.environ
     forced = _forced_color_system()
-    width = shutil.get_terminal_size((120, 24)).columns if is_terminal else PIPE_WIDTH
+    width = output_width(is_terminal)
     colour = (is_terminal and not no_color) or forced is not None
     system: ColorSystem | None = "auto" if is_terminal and not no_color else forced
     buffer = io.StringIO()
