@@ -42,6 +42,8 @@ def fit_columns(table: Table, width: int) -> bool:
         return True  # everything on one line per cell: nothing to fix
     if sum(minimum for minimum, _ in spans) > room:
         return False
+    if _rich_keeps_words(table, width, spans):
+        return True  # rich's own layout, as before, wherever it cuts no word
     widths = [minimum for minimum, _ in spans]
     spare = room - sum(widths)
     wants = [maximum - minimum for minimum, maximum in spans]
@@ -51,3 +53,14 @@ def fit_columns(table: Table, width: int) -> bool:
     for column, column_width in zip(table.columns, widths, strict=True):
         column.width = column_width
     return True
+
+
+def _rich_keeps_words(table: Table, width: int, spans: list[tuple[int, int]]) -> bool:
+    """Would rich's own column widths give every column at least its longest word?"""
+    console = Console(file=io.StringIO(), width=width)
+    try:
+        # rich's own (private) layout step, the one it prints with.
+        widths = table._calculate_column_widths(console, console.options)
+    except (AttributeError, TypeError):  # a rich without it: lay the columns out here
+        return False
+    return all(w >= minimum for w, (minimum, _) in zip(widths, spans, strict=True))
