@@ -117,6 +117,8 @@ def build_cli_target(
     """
     if not flags.given or (not flags.names_address and others_named):
         return None
+    if flags.host is not None and not flags.host.strip():
+        raise UsageError("-h needs a host name or address")
     host, port, db = "127.0.0.1", 6379, 0
     user, password, tls = None, None, flags.tls
     for name in flags.order:

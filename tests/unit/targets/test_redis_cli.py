@@ -85,6 +85,8 @@ def test_u_takes_redis_urls_only() -> None:
         build(url="unix:///run/redis.sock")
     with pytest.raises(UsageError, match="port must be a number"):
         build(url="redis://h:99999")
+    with pytest.raises(UsageError, match="-h needs a host"):
+        build(host=" ")
 
 
 def test_details_alone_build_a_target_only_when_nothing_else_is_named() -> None:
