@@ -16,9 +16,10 @@ protocol, is a usage error that says to give the scheme.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cachediag.errors import ProbeError, ProtocolViolation, UsageError
+from cachediag.safety.secrets import remember_secret
 from cachediag.targets.parse import parse_memcached, parse_redis
 from cachediag.targets.redis_cli import memcached_url, redis_url
 from cachediag.targets.target import Details, Target, TLSOptions
@@ -64,28 +65,14 @@ def detect(raw: str, details: Details, tls_options: TLSOptions, timeout: float) 
         known = ", ".join(f"{name}://" for name in _SCHEMES)
         raise UsageError(f"target '{text}': unknown scheme '{scheme}' (use {known})")
     if scheme == "unix":
-        path = text[len("unix://") :]
-        if not path:
-            raise UsageError(f"target '{text}': a unix socket URL needs a path")
-        probe = Target("unknown", text, "flag", unix_path=path)
-        kind = _hear(probe, text, timeout)
-        if kind == "memcached":
-            return Detected(parse_memcached(text, "flag"))
-        db = f"?db={details.db}" if details.db else ""
-        target = parse_redis(text + db, "flag", option="target")
-        if details.password is not None:
-            from dataclasses import replace
-
-            target = replace(target, password=details.password, username=details.user)
-        return Detected(target)
+        return Detected(_unix(text, details, timeout))
     host, port = _address(text)
-    tls = details.tls
-    probe = Target("unknown", text, "flag", host=host, port=port, tls=tls, tls_options=tls_options)
+    probe = Target(
+        "unknown", text, "flag", host=host, port=port, tls=details.tls, tls_options=tls_options
+    )
     note = None
     try:
-        kind = _hear_with_tls_fallback(probe, text, timeout)
-        if kind.endswith("+tls"):
-            kind, tls = kind[:-4], True
+        kind, tls = _hear_with_tls_fallback(probe, text, timeout)
     except _Unreachable as exc:
         guessed = WELL_KNOWN_PORTS.get(port)
         if guessed is None:
@@ -93,15 +80,30 @@ def detect(raw: str, details: Details, tls_options: TLSOptions, timeout: float) 
                 f"target '{text}': cannot tell what it is: {exc}; name it: redis://{text} or "
                 f"memcached://{text}"
             ) from None
-        kind = guessed
-        note = (
-            f"{text}: {exc}; taken as {'Redis' if kind == 'redis' else 'Memcached'} from its port"
-        )
+        kind, tls = guessed, details.tls
+        shown = "Redis" if kind == "redis" else "Memcached"
+        note = f"{text}: {exc}; taken as {shown} from its port"
     if kind == "redis":
         url = redis_url(host, port, details, tls=tls)
         return Detected(parse_redis(url, "flag", tls_options, option="target"), note)
     url = memcached_url(host, port, tls=tls)
     return Detected(parse_memcached(url, "flag", tls_options), note)
+
+
+def _unix(text: str, details: Details, timeout: float) -> Target:
+    """A unix:// socket: asked like a bare address (no TLS over a socket)."""
+    path, _, query = text[len("unix://") :].partition("?")
+    if not path:
+        raise UsageError(f"target '{text}': a unix socket URL needs a path")
+    kind = _hear(Target("unknown", text, "flag", unix_path=path), text, timeout)
+    if kind == "memcached":
+        return parse_memcached(f"unix://{path}", "flag")
+    url = text if query or details.db is None else f"{text}?db={details.db}"
+    target = parse_redis(url, "flag", option="target")
+    if details.password is None:
+        return target
+    remember_secret(details.password)
+    return replace(target, password=details.password, username=details.user)
 
 
 class _Unreachable(Exception):
@@ -117,19 +119,17 @@ def _hear(probe: Target, text: str, timeout: float) -> str:
         raise _Unreachable(exc.message) from None
 
 
-def _hear_with_tls_fallback(probe: Target, text: str, timeout: float) -> str:
-    """The kind heard at `probe`; "<kind>+tls" when it answered only over TLS."""
-    from dataclasses import replace
-
+def _hear_with_tls_fallback(probe: Target, text: str, timeout: float) -> tuple[str, bool]:
+    """(kind, over TLS) of what answers at `probe`; plain first unless --tls was given."""
     from cachediag.clients.sniff import NotTLS
 
     try:
-        return _sniff(probe, timeout)
+        return _sniff(probe, timeout), probe.tls
     except NotTLS as plain:
         if probe.tls:
             raise _Unreachable(plain.message) from None
         try:
-            return _sniff(replace(probe, tls=True), timeout) + "+tls"
+            return _sniff(replace(probe, tls=True), timeout), True
         except ProtocolViolation as exc:
             raise UsageError(f"target '{text}': {exc.message}") from None
         except ProbeError as exc:

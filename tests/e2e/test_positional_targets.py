@@ -164,3 +164,12 @@ def test_plain_text_to_a_tls_only_memcached_says_so(cachediag, tls_memcached) ->
     (row,) = targets(run)
     assert row["status"] == "unhealthy"
     assert "TLS-only port? try memcacheds://" in row["error"]["message"]
+
+
+def test_a_unix_socket_is_asked_too(cachediag, redis_factory) -> None:
+    server = redis_factory(unix_socket=True, password="sock-pw-42")
+    run = cachediag("ping", f"unix://{server.unix_socket}", "-a", "sock-pw-42", "-n", "1", "--json")
+    (row,) = targets(run)
+    assert (row["kind"], row["status"]) == ("redis", "healthy")
+    assert row["target"] == f"unix://{server.unix_socket}?db=1"
+    assert "sock-pw-42" not in run.out + run.err
