@@ -145,3 +145,13 @@ def test_every_server_command_takes_the_flags(cachediag, redis_server) -> None:
         run = cachediag(*args, "-h", "127.0.0.1", "-p", port)
         assert run.code in (0, 1), (args, run.err)
         assert f"127.0.0.1:{port}" in run.out, args
+
+
+def test_a_tls_option_under_both_names_must_agree(cachediag, redis_factory) -> None:
+    server = redis_factory(tls=True)
+    ca = str(server.workdir / "ca.crt")
+    both = ["ping", "-p", str(server.port), "--tls", "--tls-ca", ca, "--cacert", ca, "--json"]
+    healthy(cachediag(*both))
+    other = str(server.workdir / "server.crt")
+    run = cachediag("ping", "-p", str(server.port), "--tls", "--tls-ca", ca, "--cacert", other)
+    assert run.code == 2 and "disagree" in run.err
