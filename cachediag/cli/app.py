@@ -109,6 +109,14 @@ def main() -> NoReturn:
 
     masking.install()
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    hint_h = wanted not in HELP_IS_H and not _wants_nagios(sys.argv[2:])  # nagios: its UNKNOWN
+    if wanted in COMMANDS and hint_h and sys.argv[-1] == "-h":
+        # Fingers that learnt `-h` as help, on a command where it is redis-cli's host.
+        sys.stderr.write(
+            f"cachediag: error: -h is the Redis host here, as in redis-cli (-h HOST); "
+            f"help is `cachediag {wanted} --help`\n"
+        )
+        _leave(ExitCode.USAGE)
     app = build_app(wanted if wanted in COMMANDS else None)
     if wanted == "check" and _wants_nagios(sys.argv[2:]):
         _leave(_run_as_plugin(app))

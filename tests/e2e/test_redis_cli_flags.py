@@ -115,7 +115,8 @@ def test_sni_is_the_name_the_certificate_is_checked_against(cachediag, redis_fac
 def test_help_is_long_only_on_server_commands(cachediag) -> None:
     assert cachediag("ping", "--help").code == 0
     missing = cachediag("ping", "-h")
-    assert missing.code == 2 and "-h" in missing.err  # -h wants its HOST
+    assert missing.code == 2 and "-h is the Redis host" in missing.err  # -h wants its HOST
+    assert "cachediag ping --help" in missing.err
     top = cachediag("-h")
     assert top.code == 0 and "Usage: cachediag" in top.out
     assert cachediag("logs", "-h").code == 0  # logs talks to no server: -h stays help
