@@ -156,3 +156,14 @@ def test_a_tls_option_under_both_names_must_agree(cachediag, redis_factory) -> N
     other = str(server.workdir / "server.crt")
     run = cachediag("ping", "-p", str(server.port), "--tls", "--tls-ca", ca, "--cacert", other)
     assert run.code == 2 and "disagree" in run.err
+
+
+def test_unknown_url_parameters_are_named(cachediag) -> None:
+    for args in (
+        ["--redis", "redis://127.0.0.1:6379/0?socket_timeout=5"],
+        ["-u", "redis://127.0.0.1:6379/0?socket_timeout=5"],
+        ["memcached://127.0.0.1:11211?timeout=1"],
+    ):
+        run = cachediag("ping", *args)
+        assert run.code == 2 and "unknown query parameter" in run.err, args
+        assert "socket_timeout" in run.err or "'timeout'" in run.err
