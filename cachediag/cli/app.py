@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bigkeys": ("cachediag.cli.commands.bigkeys", "bigkeys"),
     "inspect": ("cachediag.cli.commands.inspect", "inspect"),
     "logs": ("cachediag.cli.commands.logs", "logs"),
+    "gather": ("cachediag.cli.commands.gather", "gather"),
+    "verify": ("cachediag.cli.commands.verify", "verify"),
 }
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."

@@ -29,6 +29,14 @@ def memory(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.memory/v1 JSON document.")
     ] = False,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Read the facts in a `cachediag gather` bundle instead of the servers.",
+        ),
+    ] = None,
 ) -> None:
     """Show memory use, limit, policy, fragmentation, evictions and keys, each with its verdict.
 
@@ -51,11 +59,16 @@ def memory(
 
         config_setup = setup(common)
         judge = Judge.load(config_setup.config.thresholds)
-        rows = per_target(
-            config_setup.targets,
-            lambda t: build(t, config_setup.timeout, sample_keys, judge),
-            on_error=unexpected_row,
-        )
+        if from_bundle is not None:
+            from cachediag.bundle.offline import memory_rows, offline_facts
+
+            rows = memory_rows(offline_facts(from_bundle, common), judge)
+        else:
+            rows = per_target(
+                config_setup.targets,
+                lambda t: build(t, config_setup.timeout, sample_keys, judge),
+                on_error=unexpected_row,
+            )
         if json_output:
             document = targets_document(MEMORY_SCHEMA, rows)
             write_output(to_json(document) + "\n", None)

@@ -45,6 +45,14 @@ def ttl(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.ttl/v1 JSON document.")
     ] = False,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Report on the key sample in a `cachediag gather` bundle instead of the servers.",
+        ),
+    ] = None,
 ) -> None:
     """Read TTLs: of given keys, or of a bounded sample of the keyspace, bucketed per namespace.
 
@@ -68,7 +76,15 @@ def ttl(
 
         config_setup = setup(common)
         timeout = config_setup.timeout
-        if keys:
+        if from_bundle is not None:
+            from cachediag.bundle.offline import offline_facts, ttl_rows
+            from cachediag.errors import UsageError
+
+            if keys:
+                raise UsageError("ttl KEY reads a live server: it cannot be used with --from")
+            judge = Judge.load(config_setup.config.thresholds)
+            rows = ttl_rows(offline_facts(from_bundle, common), judge, pattern)
+        elif keys:
             rows = per_target(
                 config_setup.targets,
                 lambda t: ttl_report.keys_report(t, timeout, keys),
