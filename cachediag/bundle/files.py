@@ -45,6 +45,6 @@ def timed(
 
 
 def target_folder(address: str) -> str:
-    """A target's folder name: its address with nothing a path could trip on."""
+    """A target's folder (or a log's file) name: nothing a path or a terminal could trip on."""
     cleaned = "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in address)
     return cleaned.strip("._") or "target"

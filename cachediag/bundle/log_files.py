@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
 
-from cachediag.bundle.files import BundleFile
+from cachediag.bundle.files import BundleFile, target_folder
+from cachediag.safety.textsafe import safe_text
 
 LOG_TAIL_LINES = 5000
 MAX_LINE_BYTES = 4096
@@ -28,26 +30,45 @@ def _lines(path: str, gz: bool) -> Iterator[bytes]:
         yield from handle
 
 
+# A line of printable ASCII needs no escaping: most log lines, and safe_text is per character.
+_PLAIN = re.compile(rb"[\x20-\x7e]*")
+
+
+def _safe(line: bytes) -> str:
+    return line.decode("ascii") if _PLAIN.fullmatch(line) else safe_text(line)
+
+
 def cache_lines(path: str, gz: bool, since: float | None) -> tuple[str, bool]:
-    """The tail of the cache lines of one log; True when older ones were left out."""
+    """The tail of the cache lines of one log; True when older ones were left out.
+
+    A log is written in time order: lines are skipped while the last timestamp seen is
+    older than --since (a stack trace's lines have none of their own); from the first line
+    stamped within it, every cache line counts without another timestamp parsed. Lines
+    before any timestamp (a log without them) count: nothing says they are older.
+    """
     from cachediag.logscan.timestamps import line_timestamp
 
     kept: deque[bytes] = deque(maxlen=LOG_TAIL_LINES)
     seen = 0
-    current: float | None = None
+    in_window = since is None
+    current: float | None = None  # the last timestamp seen before the window
     for raw in _lines(path, gz):
         low = raw[:MAX_LINE_BYTES].lower()
-        if since is not None:
+        if not in_window:
             stamp = line_timestamp(low, 0, len(low))
             current = stamp if stamp is not None else current
-            if current is not None and current < since:
-                continue
+            if current is not None and since is not None and current < since:
+                continue  # older, or a line of an older entry
+            # Stamped within the window (from here on, all of it is), or no time seen yet.
+            in_window = stamp is not None
         if b"cache" not in low:
             continue
         seen += 1
         line = raw[:MAX_LINE_BYTES].rstrip(b"\r\n")
         kept.append(line + (b" [line cut]" if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES else b""))
-    text = b"".join(line + b"\n" for line in kept).decode("utf-8", "replace")
+    # Log lines are untrusted text: escaped (terminal controls, undecodable bytes) as
+    # every sample line cachediag shows is (safety/textsafe).
+    text = "".join(f"{_safe(line)}\n" for line in kept)
     return text, seen > len(kept)
 
 
@@ -57,7 +78,7 @@ def collect(paths: list[str], since: float | None) -> list[BundleFile]:
     files: list[BundleFile] = []
     used: set[str] = set()
     for source in expand_inputs(paths):
-        name = os.path.basename(source.name) or "log"
+        name = target_folder(os.path.basename(source.name)) or "log"  # a safe file name
         stem, index = name, 1
         while name in used:
             index += 1

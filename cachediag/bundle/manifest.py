@@ -36,9 +36,13 @@ def schema_problems(
     value: Any, schema: dict[str, Any], root: dict[str, Any], at: str = ""
 ) -> list[str]:
     """Where `value` breaks `schema`: the subset of JSON Schema the bundle schema uses
-    (type, const, enum, required, properties, additionalProperties, items, minimum, $ref)."""
+    (type, const, enum, required, properties, additionalProperties, items, minimum, $ref
+    within the document). Other keywords (oneOf, allOf, if/then) are not checked: this is
+    a reader's guard against documents it would trip on, not a full validator."""
     where = at or "the manifest"
     if "$ref" in schema:
+        if not schema["$ref"].startswith("#/"):
+            return []  # another document's schema (logs-v1.json): not followed here
         target: Any = root
         for part in schema["$ref"].removeprefix("#/").split("/"):
             target = target[part]

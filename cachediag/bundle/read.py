@@ -1,15 +1,18 @@
 """Reading a bundle back: a .tar.gz or its unpacked folder, for `check --from`, `verify`,
 `memory --from`, `ttl --from` (and any other offline reader: `load_facts(path)`).
 
-Nothing is extracted to disk: members are read from the archive, bounded in size, and
-only regular files under the one top folder count (a link or a `../` path is refused,
-not followed).
+Nothing is extracted to disk: members are streamed from the archive, and only regular
+files under the one top folder count (a link is reported, a `../` path refused; neither
+is followed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
+import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +21,13 @@ from cachediag.bundle.manifest import BUNDLE_SCHEMA, MANIFEST
 from cachediag.errors import CachediagError
 
 FACTS_SCHEMA = "cachediag.facts/v1"
-# A bundle is capped by --max-size at write time; a reader still bounds what it holds in memory.
-MAX_MEMBER_BYTES = 512 * 1024 * 1024
+# A reader bounds what it holds: only the documents it asked for are kept in memory (each
+# under MAX_KEPT_BYTES); every other member is streamed through its checksum and the
+# secret scan, and a bundle of more than MAX_MEMBERS files or MAX_TOTAL_BYTES is refused.
+MAX_KEPT_BYTES = 512 * 1024 * 1024
+MAX_TOTAL_BYTES = 8 * 1024**3
 MAX_MEMBERS = 10_000
+CHUNK = 1 << 20
 
 
 class NotABundle(CachediagError):
@@ -28,14 +35,19 @@ class NotABundle(CachediagError):
 
 
 @dataclass
+class Member:
+    size: int
+    sha256: str
+    holds_secret: bool = False
+
+
+@dataclass
 class Bundle:
     source: Path
     top: str
-    files: dict[str, bytes]  # path inside the top folder -> content
+    members: dict[str, Member]  # every regular file, by its path inside the top folder
+    files: dict[str, bytes]  # the content of the ones asked for
     irregular: list[str]  # members that are not regular files (links, devices...)
-
-    def text(self, path: str) -> str:
-        return self.files[path].decode("utf-8", "replace")
 
     def json(self, path: str) -> Any:
         if path not in self.files:
@@ -46,6 +58,34 @@ class Bundle:
             raise NotABundle(f"{self.source}: {path} is not JSON ({exc})") from None
 
 
+class _Reader:
+    """One member's bytes as they stream by: size, sha256, the secret scan, kept if wanted."""
+
+    def __init__(self, source: Path, keep: bool, forms: tuple[bytes, ...]) -> None:
+        self.source, self.keep, self.forms = source, keep, forms
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.kept: list[bytes] = []
+        self.found = False
+        self._tail = b""
+        self._overlap = max((len(f) for f in forms), default=1) - 1
+
+    def feed(self, chunk: bytes, name: str) -> None:
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        if self.keep:
+            if self.size > MAX_KEPT_BYTES:
+                raise NotABundle(f"{self.source}: {name} is too large for a bundle file")
+            self.kept.append(chunk)
+        if self.forms and not self.found:
+            window = self._tail + chunk
+            self.found = any(form in window for form in self.forms)
+            self._tail = window[-self._overlap :] if self._overlap else b""
+
+    def member(self) -> Member:
+        return Member(self.size, self.digest.hexdigest(), self.found)
+
+
 def _split(name: str) -> tuple[str, str] | None:
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if len(parts) < 2 or ".." in parts or name.startswith("/"):
@@ -53,15 +93,15 @@ def _split(name: str) -> tuple[str, str] | None:
     return parts[0], "/".join(parts[1:])
 
 
-def _from_tar(path: Path) -> Bundle:
+def _from_tar(path: Path, wanted: Collection[str], forms: tuple[bytes, ...]) -> Bundle:
     try:
         tar = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with below
     except (tarfile.TarError, OSError) as exc:
         why = "not a .tar.gz" if isinstance(exc, tarfile.TarError) else exc.strerror or str(exc)
         raise NotABundle(f"{path} is not a bundle: {why}") from None
-    files: dict[str, bytes] = {}
-    irregular: list[str] = []
+    bundle = Bundle(path, "", {}, {}, [])
     tops: set[str] = set()
+    total = 0
     with tar:
         try:
             for count, member in enumerate(tar):
@@ -74,47 +114,72 @@ def _from_tar(path: Path) -> Bundle:
                     raise NotABundle(f"{path}: {member.name!r} is outside a top folder")
                 tops.add(split[0])
                 if not member.isfile():
-                    irregular.append(split[1])
+                    bundle.irregular.append(split[1])
                     continue
-                if member.size > MAX_MEMBER_BYTES:
-                    raise NotABundle(f"{path}: {member.name} is too large for a bundle file")
+                total += member.size
+                if total > MAX_TOTAL_BYTES:
+                    raise NotABundle(f"{path} is too large to be a bundle")
+                reader = _Reader(path, split[1] in wanted, forms)
                 handle = tar.extractfile(member)
-                files[split[1]] = handle.read() if handle is not None else b""
-        except (tarfile.TarError, OSError, EOFError) as exc:
+                while handle is not None and (chunk := handle.read(CHUNK)):
+                    reader.feed(chunk, member.name)
+                _keep(bundle, split[1], reader)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise NotABundle(f"{path} is not a bundle: the archive is damaged ({exc})") from None
     if len(tops) != 1:
         raise NotABundle(f"{path} is not a bundle: expected one top folder, found {len(tops)}")
-    return Bundle(path, tops.pop(), files, irregular)
+    bundle.top = tops.pop()
+    return bundle
 
 
-def _from_folder(path: Path) -> Bundle:
+def _keep(bundle: Bundle, name: str, reader: _Reader) -> None:
+    bundle.members[name] = reader.member()
+    if reader.keep:
+        bundle.files[name] = b"".join(reader.kept)
+
+
+def _from_folder(path: Path, wanted: Collection[str], forms: tuple[bytes, ...]) -> Bundle:
     root = path
     if not (root / MANIFEST).is_file():
         inner = [p for p in path.iterdir() if p.is_dir() and (p / MANIFEST).is_file()]
         if len(inner) != 1:
             raise NotABundle(f"{path} is not a bundle: no {MANIFEST} in it")
         root = inner[0]
-    files: dict[str, bytes] = {}
-    irregular: list[str] = []
-    for item in sorted(root.rglob("*")):
+    bundle = Bundle(path, root.name, {}, {}, [])
+    total = 0
+    for count, item in enumerate(sorted(root.rglob("*"))):
+        if count >= MAX_MEMBERS:
+            raise NotABundle(f"{path} holds more than {MAX_MEMBERS} files: not a bundle")
         relative = item.relative_to(root).as_posix()
         if item.is_symlink() or (not item.is_file() and not item.is_dir()):
-            irregular.append(relative)
+            bundle.irregular.append(relative)
         elif item.is_file():
-            if len(files) >= MAX_MEMBERS or item.stat().st_size > MAX_MEMBER_BYTES:
+            total += item.stat().st_size
+            if total > MAX_TOTAL_BYTES:
                 raise NotABundle(f"{path} is too large to be a bundle")
-            files[relative] = item.read_bytes()
-    return Bundle(path, root.name, files, irregular)
+            reader = _Reader(path, relative in wanted, forms)
+            with item.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    reader.feed(chunk, relative)
+            _keep(bundle, relative, reader)
+    return bundle
 
 
-def open_bundle(path: str | Path) -> Bundle:
-    """A bundle's files, from a .tar.gz or an unpacked folder; NotABundle (exit 2) otherwise."""
+DOCUMENTS = (MANIFEST, "facts.json")
+
+
+def open_bundle(
+    path: str | Path, wanted: Collection[str] = DOCUMENTS, forms: tuple[bytes, ...] = ()
+) -> Bundle:
+    """A bundle from a .tar.gz or its unpacked folder: every file's size and sha256 (and
+    whether it holds one of `forms`), the content of the `wanted` ones; NotABundle (exit 2)
+    for anything else."""
     source = Path(path)
     if source.is_dir():
-        return _from_folder(source)
+        return _from_folder(source, wanted, forms)
     if not source.exists():
         raise NotABundle(f"{source}: no such file or folder")
-    return _from_tar(source)
+    return _from_tar(source, wanted, forms)
 
 
 def check_versions(bundle: Bundle) -> dict[str, Any]:
@@ -140,8 +205,16 @@ def facts_of(bundle: Bundle) -> dict[str, Any]:
             f"{bundle.source} holds facts of schema {version or 'unknown'}; this cachediag "
             f"reads {FACTS_SCHEMA}"
         )
-    if not isinstance(facts.get("targets"), list):
-        raise NotABundle(f"{bundle.source}: facts.json has no targets list")
+    from cachediag.bundle.manifest import schema_problems
+    from cachediag.schemas import schema
+
+    shipped = schema("facts")
+    problems = schema_problems(facts, shipped, shipped)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise NotABundle(
+            f"{bundle.source}: facts.json does not match {FACTS_SCHEMA}: {problems[0]}{more}"
+        )
     return facts
 
 

@@ -114,8 +114,9 @@ def acl_list(reply: Any) -> tuple[str, dict[str, int]]:
 
 
 def _raw(reply: Any) -> str:
-    text = _text(reply)
-    return text if text.endswith("\n") else text + "\n"
+    """A text reply line by line, each made safe (server text is untrusted: someone will
+    `cat` these files), with Redis' CRLF as plain newlines."""
+    return "".join(f"{safe_text(line)}\n" for line in _text(reply).splitlines())
 
 
 def _memory_stats(reply: Any) -> str:

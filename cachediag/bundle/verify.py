@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachediag.bundle.manifest import MANIFEST, manifest_problems, sha256
+from cachediag.bundle.manifest import MANIFEST, manifest_problems
 from cachediag.bundle.read import Bundle, check_versions, open_bundle
 from cachediag.safety.redact import secret_forms
 
@@ -39,7 +39,8 @@ class Verdict:
 
 
 def verify(path: str, secret: str | None = None) -> Verdict:
-    bundle = open_bundle(path)
+    forms = tuple(f.encode("utf-8", "surrogateescape") for f in secret_forms(secret or ""))
+    bundle = open_bundle(path, (MANIFEST,), forms if secret else ())
     manifest = check_versions(bundle)
     verdict = Verdict(str(path))
     verdict.altered += [f"manifest.json: {p}" for p in manifest_problems(manifest)]
@@ -52,29 +53,26 @@ def verify(path: str, secret: str | None = None) -> Verdict:
         listed.add(entry["path"])
         verdict.altered += _check_entry(bundle, entry)
     verdict.files = len(listed)
-    for extra in sorted(set(bundle.files) - listed - {MANIFEST}):
+    for extra in sorted(set(bundle.members) - listed - {MANIFEST}):
         verdict.altered.append(f"{extra}: not in the manifest")
     for odd in bundle.irregular:
         verdict.altered.append(f"{odd}: not a regular file")
     if secret:
         verdict.secret_checked = True
-        forms = [f.encode("utf-8", "surrogateescape") for f in secret_forms(secret)]
-        for name, data in sorted(bundle.files.items()):
-            if any(form in data for form in forms):
-                verdict.leaking.append(name)
+        verdict.leaking += sorted(n for n, m in bundle.members.items() if m.holds_secret)
     return verdict
 
 
 def _check_entry(bundle: Bundle, entry: dict[str, Any]) -> list[str]:
     path = entry["path"]
-    data = bundle.files.get(path)
+    member = bundle.members.get(path)
     if entry.get("sha256") is None:  # not collected: there must be no such file
-        return [f"{path}: present, but the manifest says it was not collected"] if data else []
-    if data is None:
+        return [f"{path}: present, but the manifest says it was not collected"] if member else []
+    if member is None:
         return [f"{path}: missing"]
     problems = []
-    if len(data) != entry.get("bytes"):
-        problems.append(f"{path}: {len(data)} bytes, the manifest says {entry.get('bytes')}")
-    if sha256(data) != entry["sha256"]:
+    if member.size != entry.get("bytes"):
+        problems.append(f"{path}: {member.size} bytes, the manifest says {entry.get('bytes')}")
+    if member.sha256 != entry["sha256"]:
         problems.append(f"{path}: sha256 does not match the manifest")
     return problems

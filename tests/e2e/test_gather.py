@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 
 import jsonschema
 import pytest
-from servers import require
+from servers import SilentServer, require
 from test_schemas import assert_valid
 
 from cachediag.schemas import schema
@@ -347,9 +347,16 @@ def test_gather_sends_nothing_that_writes_and_never_keys(
 
 
 def test_down_and_hung_targets_still_yield_a_bundle(
-    cachediag: Any, redis_server: Any, silent_server: Any, closed_port: int, tmp_path: Path
+    cachediag: Any,
+    redis_server: Any,
+    silent_server: Any,
+    closed_port: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     timeout = 1.0
+    hung_redis = SilentServer()  # accepts, never answers: a hung Redis
+    request.addfinalizer(hung_redis.close)
     started = time.monotonic()
     run = cachediag(
         "gather",
@@ -357,6 +364,8 @@ def test_down_and_hung_targets_still_yield_a_bundle(
         redis_server.url,
         "--redis",
         f"redis://127.0.0.1:{closed_port}",
+        "--redis",
+        f"redis://127.0.0.1:{hung_redis.port}",
         "--memcached",
         f"127.0.0.1:{silent_server.port}",
         "--timeout",
@@ -389,7 +398,12 @@ def test_down_and_hung_targets_still_yield_a_bundle(
     ]
     assert up and all(e["error"] is None for e in up if not e["path"].endswith(("acl-list.txt",)))
     statuses = {t["name"]: t["status"] for t in manifest["targets"]}
-    assert sorted(statuses.values()) == ["down", "down", "up"]
+    assert sorted(statuses.values()) == ["down", "down", "down", "up"]
+    hung_files = [
+        e for e in manifest["files"] if e["path"].startswith(f"redis/127.0.0.1_{hung_redis.port}/")
+    ]
+    assert hung_files[0]["error"] == "waiting for the reply timed out after 1s"
+    assert all(e["error"].startswith("not sent: ") for e in hung_files[1:]), hung_files
     assert cachediag("verify", str(bundle)).code == 0
 
 

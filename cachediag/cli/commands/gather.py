@@ -24,8 +24,8 @@ def gather(
             "--output",
             "-o",
             metavar="PATH",
-            help="The bundle's file (.tar.gz) or a folder for it "
-            "[default: ./cachediag-<host>-<UTC time>.tar.gz].",
+            help="The bundle's file (.tar.gz) or a folder for it; by default "
+            "cachediag-HOST-UTCTIME.tar.gz here.",
         ),
     ] = None,
     log: Annotated[

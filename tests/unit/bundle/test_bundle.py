@@ -258,6 +258,16 @@ def test_load_facts_refuses_other_versions_with_one_sentence(tmp_path: Path) -> 
     )
     with pytest.raises(read.NotABundle, match=r"facts\.json is not JSON"):
         read.load_facts(broken)
+    target = {"kind": "valkey", "target": "x"}
+    odd = make_bundle(
+        tmp_path / "odd.tar.gz",
+        {
+            "manifest.json": {"schema": "cachediag.bundle/v1"},
+            "facts.json": {**FACTS, "targets": [target]},
+        },
+    )
+    with pytest.raises(read.NotABundle, match=r"does not match cachediag\.facts/v1: targets\[0\]"):
+        read.load_facts(odd)
     two = tmp_path / "two.tar.gz"
     with tarfile.open(two, "w:gz") as tar:
         for name in ("a/manifest.json", "b/facts.json", "../escape"):
@@ -274,3 +284,30 @@ def test_offline_says_which_checks_need_live_access() -> None:
     by_kind = {r.id.split(".")[0]: r for r in report.results}
     assert by_kind["host"].status == "skip" and "needs live access" in by_kind["host"].summary
     assert by_kind["app"].status == "skip" and "not in the bundle" in by_kind["app"].summary
+
+
+def test_log_lines_within_since(tmp_path: Path) -> None:
+    import gzip
+    import time
+
+    from cachediag.bundle.log_files import LOG_TAIL_LINES, cache_lines
+
+    text = (
+        "cache line before any timestamp\n"
+        "2001-01-01T00:00:00Z ERROR cache old\n"
+        "  at cache.get (a trace line of the old entry)\n"
+        "2099-01-01T00:00:00Z INFO nothing here\n"
+        "cache line of the new entry \x1b[31m\n"
+    )
+    log = tmp_path / "app.log.gz"
+    with gzip.open(log, "wt") as handle:
+        handle.write(text)
+    kept, cut = cache_lines(str(log), True, time.time() - 7200)
+    assert kept == "cache line before any timestamp\ncache line of the new entry \\x1b[31m\n"
+    assert cut is False
+    everything, _ = cache_lines(str(log), True, None)
+    assert everything.count("\n") == 4
+    many = tmp_path / "many.log"
+    many.write_text("cache\n" * (LOG_TAIL_LINES + 5))
+    tail, cut = cache_lines(str(many), False, None)
+    assert tail.count("\n") == LOG_TAIL_LINES and cut is True
