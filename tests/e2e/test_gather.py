@@ -484,3 +484,31 @@ def test_redact_keys_hashes_every_key_name(
     assert [(r["id"], r["status"]) for r in offline.json()["results"]] == [
         (r["id"], r["status"]) for r in recorded["results"]
     ]
+
+
+def test_bad_input_is_one_sentence_and_exit_2(
+    cachediag: Any, closed_port: int, tmp_path: Path
+) -> None:
+    target = ("--redis", f"127.0.0.1:{closed_port}")
+    existing = tmp_path / "old.tar.gz"
+    existing.write_bytes(b"keep me")
+    cases = [
+        (("gather", *target, "-o", str(existing)), "exists already"),
+        (("gather", *target, "-o", str(tmp_path / "bundle.zip")), "a bundle is a .tar.gz"),
+        (("gather", *target, "--log", "-", "-o", str(tmp_path)), "not standard input"),
+        (("gather", *target, "--log", str(tmp_path / "nope.log")), "no such file"),
+        (("gather", *target, "--max-size", "huge"), "expected a size"),
+        (("gather", *target, "--since", "yesterday-ish"), "invalid --since"),
+        (("check", "--from", str(existing)), "is not a bundle"),
+        (("memory", "--from", str(tmp_path / "missing")), "no such file or folder"),
+    ]
+    for args, message in cases:
+        run = cachediag(*args)
+        assert run.code == 2, (args, run.out, run.err)
+        assert message in run.err and run.err.count("\n") == 1, (args, run.err)
+        assert "Traceback" not in run.err
+    assert existing.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "old.tar.gz"]
+    # As a monitoring plugin, a bundle that is not one is UNKNOWN, said on stdout.
+    nagios = cachediag("check", "--from", str(existing), "--format", "nagios")
+    assert nagios.code == 3 and nagios.out.startswith("CACHEDIAG UNKNOWN - ")
