@@ -24,13 +24,15 @@ SENT = tuple(f"stats {group}".strip() for _, group in GROUPS)
 
 
 def collect(target: Target, timeout: float) -> list[BundleFile]:
+    from cachediag.backends import backend_for
     from cachediag.clients.memcache_text import MemcachedClient
 
     folder = f"memcached/{target_folder(target.address)}"
     files: list[BundleFile] = []
     started = time.perf_counter()
     try:
-        client = MemcachedClient(target, timeout).connect()
+        client = backend_for(target).connect(target, timeout)
+        assert isinstance(client, MemcachedClient)
     except ProbeError as error:
         file = BundleFile(f"{folder}/stats.txt", "stats", error=f"connect: {error.message}")
         file.duration_ms = round((time.perf_counter() - started) * 1000, 3)

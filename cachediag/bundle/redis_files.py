@@ -197,12 +197,12 @@ class _Session:
 
 def collect(target: Target, timeout: float, interval: float) -> tuple[list[BundleFile], Any]:
     """The target's files, and its MEMORY DOCTOR / MEMORY STATS replies (for the facts)."""
-    from cachediag.clients.resp import RedisClient
+    from cachediag.backends import backend_for
 
     folder = f"redis/{target_folder(target.address)}"
     started = time.perf_counter()
     try:
-        client = RedisClient(target, timeout).connect()
+        client = backend_for(target).connect(target, timeout)
     except ProbeError as error:
         file = BundleFile(f"{folder}/info-1.txt", "INFO ALL", error=f"connect: {error.message}")
         file.duration_ms = round((time.perf_counter() - started) * 1000, 3)

@@ -512,3 +512,31 @@ def test_bad_input_is_one_sentence_and_exit_2(
     # As a monitoring plugin, a bundle that is not one is UNKNOWN, said on stdout.
     nagios = cachediag("check", "--from", str(existing), "--format", "nagios")
     assert nagios.code == 3 and nagios.out.startswith("CACHEDIAG UNKNOWN - ")
+
+
+def test_refused_commands_are_recorded_and_the_rest_collected(
+    cachediag: Any, redis_factory: Any, tmp_path: Path
+) -> None:
+    """An ACL user without CONFIG and ACL: those files name the refusal; a cluster node
+    adds CLUSTER INFO and NODES."""
+    server = redis_factory(
+        "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")
+    )
+    server.cli("ACL", "SETUSER", "reader", "on", ">readerPw1", "~*", "+@all", "-@admin")
+    url = f"redis://reader:readerPw1@127.0.0.1:{server.port}/0"
+    run = cachediag("gather", "--redis", url, "-o", str(tmp_path))
+    assert run.code == 0, run.err
+    root = unpack(next(tmp_path.glob("cachediag-*.tar.gz")), tmp_path / "unpacked")
+    manifest = json.loads((root / "manifest.json").read_text())
+    by_name = {e["path"].rsplit("/", 1)[-1]: e for e in manifest["files"]}
+    for refused in ("config.txt", "acl-list.txt", "slowlog.json"):
+        assert by_name[refused]["sha256"] is None, refused
+        assert "refused: NOPERM" in by_name[refused]["error"], by_name[refused]
+    for kept in ("info-1.txt", "info-2.txt", "dbsize.txt", "cluster-info.txt", "cluster-nodes.txt"):
+        assert by_name[kept]["error"] is None and by_name[kept]["bytes"] > 0, kept
+    assert "cluster_enabled:1" in (root / by_name["info-1.txt"]["path"]).read_text()
+    files = files_of(root)
+    assert not any(b"readerPw1" in data for data in files.values())
+    readme = files["README.md"].decode()
+    assert "not collected: CONFIG GET * refused: NOPERM" in readme
+    assert cachediag("verify", str(root)).code == 0
