@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus
 
 import jsonschema
 import pytest
-from servers import SilentServer, require
+from servers import SilentServer, free_port, require
 from test_schemas import assert_valid
 
 from cachediag.schemas import schema
@@ -519,10 +519,19 @@ def test_refused_commands_are_recorded_and_the_rest_collected(
 ) -> None:
     """An ACL user without CONFIG and ACL: those files name the refusal; a cluster node
     adds CLUSTER INFO and NODES."""
+    # The cluster bus on a free port of its own: port + 10000 may be another test's.
     server = redis_factory(
-        "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf")
-    )
-    server.cli("ACL", "SETUSER", "reader", "on", ">readerPw1", "~*", "+@all", "-@admin")
+        "--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"),
+        "--cluster-port", str(free_port()),
+    )  # fmt: skip
+    for attempt in range(50):  # a cluster node may answer LOADING for its first moments
+        try:
+            server.cli("ACL", "SETUSER", "reader", "on", ">readerPw1", "~*", "+@all", "-@admin")
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
     url = f"redis://reader:readerPw1@127.0.0.1:{server.port}/0"
     run = cachediag("gather", "--redis", url, "-o", str(tmp_path))
     assert run.code == 0, run.err
