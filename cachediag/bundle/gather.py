@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import socket
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -106,23 +107,27 @@ def gather(request: GatherRequest) -> Gathered:
     app_sources = AppSources(logs=tuple(request.logs))
     primed_at = host_files.prime_cpu()
     pool = ThreadPoolExecutor(max_workers=max(2, len(request.targets) + 1))
+    facts_done = threading.Event()
     raw = [
-        pool.submit(redis_files.collect, t, request.timeout, request.interval)
+        pool.submit(redis_files.collect, t, request.timeout, request.interval, facts_done)
         if t.kind == "redis"
         else pool.submit(_memcached_files, t, request.timeout)
         for t in request.targets
     ]
-    facts: dict[str, Any] = dict(
-        collect_facts(
-            request.targets,
-            request.timeout,
-            request.sample_keys,
-            host=True,
-            app=app_sources,
-            entities=request.entities,
-            window=request.window,
+    try:
+        facts: dict[str, Any] = dict(
+            collect_facts(
+                request.targets,
+                request.timeout,
+                request.sample_keys,
+                host=True,
+                app=app_sources,
+                entities=request.entities,
+                window=request.window,
+            )
         )
-    )
+    finally:
+        facts_done.set()  # the readings that wait for the probe go on (or end)
     heads_cut = cut_value_heads(facts)
     target_files: list[BundleFile] = []
     for future, target_facts in zip(raw, facts["targets"], strict=True):

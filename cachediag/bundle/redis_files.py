@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -195,8 +196,17 @@ class _Session:
         file.duration_ms = round((time.perf_counter() - started) * 1000, 3)
 
 
-def collect(target: Target, timeout: float, interval: float) -> tuple[list[BundleFile], Any]:
-    """The target's files, and its MEMORY DOCTOR / MEMORY STATS replies (for the facts)."""
+def collect(
+    target: Target, timeout: float, interval: float, facts_done: threading.Event | None = None
+) -> tuple[list[BundleFile], Any]:
+    """The target's files, and its MEMORY DOCTOR / MEMORY STATS replies (for the facts).
+
+    The first INFO ALL goes out at once, beside the probe that collects the facts: a hung
+    or dead server shows there, and costs its timeout once for both. The other commands
+    wait for `facts_done`: CLIENT LIST on a server with many clients can take tens of
+    milliseconds, and sent while the probe measures it would show in SLOWLOG as a stall
+    of the server's own (redis.slow_commands) that cachediag itself caused.
+    """
     from cachediag.backends import backend_for
 
     folder = f"redis/{target_folder(target.address)}"
@@ -211,6 +221,8 @@ def collect(target: Target, timeout: float, interval: float) -> tuple[list[Bundl
         session = _Session(folder, client)
         first_at = time.monotonic()
         session.run("info-1.txt", ("INFO", "ALL"), _raw)
+        if facts_done is not None and session.lost is None:
+            facts_done.wait()
         for name, command, formatter in COMMANDS:
             session.run(name, command, formatter)
         info = _text(session.replies.get("info-1.txt", b""))

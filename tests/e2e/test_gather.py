@@ -59,12 +59,15 @@ def plant(redis_factory: Any) -> Any:
         "--masterauth", MASTERAUTH, "--masteruser", "replicator", password=REDIS_PASSWORD
     )
     server.cli("ACL", "SETUSER", "alice", "on", f">{ACL_PASSWORD}", "~*", "+@all")
-    server.cli("CONFIG", "SET", "slowlog-log-slower-than", "0")
     # A build without TLS has no such setting: the other secrets still hold the test.
     with contextlib.suppress(subprocess.CalledProcessError):
         server.cli("CONFIG", "SET", "tls-key-file-pass", TLS_PASSPHRASE)
     client = server.client()
-    client.set("session:1", SLOW_VALUE, ex=600)  # a slow SET carrying a secret value
+    # A slow SET carrying a secret value: every command is slow at 0 µs; then only the
+    # really slow ones again, so that the probe's own commands leave it in the newest 128.
+    server.cli("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    client.set("session:1", SLOW_VALUE, ex=600)
+    server.cli("CONFIG", "SET", "slowlog-log-slower-than", "1000000")
     for i in range(20):
         client.set(f"user:{i}", b"CKIT\x01" + b"x" * 40)
     for i in range(10):
@@ -302,7 +305,7 @@ def test_memory_and_ttl_from_a_bundle(cachediag: Any, gathered: Any) -> None:
 def test_gather_sends_nothing_that_writes_and_never_keys(
     cachediag: Any, redis_factory: Any, tmp_path: Path
 ) -> None:
-    server = redis_factory()
+    server = redis_factory("--slowlog-log-slower-than", "0", "--slowlog-max-len", "10000")
     server.client().set("user:1", "x")
     monitor = subprocess.Popen(
         [require("redis-cli"), "-p", str(server.port), "MONITOR"],
@@ -344,6 +347,14 @@ def test_gather_sends_nothing_that_writes_and_never_keys(
     for command in commands:
         if command[0] in read_only_subcommands:
             assert command[1] in read_only_subcommands[command[0]], command
+    # The bundle's own readings wait for the probe: none is sent while it measures, where
+    # SLOWLOG would show it as a stall of the server's (slowlog-log-slower-than 0 here).
+    log = {
+        entry["id"]: b" ".join(entry["command"].split()[:3]) for entry in client.slowlog_get(10_000)
+    }
+    probe_read = max(i for i, c in log.items() if c == b"SLOWLOG GET 32")
+    ours = [i for i, c in log.items() if c in (b"CLIENT LIST", b"ACL LIST", b"LATENCY DOCTOR")]
+    assert ours and min(ours) > probe_read, (probe_read, ours)
 
 
 def test_down_and_hung_targets_still_yield_a_bundle(
