@@ -311,3 +311,36 @@ def test_log_lines_within_since(tmp_path: Path) -> None:
     many.write_text("cache\n" * (LOG_TAIL_LINES + 5))
     tail, cut = cache_lines(str(many), False, None)
     assert tail.count("\n") == LOG_TAIL_LINES and cut is True
+
+
+def test_verify_reports_links_and_reads_nothing_through_them(tmp_path: Path) -> None:
+    from cachediag.bundle.manifest import sha256
+    from cachediag.bundle.verify import verify
+
+    data = b"42\n"
+    manifest = {
+        "schema": "cachediag.bundle/v1", "version": "0.1.0", "created_at": "x", "host": "h",
+        "command": "cachediag gather", "max_size": 1, "redact_keys": False, "targets": [],
+        "summary": {"pass": 0, "warn": 0, "fail": 0, "skip": 0, "error": 0, "exit_code": 0},
+        "top": "b",
+        "files": [{"path": "dbsize.txt", "producer": "DBSIZE", "bytes": 3, "sha256": sha256(data),
+                   "duration_ms": 0.1, "truncated": False, "redactions": {}, "error": None}],
+    }  # fmt: skip
+    path = make_bundle(tmp_path / "b.tar.gz", {"manifest.json": manifest, "dbsize.txt": data})
+    assert verify(str(path)).exit_code == 0
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in (
+            ("manifest.json", json.dumps(manifest).encode()),
+            ("dbsize.txt", data),
+        ):
+            info = tarfile.TarInfo(f"b/{name}")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        link = tarfile.TarInfo("b/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    verdict = verify(str(path))
+    assert verdict.exit_code == 1 and verdict.altered == ["passwd: not a regular file"]
+    broken = {**manifest, "files": [{**manifest["files"][0], "bytes": "3"}]}
+    path = make_bundle(tmp_path / "c.tar.gz", {"manifest.json": broken, "dbsize.txt": data})
+    assert any("files[0].bytes: expected integer" in p for p in verify(str(path)).altered)
