@@ -62,10 +62,10 @@ class Gathered:
 
 def credentials_of(targets: list[Target]) -> tuple[str, ...]:
     """Every password cachediag holds: the targets', and any it was given otherwise."""
-    from cachediag.safety import secrets
+    from cachediag.safety.secrets import held_secrets
 
     held = {t.password for t in targets if t.password and len(t.password) >= 3}
-    return tuple(sorted(held | set(secrets._SECRETS)))
+    return tuple(sorted(held | set(held_secrets())))
 
 
 def destination(output: str | None, host: str, stamp: str) -> Path:

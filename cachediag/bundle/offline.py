@@ -116,11 +116,24 @@ def ttl_rows(document: dict[str, Any], judge: Any, pattern: str | None) -> list[
     return rows
 
 
-def offline_facts(bundle: str, common: Any) -> dict[str, Any]:
-    """The bundle's facts for a `--from` command, refusing target flags (nothing is probed)."""
-    from cachediag.bundle.read import load_facts
+def offline_facts(bundle: str, common: Any) -> tuple[dict[str, Any], list[str]]:
+    """A `--from` command's facts and warnings, refusing target flags (nothing is probed)."""
     from cachediag.errors import UsageError
 
     if common.redis or common.memcached:
         raise UsageError("--from reads a bundle: --redis and --memcached cannot be used with it")
-    return load_facts(bundle)
+    return checked_facts(bundle)
+
+
+def checked_facts(path: str) -> tuple[dict[str, Any], list[str]]:
+    """The bundle's facts, and a warning for each document that is not what its manifest
+    says (edited after gather wrote it): judged all the same, as the user asked."""
+    from cachediag.bundle.read import altered_documents, facts_of, open_bundle
+
+    bundle = open_bundle(path)
+    facts = facts_of(bundle)
+    warnings = [
+        f"warning: {name} does not match the bundle's manifest (changed after gather?)"
+        for name in altered_documents(bundle)
+    ]
+    return facts, warnings

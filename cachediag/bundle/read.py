@@ -218,6 +218,18 @@ def facts_of(bundle: Bundle) -> dict[str, Any]:
     return facts
 
 
+def altered_documents(bundle: Bundle) -> list[str]:
+    """The documents read (facts.json...) whose bytes are not what the manifest says."""
+    manifest = bundle.json(MANIFEST)
+    entries = manifest.get("files") if isinstance(manifest, dict) else None
+    listed = {e.get("path"): e.get("sha256") for e in entries or [] if isinstance(e, dict)}
+    return [
+        name
+        for name in bundle.files
+        if name != MANIFEST and listed.get(name) != bundle.members[name].sha256
+    ]
+
+
 def load_facts(path: str | Path) -> dict[str, Any]:
     """The facts document (`cachediag.facts/v1`) a bundle carries: what `check` judged.
 

@@ -274,6 +274,12 @@ def test_check_from_gives_the_results_the_live_check_recorded(
     only = cachediag("check", "--from", str(bundle), "--only", "redis.ttl", "--json")
     assert only.code == 0, only.err
     assert [r["status"] for r in only.json()["results"]] == ["pass"]
+    # Facts edited after gather are judged, with a warning.
+    facts_file = root / "facts.json"
+    facts_file.write_text(facts_file.read_text().replace('"noeviction"', '"allkeys-lru"'))
+    edited = cachediag("check", "--from", str(root), "--only", "redis.eviction_policy", "--json")
+    assert "warning: facts.json does not match the bundle's manifest" in edited.err
+    assert [r["status"] for r in edited.json()["results"]] == ["pass"]
     # Nothing is probed: target flags are refused.
     mixed = cachediag("check", "--from", str(bundle), "--redis", "127.0.0.1:1")
     assert mixed.code == 2 and "--from" in mixed.err

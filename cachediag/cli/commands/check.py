@@ -235,15 +235,19 @@ def _offline_report(
     *live: object,
 ) -> Report:
     """check --from BUNDLE: the checklist on the bundle's facts; nothing is probed."""
-    from cachediag.bundle.offline import evaluate_offline
-    from cachediag.bundle.read import load_facts
+    from cachediag.bundle.offline import checked_facts, evaluate_offline
 
     if common.redis or common.memcached or any(live):
         raise CachediagError(
             "--from judges the facts in a bundle: --redis, --memcached, --log, "
             "--metrics-url and --health-url cannot be used with it"
         )
-    return evaluate_offline(loaded, load_facts(bundle), fail_on_warn=fail_on is FailOn.warn)
+    from cachediag.cli.common import err
+
+    facts, warnings = checked_facts(bundle)
+    for warning in warnings:
+        err(warning)
+    return evaluate_offline(loaded, facts, fail_on_warn=fail_on is FailOn.warn)
 
 
 def _window_needed(loaded: Checklist, window: float) -> float:

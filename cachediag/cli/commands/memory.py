@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
@@ -62,7 +62,10 @@ def memory(
         if from_bundle is not None:
             from cachediag.bundle.offline import memory_rows, offline_facts
 
-            rows = memory_rows(offline_facts(from_bundle, common), judge)
+            facts_document, warnings = offline_facts(from_bundle, common)
+            for warning in warnings:
+                err(warning)
+            rows = memory_rows(facts_document, judge)
         else:
             rows = per_target(
                 config_setup.targets,

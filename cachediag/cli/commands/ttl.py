@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
@@ -83,7 +83,10 @@ def ttl(
             if keys:
                 raise UsageError("ttl KEY reads a live server: it cannot be used with --from")
             judge = Judge.load(config_setup.config.thresholds)
-            rows = ttl_rows(offline_facts(from_bundle, common), judge, pattern)
+            facts_document, warnings = offline_facts(from_bundle, common)
+            for warning in warnings:
+                err(warning)
+            rows = ttl_rows(facts_document, judge, pattern)
         elif keys:
             rows = per_target(
                 config_setup.targets,
