@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,18 +29,44 @@ class BundleFile:
 
 
 def timed(
-    path: str, producer: str, make: Callable[[], tuple[str, dict[str, int]] | str]
+    path: str,
+    producer: str,
+    make: Callable[[], tuple[str, dict[str, int]] | str],
+    limit: float | None = None,
 ) -> BundleFile:
-    """Run one collector step: its text, or the error that stopped it, and how long it took."""
+    """Run one collector step: its text, or the error that stopped it, and how long it took.
+
+    With `limit`, the step runs in a thread of its own and is given up after that many
+    seconds (a disk_usage on a hung NFS mount blocks in the kernel, where no timeout
+    reaches): the file records it, the thread is abandoned, and the bundle goes on.
+    """
     started = time.perf_counter()
     file = BundleFile(path, producer)
-    try:
-        made: Any = make()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(make())
+        except ProbeError as error:
+            outcome.append(error)
+        except Exception as exc:  # noqa: BLE001 - one collector failing must not lose the bundle
+            outcome.append(exc)
+
+    if limit is None:
+        run()
+    else:
+        worker = threading.Thread(target=run, name=f"gather {path}", daemon=True)
+        worker.start()
+        worker.join(limit)
+    if not outcome:
+        file.error = f"did not finish within {limit:g} s (left behind)"
+    elif isinstance(outcome[0], ProbeError):
+        file.error = outcome[0].message
+    elif isinstance(outcome[0], Exception):
+        file.error = f"{type(outcome[0]).__name__}: {outcome[0]}"
+    else:
+        made = outcome[0]
         file.text, file.redactions = made if isinstance(made, tuple) else (made, {})
-    except ProbeError as error:
-        file.error = error.message
-    except Exception as exc:  # noqa: BLE001 - one collector failing must not lose the bundle
-        file.error = f"{type(exc).__name__}: {exc}"
     file.duration_ms = round((time.perf_counter() - started) * 1000, 3)
     return file
 

@@ -139,7 +139,8 @@ def gather(request: GatherRequest) -> Gathered:
     report = evaluate(
         request.checklist, facts, duration_ms=int((time.monotonic() - started) * 1000)
     )
-    other = host_files.collect(facts.get("host"), primed_at)
+    # Local readings, each under the timeout (at least 2 s: a busy host's process table).
+    other = host_files.collect(facts.get("host"), primed_at, max(request.timeout, 2.0))
     if request.logs:
         other += log_files.collect(request.logs, request.since)
 

@@ -142,17 +142,19 @@ def oom(host_facts: dict[str, Any] | None) -> str:
     return header + "".join(f"{safe_text(line)}\n" for line in facts.get("log_lines") or [])
 
 
-def collect(host_facts: dict[str, Any] | None, primed_at: float) -> list[BundleFile]:
-    return [
-        timed("host/system.json", "collector host.system (psutil)", system),
-        timed(
+def collect(host_facts: dict[str, Any] | None, primed_at: float, limit: float) -> list[BundleFile]:
+    """Every host file, each under `limit` seconds (a step that blocks is given up)."""
+    steps: list[tuple[str, str, Any]] = [
+        ("host/system.json", "collector host.system (psutil)", system),
+        (
             "host/processes.txt",
             "collector host.processes (psutil, like top -b -n 1)",
             lambda: processes(primed_at),
         ),
-        timed("host/memory.json", "collector host.memory (psutil)", memory),
-        timed("host/disks.json", "collector host.disks (psutil)", disks),
-        timed("host/network.json", "collector host.network (psutil, /proc/net/snmp)", network),
-        timed("host/sysctl.txt", "collector host.sysctl (/proc/sys, /sys)", sysctls),
-        timed("host/oom.txt", "collector host.oom (dmesg, /dev/kmsg)", lambda: oom(host_facts)),
+        ("host/memory.json", "collector host.memory (psutil)", memory),
+        ("host/disks.json", "collector host.disks (psutil)", disks),
+        ("host/network.json", "collector host.network (psutil, /proc/net/snmp)", network),
+        ("host/sysctl.txt", "collector host.sysctl (/proc/sys, /sys)", sysctls),
+        ("host/oom.txt", "collector host.oom (dmesg, /dev/kmsg)", lambda: oom(host_facts)),
     ]
+    return [timed(path, producer, make, limit) for path, producer, make in steps]

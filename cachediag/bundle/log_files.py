@@ -19,15 +19,36 @@ from cachediag.safety.textsafe import safe_text
 
 LOG_TAIL_LINES = 5000
 MAX_LINE_BYTES = 4096
+# Only the tail is kept, so only the tail is read: the last READ_BYTES of a plain log (its
+# start, older, is left out and the file says so). A .gz can only be read from its start:
+# it is read for at most GZ_SECONDS, and what was left is said the same way.
+READ_BYTES = 64 * 1024 * 1024
+GZ_SECONDS = 10.0
 
 
-def _lines(path: str, gz: bool) -> Iterator[bytes]:
-    if gz:
-        with gzip.open(path, "rb") as unpacked:
-            yield from unpacked
-        return
-    with open(path, "rb") as handle:
-        yield from handle
+class _Source:
+    """A log's lines, from where the tail starts; `cut` once something was left unread."""
+
+    def __init__(self, path: str, gz: bool) -> None:
+        self.path, self.gz, self.cut = path, gz, False
+
+    def lines(self) -> Iterator[bytes]:
+        if self.gz:
+            deadline = time.monotonic() + GZ_SECONDS
+            with gzip.open(self.path, "rb") as unpacked:
+                for count, line in enumerate(unpacked):
+                    if count % 4096 == 0 and time.monotonic() > deadline:
+                        self.cut = True
+                        return
+                    yield line
+            return
+        with open(self.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > READ_BYTES:
+                handle.seek(size - READ_BYTES)
+                handle.readline()  # the partial line the seek landed in
+                self.cut = True
+            yield from handle
 
 
 # A line of printable ASCII needs no escaping: most log lines, and safe_text is per character.
@@ -39,7 +60,8 @@ def _safe(line: bytes) -> str:
 
 
 def cache_lines(path: str, gz: bool, since: float | None) -> tuple[str, bool]:
-    """The tail of the cache lines of one log; True when older ones were left out.
+    """The tail of the cache lines of one log; True when older ones were left out (beyond
+    LOG_TAIL_LINES, or not read at all: READ_BYTES, GZ_SECONDS).
 
     A log is written in time order: lines are skipped while the last timestamp seen is
     older than --since (a stack trace's lines have none of their own); from the first line
@@ -52,7 +74,8 @@ def cache_lines(path: str, gz: bool, since: float | None) -> tuple[str, bool]:
     seen = 0
     in_window = since is None
     current: float | None = None  # the last timestamp seen before the window
-    for raw in _lines(path, gz):
+    source = _Source(path, gz)
+    for raw in source.lines():
         low = raw[:MAX_LINE_BYTES].lower()
         if not in_window:
             stamp = line_timestamp(low, 0, len(low))
@@ -69,7 +92,7 @@ def cache_lines(path: str, gz: bool, since: float | None) -> tuple[str, bool]:
     # Log lines are untrusted text: escaped (terminal controls, undecodable bytes) as
     # every sample line cachediag shows is (safety/textsafe).
     text = "".join(f"{_safe(line)}\n" for line in kept)
-    return text, seen > len(kept)
+    return text, seen > len(kept) or source.cut
 
 
 def collect(paths: list[str], since: float | None) -> list[BundleFile]:

@@ -344,3 +344,33 @@ def test_verify_reports_links_and_reads_nothing_through_them(tmp_path: Path) -> 
     broken = {**manifest, "files": [{**manifest["files"][0], "bytes": "3"}]}
     path = make_bundle(tmp_path / "c.tar.gz", {"manifest.json": broken, "dbsize.txt": data})
     assert any("files[0].bytes: expected integer" in p for p in verify(str(path)).altered)
+
+
+def test_a_step_that_blocks_is_given_up() -> None:
+    import threading
+    import time
+
+    from cachediag.bundle.files import timed
+
+    release = threading.Event()
+    started = time.monotonic()
+    file = timed("host/disks.json", "collector", lambda: release.wait(30) and "late", 0.2)
+    assert time.monotonic() - started < 5
+    assert file.text is None and file.error == "did not finish within 0.2 s (left behind)"
+    release.set()
+    assert timed("a", "p", lambda: "fine", 1.0).text == "fine"
+    assert timed("a", "p", lambda: 1 / 0, 1.0).error == "ZeroDivisionError: division by zero"
+
+
+def test_only_the_tail_of_a_big_log_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cachediag.bundle import log_files
+
+    log = tmp_path / "big.log"
+    log.write_text("".join(f"cache line {i}\n" for i in range(10_000)))
+    monkeypatch.setattr(log_files, "READ_BYTES", 1000)
+    text, cut = log_files.cache_lines(str(log), False, None)
+    lines = text.splitlines()
+    assert cut is True and lines[-1] == "cache line 9999"
+    assert 50 < len(lines) < 100 and all(line.startswith("cache line ") for line in lines)
