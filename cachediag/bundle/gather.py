@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cachediag import __version__
-from cachediag.bundle import budget, host_files, log_files, memcached_files, redis_files
+from cachediag.backends import backend_for
+from cachediag.bundle import budget, host_files, log_files
 from cachediag.bundle.files import BundleFile
 from cachediag.bundle.keys import KeyRedactor
 from cachediag.bundle.writer import Written, scrub, write_bundle
@@ -109,9 +110,9 @@ def gather(request: GatherRequest) -> Gathered:
     pool = ThreadPoolExecutor(max_workers=max(2, len(request.targets) + 1))
     facts_done = threading.Event()
     raw = [
-        pool.submit(redis_files.collect, t, request.timeout, request.interval, facts_done)
-        if t.kind == "redis"
-        else pool.submit(_memcached_files, t, request.timeout)
+        pool.submit(
+            backend_for(t).bundle_readings, t, request.timeout, request.interval, facts_done
+        )
         for t in request.targets
     ]
     try:
@@ -206,10 +207,6 @@ def cut_value_heads(facts: dict[str, Any]) -> int:
                 item["head_hex"] = head[: 2 * keep]
                 cut += 1
     return cut
-
-
-def _memcached_files(target: Target, timeout: float) -> tuple[list[BundleFile], dict[str, Any]]:
-    return memcached_files.collect(target, timeout), {}
 
 
 def budget_files(files: list[BundleFile], max_size: int) -> None:
