@@ -88,20 +88,44 @@ def _host_name() -> str:
 
 
 def gather(request: GatherRequest) -> Gathered:
-    from cachediag.checks.evaluate import evaluate
-    from cachediag.probes.collect import collect_facts
-
+    """Probe, collect, redact and write the bundle; every refusal before anything is probed."""
     started = time.monotonic()
     now = datetime.now(timezone.utc)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
     host = _host_name()
-    path = destination(request.output, host, stamp)
+    path = destination(request.output, host, now.strftime("%Y%m%dT%H%M%SZ"))
     if path.exists():
         raise UsageError(f"{path} exists already: gather never overwrites a bundle")
     budget.check_destination(path.parent)
     if "-" in request.logs:
         raise UsageError("gather reads log files, not standard input (-)")
+    facts, report, files, heads_cut = _collect(request, started)
+    credentials = credentials_of(request.targets)
+    keys = _key_redactor(facts, files) if request.redact_keys else None
+    files = [*_documents(report, facts, keys, heads_cut), *files]
+    scrub(files, credentials, keys)
+    budget_files(files, request.max_size)
+    header = _header(request, now, host, report, credentials)
+    top = path.name.removesuffix(".tar.gz")
+
+    def readme(entries: list[dict[str, Any]]) -> str:
+        from cachediag.bundle import readme as readme_text
+        from cachediag.render import markdown
+
+        results = markdown.render(_keyed_report(report, keys))
+        return readme_text.render({**header, "top": top}, results, entries)
+
+    written = write_bundle(files, path, top, credentials, header, readme)
+    return Gathered(written, report, int((time.monotonic() - started) * 1000))
+
+
+def _collect(
+    request: GatherRequest, started: float
+) -> tuple[dict[str, Any], Report, list[BundleFile], int]:
+    """The facts and results as `check` makes them, every reading of the bundle, and how
+    many sampled value heads were cut."""
+    from cachediag.checks.evaluate import evaluate
     from cachediag.probes.app import AppSources
+    from cachediag.probes.collect import collect_facts
 
     # Always the application facts (with no log: none), as `check` records them when its
     # app checks are selected: offline, those checks then say what the live run said.
@@ -130,34 +154,44 @@ def gather(request: GatherRequest) -> Gathered:
     finally:
         facts_done.set()  # the readings that wait for the probe go on (or end)
     heads_cut = cut_value_heads(facts)
-    target_files: list[BundleFile] = []
+    files: list[BundleFile] = []
     for future, target_facts in zip(raw, facts["targets"], strict=True):
-        files, memory = future.result()
+        readings, memory = future.result()
         if memory and target_facts.get("status") == "up":
             target_facts.update(memory)  # memory --from reads MEMORY DOCTOR and STATS here
-        target_files += files
+        files += readings
     pool.shutdown()
     report = evaluate(
         request.checklist, facts, duration_ms=int((time.monotonic() - started) * 1000)
     )
     # Local readings, each under the timeout (at least 2 s: a busy host's process table).
-    other = host_files.collect(facts.get("host"), primed_at, max(request.timeout, 2.0))
+    files += host_files.collect(facts.get("host"), primed_at, max(request.timeout, 2.0))
     if request.logs:
-        other += log_files.collect(request.logs, request.since)
+        files += log_files.collect(request.logs, request.since)
+    return facts, report, files, heads_cut
 
-    credentials = credentials_of(request.targets)
-    keys: KeyRedactor | None = None
+
+def _key_redactor(facts: dict[str, Any], files: list[BundleFile]) -> KeyRedactor:
+    """--redact-keys: the keys the facts name, and those the kept log lines name."""
+    keys = KeyRedactor()
+    keys.learn_facts(facts)
+    keys.learn_text(f.text or "" for f in files if f.path.startswith("logs/"))
+    return keys
+
+
+def _documents(
+    report: Report, facts: dict[str, Any], keys: KeyRedactor | None, heads_cut: int
+) -> list[BundleFile]:
+    """check.json and facts.json; with --redact-keys, walked as data (their structure kept)."""
     check_document: dict[str, Any] = report.to_dict()
     facts_document: dict[str, Any] = facts
     hashed = {"check": 0, "facts": 0}
-    if request.redact_keys:
-        keys = KeyRedactor()
-        keys.learn_facts(facts)
-        keys.learn_text(f.text or "" for f in other if f.path.startswith("logs/"))
+    if keys is not None:
         facts_document = keys.walk(facts)
         hashed["facts"] = keys.replaced
         check_document = keys.walk(check_document)
         hashed["check"] = keys.replaced - hashed["facts"]
+        keys.replaced = 0
     documents = [
         _document("check.json", "cachediag check (cachediag.check/v1)", check_document),
         _document("facts.json", "cachediag probes (cachediag.facts/v1)", facts_document),
@@ -167,21 +201,7 @@ def gather(request: GatherRequest) -> Gathered:
             file.redactions["key_name"] = hashed[name]
     if heads_cut:
         documents[1].redactions["value_head"] = heads_cut
-    files = [*documents, *target_files, *other]
-    scrub(files, credentials, keys)
-    budget_files(files, request.max_size)
-    header = _header(request, now, host, report, credentials)
-    top = path.name.removesuffix(".tar.gz")
-
-    def readme(entries: list[dict[str, Any]]) -> str:
-        from cachediag.bundle import readme as readme_text
-        from cachediag.render import markdown
-
-        results = markdown.render(_keyed_report(report, keys))
-        return readme_text.render({**header, "top": top}, results, entries)
-
-    written = write_bundle(files, path, top, credentials, header, readme)
-    return Gathered(written, report, int((time.monotonic() - started) * 1000))
+    return documents
 
 
 # What the rules read of a sampled value's first bytes: cache-kit's magic (4 bytes) and
