@@ -159,6 +159,9 @@ def check(
 
     Example: cachediag check --redis redis://:secret@10.0.0.5:6379/0 --memcached 10.0.0.6:11211
 
+    Offline: cachediag check --from BUNDLE judges the facts a `cachediag gather` bundle holds
+    (newer rules, other thresholds, any format); nothing is probed.
+
     Exit codes: 0 no fail or error, 1 a check failed (or warned, with --fail-on warn),
     2 usage or configuration error, 3 no fail but a check could not run.
     With --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
