@@ -22,6 +22,7 @@ class Verdict:
     altered: list[str] = field(default_factory=list)
     leaking: list[str] = field(default_factory=list)
     secret_checked: bool = False
+    manifest_sha256: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -35,6 +36,7 @@ class Verdict:
             "altered": self.altered,
             "leaking": self.leaking,
             "secret_checked": self.secret_checked,
+            "manifest_sha256": self.manifest_sha256,
         }
 
 
@@ -42,7 +44,7 @@ def verify(path: str, secret: str | None = None) -> Verdict:
     forms = tuple(f.encode("utf-8", "surrogateescape") for f in secret_forms(secret or ""))
     bundle = open_bundle(path, (MANIFEST,), forms if secret else ())
     manifest = check_versions(bundle)
-    verdict = Verdict(str(path))
+    verdict = Verdict(str(path), manifest_sha256=bundle.members[MANIFEST].sha256)
     verdict.altered += [f"manifest.json: {p}" for p in manifest_problems(manifest)]
     files = manifest.get("files")
     entries: list[Any] = files if isinstance(files, list) else []

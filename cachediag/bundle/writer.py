@@ -42,6 +42,9 @@ class Written:
     path: Path
     bytes: int
     manifest: dict[str, Any]
+    # The manifest cannot list its own checksum: printed by gather (and by verify), it is
+    # what tells a manifest rewritten to match altered files from the one gather wrote.
+    manifest_sha256: str = ""
 
 
 def scrub(files: list[BundleFile], credentials: tuple[str, ...], keys: KeyRedactor | None) -> None:
@@ -167,7 +170,7 @@ def write_bundle(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return Written(destination, destination.stat().st_size, manifest)
+    return Written(destination, destination.stat().st_size, manifest, sha256(payloads[MANIFEST]))
 
 
 def _json(document: Any) -> str:

@@ -34,6 +34,7 @@ def document(gathered: Gathered) -> dict[str, Any]:
         "truncated": [f["path"] for f in files if f["truncated"]],
         "failed": [f["path"] for f in files if f["error"]],
         "redactions": sum(sum(f["redactions"].values()) for f in files),
+        "manifest_sha256": gathered.written.manifest_sha256,
         "summary": gathered.written.manifest["summary"],
     }
 
@@ -48,6 +49,7 @@ def text(gathered: Gathered) -> str:
         f"{doc['redactions']} values redacted\n",
         f"checks   {counts} · check exit {summary['exit_code']}\n",
     ]
+    lines.append(f"manifest sha256 {doc['manifest_sha256']}\n")
     for target in gathered.written.manifest["targets"]:
         lines.append(
             f"target   {target['kind']:<9} {safe_text(target['name'])}  {target['status']}\n"
@@ -80,4 +82,5 @@ def verify_text(verdict: Verdict) -> str:
         lines.append(f"leaking  {safe_text(path)}: holds the secret\n")
     scanned = ", secret not found" if doc["secret_checked"] and not doc["leaking"] else ""
     lines.append(f"{doc['status']}: {safe_text(doc['bundle'])} ({doc['files']} files{scanned})\n")
+    lines.append(f"manifest sha256 {doc['manifest_sha256']}\n")
     return "".join(lines)

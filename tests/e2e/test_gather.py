@@ -167,10 +167,14 @@ def test_bundle_holds_every_file_and_no_secret(gathered: Any, tmp_path: Path) ->
     assert "--redis redis://:***@127.0.0.1" in manifest["command"]
 
 
-def test_manifest_checksums_and_schema(gathered: Any, tmp_path: Path) -> None:
-    _, bundle, _, _ = gathered
+def test_manifest_checksums_and_schema(cachediag: Any, gathered: Any, tmp_path: Path) -> None:
+    run, bundle, _, _ = gathered
     root = unpack(bundle, tmp_path / "unpacked")
     files = files_of(root)
+    # The manifest's own checksum, printed by gather (it cannot list itself) and by verify.
+    printed = hashlib.sha256(files["manifest.json"]).hexdigest()
+    assert f"manifest sha256 {printed}\n" in run.out
+    assert cachediag("verify", str(bundle), "--json").json()["manifest_sha256"] == printed
     manifest = json.loads(files.pop("manifest.json"))
     jsonschema.validate(manifest, schema("bundle"))
     listed = {entry["path"]: entry for entry in manifest["files"]}
