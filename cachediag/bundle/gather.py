@@ -8,6 +8,7 @@ their own connections: a hung target costs one timeout, not two.
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import sys
@@ -75,7 +76,7 @@ def destination(output: str | None, host: str, stamp: str) -> Path:
     if output is None:
         return Path.cwd() / name
     path = Path(output)
-    if path.is_dir():
+    if path.is_dir() or output.endswith(("/", os.sep)):  # a folder (that may not exist)
         return path / name
     if not path.name.endswith(".tar.gz"):
         raise UsageError(f"-o {output}: a bundle is a .tar.gz file (or give a folder)")

@@ -517,6 +517,7 @@ def test_bad_input_is_one_sentence_and_exit_2(
         (("gather", *target, "-o", str(existing)), "exists already"),
         (("gather", *target, "-o", str(tmp_path / "bundle.zip")), "a bundle is a .tar.gz"),
         (("gather", *target, "--log", "-", "-o", str(tmp_path)), "not standard input"),
+        (("gather", *target, "-o", f"{tmp_path / 'nowhere'}/"), "nowhere: not a directory"),
         (("gather", *target, "--log", str(tmp_path / "nope.log")), "no such file"),
         (("gather", *target, "--max-size", "huge"), "expected a size"),
         (("gather", *target, "--since", "yesterday-ish"), "invalid --since"),
