@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
 import zlib
 from collections.abc import Collection
@@ -19,6 +20,7 @@ from typing import Any
 
 from cachediag.bundle.manifest import BUNDLE_SCHEMA, MANIFEST
 from cachediag.errors import CachediagError
+from cachediag.safety.textsafe import safe_text
 
 FACTS_SCHEMA = "cachediag.facts/v1"
 # A reader bounds what it holds: only the documents it asked for are kept in memory (each
@@ -215,7 +217,27 @@ def facts_of(bundle: Bundle) -> dict[str, Any]:
         raise NotABundle(
             f"{bundle.source}: facts.json does not match {FACTS_SCHEMA}: {problems[0]}{more}"
         )
-    return facts
+    return escaped(facts)
+
+
+# Printable ASCII needs no escaping: nearly every string of a facts document.
+_PLAIN = re.compile(r"[\x20-\x7e]*")
+
+
+def escaped(value: Any) -> Any:
+    """Every string of a document read back (keys too) made terminal-safe.
+
+    A probe escapes key names and server text when it collects them; a bundle is a file
+    anyone can edit, so what it says is escaped again before a rule or a renderer sees it.
+    safe_text is idempotent: the facts gather wrote come back unchanged, and judge the same.
+    """
+    if isinstance(value, str):  # line by line: MEMORY DOCTOR's text keeps its lines
+        return value if _PLAIN.fullmatch(value) else "\n".join(map(safe_text, value.split("\n")))
+    if isinstance(value, dict):
+        return {escaped(k) if isinstance(k, str) else k: escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escaped(item) for item in value]
+    return value
 
 
 def altered_documents(bundle: Bundle) -> list[str]:

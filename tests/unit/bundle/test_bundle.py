@@ -374,3 +374,35 @@ def test_only_the_tail_of_a_big_log_is_read(
     lines = text.splitlines()
     assert cut is True and lines[-1] == "cache line 9999"
     assert 50 < len(lines) < 100 and all(line.startswith("cache line ") for line in lines)
+
+
+def test_what_a_bundle_says_is_escaped_before_it_is_judged(tmp_path: Path) -> None:
+    """A bundle is a file anyone can edit: terminal escapes in it never reach the screen."""
+    from cachediag.checks.checklist import load_checklist
+    from cachediag.render import table
+
+    hostile = "user:1\x1b]0;pwned\x07"
+    target = {
+        "kind": "redis", "target": "redis://evil\x1b[2J:6379", "source": "flag",
+        "default": False, "local": False, "address": "h:1", "collected_at": 1.0, "status": "up",
+        "connect": {"ok": True, "error": None},
+        "ping": {"ok": True, "samples_us": [100], "error": None},
+        "errors": {}, "info": {"server": {"redis_version": "7\x1b[31m"}}, "dbsize": 1,
+        "config": {"available": True, "reason": None, "values": {}},
+        "sample": {"keys": [{"key": hostile, "type": "string", "ttl_ms": -1, "memory": 1,
+                             "length": 1, "head_hex": None}], "complete": True, "max_keys": 10,
+                   "error": None},
+        "memory_doctor": {"available": True, "text": "line one\nline two\x1b[0m", "reason": None},
+    }  # fmt: skip
+    facts = {**FACTS, "targets": [target]}
+    path = make_bundle(
+        tmp_path / "h.tar.gz",
+        {"manifest.json": {"schema": "cachediag.bundle/v1"}, "facts.json": facts},
+    )
+    loaded = read.load_facts(path)
+    assert loaded["targets"][0]["sample"]["keys"][0]["key"] == "user:1\\x1b]0;pwned\\x07"
+    assert loaded["targets"][0]["memory_doctor"]["text"] == "line one\nline two\\x1b[0m"
+    report = offline.evaluate_offline(load_checklist(), loaded)
+    assert "\x1b" not in table.render(report, terminal=False)
+    # What gather wrote comes back as it was: safe_text is idempotent.
+    assert read.escaped(loaded) == loaded
