@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bigkeys": ("cachediag.cli.commands.bigkeys", "bigkeys"),
     "inspect": ("cachediag.cli.commands.inspect", "inspect"),
     "logs": ("cachediag.cli.commands.logs", "logs"),
+    "gather": ("cachediag.cli.commands.gather", "gather"),
+    "verify": ("cachediag.cli.commands.verify", "verify"),
 }
 
 # On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h
