@@ -195,6 +195,12 @@ def test_ping(redis_server: Any, memcached_server: Any, closed_port: int, cached
     document = run.json()
     assert_valid("ping", document)
     assert run.code == 1
+    # Like every other document (added within v1: a document without them still validates).
+    from cachediag import __version__
+
+    assert list(document)[:3] == ["schema", "version", "generated_at"]
+    assert document["version"] == __version__
+    assert_valid("ping", {k: v for k, v in document.items() if k in ("schema", "targets")})
     rows = document["targets"]
     assert {(r["kind"], r["status"]) for r in rows} == {
         ("redis", "healthy"),
@@ -217,6 +223,8 @@ def test_ping(redis_server: Any, memcached_server: Any, closed_port: int, cached
         (("targets", down, "error"), None),
         (("targets", down, "error", "kind"), "nope"),
         (("schema",), "cachediag.ping/v2"),
+        (("generated_at",), "yesterday"),
+        (("version",), ""),
     ):
         assert_rejected("ping", broken(document, path, value))
 
