@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bigkeys": ("cachediag.cli.commands.bigkeys", "bigkeys"),
     "inspect": ("cachediag.cli.commands.inspect", "inspect"),
     "logs": ("cachediag.cli.commands.logs", "logs"),
+    "demo": ("cachediag.cli.commands.demo", "demo"),
 }
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
@@ -63,9 +64,11 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main_options)
+    from cachediag.cli.version_option import with_version
+
     for name, (module, function) in COMMANDS.items():
         if only in (None, name):
-            app.command(name)(getattr(importlib.import_module(module), function))
+            app.command(name)(with_version(getattr(importlib.import_module(module), function)))
     return app
 
 
