@@ -33,6 +33,12 @@ servers:
 run: venv
 	@$(PY) -m cachediag.demo.make_run '$(REDIS)' '$(MEMCACHED)'
 
+# cachediag(1), generated from the CLI's own commands and help: man -l build/man/cachediag.1
+man: venv
+	@mkdir -p build/man
+	$(VENV)/bin/cachediag --man > build/man/cachediag.1
+	@echo "wrote build/man/cachediag.1 (read it with: man -l build/man/cachediag.1)"
+
 # Throwaway redis-server and memcached seeded with the guide's issues, checked, stopped.
 demo: venv
 	$(VENV)/bin/cachediag demo

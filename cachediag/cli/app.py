@@ -42,11 +42,32 @@ def _version(value: bool) -> None:
         raise typer.Exit(ExitCode.OK)
 
 
+def _man(value: bool) -> None:
+    if value:
+        from cachediag.cli.man import man_page
+
+        # Past the masking stream: the page is cachediag's own help, no server's text,
+        # and its examples' `redis://:secret@…` must read as written.
+        stream = sys.__stdout__ or sys.stdout
+        stream.write(man_page(build_app()))
+        stream.flush()
+        raise typer.Exit(ExitCode.OK)
+
+
 def main_options(
     version: Annotated[
         bool,
         typer.Option(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    man: Annotated[
+        bool,
+        typer.Option(
+            "--man",
+            callback=_man,
+            is_eager=True,
+            help="Print the man page, cachediag(1), in roff (man -l - reads it), and exit.",
         ),
     ] = False,
 ) -> None:
