@@ -1,8 +1,9 @@
 """JSON schemas (draft 2020-12) of cachediag's machine-readable documents, shipped in the package.
 
-One per `--json` document, named like the command that prints it, and `facts` for the
-facts document (`cachediag.facts/v1`, what a bundle carries). Each command prints its
-own with `cachediag COMMAND --json-schema`. A schema's `$id` ends in its file name, so
+One per `--json` document, named like the command that prints it, `checklist` for
+`check --list --json`, and `facts` for the facts document (`cachediag.facts/v1`, what a
+bundle carries). Each command prints its own with `cachediag COMMAND --json-schema`
+(`check --list --json-schema` the checklist's). A schema's `$id` ends in its file name, so
 `facts-v1.json` refers to `logs-v1.json` (the logs scan it embeds) by name: a validator
 given every schema here (`schema_documents()`) resolves it.
 """
@@ -25,6 +26,7 @@ FILES: dict[str, str] = {
     "bigkeys": "bigkeys-v1.json",
     "inspect": "inspect-v1.json",
     "logs": "logs-v1.json",
+    "checklist": "checklist-v1.json",
     "facts": "facts-v1.json",
 }
 NAMES = tuple(FILES)

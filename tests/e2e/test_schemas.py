@@ -140,7 +140,7 @@ WITHOUT_JSON = {"demo"}
 
 
 def test_schema_text_names_the_documents_it_knows() -> None:
-    assert set(NAMES) == {*COMMANDS, "facts"} - WITHOUT_JSON
+    assert set(NAMES) == {*COMMANDS, "facts", "checklist"} - WITHOUT_JSON
     with pytest.raises(ValueError, match="known: check, ping"):
         schema_text("purge")
 
@@ -181,6 +181,29 @@ def test_json_schema_prints_exactly_the_shipped_file(cachediag: Any, name: str) 
     assert (run.code, run.err) == (0, "")
     assert run.out == schema_text(name)
     assert json.loads(run.out)["title"] == f"cachediag.{name}/v1"
+
+
+def test_check_list_json_is_the_checklist_document(cachediag: Any, tmp_path: Path) -> None:
+    """`check --list --json` prints the checklist, not a report: its own schema, printed
+    by `check --list --json-schema`; with thresholds from cachediag.toml applied."""
+    run = cachediag("check", "--list", "--json-schema")
+    assert (run.code, run.out) == (0, schema_text("checklist"))
+    assert cachediag("check", "--json-schema").out == schema_text("check")
+    config = tmp_path / "cachediag.toml"
+    config.write_text('[thresholds."redis.hit_rate"]\nwarn_below = 0.5\n')
+    listed = cachediag("check", "--list", "--json", "--config", str(config))
+    document = listed.json()
+    assert_valid("checklist", document)
+    assert document["schema"] == "cachediag.checklist/v1"
+    hit = next(c for c in document["checks"] if c["id"] == "redis.hit_rate")
+    assert hit["thresholds"]["warn_below"] == 0.5
+    for path, value in (
+        (("checks", 0, "id"), "Redis Hit Rate"),
+        (("checks", 0, "remedies"), {"saturated": 3}),
+        (("checks", 0, "section"), DELETE),
+        (("schema",), "cachediag.check/v1"),
+    ):
+        assert_rejected("checklist", broken(document, path, value))
 
 
 def test_json_schema_needs_no_target_and_no_required_argument(
