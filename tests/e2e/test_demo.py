@@ -289,4 +289,6 @@ def test_make_run_with_a_local_redis_checks_it(redis_server: Any, closed_port: i
     assert "cachediag demo" not in run.stdout, run.stdout
     assert f"redis     redis://127.0.0.1:{redis_server.port}/0  up" in run.stdout, run.stdout
     assert "redis.hit_rate" in run.stdout
-    assert run.returncode in (0, 2), run.stderr  # make's own 2 when check found a fail
+    # The Memcached named beside it is down, so the check fails (1) and make says so (2).
+    assert f"memcached://127.0.0.1:{closed_port}  down" in run.stdout, run.stdout
+    assert run.returncode == 2 and "Error 1" in run.stderr, run.stderr

@@ -492,6 +492,16 @@ def assert_prometheus_reads(text: str) -> dict[str, Any]:
 
     read = {family.name: family for family in text_string_to_metric_families(text)}
     assert read, text
+    # promtool's name lints, for where it is not installed: no type or abbreviated unit
+    # in a name, snake_case, no ':'; every family has its HELP.
+    for name, family in read.items():
+        words = name.split("_")
+        assert not {"gauge", "counter", "summary", "histogram"} & set(words), name
+        assert not {"s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "m", "h", "d"} & set(
+            words
+        ), name
+        assert ":" not in name and not re.search("[a-z][A-Z]", name), name
+        assert family.documentation, name
     promtool = shutil.which("promtool")
     if promtool:
         lint = subprocess.run(
@@ -599,6 +609,42 @@ def test_markdown_tables_symbols_and_targets(report: Report) -> None:
     }
 
 
+def test_a_markdown_renderer_reads_the_tables_and_no_link(report: Report) -> None:
+    """What GitHub and GitLab render, as markdown-it (CommonMark + GFM tables) parses it:
+    the targets table and one table per section, a row per result with its five cells,
+    and not one link, image or HTML tag made out of a key name."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown.render(report))
+    tables: list[list[list[str]]] = []
+    for index, token in enumerate(tokens):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            tables[-1].append([])
+        elif token.type == "inline" and tokens[index - 1].type in ("td_open", "th_open"):
+            tables[-1][-1].append(token.content)
+        if token.type == "inline":
+            kinds = {child.type for child in token.children or []}
+            assert not kinds & {"link_open", "image", "html_inline", "autolink"}, token.content
+        assert token.type not in ("html_block", "html_inline"), token.content
+    targets, *sections = tables
+    assert targets[0] == ["target", "kind", "status", "version", "source"]
+    rows = [row for table in sections for row in table[1:]]
+    assert len(sections) == 4 and len(rows) == len(report.results)
+    assert all(len(row) == 5 for table in sections for row in table)
+    symbols = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️", "error": "❗"}
+    for row, res in zip(rows, sorted(report.results, key=_section_order(report)), strict=True):
+        assert row[0] == f"{symbols[res.status]} {res.status}" and row[1] == f"`{res.id}`"
+    text = "".join(cell for row in rows for cell in row)
+    assert "\\[click\\](http://evil.example):1" in text
+
+
+def _section_order(report: Report) -> Any:
+    sections = list(dict.fromkeys(r.section for r in report.results))
+    return lambda r: sections.index(r.section)
+
+
 def test_markdown_keeps_key_names_literal(report: Report) -> None:
     text = markdown.render(report)
     assert not re.search(r"(?<!\\)\]\(", text), "an unescaped ]( would make a link"
@@ -668,6 +714,37 @@ def test_real_run_in_every_format(
     assert md_run.out == ""
     text = out.read_text(encoding="utf-8")
     assert "### Cache Issues" in text and "\x1b" not in text
+
+
+def test_real_multi_target_run_for_ci_and_monitors(
+    redis_factory: Any, memcached_server: Any, cachediag: Any
+) -> None:
+    """Two Redis and a Memcached, as CI and a monitor see them: JUnit valid with one case
+    per (classname, name), perfdata labels unique in 19 characters and mapped back."""
+    first, second = redis_factory(), redis_factory()
+    common = (
+        "--redis", first.url, "--redis", second.url,
+        "--memcached", memcached_server.address, "--skip", "host.*",
+    )  # fmt: skip
+    junit_run = cachediag("check", *common, "--format", "junit")
+    assert_valid_junit(junit_run.out)
+    cases = [
+        (c.get("classname"), c.get("name")) for c in parse_junit(junit_run.out).iter("testcase")
+    ]
+    assert len(set(cases)) == len(cases)
+    assert {c for c, _ in cases if c and c.endswith(".redis.running")} == {
+        f"{first.url}.redis.running",
+        f"{second.url}.redis.running",
+    }
+    nagios_run = cachediag("check", *common, "--format", "nagios")
+    first_line, *rest = nagios_run.out.splitlines()
+    found = assert_perfdata_labels(first_line.partition(" | ")[2])
+    assert {"r0_clients", "r1_clients", "m0_clients", "r1_latency_p99"} <= set(found)
+    assert [line for line in rest if line.startswith("perfdata ")] == [
+        f"perfdata r0: {first.url}",
+        f"perfdata r1: {second.url}",
+        f"perfdata m0: memcached://{memcached_server.address}",
+    ]
 
 
 def test_nagios_real_run_exit_codes(redis_factory: Any, cachediag: Any, closed_port: int) -> None:
