@@ -201,20 +201,26 @@ def _has_purge() -> bool:
     return "purge" in COMMANDS
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["kill-INT", "ctrl-c-to-the-group"])
-def test_ctrl_c_while_waiting_stops_everything(demo: Any, group: bool) -> None:
+@pytest.mark.parametrize(
+    ("how", "group"),
+    [("SIGINT", False), ("SIGINT", True), ("SIGTERM", False)],
+    ids=["kill-INT", "ctrl-c-to-the-group", "kill-TERM"],
+)
+def test_a_signal_while_waiting_stops_everything(demo: Any, how: str, group: bool) -> None:
     run = demo("--wait", group=group)
     run.until("press Enter or Ctrl-C")
     ports, servers = run.ports(), run.children()
     assert all(port_open(port) for port in ports)  # up while the user tries things
-    os.killpg(run.proc.pid, signal.SIGINT) if group else run.proc.send_signal(signal.SIGINT)
+    signum = getattr(signal, how)
+    os.killpg(run.proc.pid, signum) if group else run.proc.send_signal(signum)
     code, out, err = run.finish()
     assert code == 130, out + err
     assert "The demo's servers are stopped" in out and "Traceback" not in err
     assert_nothing_left(ports, servers)
 
 
-def test_ctrl_c_before_the_check_stops_everything(demo: Any) -> None:
+def test_ctrl_c_mid_run_stops_everything(demo: Any) -> None:
+    """Ctrl-C while seeding or checking (whichever it is at by then)."""
     run = demo("--no-wait")
     run.until("redis-server  redis://")
     run.until("memcached     127.0.0.1:")
