@@ -244,6 +244,37 @@ def test_enter_stops_the_servers(demo: Any) -> None:
     assert_nothing_left(ports, servers)
 
 
+def test_on_a_terminal_it_waits_by_default() -> None:
+    """stdin a terminal (a pty here): the servers stay up until Enter."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [cachediag_binary(), "demo"],
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            deadline = time.monotonic() + 90
+            seen = ""
+            while "press Enter or Ctrl-C" not in seen and time.monotonic() < deadline:
+                seen += proc.stdout.readline()
+            assert "press Enter or Ctrl-C" in seen, seen
+            match = PORTS.search(seen)
+            assert match and port_open(int(match.group(1)))
+            os.write(master, b"\n")
+            assert proc.wait(30) == 0
+            assert not port_open(int(match.group(1))) and not port_open(int(match.group(2)))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_without_the_servers_installed_one_sentence(cachediag: Any, tmp_path: Path) -> None:
     # A PATH with python but neither redis-server nor memcached.
     bin_dir = tmp_path / "bin"
