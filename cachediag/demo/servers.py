@@ -182,12 +182,31 @@ def _binary(name: str) -> str:
     return found
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` itself holds the listening socket on `port`.
+
+    Not merely "something answers there": another program that took the port between
+    our pick and the server's bind would answer too, and the demo must never seed it.
+    """
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        connections = getattr(process, "net_connections", None) or process.connections
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+            for c in connections(kind="tcp")
+        )
+    except psutil.Error:
+        return False
+
+
 def _wait_until_listening(server: DemoServer) -> bool:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return False
-        if port_open(server.port):
+        if _listens(server.process.pid, server.port):
             return True
         time.sleep(0.02)
     return False
