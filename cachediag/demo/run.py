@@ -41,9 +41,10 @@ def _sigterm_stops() -> Iterator[None]:
 
 
 def check_command(redis_url: str, memcached_url: str) -> list[str]:
+    # The application's log comes on stdin (`--log -`): the demo writes no file.
     return [
         sys.executable, "-m", "cachediag", "check",
-        "--redis", redis_url, "--memcached", memcached_url, "--skip", CHECK_SKIP,
+        "--redis", redis_url, "--memcached", memcached_url, "--log", "-", "--skip", CHECK_SKIP,
     ]  # fmt: skip
 
 
@@ -71,7 +72,8 @@ def run_demo(
             command = check_command(redis_server.url, mc_server.url)
             shown = ["cachediag", *command[3:]]
             out(render.running(shown))
-            code = subprocess.run(command, cwd=servers.root, stdin=subprocess.DEVNULL).returncode
+            log = scenarios.app_log(redis)
+            code = subprocess.run(command, cwd=servers.root, input=log, text=True).returncode
             out(render.next_steps(redis_server.url, mc_server.url, with_purge, wait))
             if wait:
                 out(render.WAITING)

@@ -14,7 +14,10 @@ them (the Issue and Step numbers are the guide's):
   the struct) and three corrupt ones (JSON where an envelope belongs, a bare magic, bytes
   of nothing);
 - a Memcached that evicts: `-m 4` and 6 MB of items, then reads of the first ones (gone)
-  and of the last ones.
+  and of the last ones;
+- Issue 4 Step 1, the application's log: the errors cache-kit logs reading those entries
+  (invalid magic, version mismatch) and the misses with their database fallback, in the
+  library's own words (guide/cache-kit-facts.md), for `check --log -`.
 
 Everything here is data; `seed.py` writes it. The tests seed their own servers with the
 same functions (tests/servers.py), so the demo shows what the suite asserts.
@@ -163,6 +166,37 @@ class MemcachedScenario:
         first = [f"product:{i}" for i in range(self.misses)]
         last = [f"product:{self.items - 1 - i}" for i in range(self.hits)]
         return [key for pair in zip(first, last, strict=False) for key in pair] + first[len(last) :]
+
+
+def app_log(redis: RedisScenario, now: float | None = None, minutes: int = 5) -> str:
+    """The application's log over the last `minutes`, oldest first, as cache-kit logs it."""
+    stamp = int(time.time() if now is None else now)
+    start = stamp - minutes * 60
+    events: list[str] = []
+    for i in range(1, 11):
+        events.append(f"DEBUG cache_kit: Cache MISS: cart:{i}:{start + i} took 412µs")
+        events.append("DEBUG cache_kit: Cache miss, falling back to database")
+    events += [f"DEBUG cache_kit: Cache HIT: user:{i} took 95µs" for i in range(1, 4)]
+    # The deploy that wrote v2 entries reads the v1 ones left behind, and falls back.
+    for i in range(1, min(6, redis.users_v1 + 1)):
+        events.append(
+            f"WARN cache_kit: Cache ERROR for user:{i}: Cache version mismatch: expected 2, found 1"
+        )
+        events.append("DEBUG cache_kit: Cache miss, falling back to database")
+    # The corrupt entries fail their requests: no fallback after them.
+    for key, value in CORRUPT.items():
+        if value.startswith(MAGIC):  # the truncated one: its header reads, its payload ends
+            error = "Deserialization error: Hit the end of buffer, expected more data"
+        else:
+            got = ", ".join(str(b) for b in value[:4])
+            error = f"Invalid cache entry: expected magic [67, 75, 73, 84], got [{got}]"
+        events.append(f"ERROR cache_kit: Cache ERROR for {key}: {error}")
+    step = max(1, (stamp - start) // len(events))
+    lines = []
+    for index, event in enumerate(events):
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start + index * step))
+        lines.append(f"{at} {event}")
+    return "\n".join(lines) + "\n"
 
 
 REDIS = RedisScenario()

@@ -31,11 +31,13 @@ def seeded(redis: RedisScenario, r: Seeded, mc: MemcachedScenario, m: Seeded) ->
         "(user:97, user:98, user:99)\n"
         f"  Memcached  {m.entries:,} items into {mc.megabytes} MB: it evicts; "
         f"{m.hits} hits, {m.misses} misses\n"
+        "  App log  what cache-kit logged reading them (invalid magic, version mismatch, "
+        "misses falling back to the database), given to check as --log -\n"
     )
 
 
 def running(command: list[str]) -> str:
-    return f"\n$ {shlex.join(command)}\n"
+    return f"\n$ <the application's log> | {shlex.join(command)}\n"
 
 
 def next_steps(redis_url: str, memcached_url: str, with_purge: bool, waiting: bool) -> str:

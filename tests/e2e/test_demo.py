@@ -52,9 +52,12 @@ def test_the_guide_scenario_shows_the_guides_issues(guide_scenario: Any, cachedi
         f"redis://127.0.0.1:{guide_scenario.redis.port}/0",
         "--memcached",
         guide_scenario.memcached.address,
+        "--log",
+        "-",
         "--skip",
         "System Issues",
         "--json",
+        input=scenarios.app_log(scenarios.REDIS),
     )
     found = statuses(run.json())
     assert run.code == 1
@@ -70,6 +73,7 @@ def test_the_guide_scenario_shows_the_guides_issues(guide_scenario: Any, cachedi
         # Issue 4: two schema versions and corrupt entries
         ("redis.serialization", "redis"): "fail",
         ("app.schema_change", "app"): "warn",
+        ("app.error_logs", "app"): "fail",  # Issue 4 Step 1: what the application logged
         # a Memcached that evicts
         ("memcached.evictions", "memcached"): "warn",
         ("memcached.hit_rate", "memcached"): "fail",
@@ -181,7 +185,7 @@ def test_the_demo_runs_the_check_and_stops_its_servers(demo: Any) -> None:
     assert {p.name() for p in servers} >= {"redis-server", "memcached"}
     code, out, err = run.finish(timeout=90)
     assert code == 0, out + err
-    assert "$ cachediag check --redis redis://127.0.0.1:" in out
+    assert "$ <the application's log> | cachediag check --redis redis://127.0.0.1:" in out
     # The check's own table, with the guide's issues in it.
     for line in (
         "✗ fail │ redis.hit_rate",
