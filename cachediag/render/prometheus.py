@@ -10,8 +10,8 @@ The round trips are a summary, `cachediag_latency_seconds{target,quantile}` with
 to summaries (`promtool check metrics` rejects it on a gauge), and a summary keeps the
 name and labels the earlier gauge had, so queries on it still work. Its _sum and _count
 are those of one run, not cumulative: rate() over them means nothing, the quantiles do.
-The output is checked by prometheus_client's parser and `promtool check metrics` in the
-tests (tests/e2e/test_formats.py).
+The output is checked by prometheus_client's parser, and by `promtool check metrics` where
+it is installed, in tests/e2e/test_formats.py.
 """
 
 from __future__ import annotations
