@@ -113,12 +113,23 @@ class Demo:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.out: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.err: list[str] = []
+        # One reader per pipe, each to its end: nothing else reads them (no communicate()).
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_err, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line)
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        self.err.append(self.proc.stderr.read())
 
     def until(self, text: str, timeout: float = 90) -> str:
         deadline = time.monotonic() + timeout
@@ -142,10 +153,13 @@ class Demo:
         return psutil.Process(self.proc.pid).children(recursive=True)
 
     def finish(self, timeout: float = 30) -> tuple[int, str, str]:
-        out, err = self.proc.communicate(timeout=timeout)
+        """Wait for the exit and for both pipes' end; the whole output, in order."""
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(10)
         while not self.lines.empty():
             self.out.append(self.lines.get())
-        return self.proc.returncode, "".join(self.out) + out, err
+        return code, "".join(self.out), "".join(self.err)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
