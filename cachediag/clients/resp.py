@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import hiredis
 
+from cachediag.clients import bounds
+from cachediag.clients.bounds import ReplyBound
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
 from cachediag.errors import (
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 Arg = str | bytes | int | float
+_RECV_BYTES = 1 << 20
 
 
 # -- packing: RESP built by hand where a scan packs a million commands -----------------------
@@ -154,18 +157,44 @@ class RedisClient(Connection):
     def pipeline(
         self, commands: Sequence[Sequence[Arg]], timeout: float | None = None
     ) -> list[Any]:
-        """Send all commands in one write and read all replies: one round trip."""
+        """Send all commands in one write and read all replies: one round trip.
+
+        The replies are bounded by what the commands ask for (clients/bounds.py).
+        """
         payload = b"".join(hiredis.pack_command(tuple(cmd)) for cmd in commands)  # type: ignore[arg-type]
         self.send(payload)
-        return self.read_replies(len(commands), timeout)
+        bound, each = bounds.for_pipeline([tuple(cmd) for cmd in commands])
+        return self.read_replies(len(commands), timeout, bound, each)
 
-    def read_replies(self, count: int, timeout: float | None = None) -> list[Any]:
+    def read_replies(
+        self,
+        count: int,
+        timeout: float | None = None,
+        bound: ReplyBound | None = None,
+        each: list[ReplyBound] | None = None,
+    ) -> list[Any]:
+        """Read `count` replies within one deadline and within `bound` (by default, what
+        any `count` commands may answer): a reply past it is a ProtocolViolation. A reply
+        that starts a socket read is checked from its header against its own bound (of
+        `each`, when given) before its body is read; the bytes read in all, against `bound`.
+        """
         assert self.sock is not None
         limit = self.timeout if timeout is None else timeout
         deadline = Deadline(limit)
+        if bound is None:
+            bound = ReplyBound(
+                bounds.DEFAULT_BYTES * count,
+                bounds.DEFAULT_BYTES,
+                bounds.DEFAULT_ELEMENTS,
+                f"{count:,} commands",
+            )
+        # What this read may take from the socket: the replies, and the start of the
+        # next read's, already on the way (one recv at most).
+        budget = bound.bytes + _RECV_BYTES
         replies: list[Any] = []
         first_bytes = b""
         gets, append = self._reader.gets, replies.append  # hot loop: a scan reads millions
+        has_data = self._reader.has_data
         while len(replies) < count:
             try:
                 for _ in range(count - len(replies)):  # drain what is buffered
@@ -180,7 +209,7 @@ class RedisClient(Connection):
                 raise ProtocolViolation(_describe_foreign(first_bytes)) from None
             try:
                 self.sock.settimeout(deadline.remaining())
-                chunk = self.sock.recv(1 << 20)
+                chunk = self.sock.recv(_RECV_BYTES)
             except OSError as exc:
                 self.close()
                 error = classify_os_error(exc, "waiting for the reply", limit)
@@ -198,6 +227,16 @@ class RedisClient(Connection):
                 self._first_chunk(chunk)
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]
+            if not has_data():  # the chunk starts a reply: its header says what it claims
+                try:
+                    bounds.peek(chunk, each[len(replies)] if each else bound)
+                except ProtocolViolation:
+                    self.close()
+                    raise
+            budget -= len(chunk)
+            if budget < 0:
+                self.close()
+                raise bounds.overran(bound.what, bound.bytes, count)
             self._reader.feed(chunk)
         return replies
 

@@ -224,6 +224,7 @@ class RedisSample(_RedisSampleAlways, total=False):
     own_lookups: int | None  # keyspace lookups the sample itself added to INFO's counters
     payloads: SamplePayloads
     lookups_added: LookupsFacts
+    error_kind: str  # the sample broke off (timeout, protocol), not refused: the checks err
 
 
 class _RedisAlways(_TargetSometimes):

@@ -197,6 +197,10 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
     except ScanRefused as exc:  # SCAN denied by an ACL, say
         sample["error"] = str(exc)
         return
+    except ProbeError as exc:  # a timeout, a reply no Redis sends: the sample broke off
+        sample["error"] = exc.message
+        sample["error_kind"] = exc.kind
+        return
     sample.update(
         keys=[info.to_fact() for info in result.keys],
         complete=result.complete,

@@ -278,6 +278,10 @@ def crawl(
             batches = client.metadump_chunks(spec)
             first = next(batches, b"")
         except ProbeError as error:
+            if not isinstance(error, ServerRefused):
+                # Timed out, cut off or malformed: the connection is gone, and another
+                # spec would only fail with "not connected". Say what happened.
+                raise
             if "disabled" in error.message:
                 raise CrawlerUnavailable(CRAWLER_DISABLED) from None
             if "BUSY" in error.message:

@@ -1,0 +1,194 @@
+"""Servers that claim too much or never finish (issue 11, cases 4, 5, 7 and 13).
+
+Scripted fakes (tests/servers.py) answer what no real server can be made to: a bulk of
+10^13 bytes to PING, a 50-million-element SCAN, a cursor that never comes back to 0, a
+dump dripped a byte at a time. Each case runs the installed command and asserts its exit
+code, its sentence, its time (within --timeout plus MARGIN_S, or the documented
+deadline) and its peak memory (under PEAK_MB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from servers import ScriptedMemcached, ScriptedRedis, dripped, endless
+
+TIMEOUT = 1.0
+# Start-up (imports, a few connections) and the rest of a run, on a loaded 2-core machine.
+MARGIN_S = 2.5
+PEAK_MB = 150
+
+
+@pytest.fixture
+def scripted():
+    servers: list[Any] = []
+
+    def start(kind: str, answers: dict[str, Any], **options: Any) -> Any:
+        server = (ScriptedRedis if kind == "redis" else ScriptedMemcached)(answers, **options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _flag(server: Any) -> list[str]:
+    kind = "--redis" if isinstance(server, ScriptedRedis) else "--memcached"
+    return [kind, f"127.0.0.1:{server.port}", "--timeout", str(TIMEOUT)]
+
+
+def _assert_bounded(run: Any, seconds: float = TIMEOUT + MARGIN_S) -> None:
+    assert "Traceback" not in run.err and "internal error" not in run.err, run.err
+    assert run.seconds < seconds, run.seconds
+    assert run.peak_mb < PEAK_MB, run.peak_mb
+
+
+# --- case 5: every reply has a bound that fits what was asked ---------------------------
+
+HUGE_BULK = b"$10000000000000\r\n"  # 10^13 bytes claimed, then bytes for as long as read
+
+
+@pytest.mark.parametrize(
+    ("command", "answers", "said"),
+    [
+        (["ping"], {"PING": lambda _: endless(HUGE_BULK)}, "PING claims 10,000,000,000,000"),
+        (
+            ["bigkeys"],
+            {"SCAN": lambda _: endless(HUGE_BULK)},
+            "SCAN COUNT 1,000 claims 10,000,000,000,000 bytes, past its bound of 8 MiB",
+        ),
+        (
+            ["bigkeys"],
+            {"SCAN": lambda _: endless(b"*2\r\n$1\r\n5\r\n*50000000\r\n", b"$1\r\na\r\n" * 4096)},
+            "claims 50,000,000 elements, past its bound of 16,064",
+        ),
+        (
+            ["memory"],
+            {"INFO": lambda _: endless(b"$50000000\r\n")},
+            "the reply to INFO claims 50,000,000 bytes, past its bound of 8 MiB",
+        ),
+        (
+            # An INFO that does not say how long it is up front: cut at its bound all the same.
+            ["ping"],
+            {"INFO": lambda _: endless(b"*1\r\n$50000000\r\n")},
+            "past its bound",
+        ),
+    ],
+)
+def test_a_reply_past_its_bound_is_refused_from_its_header(
+    cachediag_measured, scripted, command: list[str], answers: dict[str, Any], said: str
+) -> None:
+    server = scripted("redis", answers)
+    run = cachediag_measured(*command, *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert run.code in (1, 3), (run.code, run.out, run.err)
+    assert said in run.out + run.err, run.out + run.err
+
+
+def test_getrange_0_63_gets_64_bytes_at_most(cachediag_measured, scripted) -> None:
+    """inspect asks for a value's first 64 bytes: a gigabyte in answer is cut at the bound."""
+    server = scripted(
+        "redis",
+        {
+            "TYPE": b"+string\r\n",
+            "PTTL": b":-1\r\n",
+            "STRLEN": b":5\r\n",
+            "MEMORY USAGE": b":50\r\n",
+            "OBJECT ENCODING": b"$3\r\nraw\r\n",
+            "GETRANGE": lambda _: endless(b"$1000000000\r\n"),
+        },
+    )
+    run = cachediag_measured("inspect", "user:1", *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert run.code != 0
+    assert "GETRANGE 0 63" in run.out and "past" in run.out, run.out
+
+
+def test_the_check_sample_holds_value_heads_to_64_bytes(cachediag_measured, scripted) -> None:
+    head = b"x" * 800  # fits what any reply of the batch may hold, not GETRANGE 0 63's
+    server = scripted(
+        "redis",
+        {
+            "SCAN": b"*2\r\n$1\r\n0\r\n*1\r\n$6\r\nuser:1\r\n",
+            "STRLEN": b":5\r\n",
+            "PTTL": b":-1\r\n",
+            "MEMORY USAGE": b":50\r\n",
+            "GETRANGE": b"$%d\r\n%b\r\n" % (len(head), head),
+        },
+    )
+    run = cachediag_measured(
+        "check", "--json", "--only", "redis.serialization", *_flag(server), timeout=30
+    )
+    _assert_bounded(run, 10)
+    (result,) = run.json()["results"]
+    assert result["status"] == "error", result
+    assert "GETRANGE 0 63 claims 800 bytes, past its bound of 64 bytes" in result["summary"]
+
+
+def test_a_memcached_value_claiming_10_to_the_11_bytes_is_refused(
+    cachediag_measured, scripted
+) -> None:
+    server = scripted("memcached", {"MG": lambda _: endless(b"VA 100000000000 t-1 f0\r\n")})
+    run = cachediag_measured("inspect", "user:1", *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert run.code == 1
+    assert "the reply to mg claims 100,000,000,000 bytes, past its bound of 1 MiB" in run.out
+
+
+def test_endless_memcached_stats_are_cut_at_their_bound(cachediag_measured, scripted) -> None:
+    server = scripted("memcached", {"STATS": lambda _: endless(b"", b"STAT x 1\r\n" * 4096)})
+    run = cachediag_measured("watch", "--count", "1", *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert run.code != 0
+    assert "stats ran past its bound of 4 MiB" in run.out + run.err
+
+
+# --- case 4: scans and dumps that never end ---------------------------------------------
+
+NO_KEYS_FOREVER = b"*2\r\n$2\r\n17\r\n*0\r\n"
+SAME_KEYS_FOREVER = b"*2\r\n$2\r\n17\r\n*2\r\n$6\r\nuser:1\r\n$6\r\nuser:2\r\n"
+PER_KEY = {"PTTL": b":-1\r\n", "STRLEN": b":5\r\n", "MEMORY USAGE": b":50\r\n"}
+
+
+@pytest.mark.parametrize("reply", [NO_KEYS_FOREVER, SAME_KEYS_FOREVER], ids=["empty", "same"])
+@pytest.mark.parametrize(
+    "command", [["bigkeys"], ["memory"], ["check", "--json"], ["ttl"]], ids=lambda c: c[0]
+)
+def test_a_scan_that_never_ends_is_ended(
+    cachediag_measured, scripted, reply: bytes, command: list[str]
+) -> None:
+    server = scripted("redis", {"SCAN": reply, **PER_KEY})
+    run = cachediag_measured(*command, *_flag(server), timeout=60)
+    _assert_bounded(run, 10)
+    said = run.out + run.err
+    if reply == SAME_KEYS_FOREVER and command[0] in ("memory", "check"):
+        # Their sample stops at its key budget first: bounded, with the keys it has.
+        return
+    assert "SCAN does not progress" in said, said
+    if command[0] == "check":
+        sample = [
+            r
+            for r in run.json()["results"]
+            if r["id"].startswith("redis.") and "no key sample" in r["summary"]
+        ]
+        assert sample and all(r["status"] == "error" for r in sample), sample
+        assert run.code in (1, 3)  # the fake's other readings may fail a check too
+    else:
+        assert run.code in (1, 3), (run.code, said)
+
+
+METADUMP = b"key=user%3A1 exp=-1 la=1700000000 cas=1 fetch=no cls=1 size=60\n" * 100 + b"END\r\n"
+
+
+@pytest.mark.parametrize("command", [["bigkeys"], ["ttl"]], ids=lambda c: c[0])
+def test_a_dripped_metadump_ends_within_the_timeout(
+    cachediag_measured, scripted, command: list[str]
+) -> None:
+    """One byte every 0.3 s: each byte would restart a per-read wait; a line's does not."""
+    server = scripted("memcached", {"LRU_CRAWLER METADUMP": lambda _: dripped(METADUMP)})
+    run = cachediag_measured(*command, *_flag(server), timeout=60)
+    _assert_bounded(run)
+    assert run.code == 1
+    assert "lru_crawler metadump sent no whole line within 1s" in run.out + run.err
