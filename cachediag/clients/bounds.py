@@ -47,10 +47,10 @@ METADUMP_LINE_BYTES = 64 * KiB
 # Replies of one word or number (or an error in their place).
 _SMALL = frozenset(
     b"PING ECHO TYPE TTL PTTL EXISTS DBSIZE STRLEN LLEN SCARD ZCARD HLEN XLEN SELECT AUTH "
-    b"TIME UNLINK DEL".split()
+    b"TIME".split()
 )
 _SMALL_SUBCOMMANDS = frozenset(
-    [(b"MEMORY", b"USAGE"), (b"OBJECT", b"ENCODING"), (b"SLOWLOG", b"LEN"), (b"CONFIG", b"SET")]
+    [(b"MEMORY", b"USAGE"), (b"OBJECT", b"ENCODING"), (b"SLOWLOG", b"LEN")]
 )
 
 
