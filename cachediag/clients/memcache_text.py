@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from cachediag.clients import bounds
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
+from cachediag.clients.probe_deadline import ProbeDeadline
 from cachediag.errors import (
     ConnectionClosed,
     ProbeTimeout,
@@ -52,6 +53,18 @@ def _describe_foreign(line: bytes) -> str:
     return f"not a Memcached server: unexpected reply '{text}'"
 
 
+def stat_int(stats: dict[str, str], name: str, default: int | None = 0) -> int | None:
+    """A whole number of a `stats` reply (`default` when missing); anything else, 'nan' or
+    'abc', is a ProtocolViolation naming it."""
+    value = stats.get(name)
+    if value is None:
+        return default
+    text = value.strip()
+    if text.lstrip("-").isdigit() and text.isascii() and len(text) <= 20:
+        return int(text)
+    raise ProtocolViolation(f"stats sent {name} {value[:40]!r}, not a whole number")
+
+
 class MemcachedClient(Connection):
     # What memcached writes to a connection it accepts at its -c limit (maxconns_fast, the
     # default since 1.4.x) before closing it, whatever was asked.
@@ -76,11 +89,13 @@ class MemcachedClient(Connection):
     def _fill(self, deadline: Deadline) -> None:
         assert self.sock is not None
         try:
-            self.sock.settimeout(deadline.remaining())
+            self.sock.settimeout(self._time_left(deadline))
             chunk = self.sock.recv(1 << 20)
         except OSError as exc:
             self.close()
-            raise classify_os_error(exc, "waiting for the reply", deadline.seconds) from exc
+            raise self._timed_out(
+                classify_os_error(exc, "waiting for the reply", deadline.seconds)
+            ) from exc
         if not chunk:
             self.close()
             raise ConnectionClosed("the server closed the connection mid-reply")
@@ -220,6 +235,8 @@ class MemcachedClient(Connection):
                     )
                 try:
                     self._fill(deadline)
+                except ProbeDeadline:
+                    raise  # the whole probe's deadline, not this dump's
                 except ProbeTimeout:
                     raise ProbeTimeout(
                         f"lru_crawler metadump sent no whole line within {self.timeout:g}s "

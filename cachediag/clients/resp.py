@@ -208,11 +208,11 @@ class RedisClient(Connection):
                 self.close()
                 raise ProtocolViolation(_describe_foreign(first_bytes)) from None
             try:
-                self.sock.settimeout(deadline.remaining())
+                self.sock.settimeout(self._time_left(deadline))
                 chunk = self.sock.recv(_RECV_BYTES)
             except OSError as exc:
                 self.close()
-                error = classify_os_error(exc, "waiting for the reply", limit)
+                error = self._timed_out(classify_os_error(exc, "waiting for the reply", limit))
                 raise (
                     self._closed_silently() if error.kind == "closed" and not first_bytes else error
                 ) from exc

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from cachediag.checks.facts_view import INT_RANGE
 from cachediag.errors import ProtocolViolation
 
 
 def to_number(text: str) -> Any:
-    """'12' -> 12, '1.5' -> 1.5, anything else stays a string."""
+    """'12' -> 12, '1.5' -> 1.5, anything else stays a string.
+
+    What only looks like a number stays the server's text as well: 'nan', 'inf', '1e400'
+    (float() reads them, as infinities or NaN) and integers past 64 bits. No real server
+    sends them; kept as text, they never reach arithmetic, int() or JSON as NaN or
+    Infinity, and the readers that need the number say what the server sent
+    (checks/facts_view.number, `malformed`).
+    """
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         pass
+    else:
+        return number if number in INT_RANGE else text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return text
+    return value if math.isfinite(value) else text
 
 
 # Lines whose value is itself a list of name=value pairs.

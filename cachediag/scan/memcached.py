@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.clients.memcache_text import MemcachedClient, stat_int
 from cachediag.errors import CrawlerUnavailable, ProbeError, ServerRefused
 from cachediag.scan.redis import Namespacer, Progress
 
@@ -263,8 +263,8 @@ def crawl(
     """
     result = CrawlResult()
     stats = client.stats()
-    result.server_time = int(stats.get("time", time.time()))
-    result.curr_items = int(stats["curr_items"]) if "curr_items" in stats else None
+    result.server_time = stat_int(stats, "time", int(time.time())) or 0
+    result.curr_items = stat_int(stats, "curr_items", None)
     started = time.monotonic()
     namespace = Namespacer(options.delimiter)
     matcher = re.compile(fnmatch.translate(options.match)).match if options.match else None

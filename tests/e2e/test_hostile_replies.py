@@ -192,3 +192,168 @@ def test_a_dripped_metadump_ends_within_the_timeout(
     _assert_bounded(run)
     assert run.code == 1
     assert "lru_crawler metadump sent no whole line within 1s" in run.out + run.err
+
+
+# --- case 7: one deadline for a target's whole probe -----------------------------------
+
+
+@pytest.mark.parametrize("kind", ["redis", "memcached"])
+def test_a_server_answering_just_inside_the_timeout_is_cut_at_the_probe_deadline(
+    cachediag_measured, scripted, redis_server, kind: str
+) -> None:
+    """Every command answered in 0.8 s with --timeout 1: each round trip is in time, the
+    whole probe is not. It ends at PROBE_TIMEOUTS x --timeout (+ the check's 2 s window),
+    its unread checks are errors saying so, and the other target is judged in full."""
+    from cachediag.clients.probe_deadline import PROBE_TIMEOUTS
+
+    slow = scripted(kind, {}, delay=0.8)
+    flag = "--redis" if kind == "redis" else "--memcached"
+    run = cachediag_measured(
+        "check",
+        "--json",
+        flag,
+        f"127.0.0.1:{slow.port}",
+        "--redis",
+        redis_server.url,
+        "--timeout",
+        "1",
+        timeout=60,
+    )
+    deadline = PROBE_TIMEOUTS * 1 + 2
+    _assert_bounded(run, deadline + MARGIN_S)
+    document = run.json()
+    assert document["duration_ms"] < (deadline + 1) * 1000
+    slow_name = next(t["name"] for t in document["targets"] if str(slow.port) in t["name"])
+    results = [r for r in document["results"] if r["target"] == slow_name]
+    running = next(r for r in results if r["id"].endswith(".running"))
+    assert running["status"] == "pass"  # it answers: up, just too slow to read in full
+    cut = [r for r in results if "ran past its deadline of 7s" in r["summary"]]
+    assert len(cut) >= 5 and all(r["status"] == "error" for r in cut), results
+    healthy = [r for r in document["results"] if r["target"] == redis_server.url]
+    assert not [r for r in healthy if "deadline" in r["summary"]]
+    assert next(r for r in healthy if r["id"] == "redis.hit_rate")["status"] != "error"
+    assert run.code in (1, 3)
+
+
+def test_memory_is_cut_at_the_probe_deadline(cachediag_measured, scripted) -> None:
+    from cachediag.clients.probe_deadline import PROBE_TIMEOUTS
+
+    slow = scripted("redis", {}, delay=0.8)
+    run = cachediag_measured("memory", *_flag(slow), timeout=60)
+    _assert_bounded(run, PROBE_TIMEOUTS * TIMEOUT + MARGIN_S)
+    assert run.code == 3
+    assert "ran past its deadline of 5s (5 x --timeout 1s)" in run.out
+
+
+# --- cases 11 (rules) and 13: malformed readings are named, never judged or crashed on ---
+
+NAN_INFO = (
+    b"# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:nan\r\n"
+    b"# Clients\r\nconnected_clients:nan\r\nmaxclients:10000\r\n"
+    b"# Memory\r\nused_memory:nan\r\nmaxmemory:inf\r\nmaxmemory_policy:allkeys-lru\r\n"
+    b"mem_fragmentation_ratio:nan\r\n"
+    b"# Stats\r\nkeyspace_hits:nan\r\nkeyspace_misses:inf\r\nevicted_keys:nan\r\n"
+    b"expired_keys:inf\r\ntotal_commands_processed:nan\r\n"
+    b"# Replication\r\nrole:master\r\n# Keyspace\r\ndb0:keys=nan,expires=inf,avg_ttl=nan\r\n"
+)
+OVERFLOW_INFO = NAN_INFO.replace(b":nan", b":1e400").replace(b":inf", b":99999999999999999999999")
+OVERFLOW_INFO = OVERFLOW_INFO.replace(b"=nan", b"=1e400").replace(b"=inf", b"=1e999")
+
+
+@pytest.mark.parametrize("info", [NAN_INFO, OVERFLOW_INFO], ids=["nan", "overflow"])
+def test_non_finite_info_readings_are_errors_saying_what_was_sent(
+    cachediag_measured, scripted, info: bytes
+) -> None:
+    server = scripted("redis", {}, info=info)
+    run = cachediag_measured("check", "--json", *_flag(server), timeout=60)
+    _assert_bounded(run, 15)
+    assert "NaN" not in run.out and "Infinity" not in run.out
+    results = {r["id"]: r for r in run.json()["results"]}
+    for check_id, field in [
+        ("redis.hit_rate", "keyspace_hits:"),
+        ("redis.memory", "used_memory:"),
+        ("redis.evictions", "evicted_keys:"),
+        ("redis.fragmentation", "mem_fragmentation_ratio:"),
+        ("redis.restarts", "uptime_in_seconds:"),
+        ("redis.ttl", "keys:"),
+    ]:
+        result = results[check_id]
+        assert result["status"] == "error", result
+        assert f"the server sent {field}" in result["summary"], result["summary"]
+        assert "not a finite number" in result["summary"]
+    assert run.code in (1, 3)
+
+
+@pytest.mark.parametrize("info", [NAN_INFO, OVERFLOW_INFO], ids=["nan", "overflow"])
+@pytest.mark.parametrize(
+    "command",
+    [["watch", "--count", "1", "--interval", "0.2"], ["ttl"], ["eviction-policy"], ["memory"]],
+    ids=lambda c: c[0],
+)
+def test_info_garbage_is_a_protocol_error_in_every_command(
+    cachediag_measured, scripted, info: bytes, command: list[str]
+) -> None:
+    server = scripted("redis", {}, info=info)
+    run = cachediag_measured(*command, *_flag(server), timeout=60)
+    _assert_bounded(run, 10)
+    said = run.out + run.err
+    assert run.code in (1, 3), (run.code, said)
+    assert "not a finite number" in said or "not a whole number" in said, said
+    assert "unexpected (" not in said  # named, not a Python exception's words
+
+
+MEMCACHED_GARBAGE = {
+    "nan": b"STAT uptime inf\r\nSTAT time nan\r\nSTAT curr_items nan\r\nSTAT get_hits inf\r\n"
+    b"STAT get_misses nan\r\nSTAT evictions 1e400\r\nSTAT bytes nan\r\nSTAT limit_maxbytes inf\r\n"
+    b"STAT curr_connections nan\r\nEND\r\n",
+    "no value": b"STAT pid 1\r\nSTAT uptime\r\nEND\r\n",
+    "junk": b"STAT time abc\r\nSTAT curr_items 99999999999999999999999999999\r\nEND\r\n",
+}
+
+
+@pytest.mark.parametrize("stats", list(MEMCACHED_GARBAGE))
+@pytest.mark.parametrize(
+    "command",
+    [["watch", "--count", "1", "--interval", "0.2"], ["bigkeys"], ["inspect", "user:1"]],
+    ids=lambda c: c[0],
+)
+def test_memcached_stats_garbage_is_a_protocol_error(
+    cachediag_measured, scripted, stats: str, command: list[str]
+) -> None:
+    server = scripted(
+        "memcached",
+        {"STATS": MEMCACHED_GARBAGE[stats], "MG": b"VA 2 t-1 f0\r\nab\r\n"},
+    )
+    run = cachediag_measured(*command, *_flag(server), timeout=60)
+    _assert_bounded(run, 10)
+    said = run.out + run.err
+    assert "unexpected (" not in said, said
+    if command[0] == "inspect" and stats != "no value":
+        # inspect reads the item, not the counters: garbage it never reads is no error.
+        assert run.code in (0, 3), (run.code, said)
+        return
+    assert run.code in (1, 3), (run.code, said)
+    named = ("not a finite number", "not a whole number", "without a name and value")
+    assert any(words in said for words in named), said
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ({"MG": b"VA abc tq fz\r\nxx\r\n"}, "mg answered a malformed line: 'VA abc tq fz'"),
+        ({"MG": b"VA 2 tq fz\r\nxx\r\n"}, "mg answered a malformed line: 'VA 2 tq fz'"),
+    ],
+)
+def test_a_malformed_mg_reply_is_named(cachediag_measured, scripted, answers, said) -> None:
+    server = scripted("memcached", answers)
+    run = cachediag_measured("inspect", "user:1", *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert run.code == 1 and said in run.out, run.out
+
+
+def test_a_nested_array_in_a_scan_reply_is_named(cachediag_measured, scripted) -> None:
+    server = scripted("redis", {"SCAN": b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n"})
+    run = cachediag_measured("bigkeys", *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert run.code == 3
+    assert "SCAN answered a key that is not a string (a nested array)" in run.out + run.err
