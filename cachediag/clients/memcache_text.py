@@ -22,6 +22,7 @@ from cachediag.errors import (
     ServerRefused,
     ServerSaturated,
 )
+from cachediag.safety.server_text import server_text
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def is_text_key(key: bytes) -> bool:
 
 
 def _describe_foreign(line: bytes) -> str:
-    text = line.strip()[:60].decode("ascii", "backslashreplace")
+    text = server_text(line.strip()[:60])
     if line.startswith((b"-ERR", b"-NOAUTH", b"-WRONGPASS", b"+", b"$", b"*")):
         return f"not a Memcached server: it answered like Redis ('{text}')"
     if line.startswith(b"HTTP/") or line.lstrip()[:1] == b"<":
@@ -135,7 +136,7 @@ class MemcachedClient(Connection):
         line = self.read_line(Deadline(self.timeout))
         if not line.startswith(b"VERSION "):
             raise ProtocolViolation(_describe_foreign(line))
-        return line[8:].decode("ascii", "replace")
+        return server_text(line[8:])
 
     def timed_noop(self) -> int:
         """One `mn` (meta no-op) round trip in microseconds; `version` on servers without meta."""
@@ -166,21 +167,22 @@ class MemcachedClient(Connection):
             if line == b"END":
                 return values
             if line.startswith(_ERRORS):
-                raise ServerRefused(f"{asked} failed: {line.decode('ascii', 'replace')}")
+                raise ServerRefused(f"{asked} failed: {server_text(line[:200])}")
             if not line.startswith(b"STAT "):
                 raise ProtocolViolation(_describe_foreign(line))
             budget -= len(line)
             if budget < 0:
                 self.close()
                 raise bounds.overran(asked, bounds.STATS_BYTES)
-            parts = line.decode("utf-8", "replace").split(" ", 2)
+            parts = line.decode("utf-8", "surrogateescape").split(" ", 2)
             if len(parts) != 3 or not parts[1]:
                 self.close()
                 raise ProtocolViolation(
                     f"{asked} answered a STAT line without a name and value: "
-                    f"'{line[:60].decode('ascii', 'backslashreplace')}'"
+                    f"'{server_text(line[:60])}'"
                 )
-            values[parts[1]] = parts[2]
+            # The server's words: escaped and masked as they are read (safety/server_text).
+            values[server_text(parts[1])] = server_text(parts[2])
 
     def has_meta(self) -> bool:
         """Does the server speak the meta protocol (memcached 1.6+)? One `mn` round trip."""
@@ -250,7 +252,7 @@ class MemcachedClient(Connection):
                 head = block.split(b"\n", 1)[0].rstrip(b"\r")
                 if head.startswith(_ERRORS) or head.startswith(b"BUSY"):
                     self._buffer, self._pos = pending, 0
-                    raise ServerRefused(head.decode("ascii", "replace"))
+                    raise ServerRefused(server_text(head[:200]))
                 first = False
             if block.endswith(b"END\r\n") and (len(block) == 5 or block[-6:-5] == b"\n"):
                 self._buffer, self._pos = pending, 0
@@ -282,7 +284,7 @@ class MemcachedClient(Connection):
                     self.read_line(deadline)
                 return {k: (v, -1, 0) for k, v in self.get_many(keys).items()}
             if line.startswith(_ERRORS):
-                raise ServerRefused(line.decode("ascii", "replace"))
+                raise ServerRefused(server_text(line[:200]))
             if not line.startswith(b"VA "):
                 raise ProtocolViolation(_describe_foreign(line))
             _, size_field, *flags = line.split(b" ")
@@ -299,7 +301,7 @@ class MemcachedClient(Connection):
     # -- what a reply may hold -------------------------------------------------------
     def _malformed(self, command: str, line: bytes) -> ProtocolViolation:
         self.close()  # the stream is out of step: nothing more can be read from it
-        text = line[:60].decode("ascii", "backslashreplace")
+        text = server_text(line[:60])
         return ProtocolViolation(f"{command} answered a malformed line: '{text}'")
 
     def _value_size(self, command: str, field: bytes, line: bytes) -> int:
@@ -331,7 +333,7 @@ class MemcachedClient(Connection):
         if line == b"EN":
             return None
         if not line.startswith(b"HD"):
-            raise ProtocolViolation(f"mg answered '{line[:60].decode('ascii', 'replace')}'")
+            raise ProtocolViolation(f"mg answered '{server_text(line[:60])}'")
         flags = {part[:1]: part for part in line.split()[1:]}
         ttl = self._number("mg", flags[b"t"], line) if b"t" in flags else -1
         return ttl, self._number("mg", flags[b"s"], line) if b"s" in flags else None
@@ -351,7 +353,7 @@ class MemcachedClient(Connection):
         if line == b"EN":
             return None
         if line.startswith(_ERRORS):
-            raise ServerRefused(f"me failed: {line[:60].decode('ascii', 'replace')}")
+            raise ServerRefused(f"me failed: {server_text(line[:60])}")
         if not line.startswith(b"ME "):
             raise ProtocolViolation(_describe_foreign(line))
         item: dict[str, int | bool] = {}

@@ -21,6 +21,7 @@ from cachediag.errors import (
     ServerSaturated,
 )
 from cachediag.safety.secrets import mask_secrets
+from cachediag.safety.server_text import server_text
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
@@ -82,11 +83,18 @@ def key_args(keys: list[bytes]) -> list[bytes]:
 
 
 class ReplyError(Exception):
-    """An error reply (-ERR ...), returned in place of a value, never raised by the reader."""
+    """An error reply (-ERR ...), returned in place of a value, never raised by the reader.
+
+    Its text is the server's: escaped and masked (safety/server_text) whenever it is read,
+    so an `ERR \x1b[2J...` or an echoed password reaches no output as it came.
+    """
 
     @property
     def text(self) -> str:
-        return str(self.args[0]) if self.args else ""
+        return server_text(str(self.args[0])) if self.args else ""
+
+    def __str__(self) -> str:
+        return self.text
 
 
 _AUTH_MARKERS = ("NOAUTH", "WRONGPASS", "invalid password", "invalid username-password")
@@ -98,7 +106,7 @@ def is_auth_error(reply: object) -> bool:
 
 def _describe_foreign(head: bytes) -> str:
     """Name what answered when it did not speak RESP, from its first bytes."""
-    text = head.split(b"\n", 1)[0].strip()[:60].decode("ascii", "backslashreplace")
+    text = server_text(head.split(b"\n", 1)[0].strip()[:60])
     if head.startswith(b"HTTP/") or head.lstrip()[:1] == b"<":
         return f"not a Redis server: it answered like an HTTP server ('{text}')"
     if head.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):

@@ -7,6 +7,7 @@ from typing import Any
 
 from cachediag.checks.facts_view import INT_RANGE
 from cachediag.errors import ProtocolViolation
+from cachediag.safety.server_text import server_text
 
 
 def to_number(text: str) -> Any:
@@ -41,8 +42,14 @@ def _fields(text: str) -> dict[str, Any]:
     for item in text.split(","):
         name, sep, value = item.partition("=")
         if sep:
-            out[name] = to_number(value)
+            out[name] = _value(value)
     return out
+
+
+def _value(text: str) -> Any:
+    """A number, or the server's text escaped and masked (safety/server_text)."""
+    value = to_number(text)
+    return server_text(value) if isinstance(value, str) else value
 
 
 def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
@@ -62,10 +69,12 @@ def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
         name, sep, value = line.partition(":")
         if not sep:
             continue
+        if not name.isprintable():
+            name = server_text(name)
         if "=" in value and name.startswith(_FIELD_LINES):
             current[name] = _fields(value)
         else:
-            current[name] = to_number(value)
+            current[name] = _value(value)
     return sections
 
 

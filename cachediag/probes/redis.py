@@ -29,6 +29,7 @@ from cachediag.probes import stalls
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
 from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
+from cachediag.safety.server_text import server_text
 from cachediag.scan.redis import scan_sample
 from cachediag.targets.target import Target
 
@@ -116,7 +117,7 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
         if isinstance(reply, ReplyError):
             refused = refused or reply.text
         elif isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
-            values[name] = reply[1].decode("utf-8", "replace")
+            values[name] = server_text(reply[1])
     if refused and not values:
         # Managed services rename or forbid CONFIG; ACLs may deny it. Checks that
         # need it skip with this reason rather than fail.
@@ -142,7 +143,7 @@ def _collect_replica_config(client: RedisClient, facts: dict[str, Any]) -> None:
     replies = client.pipeline([("CONFIG", "GET", name) for name in REPLICA_CONFIG_PARAMS])
     for name, reply in zip(REPLICA_CONFIG_PARAMS, replies, strict=True):
         if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
-            config["values"][name] = reply[1].decode("utf-8", "replace")
+            config["values"][name] = server_text(reply[1])
 
 
 def _first_reading(client: RedisClient, window: float) -> dict[str, Any]:

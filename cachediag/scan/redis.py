@@ -27,6 +27,7 @@ from cachediag.clients import bounds
 from cachediag.clients.resp import KeyCommand, RedisClient, ReplyError, key_args, pack
 from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused
 from cachediag.keyspace.namespaces import namespace_of
+from cachediag.safety.textsafe import safe_text
 from cachediag.scan.lookups import Lookups
 
 VALUE_HEAD_BYTES = 64
@@ -592,7 +593,8 @@ class _Engine:
             )
         if isinstance(type_reply, ReplyError):
             raise ScanRefused(f"TYPE failed: {type_reply.text}")
-        kind = type_reply.decode("utf-8", "replace")
+        # The server's word (a full probe is the rare path): escaped, as any server text.
+        kind = safe_text(type_reply) if isinstance(type_reply, bytes) else str(type_reply)
         mem = None
         if memory:
             mem = values[offset]

@@ -9,10 +9,11 @@ deadline) and its peak memory (under PEAK_MB).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from servers import ScriptedMemcached, ScriptedRedis, dripped, endless
+from servers import FAKE_INFO, ScriptedMemcached, ScriptedRedis, dripped, endless
 
 TIMEOUT = 1.0
 # Start-up (imports, a few connections) and the rest of a run, on a loaded 2-core machine.
@@ -357,3 +358,87 @@ def test_a_nested_array_in_a_scan_reply_is_named(cachediag_measured, scripted) -
     _assert_bounded(run)
     assert run.code == 3
     assert "SCAN answered a key that is not a string (a nested array)" in run.out + run.err
+
+
+# --- case 8 (tables): server-sent strings reach no output raw ---------------------------
+
+ESCAPES = b"\x1b[2J\x1b]0;PWN\x07\xc2\x9b31m\xe2\x80\xae"
+RAW = ["\x1b", "\x07", "\x9b", "\u202e"]
+
+
+def _no_raw_controls(text: str) -> None:
+    assert not [c for c in RAW if c in text], [hex(ord(c)) for c in RAW if c in text]
+
+
+@pytest.mark.parametrize("fmt", [[], ["--json"]], ids=["table", "json"])
+@pytest.mark.parametrize("case", ["inspect-encoding", "bigkeys-scan-error", "memcached-evictions"])
+def test_server_strings_are_escaped_in_tables_and_json(
+    cachediag_measured, scripted, case: str, fmt: list[str]
+) -> None:
+    if case == "inspect-encoding":
+        server = scripted(
+            "redis",
+            {
+                **PER_KEY,
+                "TYPE": b"+string\r\n",
+                "OBJECT ENCODING": b"$%d\r\n%b\r\n" % (len(ESCAPES), ESCAPES),
+                "GETRANGE": b"$5\r\nhello\r\n",
+            },
+        )
+        command, shown = ["inspect", "user:1"], "[2J"
+    elif case == "bigkeys-scan-error":
+        server = scripted("redis", {"SCAN": b"-ERR " + ESCAPES + b"\r\n"})
+        command, shown = ["bigkeys"], "SCAN failed: ERR \\x1b[2J"
+    else:
+        settings = b"STAT evictions " + ESCAPES + b"\r\nSTAT lru_crawler yes\r\nEND\r\n"
+        server = scripted("memcached", {"STATS SETTINGS": settings})
+        command, shown = ["eviction-policy"], "[2J"
+    run = cachediag_measured(*command, *fmt, *_flag(server), timeout=30)
+    _assert_bounded(run)
+    _no_raw_controls(run.out + run.err)
+    said = run.out + run.err
+    if fmt:  # the document's strings, as a consumer reads them
+        said = "\n".join(_strings(json.loads(run.out)))
+    assert shown in said or shown.lower() in said, said
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+# --- case 16: short passwords echoed by a server are masked, numbers left alone ---------
+
+
+@pytest.mark.parametrize("password", ["ab", "7"])
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_short_password_echoed_by_the_server_is_masked(
+    cachediag_measured, scripted, tmp_path, password: str, fmt: str
+) -> None:
+    info = FAKE_INFO.replace(b"redis_version:7.0.15", b"redis_version:7.0.15-" + password.encode())
+    server = scripted(
+        "redis",
+        # A server without AUTH echoes its arguments, the password among them.
+        {
+            "AUTH": b"-ERR unknown command 'AUTH', with args beginning with: '%b'\r\n"
+            % password.encode()
+        },
+        info=info,
+    )
+    url = f"redis://:{password}@127.0.0.1:{server.port}"
+    out = tmp_path / f"report.{fmt}"
+    args = ["--redis", url, "--timeout", "1", "--format", fmt, "--only", "redis.running"]
+    run = cachediag_measured("check", *args, "-o", str(out), timeout=30)
+    written = out.read_text(encoding="utf-8")
+    assert f"-{password}" not in written + run.out + run.err
+    assert f"'{password}'" not in written + run.out + run.err
+    assert "7.0.15-***" in written or "authentication failed" in written, written
+    if fmt == "json":
+        document = json.loads(written)
+        assert isinstance(document["duration_ms"], int)  # numbers untouched, never ***
+        assert document["summary"]["exit_code"] in (0, 1, 3)
