@@ -14,7 +14,7 @@ from cachediag.keyspace.payload_survey import read_whole, survey_for
 from cachediag.keyspace.whole_values import redis_reader
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.server_text import server_text
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.textsafe import key_fields, safe_text
 from cachediag.scan.lookups import Lookups
 from cachediag.scan.memcached import CrawlOptions, Item, crawl
 from cachediag.scan.redis import (
@@ -94,7 +94,7 @@ def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str
     for index, (key, kind) in enumerate(zip(keys, types, strict=True)):
         name = server_text(kind) if isinstance(kind, bytes) else "none"
         pttl, memory, encoding, length, head = replies[index * 5 : index * 5 + 5]
-        row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        row: dict[str, Any] = {**key_fields(key), "namespace": safe_text(namespace(key))}
         if isinstance(kind, ReplyError):  # an ACL hides it, say: not the same as missing
             rows.append({**row, "exists": None, "error": safe_text(kind.text)})
             continue
@@ -161,7 +161,7 @@ def memcached_keys(
         found = client.meta_get(keys)
     rows = []
     for key in keys:
-        row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        row: dict[str, Any] = {**key_fields(key), "namespace": safe_text(namespace(key))}
         if key not in found:
             rows.append({**row, "exists": False})
             continue

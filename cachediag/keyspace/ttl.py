@@ -26,7 +26,7 @@ from cachediag.errors import (
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.render.units import human_duration
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.textsafe import key_text, safe_text
 from cachediag.scan.lookups import Lookups
 from cachediag.targets.target import Target
 
@@ -294,7 +294,7 @@ def redis_sample(
 
     def add(infos: list[KeyInfo]) -> None:
         items.extend(
-            (safe_text(info.key), -1 if info.ttl_ms == -1 else info.ttl_ms / 1000) for info in infos
+            (key_text(info.key), -1 if info.ttl_ms == -1 else info.ttl_ms / 1000) for info in infos
         )
 
     result = scan_keyspace(client, options, add, progress)
@@ -324,7 +324,7 @@ def memcached_sample(
     now = result.server_time
     items: list[tuple[str, float]] = []
     for item in found:
-        key = safe_text(item.key)
+        key = key_text(item.key)
         if pattern and not fnmatch.fnmatchcase(key, pattern):
             continue
         items.append((key, -1 if item.exp == -1 else max(0.0, item.exp - now)))

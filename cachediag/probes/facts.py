@@ -130,6 +130,8 @@ class _RedisKeyAlways(TypedDict):
 
 class RedisKeySample(_RedisKeyAlways, total=False):
     payload: PayloadFacts  # with a layout for the key, its header valid
+    key_bytes: int  # a name past textsafe.KEY_TEXT_BYTES: its whole length, `key` its start
+    key_truncated: bool
 
 
 class LookupsFacts(TypedDict):

@@ -16,7 +16,7 @@ from cachediag.errors import CrawlerUnavailable, ProbeError, ServerSaturated
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
 from cachediag.probes.facts import MemcachedFacts
 from cachediag.probes.info import stats_numbers
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.textsafe import key_fields
 from cachediag.scan.memcached import Item, class_counts, sample_items
 from cachediag.scan.redis import VALUE_HEAD_BYTES
 from cachediag.targets.target import Target
@@ -100,7 +100,7 @@ def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys:
             "fetch": item.fetch,
             "cls": item.cls,
             "size": item.size,
-            "key": safe_text(item.key),
+            **key_fields(item.key),
             "head_hex": heads[item.key][0].hex() if item.key in heads else None,
             "length": heads[item.key][1] if item.key in heads else None,
         }

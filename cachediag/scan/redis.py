@@ -97,10 +97,10 @@ class KeyInfo:
         return len(self.key) + length * per_item
 
     def to_fact(self) -> dict[str, Any]:
-        from cachediag.safety.textsafe import safe_text
+        from cachediag.safety.textsafe import key_fields
 
         return {
-            "key": safe_text(self.key),
+            **key_fields(self.key),
             "type": self.type,
             "ttl_ms": self.ttl_ms,
             "memory": self.memory,
@@ -173,6 +173,8 @@ class Namespacer:
         """
         if not keys:
             return []
+        if max(map(len, keys)) > NAMESPACE_KEY_BYTES:  # a monster name: cut, one by one
+            return [self(key) for key in keys]
         joined = b"\n".join(keys)
         if (
             self._digits is None

@@ -442,3 +442,44 @@ def test_a_short_password_echoed_by_the_server_is_masked(
         document = json.loads(written)
         assert isinstance(document["duration_ms"], int)  # numbers untouched, never ***
         assert document["summary"]["exit_code"] in (0, 1, 3)
+
+
+# --- case 15: a 1 MiB key name, shortened once with its length ---------------------------
+
+
+def test_a_one_mib_key_name_is_shortened_with_its_length(cachediag_measured, redis_server) -> None:
+    """A real Redis holding a 1 MiB key name: every output stays small, says how long the
+    name is, and the JSON flags the shortened name (schemas still valid)."""
+    from test_schemas import assert_valid
+
+    from cachediag.safety.textsafe import KEY_TEXT_BYTES
+
+    client = redis_server.client()
+    name = b"user:" + b"x" * (1 << 20)
+    client.set(name, b"v" * 100)
+    client.set("small:1", "v")
+    length = f"({len(name):,} bytes)"
+    for command, schema in [
+        (["bigkeys", "--json"], "bigkeys"),
+        (["inspect", "--json"], "inspect"),
+        (["check", "--json"], "check"),
+        (["bigkeys"], None),
+        (["check"], None),
+        (["ttl"], None),
+        (["memory"], None),
+    ]:
+        run = cachediag_measured(*command, "--redis", redis_server.url, timeout=60)
+        assert run.code in (0, 1), (command, run.err)
+        assert len(run.out) < 64 * 1024, (command, len(run.out))  # it printed 10 MB
+        assert "x" * (KEY_TEXT_BYTES + 1) not in run.out
+        if schema is None:
+            # Where the key itself is shown (memory and ttl show namespaces), with its length.
+            assert length in run.out or command[0] in ("memory", "ttl"), command
+            continue
+        document = run.json()
+        assert_valid(schema, document)
+        if schema == "bigkeys":
+            (top,) = [e for e in document["targets"][0]["top"] if e["key"].startswith("user:")]
+            assert top["key_truncated"] is True and top["key_bytes"] == len(name)
+            assert top["key"].endswith(f"… {length}")
+            assert len(top["namespace"]) < 300
