@@ -50,6 +50,8 @@ def mask_server_text(text: str) -> str:
     an error echoing its arguments, a setting): masked where the probes collect it, so
     that no pass over the whole output has to guess. Longer ones are left to the output
     pass (`mask_secrets`, masking.py), which hides them everywhere."""
+    if not _SHORT:
+        return text
     for secret in sorted(_SHORT, key=len, reverse=True):
         if secret in text:
             alone = rf"(?<![{_TOKEN}]){re.escape(secret)}(?![{_TOKEN}])"

@@ -17,4 +17,7 @@ from cachediag.safety.textsafe import safe_text
 def server_text(value: str | bytes) -> str:
     """`value` terminal-safe, with the short passwords masked (the output pass masks the
     others, wherever they are)."""
-    return mask_server_text(safe_text(value))
+    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+    # Most server text is plain ASCII: nothing to escape, and the check runs in C.
+    safe = text if text.isascii() and text.isprintable() else safe_text(text)
+    return mask_server_text(safe)
