@@ -405,6 +405,10 @@ class _Engine:
         self._scan_bound = bounds.scan(self._count)  # set again as each SCAN is packed
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
         self._enough = False  # on_batch said it has all it wants
+        # The progress guard (see _check_progress): DBSIZE to re-read at the next pause, and
+        # whether it was re-read, unchanged, since the guard last tripped.
+        self._recheck_dbsize = False
+        self._dbsize_confirmed = False
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
@@ -636,6 +640,11 @@ class _Engine:
         most_calls = SCAN_CALLS_SLACK * (1 + -(-dbsize // self._count))
         most_keys = SCAN_KEYS_FACTOR * dbsize + self._count * SCAN_CALLS_SLACK
         if calls > most_calls or self.result.scanned + keys > most_keys:
+            if not self._dbsize_confirmed:
+                # A keyspace filling up while it is scanned (a cache warming) outgrows the
+                # DBSIZE read at the start: read it again, with nothing in flight, first.
+                self._recheck_dbsize = True
+                return
             returned = self.result.scanned + keys
             raise ProtocolViolation(
                 f"SCAN does not progress: {calls:,} calls returned {returned:,} keys of a "
@@ -742,6 +751,15 @@ class _Engine:
 
     def _pause(self) -> None:
         """With nothing in flight: the sleep, and a PING that sees only the server's own load."""
+        if self._recheck_dbsize:
+            self._recheck_dbsize = False
+            fresh = self.client.call("DBSIZE")
+            self.result.round_trips += 1
+            grown = isinstance(fresh, int) and fresh > (self.result.dbsize or 0)
+            if grown:
+                self.result.dbsize = fresh
+            # Unchanged: the next time the guard trips, it ends the scan.
+            self._dbsize_confirmed = not grown
         options = self.options
         now = time.monotonic()
         if now - self._last_ping >= options.ping_every_s or self._backoff_s > 0:

@@ -164,8 +164,9 @@ def test_a_scan_that_never_ends_is_ended(
     run = cachediag_measured(*command, *_flag(server), timeout=60)
     _assert_bounded(run, 10)
     said = run.out + run.err
-    if reply == SAME_KEYS_FOREVER and command[0] in ("memory", "check"):
-        # Their sample stops at its key budget first: bounded, with the keys it has.
+    if reply == SAME_KEYS_FOREVER and command[0] in ("memory", "check") or command[0] == "ttl":
+        # Their sample stops at its key (or, for ttl, SCAN call) budget first, bounded,
+        # with what it has; the guard below is what ends the scans without such a budget.
         return
     assert "SCAN does not progress" in said, said
     if command[0] == "check":
@@ -483,3 +484,24 @@ def test_a_one_mib_key_name_is_shortened_with_its_length(cachediag_measured, red
             assert top["key_truncated"] is True and top["key_bytes"] == len(name)
             assert top["key"].endswith(f"… {length}")
             assert len(top["namespace"]) < 300
+
+
+def test_a_keyspace_that_grows_while_scanned_is_not_cut_by_the_progress_guard(
+    cachediag_measured, scripted
+) -> None:
+    """DBSIZE said 10 when the scan began; the cache filled up to a million keys while it
+    ran: the guard reads DBSIZE again before it ends anything, and the scan completes."""
+    import itertools
+
+    sizes = itertools.chain([b":10\r\n"], itertools.repeat(b":1000000\r\n"))
+    calls = itertools.count(1)
+
+    def scan(_: list[bytes]) -> bytes:
+        return NO_KEYS_FOREVER if next(calls) < 3000 else b"*2\r\n$1\r\n0\r\n*0\r\n"
+
+    server = scripted("redis", {"SCAN": scan, "DBSIZE": lambda _: next(sizes)})
+    run = cachediag_measured("bigkeys", "--json", *_flag(server), timeout=60)
+    _assert_bounded(run, 30)
+    assert run.code == 0, run.out
+    scan_facts = run.json()["targets"][0]["scan"]
+    assert scan_facts["complete"] is True and scan_facts["batches"] >= 2999
