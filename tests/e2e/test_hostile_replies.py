@@ -164,7 +164,7 @@ def test_a_scan_that_never_ends_is_ended(
     run = cachediag_measured(*command, *_flag(server), timeout=60)
     _assert_bounded(run, 10)
     said = run.out + run.err
-    if reply == SAME_KEYS_FOREVER and command[0] in ("memory", "check") or command[0] == "ttl":
+    if (reply == SAME_KEYS_FOREVER and command[0] in ("memory", "check")) or command[0] == "ttl":
         # Their sample stops at its key (or, for ttl, SCAN call) budget first, bounded,
         # with what it has; the guard below is what ends the scans without such a budget.
         return
