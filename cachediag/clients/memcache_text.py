@@ -161,7 +161,7 @@ class MemcachedClient(Connection):
         self.send(asked.encode() + b"\r\n")
         deadline = Deadline(self.timeout)
         values: dict[str, str] = {}
-        budget = bounds.STATS_BYTES
+        budget, lines = bounds.STATS_BYTES, 0
         while True:
             line = self.read_line(deadline)
             if line == b"END":
@@ -174,6 +174,12 @@ class MemcachedClient(Connection):
             if budget < 0:
                 self.close()
                 raise bounds.overran(asked, bounds.STATS_BYTES)
+            lines += 1
+            if lines > bounds.STATS_LINES:
+                self.close()
+                raise ProtocolViolation(
+                    f"the reply to {asked} ran past its bound of {bounds.STATS_LINES:,} lines"
+                )
             parts = line.decode("utf-8", "surrogateescape").split(" ", 2)
             if len(parts) != 3 or not parts[1]:
                 self.close()

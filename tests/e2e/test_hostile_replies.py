@@ -143,7 +143,15 @@ def test_endless_memcached_stats_are_cut_at_their_bound(cachediag_measured, scri
     run = cachediag_measured("watch", "--count", "1", *_flag(server), timeout=30)
     _assert_bounded(run)
     assert run.code != 0
-    assert "stats ran past its bound of 4 MiB" in run.out + run.err
+    assert "the reply to stats ran past its bound of 20,000 lines" in run.out + run.err
+
+
+def test_memcached_stats_past_4_mib_are_cut_at_their_bound(cachediag_measured, scripted) -> None:
+    line = b"STAT x " + b"1" * 1000 + b"\r\n"
+    server = scripted("memcached", {"STATS": lambda _: endless(b"", line * 64)})
+    run = cachediag_measured("watch", "--count", "1", *_flag(server), timeout=30)
+    _assert_bounded(run)
+    assert "the reply to stats ran past its bound of 4 MiB" in run.out + run.err
 
 
 # --- case 4: scans and dumps that never end ---------------------------------------------
