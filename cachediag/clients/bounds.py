@@ -38,8 +38,9 @@ SCAN_ELEMENTS_SLACK = 64
 DEFAULT_BYTES = 4 * MiB
 DEFAULT_ELEMENTS = 100_000
 # Memcached: a `stats` group is a few hundred lines (stats slabs: about 20 per class, up
-# to 64 classes; the line bound ends a flood of short lines long before 4 MiB); an item value is at most item_size_max, 1 MiB unless memcached -I
-# raised it; one metadump line describes one item (its key at most 250 bytes, escaped).
+# to 64 classes; the line bound ends a flood of short lines long before 4 MiB); an item
+# value is at most item_size_max, 1 MiB unless memcached -I raised it; one metadump line
+# describes one item (its key at most 250 bytes, escaped).
 STATS_BYTES = 4 * MiB
 STATS_LINES = 20_000
 MEMCACHED_VALUE_BYTES = 1 * MiB
