@@ -78,6 +78,10 @@ class ProtocolViolation(ProbeError):
     kind = "protocol"
 
 
+class MalformedReading(ProtocolViolation):
+    """A reading that only looks like a number ('nan', 'inf', '1e400'): named, never judged."""
+
+
 class ServerRefused(ProbeError):
     """The server answered, with an error where a reading was asked for."""
 

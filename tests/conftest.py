@@ -118,9 +118,63 @@ class Run:
         self.code = proc.returncode
         self.out = proc.stdout
         self.err = proc.stderr
+        self.seconds = 0.0  # wall time (measured runs)
+        self.peak_mb = 0.0  # the command's peak resident memory (measured runs)
 
     def json(self) -> Any:
         return json.loads(self.out)
+
+
+def _clean_env() -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))}
+    base.pop("NO_COLOR", None)
+    base.pop("FORCE_COLOR", None)  # a CI runner that sets it must not colour our asserts
+    return base
+
+
+@pytest.fixture
+def cachediag_measured(tmp_path: Path) -> Callable[..., Run]:
+    """Run the installed `cachediag` like `cachediag`, measuring its wall time and its own
+    peak resident memory (os.wait4's rusage of that one child: earlier children, servers
+    and the test process itself do not count). Killed at `timeout`."""
+    import threading
+    import time
+
+    workdir = tmp_path / "cwd-measured"
+    workdir.mkdir(exist_ok=True)
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Run:
+        out_path, err_path = workdir / "stdout", workdir / "stderr"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                [cachediag_binary(), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=workdir,
+                env={**_clean_env(), **(env or {})},
+            )
+            killer = threading.Timer(timeout, proc.kill)
+            killer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                killer.cancel()
+            seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        completed = subprocess.CompletedProcess(
+            proc.args,
+            proc.returncode,
+            out_path.read_text(encoding="utf-8", errors="replace"),
+            err_path.read_text(encoding="utf-8", errors="replace"),
+        )
+        measured = Run(completed)
+        measured.seconds = seconds
+        measured.peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+        return measured
+
+    return run
 
 
 @pytest.fixture
@@ -132,11 +186,7 @@ def cachediag(tmp_path: Path) -> Callable[..., Run]:
     def run(
         *args: str, env: dict[str, str] | None = None, timeout: float = 60, input: str | None = None
     ) -> Run:
-        base = {
-            k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))
-        }
-        base.pop("NO_COLOR", None)
-        base.pop("FORCE_COLOR", None)  # a CI runner that sets it must not colour our asserts
+        base = _clean_env()
         proc = subprocess.run(
             [cachediag_binary(), *args],
             capture_output=True,

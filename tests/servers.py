@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -300,6 +301,148 @@ class LoopbackServer:
 
 class SilentServer(LoopbackServer):
     """Accepts connections and never answers: a hung server, or a black hole behind a proxy."""
+
+
+# An answer of a scripted fake: bytes, or a function of the command giving bytes or an
+# iterable of them (sent one after another: a stream, a drip, an endless body).
+Answer = bytes | Callable[[list[bytes]], bytes | Iterable[bytes]]
+
+FAKE_INFO = (
+    b"# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nuptime_in_seconds:86400\r\n"
+    b"# Clients\r\nconnected_clients:1\r\nmaxclients:10000\r\n"
+    b"# Memory\r\nused_memory:1048576\r\nmaxmemory:67108864\r\n"
+    b"maxmemory_policy:allkeys-lru\r\nmem_fragmentation_ratio:1.10\r\n"
+    b"# Stats\r\nkeyspace_hits:900\r\nkeyspace_misses:100\r\nevicted_keys:0\r\n"
+    b"expired_keys:0\r\ntotal_connections_received:10\r\nrejected_connections:0\r\n"
+    b"# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+    b"# Keyspace\r\ndb0:keys=10,expires=5,avg_ttl=1000\r\n"
+)
+
+
+def resp_bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def endless(head: bytes, chunk: bytes = b"x" * 65536) -> Iterator[bytes]:
+    """`head`, then `chunk` for as long as the client reads: a reply that claims too much."""
+    yield head
+    while True:
+        yield chunk
+
+
+def dripped(data: bytes, every: float = 0.3) -> Iterator[bytes]:
+    """`data` a byte at a time, `every` seconds apart."""
+    for byte in data:
+        time.sleep(every)
+        yield bytes([byte])
+
+
+class _Scripted(LoopbackServer):
+    """What the scripted fakes share: a thread per connection, a delay before each answer,
+    answers looked up by the command's first two words, then its first."""
+
+    def __init__(self, answers: dict[str, Answer], default: Answer, delay: float) -> None:
+        self.answers = {name.upper(): answer for name, answer in answers.items()}
+        self.default = default
+        self.delay = delay
+        self.commands: list[list[bytes]] = []
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        # Answers go out in pieces: without NODELAY, Nagle and delayed ACKs would make
+        # each round trip 40 ms, a slowness no test here means.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=self._guarded, args=(conn,), daemon=True).start()
+
+    def _guarded(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            self.serve(conn)
+
+    def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def answer(self, conn: socket.socket, command: list[bytes]) -> None:
+        self.commands.append(command)
+        words = [part.decode("utf-8", "replace").upper() for part in command[:2]]
+        answer = self.answers.get(" ".join(words), self.answers.get(words[0] if words else ""))
+        if answer is None:
+            answer = self.default
+        if callable(answer):
+            answer = answer(command)
+        if self.delay:
+            time.sleep(self.delay)
+        for part in [answer] if isinstance(answer, bytes) else answer:
+            conn.sendall(part)
+
+
+class ScriptedRedis(_Scripted):
+    """A fake Redis: PONG, OK to AUTH and SELECT, FAKE_INFO (or `info`), an empty CONFIG
+    GET, and whatever `answers` scripts for a command ("SCAN", "CONFIG GET", ...); every
+    other command gets `default`. `delay` seconds pass before each answer."""
+
+    def __init__(
+        self,
+        answers: dict[str, Answer] | None = None,
+        *,
+        info: bytes = FAKE_INFO,
+        default: Answer = b"-ERR unknown command\r\n",
+        delay: float = 0.0,
+    ) -> None:
+        base: dict[str, Answer] = {
+            "PING": b"+PONG\r\n",
+            "AUTH": b"+OK\r\n",
+            "SELECT": b"+OK\r\n",
+            "INFO": resp_bulk(info),
+            "DBSIZE": b":10\r\n",
+            "CONFIG GET": b"*0\r\n",
+            "SCAN": b"*2\r\n$1\r\n0\r\n*0\r\n",
+        }
+        super().__init__({**base, **(answers or {})}, default, delay)
+
+    def serve(self, conn: socket.socket) -> None:
+        import hiredis
+
+        reader = hiredis.Reader()
+        while data := conn.recv(65536):
+            reader.feed(data)
+            while (command := reader.gets()) is not False:
+                self.answer(conn, command)
+
+
+FAKE_STATS = (
+    b"STAT pid 1\r\nSTAT uptime 86400\r\nSTAT time 1700000000\r\nSTAT version 1.6.21\r\n"
+    b"STAT curr_connections 2\r\nSTAT total_connections 10\r\nSTAT curr_items 1\r\n"
+    b"STAT get_hits 90\r\nSTAT get_misses 10\r\nSTAT evictions 0\r\nSTAT bytes 100\r\n"
+    b"STAT limit_maxbytes 67108864\r\nSTAT max_connections 1024\r\nEND\r\n"
+)
+
+
+class ScriptedMemcached(_Scripted):
+    """A fake Memcached: a version, MN, FAKE_STATS for every stats group, a one-item
+    metadump, EN to mg / me, and whatever `answers` scripts ("STATS", "STATS SETTINGS",
+    "LRU_CRAWLER METADUMP", "MG" ...); `delay` seconds pass before each answer."""
+
+    def __init__(
+        self,
+        answers: dict[str, Answer] | None = None,
+        *,
+        default: Answer = b"ERROR\r\n",
+        delay: float = 0.0,
+    ) -> None:
+        item = b"key=user%3A1 exp=-1 la=1700000000 cas=1 fetch=no cls=1 size=60\n"
+        base: dict[str, Answer] = {
+            "VERSION": b"VERSION 1.6.21\r\n",
+            "MN": b"MN\r\n",
+            "STATS": FAKE_STATS,
+            "LRU_CRAWLER METADUMP": item + b"END\r\n",
+            "MG": b"EN\r\n",
+            "ME": b"EN\r\n",
+        }
+        super().__init__({**base, **(answers or {})}, default, delay)
+
+    def serve(self, conn: socket.socket) -> None:
+        for line in conn.makefile("rb"):
+            self.answer(conn, line.split())
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

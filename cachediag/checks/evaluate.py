@@ -13,6 +13,7 @@ from cachediag.checks.base import Outcome
 from cachediag.checks.checklist import Checklist, CheckSpec
 from cachediag.checks.facts_view import saturation
 from cachediag.checks.registry import JUDGES_DOWN, JUDGES_SATURATED, RULES
+from cachediag.errors import MalformedReading
 
 CHECK_SCHEMA = "cachediag.check/v1"
 _SEVERITY = {"pass": 0, "skip": 0, "warn": 1, "error": 2, "fail": 3}
@@ -73,6 +74,8 @@ def _run_rule(spec: CheckSpec, facts: dict[str, Any]) -> Outcome:
     """A rule that raises becomes an `error` result: one broken check never aborts the run."""
     try:
         return RULES[spec.id](facts, spec.thresholds)
+    except MalformedReading as exc:  # 'nan' where a number belongs: say what was sent
+        return Outcome("error", f"cannot judge the reading: {exc.message}")
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
         return Outcome("error", f"the check could not run: {type(exc).__name__}: {exc}")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
 from cachediag.checks.base import Facts
+from cachediag.errors import MalformedReading
 
 # Sizes and durations are formatted in render/units (pure text, the one place for units);
 # re-exported here for rules that still import them from facts_view.
@@ -25,16 +27,50 @@ def stats(facts: Facts, group: str = "stats") -> dict[str, Any]:
     return dict(facts.get(group) or {})
 
 
+# No counter or setting of a real server is outside 64 bits.
+INT_RANGE = range(-(2**63), 2**64)
+
+
+def malformed(value: object) -> bool:
+    """Is `value` text that only looks like a number (probes/info.to_number keeps 'nan',
+    'inf', '1e400' and integers past 64 bits as the server's text)?"""
+    if not isinstance(value, str):
+        return False
+    try:
+        return int(value) not in INT_RANGE
+    except ValueError:
+        pass
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
+
+
 def number(mapping: dict[str, Any], name: str) -> float | None:
+    """A reading as a number; None when it is missing or not numeric (a name, a word).
+
+    A reading that only looks like a number ('nan', 'inf', '1e400': kept as the server's
+    text by probes/info.to_number) is a MalformedReading: a rule reading it is an `error`
+    saying what the server sent, never a pass on NaN.
+    """
     value = mapping.get(name)
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):  # facts from elsewhere
+            raise MalformedReading(f"the server sent {name}:{value}, not a finite number")
+        return value
+    if malformed(value):
+        raise MalformedReading(f"the server sent {name}:{value}, not a finite number")
+    return None
 
 
 def keyspace_totals(facts: Facts) -> tuple[float, float]:
     """Keys and keys with an expiry, summed over the databases of INFO keyspace."""
     keyspace = section(facts, "keyspace")
     dbs = [db for db in keyspace.values() if isinstance(db, dict)]
-    return sum(db.get("keys", 0) for db in dbs), sum(db.get("expires", 0) for db in dbs)
+    return (
+        sum(number(db, "keys") or 0 for db in dbs),
+        sum(number(db, "expires") or 0 for db in dbs),
+    )
 
 
 def redis_failed_writes(facts: Facts) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from cachediag.clients.net import ConnectInfo, classify_os_error, open_socket
-from cachediag.errors import ConnectionClosed, ServerSaturated
+from cachediag.clients import probe_deadline
+from cachediag.clients.net import ConnectInfo, Deadline, classify_os_error, open_socket
+from cachediag.errors import ConnectionClosed, ProbeError, ServerSaturated
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
@@ -28,11 +29,33 @@ class Connection:
         self.sock: socket.socket | None = None
         self.info = ConnectInfo()
         self._heard = False  # has this connection's first chunk arrived yet?
+        # The whole probe's deadline, when made inside one (clients/probe_deadline.py).
+        self.whole = probe_deadline.current()
 
     def connect(self) -> Self:
-        self.sock, self.info = open_socket(self.target, self.timeout)
+        self.sock, self.info = open_socket(self.target, self._limit(self.timeout))
         self._heard = False
         return self
+
+    def _limit(self, seconds: float) -> float:
+        """`seconds`, or what is left of the whole probe if less; none left: its error."""
+        if self.whole is None:
+            return seconds
+        left = self.whole.left()
+        if left <= 0:
+            self.close()
+            raise self.whole.error()
+        return min(seconds, left)
+
+    def _time_left(self, deadline: Deadline) -> float:
+        """What a read may still wait: its own deadline's rest, within the whole probe's."""
+        return self._limit(deadline.remaining())
+
+    def _timed_out(self, error: ProbeError) -> ProbeError:
+        """A read's timeout, or the whole probe's deadline if that is what ran out."""
+        if self.whole is not None and self.whole.left() <= 0:
+            return self.whole.error()
+        return error
 
     def saturated_error(self) -> ServerSaturated:
         """The error of a server at its limit, naming the limit (each client says which)."""
@@ -63,8 +86,11 @@ class Connection:
         """Write all of `data` within the timeout; a failure is a classified ProbeError."""
         if self.sock is None:
             raise ConnectionClosed("not connected")
+        timeout = self._limit(self.timeout)
         try:
-            self.sock.settimeout(self.timeout)
+            self.sock.settimeout(timeout)
             self.sock.sendall(data)
         except OSError as exc:
-            raise classify_os_error(exc, "sending to the server", self.timeout) from exc
+            raise self._timed_out(
+                classify_os_error(exc, "sending to the server", self.timeout)
+            ) from exc

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import hiredis
 
+from cachediag.clients import bounds
+from cachediag.clients.bounds import ReplyBound
 from cachediag.clients.connection import Connection
 from cachediag.clients.net import Deadline, classify_os_error
 from cachediag.errors import (
@@ -19,12 +21,14 @@ from cachediag.errors import (
     ServerSaturated,
 )
 from cachediag.safety.secrets import mask_secrets
+from cachediag.safety.server_text import server_text
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
     from typing import Self
 
 Arg = str | bytes | int | float
+_RECV_BYTES = 1 << 20
 
 
 # -- packing: RESP built by hand where a scan packs a million commands -----------------------
@@ -79,11 +83,18 @@ def key_args(keys: list[bytes]) -> list[bytes]:
 
 
 class ReplyError(Exception):
-    """An error reply (-ERR ...), returned in place of a value, never raised by the reader."""
+    """An error reply (-ERR ...), returned in place of a value, never raised by the reader.
+
+    Its text is the server's: escaped and masked (safety/server_text) whenever it is read,
+    so an `ERR \x1b[2J...` or an echoed password reaches no output as it came.
+    """
 
     @property
     def text(self) -> str:
-        return str(self.args[0]) if self.args else ""
+        return server_text(str(self.args[0])) if self.args else ""
+
+    def __str__(self) -> str:
+        return self.text
 
 
 _AUTH_MARKERS = ("NOAUTH", "WRONGPASS", "invalid password", "invalid username-password")
@@ -95,7 +106,7 @@ def is_auth_error(reply: object) -> bool:
 
 def _describe_foreign(head: bytes) -> str:
     """Name what answered when it did not speak RESP, from its first bytes."""
-    text = head.split(b"\n", 1)[0].strip()[:60].decode("ascii", "backslashreplace")
+    text = server_text(head.split(b"\n", 1)[0].strip()[:60])
     if head.startswith(b"HTTP/") or head.lstrip()[:1] == b"<":
         return f"not a Redis server: it answered like an HTTP server ('{text}')"
     if head.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
@@ -154,18 +165,44 @@ class RedisClient(Connection):
     def pipeline(
         self, commands: Sequence[Sequence[Arg]], timeout: float | None = None
     ) -> list[Any]:
-        """Send all commands in one write and read all replies: one round trip."""
+        """Send all commands in one write and read all replies: one round trip.
+
+        The replies are bounded by what the commands ask for (clients/bounds.py).
+        """
         payload = b"".join(hiredis.pack_command(tuple(cmd)) for cmd in commands)  # type: ignore[arg-type]
         self.send(payload)
-        return self.read_replies(len(commands), timeout)
+        bound, each = bounds.for_pipeline([tuple(cmd) for cmd in commands])
+        return self.read_replies(len(commands), timeout, bound, each)
 
-    def read_replies(self, count: int, timeout: float | None = None) -> list[Any]:
+    def read_replies(
+        self,
+        count: int,
+        timeout: float | None = None,
+        bound: ReplyBound | None = None,
+        each: list[ReplyBound] | None = None,
+    ) -> list[Any]:
+        """Read `count` replies within one deadline and within `bound` (by default, what
+        any `count` commands may answer): a reply past it is a ProtocolViolation. A reply
+        that starts a socket read is checked from its header against its own bound (of
+        `each`, when given) before its body is read; the bytes read in all, against `bound`.
+        """
         assert self.sock is not None
         limit = self.timeout if timeout is None else timeout
         deadline = Deadline(limit)
+        if bound is None:
+            bound = ReplyBound(
+                bounds.DEFAULT_BYTES * count,
+                bounds.DEFAULT_BYTES,
+                bounds.DEFAULT_ELEMENTS,
+                f"{count:,} commands",
+            )
+        # What this read may take from the socket: the replies, and the start of the
+        # next read's, already on the way (one recv at most).
+        budget = bound.bytes + _RECV_BYTES
         replies: list[Any] = []
         first_bytes = b""
         gets, append = self._reader.gets, replies.append  # hot loop: a scan reads millions
+        has_data = self._reader.has_data
         while len(replies) < count:
             try:
                 for _ in range(count - len(replies)):  # drain what is buffered
@@ -179,11 +216,11 @@ class RedisClient(Connection):
                 self.close()
                 raise ProtocolViolation(_describe_foreign(first_bytes)) from None
             try:
-                self.sock.settimeout(deadline.remaining())
-                chunk = self.sock.recv(1 << 20)
+                self.sock.settimeout(self._time_left(deadline))
+                chunk = self.sock.recv(_RECV_BYTES)
             except OSError as exc:
                 self.close()
-                error = classify_os_error(exc, "waiting for the reply", limit)
+                error = self._timed_out(classify_os_error(exc, "waiting for the reply", limit))
                 raise (
                     self._closed_silently() if error.kind == "closed" and not first_bytes else error
                 ) from exc
@@ -198,6 +235,16 @@ class RedisClient(Connection):
                 self._first_chunk(chunk)
             if len(first_bytes) < 64:
                 first_bytes += chunk[:64]
+            if not has_data():  # the chunk starts a reply: its header says what it claims
+                try:
+                    bounds.peek(chunk, each[len(replies)] if each else bound)
+                except ProtocolViolation:
+                    self.close()
+                    raise
+            budget -= len(chunk)
+            if budget < 0:
+                self.close()
+                raise bounds.overran(bound.what, bound.bytes, count)
             self._reader.feed(chunk)
         return replies
 

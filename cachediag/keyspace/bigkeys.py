@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.clients.memcache_text import MemcachedClient, stat_int
 from cachediag.clients.resp import RedisClient
 from cachediag.errors import ProbeError, ServerRefused
 from cachediag.keyspace.keystats import KeyStats
@@ -84,7 +84,7 @@ def memcached_bigkeys(
     client = MemcachedClient(target, timeout).connect()
     try:
         slabs = client.stats("slabs")
-        server_time = int(client.stats().get("time", 0))
+        server_time = stat_int(client.stats(), "time") or 0
         result = crawl(client, request.crawl, add, progress)
     finally:
         client.close()
@@ -108,7 +108,7 @@ def slab_rows(classes: dict[int, list[int]], slabs: dict[str, str]) -> list[dict
     rows = []
     for cls in sorted(classes):
         items, size = classes[cls]
-        chunk = int(slabs.get(f"{cls}:chunk_size", 0) or 0)
+        chunk = stat_int(slabs, f"{cls}:chunk_size") or 0
         rows.append(
             {
                 "class": cls,
@@ -118,7 +118,7 @@ def slab_rows(classes: dict[int, list[int]], slabs: dict[str, str]) -> list[dict
                 "average_bytes": round(size / items) if items else 0,
                 # Items larger than slab_chunk_max span several chunks: no rounding to count.
                 "slack_bytes": max(0, items * chunk - size) if chunk else None,
-                "total_pages": int(slabs.get(f"{cls}:total_pages", 0) or 0),
+                "total_pages": stat_int(slabs, f"{cls}:total_pages") or 0,
             }
         )
     return rows

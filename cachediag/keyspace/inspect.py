@@ -13,7 +13,8 @@ from cachediag.keyspace.envelope_survey import EnvelopeSurvey, envelope_dict
 from cachediag.keyspace.payload_survey import read_whole, survey_for
 from cachediag.keyspace.whole_values import redis_reader
 from cachediag.probes.rows import mark_error, target_row
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.server_text import server_text
+from cachediag.safety.textsafe import key_fields, safe_text
 from cachediag.scan.lookups import Lookups
 from cachediag.scan.memcached import CrawlOptions, Item, crawl
 from cachediag.scan.redis import (
@@ -79,7 +80,7 @@ def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str
         types = client.pipeline([("TYPE", key) for key in keys])
         commands: list[tuple[Any, ...]] = []
         for key, kind in zip(keys, types, strict=True):
-            name = kind.decode() if isinstance(kind, bytes) else "none"
+            name = server_text(kind) if isinstance(kind, bytes) else "none"
             commands += [
                 ("PTTL", key),
                 ("MEMORY", "USAGE", key),
@@ -91,9 +92,9 @@ def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str
     rows = []
     memory_reason = None
     for index, (key, kind) in enumerate(zip(keys, types, strict=True)):
-        name = kind.decode() if isinstance(kind, bytes) else "none"
+        name = server_text(kind) if isinstance(kind, bytes) else "none"
         pttl, memory, encoding, length, head = replies[index * 5 : index * 5 + 5]
-        row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        row: dict[str, Any] = {**key_fields(key), "namespace": safe_text(namespace(key))}
         if isinstance(kind, ReplyError):  # an ACL hides it, say: not the same as missing
             rows.append({**row, "exists": None, "error": safe_text(kind.text)})
             continue
@@ -111,7 +112,8 @@ def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str
                 "type": name,
                 "ttl_ms": pttl if isinstance(pttl, int) else None,
                 "memory": memory if isinstance(memory, int) else None,
-                "encoding": encoding.decode() if isinstance(encoding, bytes) else None,
+                # The server's word, escaped: a hostile one may hold terminal escapes.
+                "encoding": server_text(encoding) if isinstance(encoding, bytes) else None,
                 "length": total,
                 "envelope": envelope_dict(head, total)
                 if is_string and isinstance(head, bytes)
@@ -159,7 +161,7 @@ def memcached_keys(
         found = client.meta_get(keys)
     rows = []
     for key in keys:
-        row: dict[str, Any] = {"key": safe_text(key), "namespace": safe_text(namespace(key))}
+        row: dict[str, Any] = {**key_fields(key), "namespace": safe_text(namespace(key))}
         if key not in found:
             rows.append({**row, "exists": False})
             continue

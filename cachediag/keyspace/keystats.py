@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.textsafe import key_fields, safe_text
 from cachediag.scan.memcached import Item, ItemBlock
 from cachediag.scan.redis import ELEMENT_BYTES_ESTIMATE, KeyInfo
 
@@ -36,7 +36,7 @@ class Entry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "key": safe_text(self.key),
+            **key_fields(self.key),
             "type": self.type,
             "bytes": self.size,
             "length": self.length,

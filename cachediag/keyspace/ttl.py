@@ -16,11 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from cachediag.checks.facts_view import plural
 from cachediag.checks.judge import Judge
-from cachediag.errors import CrawlerUnavailable, ProbeError, ScanRefused, ServerRefused
+from cachediag.errors import (
+    CrawlerUnavailable,
+    ProbeError,
+    ProtocolViolation,
+    ScanRefused,
+    ServerRefused,
+)
 from cachediag.keyspace.namespaces import namespace_of
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.render.units import human_duration
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.textsafe import key_text, safe_text
 from cachediag.scan.lookups import Lookups
 from cachediag.targets.target import Target
 
@@ -101,12 +107,20 @@ def databases(info_keyspace: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "db": name,
-                    "keys": db.get("keys", 0),
-                    "expires": db.get("expires", 0),
-                    "avg_ttl_ms": db.get("avg_ttl", 0),
+                    "keys": _count(db, "keys", name),
+                    "expires": _count(db, "expires", name),
+                    "avg_ttl_ms": _count(db, "avg_ttl", name),
                 }
             )
     return out
+
+
+def _count(db: dict[str, Any], field: str, name: str) -> int:
+    """A whole number of INFO keyspace, or a ProtocolViolation naming what was sent."""
+    value = db.get(field, 0)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ProtocolViolation(f"INFO keyspace sent {name}:{field}={value}, not a whole number")
 
 
 # -- per key ---------------------------------------------------------------------------
@@ -280,7 +294,7 @@ def redis_sample(
 
     def add(infos: list[KeyInfo]) -> None:
         items.extend(
-            (safe_text(info.key), -1 if info.ttl_ms == -1 else info.ttl_ms / 1000) for info in infos
+            (key_text(info.key), -1 if info.ttl_ms == -1 else info.ttl_ms / 1000) for info in infos
         )
 
     result = scan_keyspace(client, options, add, progress)
@@ -310,7 +324,7 @@ def memcached_sample(
     now = result.server_time
     items: list[tuple[str, float]] = []
     for item in found:
-        key = safe_text(item.key)
+        key = key_text(item.key)
         if pattern and not fnmatch.fnmatchcase(key, pattern):
             continue
         items.append((key, -1 if item.exp == -1 else max(0.0, item.exp - now)))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from cachediag.errors import ProtocolViolation
+from cachediag.errors import ProbeError, ProtocolViolation
 from cachediag.probes.facts import AppFacts, FactsDocument, HostFacts, TargetFacts
 from cachediag.targets.target import Target
 
@@ -27,14 +27,20 @@ def probe_target(
     target: Target, timeout: float, sample_keys: int, window: float = 0.0
 ) -> TargetFacts:
     from cachediag.backends import backend_for
+    from cachediag.clients.probe_deadline import whole_probe
 
     try:
-        return backend_for(target).probe(target, timeout, sample_keys, window=window)
+        # One deadline for the whole probe (PROBE_TIMEOUTS x --timeout, and the window):
+        # past it, the target's remaining facts are missing and its checks say why.
+        with whole_probe(timeout, window):
+            return backend_for(target).probe(target, timeout, sample_keys, window=window)
     except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
         from cachediag.probes.common import base_facts, mark_down
 
         facts = base_facts(target)
         facts["connect"] = {"ok": True, "error": None, "addresses": []}
+        if isinstance(exc, ProbeError):  # a malformed reading, named where it was read
+            return mark_down(facts, exc, "ping")
         message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
         return mark_down(facts, ProtocolViolation(message), "ping")
 

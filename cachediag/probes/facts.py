@@ -130,6 +130,8 @@ class _RedisKeyAlways(TypedDict):
 
 class RedisKeySample(_RedisKeyAlways, total=False):
     payload: PayloadFacts  # with a layout for the key, its header valid
+    key_bytes: int  # a name past textsafe.KEY_TEXT_BYTES: its whole length, `key` its start
+    key_truncated: bool
 
 
 class LookupsFacts(TypedDict):
@@ -224,6 +226,7 @@ class RedisSample(_RedisSampleAlways, total=False):
     own_lookups: int | None  # keyspace lookups the sample itself added to INFO's counters
     payloads: SamplePayloads
     lookups_added: LookupsFacts
+    error_kind: str  # the sample broke off (timeout, protocol), not refused: the checks err
 
 
 class MemoryDoctorFacts(TypedDict):

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from cachediag.checks.facts_view import INT_RANGE
 from cachediag.errors import ProtocolViolation
+from cachediag.safety.server_text import server_text
 
 
 def to_number(text: str) -> Any:
-    """'12' -> 12, '1.5' -> 1.5, anything else stays a string."""
+    """'12' -> 12, '1.5' -> 1.5, anything else stays a string.
+
+    What only looks like a number stays the server's text as well: 'nan', 'inf', '1e400'
+    (float() reads them, as infinities or NaN) and integers past 64 bits. No real server
+    sends them; kept as text, they never reach arithmetic, int() or JSON as NaN or
+    Infinity, and the readers that need the number say what the server sent
+    (checks/facts_view.number, `malformed`).
+    """
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         pass
+    else:
+        return number if number in INT_RANGE else text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return text
+    return value if math.isfinite(value) else text
 
 
 # Lines whose value is itself a list of name=value pairs.
@@ -29,8 +42,14 @@ def _fields(text: str) -> dict[str, Any]:
     for item in text.split(","):
         name, sep, value = item.partition("=")
         if sep:
-            out[name] = to_number(value)
+            out[name] = _value(value)
     return out
+
+
+def _value(text: str) -> Any:
+    """A number, or the server's text escaped and masked (safety/server_text)."""
+    value = to_number(text)
+    return server_text(value) if isinstance(value, str) else value
 
 
 def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
@@ -50,10 +69,12 @@ def parse_info(raw: bytes | str) -> dict[str, dict[str, Any]]:
         name, sep, value = line.partition(":")
         if not sep:
             continue
+        if not name.isprintable():
+            name = server_text(name)
         if "=" in value and name.startswith(_FIELD_LINES):
             current[name] = _fields(value)
         else:
-            current[name] = to_number(value)
+            current[name] = _value(value)
     return sections
 
 

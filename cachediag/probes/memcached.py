@@ -16,7 +16,7 @@ from cachediag.errors import CrawlerUnavailable, ProbeError, ServerSaturated
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
 from cachediag.probes.facts import MemcachedFacts
 from cachediag.probes.info import stats_numbers
-from cachediag.safety.textsafe import safe_text
+from cachediag.safety.textsafe import key_fields
 from cachediag.scan.memcached import Item, class_counts, sample_items
 from cachediag.scan.redis import VALUE_HEAD_BYTES
 from cachediag.targets.target import Target
@@ -37,9 +37,14 @@ def collect(target: Target, timeout: float, sample_keys: int = 1000) -> Memcache
     try:
         with client:
             facts["version"] = client.version()
-            facts["ping"]["samples_us"] = [client.timed_noop() for _ in range(PING_SAMPLES)]
-            facts["ping"]["ok"] = True
-            facts["status"] = "up"
+            samples: list[int] = []
+            facts["ping"]["samples_us"] = samples
+            for _ in range(PING_SAMPLES):
+                samples.append(client.timed_noop())
+                # Up from the first answer: a probe cut short later (its whole deadline)
+                # is a server that answers, with what it told so far.
+                facts["ping"]["ok"] = True
+                facts["status"] = "up"
             facts["stats"] = stats_numbers(client.stats())
             for group in ("settings", "slabs", "items"):
                 try:
@@ -95,7 +100,7 @@ def _collect_sample(client: MemcachedClient, facts: dict[str, Any], sample_keys:
             "fetch": item.fetch,
             "cls": item.cls,
             "size": item.size,
-            "key": safe_text(item.key),
+            **key_fields(item.key),
             "head_hex": heads[item.key][0].hex() if item.key in heads else None,
             "length": heads[item.key][1] if item.key in heads else None,
         }

@@ -29,6 +29,7 @@ from cachediag.probes import stalls
 from cachediag.probes.common import PING_SAMPLES, base_facts, mark_down, mark_saturated
 from cachediag.probes.facts import RedisFacts
 from cachediag.probes.info import parse_info, parse_redis_info
+from cachediag.safety.server_text import server_text
 from cachediag.scan.redis import scan_sample
 from cachediag.targets.target import Target
 
@@ -65,9 +66,14 @@ def collect(
     try:
         with client:
             measured_from = time.monotonic()
-            facts["ping"]["samples_us"] = [client.timed_ping() for _ in range(PING_SAMPLES)]
-            facts["ping"]["ok"] = True
-            facts["status"] = "up"
+            samples: list[int] = []
+            facts["ping"]["samples_us"] = samples
+            for _ in range(PING_SAMPLES):
+                samples.append(client.timed_ping())
+                # Up from the first PONG: a probe cut short later (its whole deadline)
+                # is a server that answers, with what it told so far.
+                facts["ping"]["ok"] = True
+                facts["status"] = "up"
             first = _first_reading(client, window)
             _collect_state(client, facts)
             _window_facts(facts, first, window)
@@ -111,7 +117,7 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
         if isinstance(reply, ReplyError):
             refused = refused or reply.text
         elif isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
-            values[name] = reply[1].decode("utf-8", "replace")
+            values[name] = server_text(reply[1])
     if refused and not values:
         # Managed services rename or forbid CONFIG; ACLs may deny it. Checks that
         # need it skip with this reason rather than fail.
@@ -137,7 +143,7 @@ def _collect_replica_config(client: RedisClient, facts: dict[str, Any]) -> None:
     replies = client.pipeline([("CONFIG", "GET", name) for name in REPLICA_CONFIG_PARAMS])
     for name, reply in zip(REPLICA_CONFIG_PARAMS, replies, strict=True):
         if isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], bytes):
-            config["values"][name] = reply[1].decode("utf-8", "replace")
+            config["values"][name] = server_text(reply[1])
 
 
 def _first_reading(client: RedisClient, window: float) -> dict[str, Any]:
@@ -196,6 +202,10 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
         result = scan_sample(client, max_keys=sample_keys)
     except ScanRefused as exc:  # SCAN denied by an ACL, say
         sample["error"] = str(exc)
+        return
+    except ProbeError as exc:  # a timeout, a reply no Redis sends: the sample broke off
+        sample["error"] = exc.message
+        sample["error_kind"] = exc.kind
         return
     sample.update(
         keys=[info.to_fact() for info in result.keys],

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachediag.errors import ProtocolViolation
+from cachediag.errors import ProbeError, ProtocolViolation
 from cachediag.targets.target import Target
 
 
 def unexpected_row(target: Target, exc: Exception) -> dict[str, Any]:
     """The row of a target whose replies made no sense: down, with what went wrong."""
-
+    if isinstance(exc, ProbeError):  # a reading that only looked like a number, say: named
+        return mark_error(target_row(target), target, exc)
     message = f"the server answered something unexpected ({type(exc).__name__}: {exc})"
     return mark_error(target_row(target), target, ProtocolViolation(message))
 

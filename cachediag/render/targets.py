@@ -7,6 +7,7 @@ name, as their scan lines do. Targets are separated by one blank line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -88,13 +89,21 @@ def no_keys_line(row: dict[str, Any]) -> Text:
 KEY_DISPLAY_CHARS = 160
 
 
+# What safety/textsafe.key_text appends to a key name it shortened: its whole length.
+_SHORTENED = re.compile(r"… \([\d,]+ bytes\)$")
+
+
 def key_label(name: str) -> str:
-    """A key name as a table shows it: whole up to a point, then cut (JSON keeps it whole).
+    """A key name as a table shows it: whole up to a point, then cut, with its length.
 
     A 100 KB key name would otherwise fill hundreds of lines of every table it is in.
+    A name the facts already shortened (key_text) keeps the length it gives, the key's.
     """
     if len(name) <= KEY_DISPLAY_CHARS:
         return name
+    shortened = _SHORTENED.search(name)
+    if shortened:
+        return name[:KEY_DISPLAY_CHARS] + shortened.group(0)
     return f"{name[:KEY_DISPLAY_CHARS]}… ({len(name):,} characters)"
 
 

@@ -48,3 +48,27 @@ def safe_text(value: str | bytes) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+# A key name is data of any length (Redis allows 512 MB): past this many bytes it is
+# shown shortened, with its length, in the facts and every output, and the JSON rows
+# that carry it say so (key_fields). Its namespace is judged on its start as well
+# (scan/redis.NAMESPACE_KEY_BYTES).
+KEY_TEXT_BYTES = 256
+
+
+def key_text(key: str | bytes) -> str:
+    """`safe_text(key)`, or for a key past KEY_TEXT_BYTES its start and its length:
+    'user:xxxx… (1,048,581 bytes)'."""
+    if len(key) <= KEY_TEXT_BYTES:
+        return safe_text(key)
+    size = len(key.encode("utf-8", "surrogateescape")) if isinstance(key, str) else len(key)
+    return f"{safe_text(key[:KEY_TEXT_BYTES])}… ({size:,} bytes)"
+
+
+def key_fields(key: str | bytes) -> dict[str, object]:
+    """{"key": key_text(key)}, and for a shortened one its whole length and a flag."""
+    if len(key) <= KEY_TEXT_BYTES:
+        return {"key": safe_text(key)}
+    size = len(key.encode("utf-8", "surrogateescape")) if isinstance(key, str) else len(key)
+    return {"key": key_text(key), "key_bytes": size, "key_truncated": True}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from cachediag.clients.memcache_text import MemcachedClient
+from cachediag.clients.memcache_text import MemcachedClient, stat_int
 from cachediag.errors import CrawlerUnavailable, ProbeError, ServerRefused
 from cachediag.scan.redis import Namespacer, Progress
 
@@ -263,8 +263,8 @@ def crawl(
     """
     result = CrawlResult()
     stats = client.stats()
-    result.server_time = int(stats.get("time", time.time()))
-    result.curr_items = int(stats["curr_items"]) if "curr_items" in stats else None
+    result.server_time = stat_int(stats, "time", int(time.time())) or 0
+    result.curr_items = stat_int(stats, "curr_items", None)
     started = time.monotonic()
     namespace = Namespacer(options.delimiter)
     matcher = re.compile(fnmatch.translate(options.match)).match if options.match else None
@@ -278,6 +278,10 @@ def crawl(
             batches = client.metadump_chunks(spec)
             first = next(batches, b"")
         except ProbeError as error:
+            if not isinstance(error, ServerRefused):
+                # Timed out, cut off or malformed: the connection is gone, and another
+                # spec would only fail with "not connected". Say what happened.
+                raise
             if "disabled" in error.message:
                 raise CrawlerUnavailable(CRAWLER_DISABLED) from None
             if "BUSY" in error.message:

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cachediag.clients import bounds
 from cachediag.clients.resp import KeyCommand, RedisClient, ReplyError, key_args, pack
-from cachediag.errors import ProbeError, ScanRefused
+from cachediag.errors import ProbeError, ProtocolViolation, ScanRefused
 from cachediag.keyspace.namespaces import namespace_of
+from cachediag.safety.textsafe import safe_text
 from cachediag.scan.lookups import Lookups
 
 VALUE_HEAD_BYTES = 64
@@ -43,6 +45,11 @@ LENGTH_COMMANDS = {
 
 # Without MEMORY USAGE, a collection's size is estimated at this many bytes per element.
 ELEMENT_BYTES_ESTIMATE = 16
+
+# A whole SCAN of a DBSIZE-key keyspace: at most this many times the calls (per COUNT
+# keys) and the keys it needs, or it is not progressing (see _Engine._check_progress).
+SCAN_CALLS_SLACK = 64
+SCAN_KEYS_FACTOR = 4
 
 _NAMESPACE_CACHE_LIMIT = 50_000
 NAMESPACE_KEY_BYTES = 200
@@ -90,10 +97,10 @@ class KeyInfo:
         return len(self.key) + length * per_item
 
     def to_fact(self) -> dict[str, Any]:
-        from cachediag.safety.textsafe import safe_text
+        from cachediag.safety.textsafe import key_fields
 
         return {
-            "key": safe_text(self.key),
+            **key_fields(self.key),
             "type": self.type,
             "ttl_ms": self.ttl_ms,
             "memory": self.memory,
@@ -166,6 +173,8 @@ class Namespacer:
         """
         if not keys:
             return []
+        if max(map(len, keys)) > NAMESPACE_KEY_BYTES:  # a monster name: cut, one by one
+            return [self(key) for key in keys]
         joined = b"\n".join(keys)
         if (
             self._digits is None
@@ -301,8 +310,10 @@ def _denied(reply: Any) -> bool:
     return isinstance(reply, ReplyError) and "permissions to access" in reply.text
 
 
-def scan_reply(reply: Any) -> tuple[int, list[bytes]]:
-    """(cursor, keys) of a SCAN reply; anything else is a ScanRefused, not a crash."""
+def scan_reply(reply: Any, bound: bounds.ReplyBound | None = None) -> tuple[int, list[bytes]]:
+    """(cursor, keys) of a SCAN reply; anything else is a ScanRefused or, for a reply no
+    Redis sends (keys that are not strings, more keys than COUNT allows), a
+    ProtocolViolation naming what was wrong: never a crash."""
     if isinstance(reply, ReplyError):
         raise ScanRefused(f"SCAN failed: {reply.text}")
     if (
@@ -312,8 +323,26 @@ def scan_reply(reply: Any) -> tuple[int, list[bytes]]:
         and reply[0].isdigit()
         and isinstance(reply[1], list)
     ):
-        return int(reply[0]), list(reply[1])
+        keys = reply[1]
+        if bound is not None and len(keys) > bound.elements:
+            raise bounds.too_large(bound.what, len(keys), bound.elements, "keys")
+        # set(map(type)) runs in C: a batch's check costs next to nothing.
+        kinds = set(map(type, keys))
+        if kinds - {bytes}:
+            odd = next(key for key in keys if not isinstance(key, bytes))
+            what = "a nested array" if isinstance(odd, list) else type(odd).__name__
+            raise ProtocolViolation(f"SCAN answered a key that is not a string ({what})")
+        return int(reply[0]), keys
     raise ScanRefused(f"SCAN answered {reply!r:.40}, not a cursor and keys")
+
+
+def _check_heads(heads: list[Any]) -> None:
+    """GETRANGE 0 63 answers at most 64 bytes: more is a server that does not do as asked."""
+    if max(map(len, (head for head in heads if head.__class__ is bytes)), default=0) > (
+        VALUE_HEAD_BYTES
+    ):
+        longest = max(len(head) for head in heads if head.__class__ is bytes)
+        raise bounds.too_large(f"GETRANGE 0 {VALUE_HEAD_BYTES - 1}", longest, VALUE_HEAD_BYTES)
 
 
 @dataclass
@@ -373,8 +402,13 @@ class _Engine:
         self._threshold_us: float | None = None
         self._backoff_s = 0.0
         self._count = max(int(options.count), 1)
+        self._scan_bound = bounds.scan(self._count)  # set again as each SCAN is packed
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
         self._enough = False  # on_batch said it has all it wants
+        # The progress guard (see _check_progress): DBSIZE to re-read at the next pause, and
+        # whether it was re-read, unchanged, since the guard last tripped.
+        self._recheck_dbsize = False
+        self._dbsize_confirmed = False
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
@@ -388,6 +422,7 @@ class _Engine:
         parts += [b"COUNT", b"%d" % count]
         if self.options.type:
             parts += [b"TYPE", self.options.type.encode()]
+        self._scan_bound = bounds.scan(count)
         return pack(*parts)
 
     def _group_commands(self, guess: str, memory: bool, with_head: bool) -> list[KeyCommand]:
@@ -432,7 +467,9 @@ class _Engine:
     # -- reading ------------------------------------------------------------------------
     def _read(self, write: _Write) -> None:
         """Read the replies of `write` and file the results. The engine's hot loop."""
-        values = self.client.read_replies(write.replies) if write.replies else []
+        # Every reply of a write is a number, a type name, an error or a value head.
+        bound = self._batch_bound(write.replies)
+        values = self.client.read_replies(write.replies, bound=bound) if write.replies else []
         offset = 0
         with_head = self.options.with_head
         result = self.result
@@ -462,6 +499,7 @@ class _Engine:
             if with_head and guess == "string":
                 heads = values[offset : offset + count]
                 offset += count
+                _check_heads(heads)
             gone_before, denied_before = result.deleted, result.denied
             found = batch.found
             for key, name, mem, length, pttl, head in zip(
@@ -561,7 +599,8 @@ class _Engine:
             )
         if isinstance(type_reply, ReplyError):
             raise ScanRefused(f"TYPE failed: {type_reply.text}")
-        kind = type_reply.decode("utf-8", "replace")
+        # The server's word (a full probe is the rare path): escaped, as any server text.
+        kind = safe_text(type_reply) if isinstance(type_reply, bytes) else str(type_reply)
         mem = None
         if memory:
             mem = values[offset]
@@ -588,10 +627,42 @@ class _Engine:
                     f"MEMORY USAGE unavailable ({reason}): sizes estimated from lengths"
                 )
 
+    def _check_progress(self, following: int, keys: int) -> None:
+        """End a SCAN that does not move: a real one walks the keyspace in about
+        DBSIZE / COUNT calls (each returns COUNT keys or visits 10 x COUNT buckets), and
+        returns a key more than once only across a rehash. A broken or hostile server
+        that answers a non-zero cursor forever, with no keys or the same keys, would
+        otherwise keep every scan (bigkeys' whole-keyspace one included) going for ever."""
+        dbsize = self.result.dbsize
+        if dbsize is None or following == 0:
+            return
+        calls = self.result.batches + 1
+        most_calls = SCAN_CALLS_SLACK * (1 + -(-dbsize // self._count))
+        most_keys = SCAN_KEYS_FACTOR * dbsize + self._count * SCAN_CALLS_SLACK
+        if calls > most_calls or self.result.scanned + keys > most_keys:
+            if not self._dbsize_confirmed:
+                # A keyspace filling up while it is scanned (a cache warming) outgrows the
+                # DBSIZE read at the start: read it again, with nothing in flight, first.
+                self._recheck_dbsize = True
+                return
+            returned = self.result.scanned + keys
+            raise ProtocolViolation(
+                f"SCAN does not progress: {calls:,} calls returned {returned:,} keys of a "
+                f"{dbsize:,}-key keyspace and the cursor is still not 0 (a whole walk takes "
+                f"at most {most_calls:,} calls and {most_keys:,} keys)"
+            )
+
+    @staticmethod
+    def _batch_bound(replies: int) -> bounds.ReplyBound:
+        # A bulk may be a value head: its 64 bytes are held to by _check_heads.
+        return bounds.small(f"the scan's {replies:,} key commands", replies)
+
     # -- the loop -----------------------------------------------------------------------
     def _read_scan(self, start: int) -> _Batch:
-        reply = self.client.read_replies(1)[0]
-        following, keys = scan_reply(reply)
+        bound = self._scan_bound
+        reply = self.client.read_replies(1, bound=bound)[0]
+        following, keys = scan_reply(reply, bound)
+        self._check_progress(following, len(keys))
         budget = self.options.max_keys
         if self.options.exact_sample and budget and len(keys) > budget - self.result.scanned:
             room = max(budget - self.result.scanned, 0)
@@ -680,6 +751,15 @@ class _Engine:
 
     def _pause(self) -> None:
         """With nothing in flight: the sleep, and a PING that sees only the server's own load."""
+        if self._recheck_dbsize:
+            self._recheck_dbsize = False
+            fresh = self.client.call("DBSIZE")
+            self.result.round_trips += 1
+            grown = isinstance(fresh, int) and fresh > (self.result.dbsize or 0)
+            if grown:
+                self.result.dbsize = fresh
+            # Unchanged: the next time the guard trips, it ends the scan.
+            self._dbsize_confirmed = not grown
         options = self.options
         now = time.monotonic()
         if now - self._last_ping >= options.ping_every_s or self._backoff_s > 0:
@@ -854,7 +934,9 @@ def scan_sample(
     )
     outcome = scan_keyspace(client, options, keys.extend)
     if outcome.error and not keys:  # SCAN refused: no sample at all, and the check says why
-        raise ScanRefused(outcome.error)
+        # The error as it was (a refusal, a timeout, a reply no Redis sends): its kind
+        # tells the check a server that says no from one that could not be read.
+        raise outcome.failure or ScanRefused(outcome.error)
     return SampleResult(
         keys=keys[:max_keys],
         scanned_batches=outcome.batches,

@@ -42,8 +42,10 @@ STATS_HIGHLIGHTS = (
 
 def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
     from cachediag.backends import backend_for
+    from cachediag.clients.probe_deadline import whole_probe
 
-    return backend_for(target).memory_facts(target, timeout, sample_keys)
+    with whole_probe(timeout):  # the whole target's reading is bounded, as check's probe is
+        return backend_for(target).memory_facts(target, timeout, sample_keys)
 
 
 def redis_facts(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachediag.checks.facts_view import number
 from cachediag.errors import AuthFailed, ProbeError, ServerRefused
 from cachediag.targets.target import Target
 
@@ -47,8 +48,9 @@ PRESSURE_NAMES = (REFUSED_WRITES, *MEMCACHED_PRESSURE)
 
 
 def _num(mapping: dict[str, Any], name: str) -> float:
-    value = mapping.get(name)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    """A counter, 0 when missing; one that only looks like a number ('nan', '1e400') is a
+    MalformedReading naming it, not a NaN that int() and the rates would trip on."""
+    return float(number(mapping, name) or 0.0)
 
 
 def redis_counters(info: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -63,6 +63,9 @@ def sample_gap(facts: Facts) -> Outcome | None:
         why = (facts.get("errors") or {}).get("probe") or "the key sample was not collected"
         return Outcome("error", f"no key sample: {why}")
     problem = sample_problem(facts)
+    if problem and (facts.get("sample") or {}).get("error_kind"):
+        # The sample broke off (a timeout, a malformed reply): the check could not run.
+        return Outcome("error", f"no key sample: {problem}")
     return skipped(f"no key sample: {problem}") if problem else None
 
 
