@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cachediag.logscan import simd
+
 
 @dataclass(frozen=True, eq=False)  # compared by identity: they are singletons
 class Category:
@@ -187,6 +189,28 @@ def group_counts(found: list[bytes]) -> dict[bytes, int]:
     hits = letters.count(b"h")
     misses = letters.count(b"m")
     return {b"h": hits, b"m": misses, b"e": len(letters) - hits - misses}
+
+
+# BULK_COUNTER's groups as counts of literals: every match starts with "cache ", which
+# cannot overlap itself, so the regex's matches are exactly the occurrences of each
+# group's literal less those continued the way its lookahead refuses. By StringZilla those
+# are a few SIMD passes (0.3 ns a byte for all of them here) against 0.66 for the regex.
+_GROUP_LITERALS = (
+    (b"h", b"cache hit", (b"cache hits", b"cache hit rat")),
+    (b"m", b"cache miss", (b"cache misses", b"cache miss rat", b"cache miss, falling back")),
+    (b"e", b"cache error", (b"cache errors",)),
+)
+
+
+def bulk_groups(low: bytes, start: int, end: int) -> dict[bytes, int]:
+    """`group_counts` of BULK_COUNTER's findall over low[start:end], the fastest way at hand."""
+    if simd.backend() != "stringzilla":
+        return group_counts(BULK_COUNTER.findall(low, start, end))
+    count = simd.count
+    return {
+        group: count(low, literal, start, end) - sum(count(low, x, start, end) for x in refused)
+        for group, literal, refused in _GROUP_LITERALS
+    }
 
 
 BY_NAME = {c.name: c for c in CATEGORIES}

@@ -42,6 +42,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
+from cachediag.logscan import simd
 from cachediag.logscan.dense import DenseChunk
 from cachediag.logscan.fastfind import Haystack
 from cachediag.logscan.keys import extract_keys
@@ -56,13 +57,12 @@ from cachediag.logscan.linetime import (
 )
 from cachediag.logscan.patterns import (
     BACKEND_ERROR_CATEGORIES,
-    BULK_COUNTER,
     CATEGORIES,
     FALLBACK_ANCHORS,
     NEAR_LINES,
     NEAR_WINDOW,
     Category,
-    group_counts,
+    bulk_groups,
 )
 from cachediag.logscan.stats import Aggregate, RangeResult, Sample
 from cachediag.logscan.timestamps import iso_prefix_end, line_timestamp
@@ -71,7 +71,14 @@ from cachediag.safety.redact import sample_bytes
 CHUNK_SIZE = 4 << 20
 MAX_LINE = 16 << 20  # a "line" longer than this is cut (memory bound)
 BULK_LIMIT = 48  # more occurrences than this of a bulk anchor in a chunk: no per-line work
-ENUM_BYTES_PER_HIT = 1200  # denser than this: `bytes.count` beats listing offsets with strstr
+# Denser than this, counting per minute (`simd.count`) beats listing offsets (a call each):
+# with `bytes.count`, one per 1200 bytes; with StringZilla's count at ~0.03 ns
+# a byte per anchor against ~0.35 µs per offset strstr lists, one per 6000.
+ENUM_BYTES_PER_HIT = 6000 if simd.backend() == "stringzilla" else 1200
+# A bulk category counted in a chunk with more than one occurrence per this many bytes is
+# counted in the next without being listed first (kept at the stdlib's crossover whatever
+# the kernels: it decides between counting lines and occurrences, which can differ).
+HINT_BYTES_PER_HIT = 1200
 MAX_SEGMENTS = 64  # more minutes than this in a chunk: per-line work after all
 PROBE_LIMIT = 256  # a probe piece more frequent than this in a chunk: search the anchor
 FALLBACK_LIST_AT = 256  # backend errors in a chunk past which its fallbacks are listed
@@ -135,7 +142,7 @@ class RangeScanner:
         if cut - begin <= SMALL_FEED:
             self._feed_small(buf, cut, base, begin)
             return
-        hay = Haystack(buf.lower(), cut, begin)
+        hay = Haystack(simd.lower(buf), cut, begin)
         low = hay.data
         size = cut - begin
         self.bytes += size
@@ -146,6 +153,7 @@ class RangeScanner:
         counted: list[Category] = []  # bulk, counted per minute by C calls
         enumerated: list[Category] = []  # bulk, counted per minute from known offsets
         enum_limit = max(BULK_LIMIT, size // ENUM_BYTES_PER_HIT)
+        hint_limit = max(BULK_LIMIT, size // HINT_BYTES_PER_HIT)
         deferred: list[Category] = []  # searched for only if BULK_COUNTER saw them
         # Listing the line-by-line anchors stops once there are more of them than one per
         # DENSE_BYTES (an outage): `dense` then judges every line by its shape instead.
@@ -208,7 +216,7 @@ class RangeScanner:
             if chunk is not None:  # its segments are these
                 groups = chunk.groups()
             else:
-                groups = [group_counts(BULK_COUNTER.findall(low, a, b)) for a, b, _t in segments]
+                groups = [bulk_groups(low, a, b) for a, b, _t in segments]
         for cat in [] if dense else deferred:
             if groups is None or any(g.get(cat.detect_group) for g in groups):
                 for anchor in cat.anchors:
@@ -254,7 +262,7 @@ class RangeScanner:
             totals = self._count_bulk(
                 buf, low, cut, base, counted, enumerated, segments, positions, groups, chunk
             )
-            self.dense_hint = {c.name for c in counted if totals.get(c.name, 0) > enum_limit}
+            self.dense_hint = {c.name for c in counted if totals.get(c.name, 0) > hint_limit}
 
         last = last_ts_line(low, begin, cut)[1]
         if last is not None:
@@ -628,6 +636,7 @@ class RangeScanner:
         if regex and groups is not None:
             for cat in regex:
                 per_segment[cat.name] = [groups[i].get(cat.bulk_group, 0) for i in keep]
+        count = simd.count
         for cat in counted:
             if cat.bulk_group:
                 continue
@@ -636,8 +645,8 @@ class RangeScanner:
                 continue
             counts = []
             for a, b, _t in included:
-                n = sum(low.count(anchor, a, b) for anchor in cat.anchors)
-                n -= sum(low.count(x, a, b) for x in cat.exclude)
+                n = sum(count(low, anchor, a, b) for anchor in cat.anchors)
+                n -= sum(count(low, x, a, b) for x in cat.exclude)
                 counts.append(n)
             per_segment[cat.name] = counts
         for cat in counted + enumerated:
