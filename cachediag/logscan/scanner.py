@@ -827,9 +827,10 @@ def _exact(low: bytes, begin: int, s: int, ts: float | None, exact: bool) -> flo
 
 
 def _first_match(low: bytes, cat: Category, a: int, b: int) -> int | None:
+    find = simd.find  # (an anchor can be megabytes away: a SIMD search)
     pos = a
     while pos < b:
-        found = [x for x in (low.find(anchor, pos, b) for anchor in cat.anchors) if x >= 0]
+        found = [x for x in (find(low, anchor, pos, b) for anchor in cat.anchors) if x >= 0]
         if not found:
             return None
         p = min(found)
@@ -843,9 +844,10 @@ def _first_match(low: bytes, cat: Category, a: int, b: int) -> int | None:
 
 
 def _last_match(low: bytes, cat: Category, a: int, b: int) -> int | None:
+    rfind = simd.rfind
     end = b
     while end > a:
-        p = max(low.rfind(anchor, a, end) for anchor in cat.anchors)
+        p = max(rfind(low, anchor, a, end) for anchor in cat.anchors)
         if p < 0:
             return None
         s = low.rfind(_NL, 0, p) + 1

@@ -5,13 +5,16 @@ time and were half the scan: `bytes.lower` (0.28 ns a byte here) and the hit/mis
 (0.66 ns: `re`'s literal-prefix search stops at every `c`). StringZilla (a PyPI wheel of
 SIMD kernels) lowers a 4 MiB chunk through a 256-byte lookup table at 0.026 ns a byte and
 counts a literal at 0.024-0.08 ns a byte, so the regex becomes nine counts
-(`patterns.bulk_groups`); docs/benchmarks.md, issue 16. The anchors stay with libc's
-strstr (`fastfind`): as fast on rare needles.
+(`patterns.bulk_groups`); docs/benchmarks.md, issue 16. Its `find`/`rfind` look for the
+first and last line of a bulk category in a minute (a rare fallback anchor: megabytes).
+The anchors stay with libc's strstr (`fastfind`): as fast on rare needles, and listing
+them is a call per offset either way.
 
 The results are the stdlib's, byte for byte: the table is the stdlib's own lowering
-(`bytes.lower` changes A-Z only), and `count` has `bytes.count`'s meaning, bounds included
-(a needle must lie wholly inside [start, end); occurrences do not overlap). Without the
-wheel, or with CACHEDIAG_NO_SIMD=1, the same names are the stdlib's methods.
+(`bytes.lower` changes A-Z only), and `count`, `find` and `rfind` mean what the `bytes`
+methods do, bounds included (a needle must lie wholly inside [start, end); occurrences
+counted do not overlap). Without the wheel, or with CACHEDIAG_NO_SIMD=1, the same names
+are the stdlib's methods.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def _load() -> ModuleType | None:
         if stringzilla.translate(probe, _LOWER_TABLE) != low or any(
             stringzilla.count(low, needle, a, b) != low.count(needle, a, b)
             or stringzilla.find(low, needle, a, b) != low.find(needle, a, b)
+            or stringzilla.rfind(low, needle, a, b) != low.rfind(needle, a, b)
             for needle in (b"cache hit", b"\x00", b"\n")
             for a, b in ((0, n), (1, n - 1), (14, n), (0, 9), (5, 5))
         ):
@@ -64,9 +68,15 @@ def _sz_lower(data: bytes) -> bytes:
 
 lower: Callable[[bytes], bytes]
 count: Callable[..., int]  # (data, needle[, start[, end]]) as bytes.count
+find: Callable[..., int]  # as bytes.find
+rfind: Callable[..., int]  # as bytes.rfind
 if _SZ is not None:
     lower = _sz_lower
     count = _SZ.count
+    find = _SZ.find
+    rfind = _SZ.rfind
 else:
     lower = bytes.lower
     count = bytes.count
+    find = bytes.find
+    rfind = bytes.rfind

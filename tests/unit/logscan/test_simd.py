@@ -118,3 +118,16 @@ def test_random_logs_report_the_same_without_the_wheel(
     stdlib_only(monkeypatch)
     slow = [scan_logs([str(p)], chunk_size=128 << 10) for p in (log, outage)]
     assert [stable(r) for r in slow] == [stable(r) for r in fast]
+
+
+@needs_simd
+def test_find_and_rfind_are_the_bytes_methods_with_their_bounds() -> None:
+    rnd = random.Random(3)
+    for _ in range(300):
+        data = pieces_text(rnd, rnd.randint(0, 200)).lower()
+        n = len(data)
+        needle = rnd.choice(PIECES).lower()
+        a = rnd.randint(0, n + 3)
+        b = rnd.randint(0, n + 3)
+        assert simd.find(data, needle, a, b) == data.find(needle, a, b), (data, needle, a, b)
+        assert simd.rfind(data, needle, a, b) == data.rfind(needle, a, b), (data, needle, a, b)
