@@ -757,6 +757,11 @@ def _probed(hay: Haystack, anchor: bytes, probe: tuple[bytes, int] | None) -> li
     """Offsets of `anchor`, found through its rarer `probe` piece while that is rare."""
     if probe is None:
         return hay.find_all(anchor)[0]
+    if simd.backend() == "stringzilla":
+        # What slows strstr down on such an anchor (a bigram common in debug logs) does not
+        # slow StringZilla's SIMD filter: "cache error" is found in 0.035 ns a byte, where
+        # strstr took 0.07 for "e error" and 0.095 for the anchor itself.
+        return simd.find_all(hay.data, anchor, hay.begin, hay.end)
     piece, offset = probe
     found, done = hay.find_all(piece, PROBE_LIMIT)
     if not done:

@@ -80,3 +80,14 @@ else:
     count = bytes.count
     find = bytes.find
     rfind = bytes.rfind
+
+
+def find_all(data: bytes, needle: bytes, start: int, end: int) -> list[int]:
+    """Every offset of `needle` in data[start:end] (wholly inside), in order."""
+    out: list[int] = []
+    append = out.append
+    pos = find(data, needle, start, end)
+    while pos >= 0:
+        append(pos)
+        pos = find(data, needle, pos + 1, end)
+    return out

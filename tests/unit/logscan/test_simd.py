@@ -131,3 +131,15 @@ def test_find_and_rfind_are_the_bytes_methods_with_their_bounds() -> None:
         b = rnd.randint(0, n + 3)
         assert simd.find(data, needle, a, b) == data.find(needle, a, b), (data, needle, a, b)
         assert simd.rfind(data, needle, a, b) == data.rfind(needle, a, b), (data, needle, a, b)
+
+
+def test_find_all_lists_every_offset_inside_the_bounds() -> None:
+    rnd = random.Random(4)
+    for _ in range(300):
+        data = pieces_text(rnd, rnd.randint(0, 200)).lower()
+        needle = rnd.choice(PIECES).lower()
+        a = rnd.randint(0, len(data))
+        b = rnd.randint(a, len(data))
+        # every start, overlapping ones too (as strstr's listing steps one byte on)
+        expected = [p for p in range(a, b - len(needle) + 1) if data.startswith(needle, p)]
+        assert simd.find_all(data, needle, a, b) == expected, (data, needle, a, b)
