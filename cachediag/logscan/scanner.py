@@ -41,11 +41,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from typing import Any
 
 from cachediag.logscan import simd
 from cachediag.logscan.dense import DenseChunk
 from cachediag.logscan.fastfind import Haystack
-from cachediag.logscan.keys import extract_keys
+from cachediag.logscan.keys import KeyCounter, TopCounter, extract_keys
 from cachediag.logscan.linetime import (
     PROBE_LINES,
     close,
@@ -64,7 +65,7 @@ from cachediag.logscan.patterns import (
     Category,
     bulk_groups,
 )
-from cachediag.logscan.stats import Aggregate, RangeResult, Sample
+from cachediag.logscan.stats import Aggregate, CatStats, RangeResult, Sample
 from cachediag.logscan.timestamps import iso_prefix_end, line_timestamp
 from cachediag.safety.redact import sample_bytes
 
@@ -300,6 +301,7 @@ class RangeScanner:
         # timestamp is only read where it matters (first and last line of a category,
         # samples, fallback timing).
         seg_starts = [a for a, _b, _t in segments] if segments is not None else None
+        batch = _Batch()
         per_line_set = frozenset(per_line)
         for s in sorted(found_in):
             e = low.find(_NL, s, cut)
@@ -326,7 +328,7 @@ class RangeScanner:
             if segments is not None and seg_starts is not None:
                 ts = segments[bisect_right(seg_starts, s) - 1][2]
                 self._record(
-                    matched, ts, buf, low, line, s, e, base, cut, fb_positions, False, keys
+                    matched, ts, buf, low, line, s, e, base, cut, fb_positions, False, keys, batch
                 )
                 continue
             ts = line_timestamp(low, s, e)
@@ -334,6 +336,7 @@ class RangeScanner:
                 ts = self._inherited(low, s, memo_pos, memo_ts)
             memo_pos, memo_ts = s, ts
             self._record(matched, ts, buf, low, line, s, e, base, cut, fb_positions, True, keys)
+        batch.flush()
         return memo_ts
 
     def _feed_small(self, buf: bytes, cut: int, base: int, begin: int) -> None:
@@ -393,11 +396,13 @@ class RangeScanner:
         fb_positions: list[int] | None,
         exact: bool = True,
         keys: list[bytes] | None = None,
+        batch: _Batch | None = None,
     ) -> None:
         """Count one matching line (`keys`: the keys it names, if already known).
 
         `exact`: ts is the line's own (or inherited) timestamp; else the minute segment's,
-        and the line's own is looked up only where it matters.
+        and the line's own is looked up only where it matters. `batch`: where the minute
+        counts and the keys of such lines wait to be added in bulk, at the chunk's end.
         """
         if ts is None:
             agg = self.lead
@@ -413,7 +418,10 @@ class RangeScanner:
             if exact or ts is None:
                 stats.add(ts)
             else:
-                stats.add_bulk(ts, 1)
+                if batch is not None:
+                    batch.count(stats, ts)
+                else:
+                    stats.add_bulk(ts, 1)
                 span = self._spans.get(cat.name)
                 self._spans[cat.name] = (s if span is None else span[0], s, ts)
             if len(stats.samples) < 5:
@@ -428,7 +436,13 @@ class RangeScanner:
         if want_keys:
             if keys is None:
                 keys = extract_keys(buf[s:e])
-            if keys:
+            if keys and batch is not None:
+                batch.keys(agg.keys, keys)
+                for cat in matched:
+                    counter = cats[cat.name].keys
+                    if counter is not None:
+                        batch.keys(counter, keys)
+            elif keys:
                 add = agg.keys.add
                 for key in keys:
                     add(key)
@@ -707,6 +721,43 @@ class RangeScanner:
                 pos = e + 1
             if len(stats.samples) >= 5 and ts is not None:
                 return
+
+
+class _Batch:
+    """A chunk's per-line counts by minute segment and the keys its lines name, added in
+    bulk once its lines are done: one `add_bulk` per category and minute, one `add_many`
+    per key counter, instead of a call per line and key (about a sixth of the scan of a
+    log with 0.5 % error lines). The same result: each counter gets its keys in line
+    order (`add_many` equals `add` one by one), and minutes are added in the order their
+    lines come (segments are contiguous, in order)."""
+
+    __slots__ = ("_counts", "_keys")
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[int, float], list[Any]] = {}  # (id, ts) -> [stats, ts, n]
+        self._keys: dict[int, tuple[KeyCounter | TopCounter, list[bytes]]] = {}
+
+    def count(self, stats: CatStats, ts: float) -> None:
+        entry = self._counts.get((id(stats), ts))
+        if entry is None:
+            self._counts[(id(stats), ts)] = [stats, ts, 1]
+        else:
+            entry[2] += 1
+
+    def keys(self, counter: KeyCounter | TopCounter, keys: list[bytes]) -> None:
+        entry = self._keys.get(id(counter))
+        if entry is None:
+            self._keys[id(counter)] = (counter, list(keys))
+        else:
+            entry[1].extend(keys)
+
+    def flush(self) -> None:
+        for stats, ts, n in self._counts.values():
+            stats.add_bulk(ts, n)
+        for counter, keys in self._keys.values():
+            counter.add_many(keys)
+        self._counts = {}
+        self._keys = {}
 
 
 # -- helpers on a lowered chunk ---------------------------------------------------------
