@@ -61,6 +61,17 @@ def test_lower_is_bytes_lower_on_every_byte_value() -> None:
 
 
 @needs_simd
+def test_translate_is_the_slice_translated() -> None:
+    rnd = random.Random(5)
+    digits = bytes.maketrans(b"123456789", b"000000000")
+    for _ in range(200):
+        data = rnd.randbytes(rnd.randint(0, 3000))
+        a = rnd.randint(0, len(data))
+        b = rnd.randint(a, len(data))
+        assert simd.translate(data, digits, a, b) == data[a:b].translate(digits)
+
+
+@needs_simd
 def test_count_is_bytes_count_with_its_bounds() -> None:
     rnd = random.Random(2)
     for _ in range(300):
@@ -88,6 +99,8 @@ def stdlib_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(simd, "_SZ", None)
     monkeypatch.setattr(simd, "lower", bytes.lower)
     monkeypatch.setattr(simd, "count", bytes.count)
+    monkeypatch.setattr(simd, "find", bytes.find)
+    monkeypatch.setattr(simd, "rfind", bytes.rfind)
     monkeypatch.setattr(scanner, "ENUM_BYTES_PER_HIT", 1200)
 
 
