@@ -207,10 +207,13 @@ def bulk_groups(low: bytes, start: int, end: int) -> dict[bytes, int]:
     if simd.backend() != "stringzilla":
         return group_counts(BULK_COUNTER.findall(low, start, end))
     count = simd.count
-    return {
-        group: count(low, literal, start, end) - sum(count(low, x, start, end) for x in refused)
-        for group, literal, refused in _GROUP_LITERALS
-    }
+    groups = {}
+    for group, literal, refused in _GROUP_LITERALS:
+        n = count(low, literal, start, end)
+        if n:  # (each refused form starts with the literal: none where it is absent)
+            n -= sum(count(low, x, start, end) for x in refused)
+        groups[group] = n
+    return groups
 
 
 BY_NAME = {c.name: c for c in CATEGORIES}
