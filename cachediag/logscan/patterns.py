@@ -202,13 +202,19 @@ _GROUP_LITERALS = (
 )
 
 
-def bulk_groups(low: bytes, start: int, end: int) -> dict[bytes, int]:
-    """`group_counts` of BULK_COUNTER's findall over low[start:end], the fastest way at hand."""
+_COUNTED_GROUPS = frozenset(c.bulk_group for c in CATEGORIES if c.bulk_group)  # hit, miss
+
+
+def bulk_groups(low: bytes, start: int, end: int, detect: bool = True) -> dict[bytes, int]:
+    """`group_counts` of BULK_COUNTER's findall over low[start:end], the fastest way at hand
+    (by literal counts, without the detect-only groups unless `detect`)."""
     if simd.backend() != "stringzilla":
         return group_counts(BULK_COUNTER.findall(low, start, end))
     count = simd.count
     groups = {}
     for group, literal, refused in _GROUP_LITERALS:
+        if not detect and group not in _COUNTED_GROUPS:
+            continue
         n = count(low, literal, start, end)
         if n:  # (each refused form starts with the literal: none where it is absent)
             n -= sum(count(low, x, start, end) for x in refused)

@@ -213,13 +213,16 @@ class RangeScanner:
                 chunk = DenseChunk(buf, low, begin, cut, base, dense_segments)
 
         groups: list[dict[bytes, int]] | None = None
+        # The regex tells for free (same pass) whether the deferred anchors are there at
+        # all; counted as literals that is a pass of its own, as dear as listing them.
+        detect = chunk is not None or simd.backend() != "stringzilla"
         if segments is not None and any(c.bulk_group for c in counted):
             if chunk is not None:  # its segments are these
                 groups = chunk.groups()
             else:
-                groups = [bulk_groups(low, a, b) for a, b, _t in segments]
+                groups = [bulk_groups(low, a, b, detect) for a, b, _t in segments]
         for cat in [] if dense else deferred:
-            if groups is None or any(g.get(cat.detect_group) for g in groups):
+            if groups is None or not detect or any(g.get(cat.detect_group) for g in groups):
                 for anchor in cat.anchors:
                     positions[anchor] = _probed(hay, anchor, cat.probe)
             else:
