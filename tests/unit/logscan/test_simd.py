@@ -156,3 +156,30 @@ def test_find_all_lists_every_offset_inside_the_bounds() -> None:
         # every start, overlapping ones too (as strstr's listing steps one byte on)
         expected = [p for p in range(a, b - len(needle) + 1) if data.startswith(needle, p)]
         assert simd.find_all(data, needle, a, b) == expected, (data, needle, a, b)
+
+
+@needs_simd
+@pytest.mark.parametrize("with_errors", [True, False])
+def test_cache_errors_beside_counted_hits_report_the_same_without_the_wheel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_errors: bool
+) -> None:
+    # Hits and misses dense enough to be counted per minute; "cache errors" (a counter,
+    # not an error) in every chunk, and real cache errors only in one case.
+    lines = []
+    for i in range(40_000):
+        stamp = f"2024-01-15T10:{i // 2000:02d}:{i % 60:02d}.{i % 1000:03d}Z"
+        if i % 97 == 0:
+            lines.append(f"{stamp} INFO stats: cache errors: 0, cache hits 7, cache hit rate 1")
+        elif with_errors and i % 1999 == 0:
+            lines.append(f"{stamp} WARN Cache ERROR for user:{i % 7}: Timeout, using fallback")
+        else:
+            lines.append(
+                f"{stamp} DEBUG Cache {'HIT' if i % 3 else 'MISS'}: user:{i % 50} took 1ms"
+            )
+    log = tmp_path / "app.log"
+    log.write_text("\n".join(lines) + "\n")
+    fast = scan_logs([str(log)], chunk_size=256 << 10)
+    stdlib_only(monkeypatch)
+    slow = scan_logs([str(log)], chunk_size=256 << 10)
+    assert stable(slow) == stable(fast)
+    assert fast["counts"]["cache_error"] == (20 if with_errors else 0)  # (i = 0 is a stats line)
