@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -145,7 +146,19 @@ def cachediag_command(log: Path) -> list[str]:
     return [sys.executable, "-c", CLI_SNIPPET, "--json", str(log)]
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the children waited for so far, theirs included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# CPU seconds of each command `timed` ran, in order: on a shared machine the wall clock
+# of a two-process scan swings with the others' load, its CPU time much less.
+CPU_LOG: list[float] = []
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    cpu = children_cpu()
     started = time.perf_counter()
     run = subprocess.run(
         cmd,
@@ -156,6 +169,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
         env={**os.environ, **env} if env else None,
     )
     elapsed = time.perf_counter() - started
+    CPU_LOG.append(children_cpu() - cpu)
     if run.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({run.returncode}): {run.stderr.strip()}")
     return elapsed, run.stdout
@@ -201,10 +215,13 @@ def ref_command(package: Path, log: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def timed_rounds(
-    commands: list[tuple[str, list[str], dict[str, str] | None]], runs: int, show: Any
+    commands: list[tuple[str, list[str], dict[str, str] | None]],
+    runs: int,
+    show: Any,
+    cpu: dict[str, list[float]] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Each command once per run, the order rotating from run to run; `show(i, times)`
-    after each run."""
+    after each run. `cpu`, if given, gets each command's CPU seconds per run."""
     times: dict[str, list[float]] = {name: [] for name, _c, _e in commands}
     outputs: dict[str, str] = {}
     for i in range(runs):
@@ -212,8 +229,24 @@ def timed_rounds(
         for name, cmd, env in commands[k:] + commands[:k]:
             elapsed, outputs[name] = timed(cmd, env)
             times[name].append(elapsed)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(CPU_LOG[-1])
         show(i, times)
     return times, outputs
+
+
+def cpu_summary(cpu: dict[str, list[float]], ref: str | None = None) -> str:
+    """Median CPU seconds of each command and cachediag's ratio to grep's."""
+    med = {name: statistics.median(values) for name, values in cpu.items()}
+    names = {"grep": "grep pipeline", "ours": "cachediag", "ref": ref or "ref"}
+    parts = [f"{names.get(n, n)} {v:.2f} s" for n, v in med.items()]
+    ratios = [a / b for a, b in zip(cpu["ours"], cpu["grep"], strict=True)]
+    return (
+        "median CPU time (user + system, all processes): "
+        + ", ".join(parts)
+        + f"; ratio {med['ours'] / med['grep']:.2f} (median of the runs' "
+        f"{statistics.median(ratios):.2f})"
+    )
 
 
 def same_user_keys(grep_out: str, report_json: str) -> dict[str, int]:
@@ -283,15 +316,18 @@ def main() -> None:
             print(f"{args.ref}:  the same command from {package}")
         print(f"load average before: {load()}  (2-core machine, shared)")
 
+        cpu: dict[str, list[float]] = {}
+
         def show(i: int, times: dict[str, list[float]]) -> None:
             g, o = times["grep"][-1], times["ours"][-1]
             extra = f"   {args.ref} {times['ref'][-1]:.3f} s" if args.ref else ""
             print(
                 f"run {i + 1}: grep pipeline {g:.3f} s   cachediag logs --json {o:.3f} s   "
-                f"ratio {o / g:.2f}{extra}"
+                f"ratio {o / g:.2f}{extra}   (CPU: grep {cpu['grep'][-1]:.2f} s, "
+                f"cachediag {cpu['ours'][-1]:.2f} s)"
             )
 
-        times, outputs = timed_rounds(commands, args.runs, show)
+        times, outputs = timed_rounds(commands, args.runs, show, cpu)
         grep_times, ours_times = times["grep"], times["ours"]
         grep_out, ours_out = outputs["grep"], outputs["ours"]
         print(f"load average after:  {load()}")
@@ -317,6 +353,7 @@ def main() -> None:
             r = statistics.median(times["ref"])
             print(f"median {args.ref}: {r:.3f} s, ratio {r / g:.2f}")
             same_user_keys(grep_out, outputs["ref"])
+        print(cpu_summary(cpu, args.ref))
         rss = peak_rss_mb(ours_cmd)
         if rss is not None:
             print(f"cachediag peak RSS (largest process): {rss:.0f} MB")

@@ -30,7 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_logs import cachediag_command, generate, load, peak_rss_mb, same_user_keys, timed
+from bench_logs import (
+    CPU_LOG,
+    cachediag_command,
+    generate,
+    load,
+    peak_rss_mb,
+    same_user_keys,
+    timed,
+)
 
 ZGREP_PIPELINE = 'zgrep -i serialization {log} | grep -o "user:[0-9]*" | sort | uniq -c'
 
@@ -72,6 +80,7 @@ def main() -> None:
         print(f"cachediag: {' '.join(ours_cmd)}")
         print(f"load average before: {load()}  (2-core machine, shared)")
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         outputs: dict[str, str] = {}
         names = list(commands)
         for i in range(args.runs):
@@ -80,6 +89,7 @@ def main() -> None:
                 cmd, env = commands[name]
                 elapsed, outputs[name] = timed(cmd, env)
                 times[name].append(elapsed)
+                cpu[name].append(CPU_LOG[-1])
             z = times["zgrep pipeline"][-1]
             print(
                 f"run {i + 1}: "
@@ -99,6 +109,19 @@ def main() -> None:
             m = statistics.median(times[name])
             tail = "" if name.startswith("zgrep") else f", ratio {m / z:.2f} (target <= 1.5)"
             print(f"median {name}: {m:.2f} s{tail}")
+        zc = statistics.median(cpu["zgrep pipeline"])
+        print(
+            "median CPU time (user + system, all processes): "
+            + ", ".join(
+                f"{name} {statistics.median(cpu[name]):.2f} s"
+                + (
+                    ""
+                    if name.startswith("zgrep")
+                    else f" ({statistics.median(cpu[name]) / zc:.2f}x)"
+                )
+                for name in names
+            )
+        )
         rss = peak_rss_mb(ours_cmd)
         if rss is not None:
             print(f"cachediag peak RSS (largest process): {rss:.0f} MB")

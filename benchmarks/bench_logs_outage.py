@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_logs import (
     GREP_PIPELINE,
     cachediag_command,
+    cpu_summary,
     load,
     peak_rss_mb,
     ref_command,
@@ -112,16 +113,19 @@ def main() -> None:
             print(f"{args.ref}:  the same command from {package}")
         print(f"load average before: {load()}  (2-core machine, shared)")
 
+        cpu: dict[str, list[float]] = {}
+
         def show(i: int, times: dict[str, list[float]]) -> None:
             g, o = times["grep"][-1], times["ours"][-1]
             extra = f"   {args.ref} {times['ref'][-1]:.2f} s" if args.ref else ""
             print(
                 f"run {i + 1}: grep pipeline {g:.2f} s   cachediag logs --json {o:.2f} s "
                 f"({size / o / 1e6:.0f} MB/s, {o / lines * 1e6:.2f} µs a line)   "
-                f"ratio {o / g:.2f}{extra}"
+                f"ratio {o / g:.2f}{extra}   (CPU: grep {cpu['grep'][-1]:.2f} s, "
+                f"cachediag {cpu['ours'][-1]:.2f} s)"
             )
 
-        times, outputs = timed_rounds(commands, args.runs, show)
+        times, outputs = timed_rounds(commands, args.runs, show, cpu)
         ours, grep = times["ours"], times["grep"]
         ours_out, grep_out = outputs["ours"], outputs["grep"]
         print(f"load average after:  {load()}")
@@ -138,6 +142,7 @@ def main() -> None:
             r = statistics.median(times["ref"])
             print(f"median {args.ref}: {r:.2f} s, ratio {r / g:.2f}")
             same_user_keys(grep_out, outputs["ref"])
+        print(cpu_summary(cpu, args.ref))
         rss = peak_rss_mb(ours_cmd)
         if rss is not None:
             print(f"cachediag peak RSS (largest process): {rss:.0f} MB")

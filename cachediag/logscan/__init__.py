@@ -57,9 +57,10 @@ JSON document `cachediag.logs/v1` (keys are stable; new keys may be added, none 
                                   either side)
         without_fallback_nearby   the others
         near_lines, near_seconds  5, 5.0
-    engine         {"search": "libc-strstr"|"python", "gzip": "isal"|"zlib" (what
-                   inflates .gz files), "jobs" (processes), "ranges", "chunk_bytes"}
-                   how it ran
+    engine         {"search": "libc-strstr"|"python", "bulk": "stringzilla"|"stdlib"
+                   (what lowers chunks and counts hits and misses), "gzip":
+                   "isal"|"zlib" (what inflates .gz files), "jobs" (processes),
+                   "ranges", "chunk_bytes"} how it ran
 
 Timestamps: see `timestamps` (ISO 8601, `2024-01-15 10:23:45`, syslog `Jan 15 10:23:45`;
 a line without one inherits the last one seen). How it is fast: see `scanner`.

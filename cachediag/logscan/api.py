@@ -10,7 +10,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any, BinaryIO, cast
 
-from cachediag.logscan import fastfind
+from cachediag.logscan import fastfind, simd
 from cachediag.logscan.patterns import (
     BACKEND_ERROR_CATEGORIES,
     CATEGORIES,
@@ -113,6 +113,7 @@ def scan_logs(
         )
     engine = {
         "search": fastfind.backend(),
+        "bulk": simd.backend(),
         "gzip": gzip_backend(),
         "jobs": used_jobs,
         "ranges": ranges,

@@ -27,6 +27,7 @@ from itertools import accumulate, compress, filterfalse, islice, repeat
 from operator import add, attrgetter, itemgetter, sub
 from typing import TYPE_CHECKING
 
+from cachediag.logscan import simd
 from cachediag.logscan.fastfind import Haystack
 from cachediag.logscan.keys import key_at, key_spans
 from cachediag.logscan.linetime import close, line_ts, own_ts
@@ -196,7 +197,7 @@ class DenseChunk:
         self.cut = cut
         self.base = base
         self.segments = segments
-        lines = low[begin:cut].translate(_DIGITS_TO_0).split(_NL)
+        lines = simd.translate(low, _DIGITS_TO_0, begin, cut).split(_NL)
         self.newlines = len(lines) - 1
         if not lines[-1]:
             lines.pop()

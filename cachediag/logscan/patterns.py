@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cachediag.logscan import simd
+
 
 @dataclass(frozen=True, eq=False)  # compared by identity: they are singletons
 class Category:
@@ -187,6 +189,37 @@ def group_counts(found: list[bytes]) -> dict[bytes, int]:
     hits = letters.count(b"h")
     misses = letters.count(b"m")
     return {b"h": hits, b"m": misses, b"e": len(letters) - hits - misses}
+
+
+# BULK_COUNTER's groups as counts of literals: every match starts with "cache ", which
+# cannot overlap itself, so the regex's matches are exactly the occurrences of each
+# group's literal less those continued the way its lookahead refuses. By StringZilla those
+# are a few SIMD passes (0.3 ns a byte for all of them here) against 0.66 for the regex.
+_GROUP_LITERALS = (
+    (b"h", b"cache hit", (b"cache hits", b"cache hit rat")),
+    (b"m", b"cache miss", (b"cache misses", b"cache miss rat", b"cache miss, falling back")),
+    (b"e", b"cache error", (b"cache errors",)),
+)
+
+
+_COUNTED_GROUPS = frozenset(c.bulk_group for c in CATEGORIES if c.bulk_group)  # hit, miss
+
+
+def bulk_groups(low: bytes, start: int, end: int, detect: bool = True) -> dict[bytes, int]:
+    """`group_counts` of BULK_COUNTER's findall over low[start:end], the fastest way at hand
+    (by literal counts, without the detect-only groups unless `detect`)."""
+    if simd.backend() != "stringzilla":
+        return group_counts(BULK_COUNTER.findall(low, start, end))
+    count = simd.count
+    groups = {}
+    for group, literal, refused in _GROUP_LITERALS:
+        if not detect and group not in _COUNTED_GROUPS:
+            continue
+        n = count(low, literal, start, end)
+        if n:  # (each refused form starts with the literal: none where it is absent)
+            n -= sum(count(low, x, start, end) for x in refused)
+        groups[group] = n
+    return groups
 
 
 BY_NAME = {c.name: c for c in CATEGORIES}
