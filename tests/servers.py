@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -568,3 +569,57 @@ def fill_connections(port: int, count: int) -> list[socket.socket]:
         sock.recv(256)
         held.append(sock)
     return held
+
+
+# -- diagnose: an application's cache-aside loop, one request per step ----------------------
+
+
+class AppLoop:
+    """An application from its own thread: `step(client, i)` is its i-th request (a GET,
+    and on a miss the SET a cache-aside reader does), until stopped; paced by `pause_s`."""
+
+    def __init__(self, server: RedisServer, step: Any, pause_s: float = 0.0005) -> None:
+        self.client = server.client()
+        self.step = step
+        self.pause_s = pause_s
+        self.requests = 0
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.step(self.client, self.requests)
+                self.requests += 1
+                time.sleep(self.pause_s)
+        except Exception as exc:  # noqa: BLE001 - re-raised by __exit__ in the test's thread
+            self.error = exc
+
+    def __enter__(self) -> AppLoop:
+        self._thread.start()
+        time.sleep(0.05)  # the loop is running before anyone reads the counters
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        if self.error is not None:
+            raise self.error
+
+
+def cache_aside(client: Any, key: str, value: bytes = b"x" * 64, ttl: int | None = None) -> bool:
+    """GET `key`; on a miss SET it (with `ttl` seconds): True on a hit."""
+    if client.get(key) is not None:
+        return True
+    client.set(key, value, ex=ttl)
+    return False
+
+
+def reset_redis(server: RedisServer) -> None:
+    """A shared Redis back to empty, its counters zeroed and its limits off, between scenarios."""
+    client = server.client()
+    client.flushall()
+    client.config_set("maxmemory", "0")
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_resetstat()  # after FLUSHALL: the scenario starts with no flush counted
