@@ -623,3 +623,52 @@ def reset_redis(server: RedisServer) -> None:
     client.config_set("maxmemory", "0")
     client.config_set("maxmemory-policy", "noeviction")
     client.config_resetstat()  # after FLUSHALL: the scenario starts with no flush counted
+
+
+class DelayProxy:
+    """A TCP relay in front of a real server that holds each reply `delay_s` before passing
+    it on: a slow network path (the server itself answers at once, and logs no stall)."""
+
+    def __init__(self, port: int, delay_s: float) -> None:
+        self.target = port
+        self.delay_s = delay_s
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, self.delay_s), daemon=True
+            ).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, delay_s: float) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if delay_s:
+                    time.sleep(delay_s)
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> DelayProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -158,3 +158,12 @@ def parse_weights(data: dict[str, Any], source: str = "") -> Weights:
     if unnamed:
         raise UsageError(f"{where}: no [missing] entry for {', '.join(unnamed)}")
     return Weights(str(data.get("title", "diagnoses")), verdicts, symptoms, causes, missing, source)
+
+
+def with_params(weights: Weights, cause_id: str, **params: Any) -> Weights:
+    """The weights with some of a cause's params replaced (a flag given for this run)."""
+    from dataclasses import replace
+
+    spec = weights.causes[cause_id]
+    causes = {**weights.causes, cause_id: replace(spec, params={**spec.params, **params})}
+    return replace(weights, causes=causes)

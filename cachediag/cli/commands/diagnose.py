@@ -99,6 +99,16 @@ def diagnose(
             rich_help_panel=_APP,
         ),
     ] = None,
+    app_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--app-timeout",
+            metavar="MS",
+            min=0.001,
+            help="The application's cache timeout in milliseconds: judged against the p99.",
+            rich_help_panel=_APP,
+        ),
+    ] = None,
     facts_file: Annotated[
         Path | None,
         typer.Option(
@@ -136,12 +146,16 @@ def diagnose(
         from cachediag.cli.commands.check import _split_paths
         from cachediag.diagnose import sources
         from cachediag.diagnose.engine import diagnose as run_diagnosis
-        from cachediag.diagnose.weights import load_weights
+        from cachediag.diagnose.weights import load_weights, with_params
         from cachediag.render import diagnose as render
         from cachediag.render.json_text import to_json
 
         started = time.monotonic()
         loaded = load_weights(weights)
+        if app_timeout is not None:
+            loaded = with_params(
+                loaded, "timeouts.timeout-too-aggressive", app_timeout_ms=app_timeout
+            )
         if facts_file is not None:
             facts = sources.read_facts_file(facts_file)
             source = "facts file"
