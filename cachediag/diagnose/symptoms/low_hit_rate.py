@@ -417,3 +417,37 @@ def cold_cache(view: TargetView, params: Params) -> Findings:
 def _syncing(facts: Facts) -> bool:
     replication: dict[str, Any] = section(facts, "replication")
     return number(replication, "master_sync_in_progress") == 1
+
+
+@cause(
+    "low-hit-rate.unread-items",
+    evidence=("evicted_unfetched", "expired_unfetched", "items_read"),
+    kinds=("memcached",),
+)
+def unread_items(view: TargetView, params: Params) -> Findings:
+    """Memcached counts the items that left without one read: written for nobody."""
+    found = Findings()
+    evictions = view.counter("stats", "evictions") or 0
+    evicted_unread = view.counter("stats", "evicted_unfetched") or 0
+    expired_unread = view.counter("stats", "expired_unfetched") or 0
+    reclaimed = view.counter("stats", "reclaimed") or 0
+    share = float(params.get("unread_share", 0.5))
+    minimum = float(params.get("min_items", 100))
+    if evictions >= minimum and evicted_unread >= share * evictions:
+        found.saw(
+            "evicted_unfetched",
+            f"{_n(evicted_unread)} of {_n(evictions)} evicted items were never read "
+            "(evicted_unfetched): caching what nobody asks for",
+        )
+    gone = max(reclaimed, expired_unread)
+    if expired_unread >= minimum and expired_unread >= share * gone:
+        found.saw(
+            "expired_unfetched",
+            f"{_n(expired_unread)} items expired without one read (expired_unfetched)",
+        )
+    if not found.observed and (evictions >= minimum or gone >= minimum):
+        found.saw(
+            "items_read",
+            f"of the items gone, {_n(evicted_unread + expired_unread)} were never read",
+        )
+    return found
