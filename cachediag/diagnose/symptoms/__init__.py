@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cachediag.diagnose.symptoms import low_hit_rate as low_hit_rate
 from cachediag.diagnose.symptoms import memory as memory
+from cachediag.diagnose.symptoms import serialization as serialization
 from cachediag.diagnose.symptoms import timeouts as timeouts
 from cachediag.diagnose.symptoms.registry import CAUSES, causes_of
 from cachediag.diagnose.symptoms.registry import SYMPTOMS as _REGISTERED
