@@ -334,6 +334,7 @@ def _memory_limit(view: TargetView) -> tuple[float | None, float | None]:
         "evictions_since_start",
         "no_evictions_in_window",
         "no_evictions",
+        "evicted_unread",
     ),
     missing=("window", "commandstats"),
 )
@@ -364,6 +365,13 @@ def memory_pressure(view: TargetView, params: Params) -> Findings:
             "no_evictions_in_window",
             f"none evicted {churn.during} ({_n(lifetime)} since start)",
         )
+    unread = None if view.redis else view.counter("stats", "evicted_unfetched")
+    if unread and lifetime and unread >= 0.5 * lifetime:
+        found.saw(
+            "evicted_unread",
+            f"{_n(unread)} of the {_n(lifetime)} evicted items were never read: evicting them "
+            "cost no hits",
+        )
     used, limit = _memory_limit(view)
     if used is not None and limit:
         percent = 100 * used / limit
@@ -383,6 +391,7 @@ def memory_pressure(view: TargetView, params: Params) -> Findings:
         "hit_rate_climbing",
         "hit_rate_flat",
         "up_long",
+        "cache_has_filled",
     ),
     missing=("window",),
 )
@@ -400,6 +409,12 @@ def cold_cache(view: TargetView, params: Params) -> Findings:
         found.saw("up_long", f"up {human_seconds(uptime)}: not a fresh start")
     if _syncing(view.facts):
         found.saw("replica_full_sync", "a replica loading a full copy from its primary")
+    evicted = view.counter("stats", "evicted_keys" if view.redis else "evictions")
+    if evicted:
+        found.saw(
+            "cache_has_filled",
+            f"{_n(evicted)} entries evicted since start: the cache has filled, it is not cold",
+        )
     minimum = float(params.get("min_window_lookups", 20))
     if text := _climbing(view, churn, float(params.get("climbing_by", 0.2)), minimum):
         found.saw("hit_rate_climbing", text + ": the cache is filling")

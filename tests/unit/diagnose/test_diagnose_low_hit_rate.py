@@ -123,7 +123,7 @@ def test_cache_cleared(redis: RedisServer) -> None:
         if i % 220 == 219:
             client.flushdb()
 
-    result = low_hit_rate(run_app(redis, step))
+    result = low_hit_rate(run_app(redis, step, warmup_s=0.3))
     assert_only(result, "cache-cleared")
     cleared = result.causes[0]
     assert cleared.evidence_for[0].id == "flushes_in_window"
@@ -177,13 +177,13 @@ def test_cold_cache(redis: RedisServer) -> None:
 
 
 def test_two_causes_rank_above_the_rest(redis: RedisServer) -> None:
-    # Keys with the time in them, and a cache flushed every 400 requests.
+    # Keys with the time in them, and a cache flushed every 150 requests.
     def step(client: Any, i: int) -> None:
         cache_aside(client, f"user:{i % 50}:{time.time_ns() // 1_000_000}")
-        if i % 400 == 399:
+        if i % 150 == 149:
             client.flushdb()
 
-    result = low_hit_rate(run_app(redis, step))
+    result = low_hit_rate(run_app(redis, step, warmup_s=0.3))
     top = {c.id.split(".", 1)[1] for c in result.causes[:2]}
     assert top == {"nondeterministic-keys", "cache-cleared"}, verdicts(result)
     assert [c.verdict for c in result.causes[:2]] == ["likely", "likely"]
