@@ -17,6 +17,7 @@ from cachediag.diagnose.model import (
     Diagnosis,
     Evidence,
     Findings,
+    Gap,
     Missing,
     Signal,
     SymptomResult,
@@ -71,6 +72,7 @@ def diagnose(
                     asked=symptom is not None,
                     signal=signal,
                     causes=_ranked(causes),
+                    missing=[_missing(gap, weights) for gap in signal.gaps],
                 )
             )
     if symptom is None:
@@ -123,12 +125,7 @@ def _judge(reader: CauseReader, view: TargetView, weights: Weights) -> CauseResu
     findings = _read(reader, view, spec.params)
     weighed = [Evidence(o.id, o.text, spec.evidence.get(o.id, 0.0)) for o in findings.observed]
     score = round(sum(e.weight for e in weighed), 2)
-    missing = []
-    for gap in findings.missing:
-        what, how = weights.missing.get(gap.id, (gap.id, ""))
-        if gap.id == "error":
-            what, how = "the cause's reader failed", ""
-        missing.append(Missing(gap.id, f"{what}: {gap.detail}" if gap.detail else what, how))
+    missing = [_missing(gap, weights) for gap in findings.missing]
     return CauseResult(
         id=reader.id,
         title=spec.title,
@@ -140,6 +137,13 @@ def _judge(reader: CauseReader, view: TargetView, weights: Weights) -> CauseResu
         missing=missing,
         fix=spec.fix,
     )
+
+
+def _missing(gap: Gap, weights: Weights) -> Missing:
+    what, how = weights.missing.get(gap.id, (gap.id, ""))
+    if gap.id == "error":
+        what, how = "the cause's reader failed", ""
+    return Missing(gap.id, f"{what}: {gap.detail}" if gap.detail else what, how)
 
 
 def _ranked(causes: list[CauseResult]) -> list[CauseResult]:

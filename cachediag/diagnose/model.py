@@ -94,6 +94,11 @@ class Signal:
     present: bool | None
     summary: str
     severity: int = 0  # how bad, among present symptoms: most severe diagnosed first
+    gaps: list[Gap] = field(default_factory=list)  # evidence of the symptom itself not read
+
+    def lacks(self, missing_id: str, detail: str = "") -> Signal:
+        self.gaps.append(Gap(missing_id, detail))
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {"present": self.present, "summary": self.summary, "severity": self.severity}
@@ -109,6 +114,7 @@ class SymptomResult:
     asked: bool  # named on the command line, not found by its signal
     signal: Signal
     causes: list[CauseResult]
+    missing: list[Missing] = field(default_factory=list)  # the symptom's, beside its causes'
 
     @property
     def likely(self) -> list[CauseResult]:
@@ -123,6 +129,7 @@ class SymptomResult:
             "kind": self.kind,
             "asked": self.asked,
             "signal": self.signal.to_dict(),
+            "missing": [m.to_dict() for m in self.missing],
             "causes": [c.to_dict() for c in self.causes],
         }
 

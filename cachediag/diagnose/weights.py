@@ -15,6 +15,8 @@ from typing import Any
 from cachediag.errors import UsageError
 
 FILE_NAME = "diagnoses.toml"
+# The [missing] ids the symptoms' signals (not a cause) may name.
+SIGNAL_GAPS = frozenset({"metrics", "log", "down"})
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def parse_weights(data: dict[str, Any], source: str = "") -> Weights:
     for name, raw in _table(data.get("missing", {}), f"{where}: [missing]").items():
         entry = _table(raw, f"{where}: missing.{name}")
         missing[name] = (str(entry.get("what", name)), str(entry.get("how", "")))
-    unnamed = sorted({gap for reader in CAUSES.values() for gap in reader.missing} - set(missing))
+    named = {gap for reader in CAUSES.values() for gap in reader.missing} | SIGNAL_GAPS
+    unnamed = sorted(named - set(missing))
     if unnamed:
         raise UsageError(f"{where}: no [missing] entry for {', '.join(unnamed)}")
     return Weights(str(data.get("title", "diagnoses")), verdicts, symptoms, causes, missing, source)

@@ -62,6 +62,13 @@ def _missing_lines(cause: CauseResult) -> list[str]:
     return [safe_text(f"{m.what}: {m.how}" if m.how else m.what) for m in cause.missing]
 
 
+def _symptom_missing(symptom: SymptomResult) -> list[str]:
+    return [
+        safe_text(f"missing: {m.what}: {m.how}" if m.how else f"missing: {m.what}")
+        for m in symptom.missing
+    ]
+
+
 def _heading(symptom: SymptomResult) -> str:
     found = "" if symptom.asked else " (its signal is present)"
     return (
@@ -99,6 +106,8 @@ def render_table(diagnosis: Diagnosis, terminal: bool | None = None) -> str:
                 Text(cause.fix if cause.verdict in ("likely", "possible") else "", style="cyan"),
             )
         parts.append(table)
+        for line in _symptom_missing(symptom):
+            parts.append(Text(line, style="dim"))
     parts.append(Text(summary_line(diagnosis)))
     return render_to_string(*parts, terminal=terminal)
 
@@ -128,4 +137,7 @@ def render_markdown(diagnosis: Diagnosis) -> str:
                 f"| {evidence or 'no evidence either way'} | {missing} | {fix} |"
             )
         lines.append("")
+        lines += [f"{cell(line)}  " for line in _symptom_missing(symptom)]
+        if symptom.missing:
+            lines.append("")
     return "\n".join(lines)

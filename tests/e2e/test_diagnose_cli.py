@@ -13,7 +13,7 @@ from cachediag.schemas import schema_text
 
 
 def _ttl_app(client: Any, i: int) -> None:
-    cache_aside(client, f"user:{i % 5000}", ttl=1)
+    cache_aside(client, f"user:{i % 2000}", ttl=1)
 
 
 def test_diagnose_live_then_offline_on_the_saved_facts(
@@ -44,13 +44,17 @@ def test_diagnose_live_then_offline_on_the_saved_facts(
     (symptom,) = document["symptoms"]
     assert symptom["symptom"] == "low-hit-rate" and symptom["asked"] is True
     first = symptom["causes"][0]
+    evidence = [
+        (c["id"], c["score"], [e["text"] for e in c["evidence_for"]]) for c in symptom["causes"]
+    ]
     assert (first["id"], first["verdict"], first["rank"]) == (
         "low-hit-rate.ttl-too-short",
         "likely",
         1,
-    )
+    ), evidence
     assert "Solution 1A" in first["fix"]
-    assert document["summary"]["likely"] == 1 and document["summary"]["exit_code"] == 1
+    assert document["summary"]["likely"] == 1, evidence
+    assert document["summary"]["exit_code"] == 1
     assert "pw-LEAK-42" not in run.out + run.err + saved.read_text()
     offline = cachediag("diagnose", "low-hit-rate", "--facts", str(saved), "--json")
     assert offline.code == 1, offline.err
@@ -69,14 +73,32 @@ def test_diagnose_live_then_offline_on_the_saved_facts(
 
 
 def test_no_symptom_on_a_healthy_cache_finds_nothing_to_diagnose(
-    cachediag: Any, redis_factory: Any
+    cachediag: Any, redis_factory: Any, tmp_path: Path
 ) -> None:
+    from cachediag.diagnose.weights import default_path
+
+    # A loaded test machine can stall a loopback round trip past 10 ms: that is a real
+    # timeouts signal, not what this test is about, so its threshold is raised (as data).
+    weights = tmp_path / "diagnoses.toml"
+    text = default_path().read_text(encoding="utf-8")
+    raised = text.replace("params = { slow_us = 10000 }\n", "params = { slow_us = 10000000 }\n", 1)
+    assert raised != text
+    weights.write_text(raised, encoding="utf-8")
     server = redis_factory("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
     with AppLoop(server, lambda c, i: cache_aside(c, f"user:{i % 20}")):
-        run = cachediag("diagnose", "--redis", server.url, "--window", "0.5", "--json")
+        run = cachediag(
+            "diagnose",
+            "--redis",
+            server.url,
+            "--window",
+            "0.5",
+            "--json",
+            "--weights",
+            str(weights),
+        )
     assert run.code == 0, run.out
     assert run.json()["symptoms"] == []
-    text = cachediag("diagnose", "--redis", server.url, "--window", "0")
+    text = cachediag("diagnose", "--redis", server.url, "--window", "0", "--weights", str(weights))
     assert text.code == 0 and "no symptom's signal is present: nothing to diagnose" in text.out
 
 

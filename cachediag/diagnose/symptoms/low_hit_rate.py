@@ -28,9 +28,10 @@ def _n(value: float) -> str:
 
 @symptom("low-hit-rate")
 def signal(view: TargetView, params: Params) -> Signal:
-    if not view.readable:
-        return Signal(None, "no readings from this target")
     below = float(params.get("below", 0.3))
+    app_rate, app_text = _app_hit_rate(view)
+    if not view.readable:
+        return _from_app(Signal(None, "no readings from this target"), app_rate, app_text, below)
     thresholds = {
         "warn_below": below,
         "fail_below": below,
@@ -40,8 +41,33 @@ def signal(view: TargetView, params: Params) -> Signal:
     outcome = hit_rate(view.facts, thresholds)
     rate = outcome.observed.get("hit_rate")
     if outcome.status in ("skip", "error") or not isinstance(rate, (int, float)):
-        return Signal(None, outcome.summary)
-    return Signal(rate < below, outcome.summary, 1 if rate < below / 2 else 0)
+        return _from_app(Signal(None, outcome.summary), app_rate, app_text, below)
+    found = Signal(rate < below, outcome.summary, 1 if rate < below / 2 else 0)
+    if app_text:
+        found.summary += f"; {app_text}"
+    elif app_rate is None:
+        found.lacks("metrics", "the application's own hit rate")
+    return found
+
+
+def _app_hit_rate(view: TargetView) -> tuple[float | None, str]:
+    """The application's hit rate from its metrics endpoint, and how it reads."""
+    from cachediag.checks.rules.app import metrics
+
+    if not (view.app or {}).get("metrics"):
+        return None, ""
+    outcome = metrics(view.app or {}, {})
+    rate = outcome.observed.get("hit_rate")
+    if not isinstance(rate, (int, float)):
+        return None, f"the application's metrics: {outcome.summary}"
+    return float(rate), f"the application's metrics: {outcome.summary}"
+
+
+def _from_app(found: Signal, rate: float | None, text: str, below: float) -> Signal:
+    """Without the server's rate, the application's own decides (a Memcached, a fresh start)."""
+    if rate is None:
+        return found.lacks("metrics", "the application's own hit rate") if not text else found
+    return Signal(rate < below, f"{found.summary}; {text}", 1 if rate < below / 2 else 0)
 
 
 # -- shared observations ----------------------------------------------------------------------
@@ -108,6 +134,7 @@ def _writes(churn: Churn, found: Findings) -> float | None:
         "few_writes",
         "sample_keys_nondeterministic",
         "hit_rate_climbing",
+        "written_keys_expire",
     ),
     missing=("window", "commandstats"),
 )
@@ -140,6 +167,13 @@ def keys_not_reused(view: TargetView, params: Params) -> Findings:
                     f"{_n(writes)} writes {churn.during} but the keyspace changed by {kept:+,.0f}: "
                     "written keys do not stay",
                 )
+    expired = churn.expired
+    if writes and expired and expired >= float(params.get("expired_share", 0.3)) * writes:
+        found.saw(
+            "written_keys_expire",
+            f"{_n(expired)} keys expired against {_n(writes)} writes {churn.during}: the "
+            "written keys are read again, after they expired",
+        )
     if text := _is_nondeterministic(view, params):
         found.saw("sample_keys_nondeterministic", text + ": the keys are non-deterministic")
     if text := _climbing(view, churn, 0.2, minimum):

@@ -115,11 +115,16 @@ def signal(view: TargetView, params: Params) -> Signal:
     if logged:
         found.append(f"{plural(logged, 'serialization error')} in the application's log")
     if found:
-        return Signal(True, "; ".join(found), 1 if corrupt or logged else 0)
-    entries = sum(ns.valid for ns in namespaces.values())
-    return Signal(
-        False, f"{plural(entries, 'sampled cache-kit entry', 'sampled cache-kit entries')} decode"
-    )
+        result = Signal(True, "; ".join(found), 1 if corrupt or logged else 0)
+    else:
+        entries = sum(ns.valid for ns in namespaces.values())
+        result = Signal(
+            False,
+            f"{plural(entries, 'sampled cache-kit entry', 'sampled cache-kit entries')} decode",
+        )
+    if logged is None:
+        result.lacks("log", "the serialization errors the application logged")
+    return result
 
 
 def _example(keys: list[str]) -> str:

@@ -77,9 +77,14 @@ def signal(view: TargetView, params: Params) -> Signal:
     if listen_disabled:
         found.append(f"the connection limit was hit {plural(listen_disabled, 'time')}")
     if found:
-        return Signal(True, "; ".join(found))
-    p99 = f"round trips p99 {human_us(trips['p99_us'])}" if trips else "no round trips timed"
-    return Signal(False, f"{p99}, no connection rejected in the window, no timeouts logged")
+        result = Signal(True, "; ".join(found))
+    else:
+        p99 = f"round trips p99 {human_us(trips['p99_us'])}" if trips else "no round trips timed"
+        logs = ", no timeouts logged" if view.log_scan is not None else ""
+        result = Signal(False, f"{p99}, no connection rejected in the window{logs}")
+    if view.log_scan is None:
+        result.lacks("log", "the timeouts and pool-exhausted errors the application saw")
+    return result
 
 
 @cause(
