@@ -143,7 +143,7 @@ def _missing(gap: Gap, weights: Weights) -> Missing:
     what, how = weights.missing.get(gap.id, (gap.id, ""))
     if gap.id == "error":
         what, how = "the cause's reader failed", ""
-    return Missing(gap.id, f"{what}: {gap.detail}" if gap.detail else what, how)
+    return Missing(gap.id, f"{what} ({gap.detail})" if gap.detail else what, how)
 
 
 def _ranked(causes: list[CauseResult]) -> list[CauseResult]:

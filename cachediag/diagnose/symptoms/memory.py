@@ -222,7 +222,8 @@ def no_eviction(view: TargetView, params: Params) -> Findings:
         return found
     verdict = policy_that_cannot_evict(view.facts, policy) if policy else None
     if verdict is not None and verdict.status == "fail":
-        found.saw("policy_cannot_evict", verdict.summary)
+        # Its first clause: the refusals it goes on to count are their own evidence.
+        found.saw("policy_cannot_evict", verdict.summary.split("; ")[0])
     elif policy:
         found.saw("evicting_policy", f"maxmemory {human_bytes(limit)} with {policy}")
     return found
@@ -356,10 +357,8 @@ def application_leak(view: TargetView, params: Params) -> Findings:
             "the data grows",
         )
     else:
-        found.saw(
-            "memory_flat",
-            f"used memory {rise:+,.0f} bytes {churn.during}",
-        )
+        sign = "+" if rise >= 0 else "-"
+        found.saw("memory_flat", f"used memory {sign}{human_bytes(abs(rise))} {churn.during}")
     return found
 
 

@@ -106,7 +106,10 @@ def signal(view: TargetView, params: Params) -> Signal:
     foreign = sum(len(keys) for ns in namespaces.values() for keys in ns.foreign.values())
     mixed_versions = [name for name, ns in namespaces.items() if len(ns.versions) > 1]
     if corrupt:
-        found.append(f"{plural(corrupt, 'sampled entry', 'sampled entries')} that do not decode")
+        verb = "does" if corrupt == 1 else "do"
+        found.append(
+            f"{plural(corrupt, 'sampled entry', 'sampled entries')} that {verb} not decode"
+        )
     if foreign:
         found.append(f"{plural(foreign, 'value')} of another serializer among cache-kit entries")
     if mixed_versions:
@@ -207,7 +210,7 @@ def unsupported_types(view: TargetView, params: Params) -> Findings:
     broken = {name: ns.broken_payloads for name, ns in namespaces.items() if ns.broken_payloads}
     decoded = sum(ns.decoded for ns in namespaces.values())
     if not layouts:
-        found.lacks("entities", "only headers are read without one")
+        found.lacks("entities", "without one only the headers are read, not the payloads")
     elif broken:
         entries = next(iter(broken.values()))
         key, reason = entries[0]
