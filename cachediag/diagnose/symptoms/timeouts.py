@@ -182,6 +182,7 @@ def backend_saturated(view: TargetView, params: Params) -> Findings:
         "stalls_while_measured",
         "recent_slow_commands",
         "slow_fork",
+        "big_keys",
         "conn_yields",
         "no_stalls",
     ),
@@ -223,6 +224,12 @@ def server_stalls(view: TargetView, params: Params) -> Findings:
     fork_us = number(section(view.facts, "persistence"), "latest_fork_usec")
     if fork_us and fork_us >= float(params.get("fork_us", 100_000)):
         found.saw("slow_fork", f"the last fork (RDB/AOF) stopped Redis for {human_us(fork_us)}")
+    if big := _big_collections(view, int(params.get("big_elements", 10_000))):
+        found.saw(
+            "big_keys",
+            f"big collections in the sample: {big}: a command that reads one whole "
+            "(HGETALL, SMEMBERS, LRANGE 0 -1) blocks every client while it runs",
+        )
     slowlog = stalls.get("slowlog") or {}
     if slowlog.get("error"):
         found.lacks("slowlog", str(slowlog["error"]))
@@ -238,6 +245,21 @@ def server_stalls(view: TargetView, params: Params) -> Findings:
             else "no slow command in SLOWLOG",
         )
     return found
+
+
+def _big_collections(view: TargetView, elements: int) -> str:
+    """ "myhash (hash, 250,000 elements)" for the sampled collections of at least `elements`."""
+    big = sorted(
+        (
+            (int(item["length"]), str(item.get("key", "")), str(item.get("type", "")))
+            for item in view.sample_keys
+            if item.get("type") not in (None, "string")
+            and isinstance(item.get("length"), int)
+            and item["length"] >= elements
+        ),
+        reverse=True,
+    )
+    return ", ".join(f"{key} ({kind}, {n:,} elements)" for n, key, kind in big[:3])
 
 
 @cause(
@@ -284,6 +306,7 @@ def pool_exhausted(view: TargetView, params: Params) -> Findings:
     "timeouts.network",
     evidence=(
         "connect_timed_out",
+        "slow_connect",
         "slow_round_trips_not_server",
         "retransmits",
         "packet_drops",
@@ -313,6 +336,12 @@ def network(view: TargetView, params: Params) -> Findings:
                 "while measuring",
             )
         connect_us = (view.facts.get("connect") or {}).get("tcp_us")
+        if isinstance(connect_us, (int, float)) and connect_us >= slow_us:
+            found.saw(
+                "slow_connect",
+                f"TCP connect took {human_us(connect_us)} against a fastest round trip of "
+                f"{human_us(trips['min_us'])}: the path (or the server's accept queue) is slow",
+            )
         fast_us = float(params.get("fast_us", 1000))
         if trips["p99_us"] < fast_us and (connect_us or 0) < fast_us:
             found.saw(

@@ -92,7 +92,7 @@ def test_application_leak(redis: RedisServer) -> None:
         # A script with the id in its body: every call caches one more script, forever.
         pipe = client.pipeline(transaction=False)
         for j in range(50):
-            pipe.eval(f"return '{i}-{j}-{'x' * 200}'", 0)
+            pipe.eval(f"return '{i}-{j}-{'x' * 2000}'", 0)
         pipe.execute()
 
     with AppLoop(redis, step):
