@@ -128,3 +128,6 @@ def test_bad_input_is_one_sentence_and_exit_2(cachediag: Any, tmp_path: Path) ->
     run = cachediag("diagnose", "--facts", str(other), "--weights", str(weights))
     assert run.code == 2 and "unknown cause 'low-hit-rate.gremlins'" in run.err
     assert cachediag("diagnose", "sadness").code == 2
+    both = cachediag("diagnose", "--facts", str(other), "--redis", "127.0.0.1:1", "--log", "x")
+    assert both.code == 2
+    assert "--redis, --log would only be read by a live run" in both.err

@@ -12,6 +12,7 @@ import typer
 from cachediag.cli.common import cli_errors, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
+from cachediag.errors import CachediagError
 
 _APP = "Application"
 _OFFLINE = "Offline"
@@ -157,6 +158,23 @@ def diagnose(
                 loaded, "timeouts.timeout-too-aggressive", app_timeout_ms=app_timeout
             )
         if facts_file is not None:
+            live_only = [
+                flag
+                for flag, given in (
+                    ("--redis", common.redis),
+                    ("--memcached", common.memcached),
+                    ("--log", log),
+                    ("--metrics-url", metrics_url),
+                    ("--health-url", health_url),
+                    ("--save-facts", save_facts),
+                )
+                if given
+            ]
+            if live_only:
+                raise CachediagError(
+                    f"--facts diagnoses a saved facts document; {', '.join(live_only)} "
+                    "would only be read by a live run"
+                )
             facts = sources.read_facts_file(facts_file)
             source = "facts file"
         else:

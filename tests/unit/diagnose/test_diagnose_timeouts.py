@@ -29,8 +29,18 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server.stop()
 
 
-def timeouts(facts: dict[str, Any], app_timeout_ms: float | None = None) -> Any:
+def timeouts(
+    facts: dict[str, Any], app_timeout_ms: float | None = None, steady: bool = False
+) -> Any:
+    """The timeouts diagnosis; `steady`: a scenario that does not vary the path's latency.
+
+    A loaded test machine stalls loopback round trips past 10 ms now and then: real slow
+    round trips, but not what such a scenario is about, so their threshold is raised for
+    it (a param of the weights: data).
+    """
     weights = load_weights()
+    if steady:
+        weights = with_params(weights, "timeouts.network", slow_us=10**9)
     if app_timeout_ms is not None:
         weights = with_params(
             weights, "timeouts.timeout-too-aggressive", app_timeout_ms=app_timeout_ms
@@ -39,7 +49,7 @@ def timeouts(facts: dict[str, Any], app_timeout_ms: float | None = None) -> Any:
 
 
 def test_backend_down() -> None:
-    result = timeouts(live(redis=(f"redis://127.0.0.1:{free_port()}",)))
+    result = timeouts(live(redis=(f"redis://127.0.0.1:{free_port()}",)), steady=True)
     assert result.signal.present is True
     assert_first(result, "backend-down")
     assert "refused" in result.causes[0].evidence_for[0].text
@@ -49,7 +59,7 @@ def test_backend_saturated(redis_factory: Any) -> None:
     server = redis_factory("--maxclients", "20")
     hog = ConnectionHog(server.port, REDIS_MAXCLIENTS_REFUSAL)
     try:
-        result = timeouts(live(redis=(server.url,)))
+        result = timeouts(live(redis=(server.url,)), steady=True)
     finally:
         hog.close()
     assert_first(result, "backend-saturated")
@@ -79,7 +89,7 @@ def test_pool_exhausted_from_the_applications_log(healthy: RedisServer, tmp_path
             for i in range(12)
         )
     )
-    result = timeouts(live(redis=(healthy.url,), logs=(log,)))
+    result = timeouts(live(redis=(healthy.url,), logs=(log,)), steady=True)
     assert result.signal.present is True
     assert_first(result, "pool-exhausted")
     pool = result.causes[0]
@@ -88,7 +98,7 @@ def test_pool_exhausted_from_the_applications_log(healthy: RedisServer, tmp_path
 
 
 def test_without_a_log_the_pool_is_unknown_and_the_flag_is_named(healthy: RedisServer) -> None:
-    result = timeouts(live(redis=(healthy.url,)))
+    result = timeouts(live(redis=(healthy.url,)), steady=True)
     pool = next(c for c in result.causes if c.id == "timeouts.pool-exhausted")
     assert pool.verdict == "unknown"
     assert [(m.id, m.how) for m in pool.missing] == [("log", "--log FILE")]
@@ -104,11 +114,11 @@ def test_slow_network_path(healthy: RedisServer) -> None:
 def test_timeout_too_aggressive(healthy: RedisServer) -> None:
     # A loopback Redis answers in tens of µs: a 0.02 ms timeout is below its round trips.
     facts = live(redis=(healthy.url,))
-    without = timeouts(facts)
+    without = timeouts(facts, steady=True)
     tight = next(c for c in without.causes if c.id == "timeouts.timeout-too-aggressive")
     assert tight.verdict == "unknown"
     assert [m.how for m in tight.missing] == ["--app-timeout MS"]
-    result = timeouts(facts, app_timeout_ms=0.02)
+    result = timeouts(facts, app_timeout_ms=0.02, steady=True)
     assert_first(result, "timeout-too-aggressive")
 
 
