@@ -69,9 +69,13 @@ def signal(view: TargetView, params: Params) -> Signal:
         found.append(f"round trips p99 {human_us(trips['p99_us'])}")
     logged = _log_lines(view, "timeout", "pool_exhausted", "backend_unavailable") or {}
     if logged:
+        labels = {
+            "timeout": "timeout",
+            "pool_exhausted": "pool-exhausted line",
+            "backend_unavailable": "backend-unavailable line",
+        }
         found.append(
-            "the application logged "
-            + ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in logged.items())
+            "the application logged " + ", ".join(plural(n, labels[c]) for c, n in logged.items())
         )
     listen_disabled = view.counter("stats", "listen_disabled_num") if not view.redis else None
     if listen_disabled:
@@ -180,6 +184,7 @@ def backend_saturated(view: TargetView, params: Params) -> Findings:
     "timeouts.server-stalls",
     evidence=(
         "stalls_while_measured",
+        "stalls_slowed_round_trips",
         "recent_slow_commands",
         "slow_fork",
         "big_keys",
@@ -212,6 +217,13 @@ def server_stalls(view: TargetView, params: Params) -> Findings:
     during = stall_view.during_measurement(view.facts, slow_us)
     if clause := stall_view.stall_clause(during):
         found.saw("stalls_while_measured", f"Redis was busy while cachediag measured: {clause}")
+        if p99 is not None and p99 >= slow_us:
+            found.saw(
+                "stalls_slowed_round_trips",
+                f"round trips p99 {human_us(p99)}, fastest "
+                f"{human_us(trips['min_us'] if trips else 0)}: the slow ones waited behind "
+                "those commands",
+            )
     else:
         recent = stall_view.recent(view.facts, slow_us, float(params.get("recent_s", 300)))
         parts = []
@@ -374,7 +386,7 @@ def network(view: TargetView, params: Params) -> Findings:
 
 @cause(
     "timeouts.timeout-too-aggressive",
-    evidence=("p99_near_timeout", "timeout_log_lines", "p99_far_below"),
+    evidence=("p99_near_timeout", "timeout_log_lines", "p99_far_below", "slow_from_stalls"),
     missing=("app_timeout",),
 )
 def timeout_too_aggressive(view: TargetView, params: Params) -> Findings:
@@ -400,6 +412,13 @@ def timeout_too_aggressive(view: TargetView, params: Params) -> Findings:
             f"round trips p99 {human_us(trips['p99_us'])} (max {human_us(worst)}) against the "
             f"application's {human_us(timeout_us)} timeout",
         )
+        during = stall_view.during_measurement(view.facts, SLOW_US) if view.redis else None
+        if during and (clause := stall_view.stall_clause(during)):
+            found.saw(
+                "slow_from_stalls",
+                f"those round trips waited behind Redis' own stalls ({clause}): fix them before "
+                "raising the timeout",
+            )
     elif trips["p99_us"] < float(params.get("far_share", 0.1)) * timeout_us:
         found.saw(
             "p99_far_below",
