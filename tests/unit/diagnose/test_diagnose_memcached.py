@@ -4,7 +4,6 @@ slab calcification, connection yields, items refused for their size."""
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
 from diagnose_helpers import assert_first, live, symptom_of
@@ -35,17 +34,16 @@ def test_items_evicted_unread(memcached_factory: Any) -> None:
 
 
 def test_slab_calcification(memcached_factory: Any) -> None:
-    # A few 400-byte items take one page of their class; 60-byte items with a 1 s TTL take
-    # the rest; once they expire (and the crawler frees their chunks), the 400-byte items
-    # evict in their one page while the small class sits on free chunks (no automove).
+    # A few 400-byte items take one page of their class; 60-byte items take the rest of
+    # the memory, then are deleted (a namespace dropped): their class holds free chunks
+    # it keeps (no automove), while the 400-byte items evict in their one page.
     server = memcached_factory("-m", "8", "-o", "slab_automove=0")
     client = server.client()
     client.set_many({f"big:{i}": b"B" * 400 for i in range(5)}, expire=3600)
     for start in range(0, 80_000, 5000):
-        client.set_many({f"small:{i}": b"s" * 60 for i in range(start, start + 5000)}, expire=1)
-    time.sleep(1.5)
-    _raw(server.port, b"lru_crawler crawl all\r\n", until=b"\r\n")
-    time.sleep(1.0)  # the crawl reclaims the expired small items
+        client.set_many({f"small:{i}": b"s" * 60 for i in range(start, start + 5000)})
+    for start in range(0, 80_000, 5000):
+        client.delete_many([f"small:{i}" for i in range(start, start + 5000)])
     client.set_many({f"big:{i}": b"B" * 400 for i in range(5, 6000)}, expire=3600)
     result = symptom_of(live(memcached=(server.address,)), "memory")
     assert_first(result, "slab-calcification")
