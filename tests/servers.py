@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -782,3 +783,106 @@ def start_guide_scenario(workdir: Path) -> GuideScenario:
         redis.stop()
         memcached.stop()
         raise
+
+
+# -- diagnose: an application's cache-aside loop, one request per step ----------------------
+
+
+class AppLoop:
+    """An application from its own thread: `step(client, i)` is its i-th request (a GET,
+    and on a miss the SET a cache-aside reader does), until stopped; paced by `pause_s`."""
+
+    def __init__(self, server: RedisServer, step: Any, pause_s: float = 0.0005) -> None:
+        self.client = server.client()
+        self.step = step
+        self.pause_s = pause_s
+        self.requests = 0
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.step(self.client, self.requests)
+                self.requests += 1
+                time.sleep(self.pause_s)
+        except Exception as exc:  # noqa: BLE001 - re-raised by __exit__ in the test's thread
+            self.error = exc
+
+    def __enter__(self) -> AppLoop:
+        self._thread.start()
+        time.sleep(0.05)  # the loop is running before anyone reads the counters
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        if self.error is not None:
+            raise self.error
+
+
+def cache_aside(client: Any, key: str, value: bytes = b"x" * 64, ttl: int | None = None) -> bool:
+    """GET `key`; on a miss SET it (with `ttl` seconds): True on a hit."""
+    if client.get(key) is not None:
+        return True
+    client.set(key, value, ex=ttl)
+    return False
+
+
+def reset_redis(server: RedisServer) -> None:
+    """A shared Redis back to empty, its counters zeroed and its limits off, between scenarios."""
+    client = server.client()
+    client.flushall()
+    client.config_set("maxmemory", "0")
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_resetstat()  # after FLUSHALL: the scenario starts with no flush counted
+
+
+class DelayProxy:
+    """A TCP relay in front of a real server that holds each reply `delay_s` before passing
+    it on: a slow network path (the server itself answers at once, and logs no stall)."""
+
+    def __init__(self, port: int, delay_s: float) -> None:
+        self.target = port
+        self.delay_s = delay_s
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, self.delay_s), daemon=True
+            ).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, delay_s: float) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if delay_s:
+                    time.sleep(delay_s)
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> DelayProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gather": ("cachediag.cli.commands.gather", "gather"),
     "verify": ("cachediag.cli.commands.verify", "verify"),
     "demo": ("cachediag.cli.commands.demo", "demo"),
+    "diagnose": ("cachediag.cli.commands.diagnose", "diagnose"),
 }
 
 # On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h

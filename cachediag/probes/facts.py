@@ -142,9 +142,15 @@ class LookupsFacts(TypedDict):
     exact: bool  # false: SCAN TYPE also looked keys up, uncounted
 
 
-class WindowReading(TypedDict):
+class _WindowReadingAlways(TypedDict):
     stats: InfoSection
     commandstats: InfoSection
+
+
+class WindowReading(_WindowReadingAlways, total=False):
+    # Added within v1: growth of keys and memory over the window (diagnose).
+    keyspace: InfoSection
+    memory: InfoSection
 
 
 class WindowFacts(TypedDict):

@@ -12,8 +12,9 @@ Facts (all JSON-serializable):
   sample:  keys [{key, type, ttl_ms, memory, length, head_hex}], complete, max_keys,
            memory_available, memory_reason, error, own_lookups,
            lookups_added {hits, misses, exact}
-  window:  (with window > 0) requested_s, seconds, first {stats, commandstats}, error:
-           an INFO reading taken `seconds` before `info`, so rates are "now", not since boot
+  window:  (with window > 0) requested_s, seconds, first {stats, commandstats, keyspace,
+           memory}, error: an INFO reading taken `seconds` before `info`, so rates are
+           "now", not since boot (keyspace and memory: growth over the window, for diagnose)
   stalls:  SLOWLOG and LATENCY LATEST, masked (see probes/stalls.py), measured_s
   errors:  {step: message} for steps that failed while the server was up
 """
@@ -151,7 +152,14 @@ def _first_reading(client: RedisClient, window: float) -> dict[str, Any]:
     the wait until `window` seconds have passed since this reading."""
     commands: list[tuple[str, ...]] = list(stalls.BEFORE_COMMANDS)
     if window > 0:
-        commands += [("INFO", "stats"), ("INFO", "commandstats")]
+        # keyspace and memory too: whether keys and memory grow over the window (diagnose's
+        # "unbounded growth" and "where do written keys go"), for two more short sections.
+        commands += [
+            ("INFO", "stats"),
+            ("INFO", "commandstats"),
+            ("INFO", "keyspace"),
+            ("INFO", "memory"),
+        ]
     started = time.monotonic()
     replies = client.pipeline(commands)
     first: dict[str, Any] = {
@@ -170,6 +178,8 @@ def _first_reading(client: RedisClient, window: float) -> dict[str, Any]:
             first["reading"] = {
                 "stats": reading.get("stats") or {},
                 "commandstats": reading.get("commandstats") or {},
+                "keyspace": reading.get("keyspace") or {},
+                "memory": reading.get("memory") or {},
             }
         except ProbeError as error:
             first["error"] = error.message

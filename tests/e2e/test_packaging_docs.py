@@ -24,6 +24,7 @@ def test_wheel_ships_the_checklist(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("cachediag-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "cachediag/checklists/production.toml" in names
+    assert "cachediag/checklists/diagnoses.toml" in names  # diagnose's causes and weights
     assert "cachediag/cli/app.py" in names
     assert "cachediag/schemas/check-v1.json" in names
     from cachediag.schemas import FILES
