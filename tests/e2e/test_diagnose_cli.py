@@ -131,3 +131,39 @@ def test_bad_input_is_one_sentence_and_exit_2(cachediag: Any, tmp_path: Path) ->
     both = cachediag("diagnose", "--facts", str(other), "--redis", "127.0.0.1:1", "--log", "x")
     assert both.code == 2
     assert "--redis, --log would only be read by a live run" in both.err
+
+
+def test_diagnose_from_a_gather_bundle_ranks_as_live(
+    cachediag: Any, redis_factory: Any, tmp_path: Path
+) -> None:
+    """The bundle a reporter attaches is diagnosed offline with the ranking a live run
+    gives: gather's facts are check's facts, window included."""
+    import time
+
+    server = redis_factory(password="pw-LEAK-43")
+    with AppLoop(server, _ttl_app):
+        time.sleep(1.2)  # expiries keep pace with writes
+        live = cachediag(
+            "diagnose", "low-hit-rate", "--redis", server.url, "--window", "0.6", "--json"
+        )
+        gathered = cachediag("gather", "--redis", server.url, "-o", str(tmp_path), "--json")
+    assert live.code == 1, live.err
+    assert gathered.code in (0, 1), gathered.err
+    (bundle,) = tmp_path.glob("cachediag-*.tar.gz")
+    offline = cachediag("diagnose", "low-hit-rate", "--from", str(bundle), "--json")
+    assert offline.code == 1, offline.err
+    document = offline.json()
+    assert document["source"] == "bundle"
+
+    def ranked(doc: dict[str, Any]) -> list[tuple[str, str]]:
+        causes = doc["symptoms"][0]["causes"]
+        return [(c["id"], c["verdict"]) for c in causes if c["verdict"] == "likely"]
+
+    assert ranked(document) == ranked(live.json()) == [("low-hit-rate.ttl-too-short", "likely")]
+    assert "pw-LEAK-43" not in offline.out + offline.err
+    both = cachediag("diagnose", "--from", str(bundle), "--facts", str(bundle))
+    assert both.code == 2 and "give one" in both.err
+    live_flag = cachediag("diagnose", "--from", str(bundle), "--redis", server.url)
+    assert live_flag.code == 2 and "--from diagnoses saved facts" in live_flag.err
+    not_bundle = cachediag("diagnose", "--from", str(tmp_path / "nope.tar.gz"))
+    assert not_bundle.code == 2 and "Traceback" not in not_bundle.err

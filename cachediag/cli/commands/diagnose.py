@@ -120,6 +120,16 @@ def diagnose(
             rich_help_panel=_OFFLINE,
         ),
     ] = None,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Diagnose the facts in a `cachediag gather` bundle (.tar.gz or its folder) "
+            "instead of probing: offline, same result.",
+            rich_help_panel=_OFFLINE,
+        ),
+    ] = None,
     save_facts: Annotated[
         str | None,
         typer.Option(
@@ -157,7 +167,10 @@ def diagnose(
             loaded = with_params(
                 loaded, "timeouts.timeout-too-aggressive", app_timeout_ms=app_timeout
             )
-        if facts_file is not None:
+        offline = "--from" if from_bundle is not None else "--facts"
+        if facts_file is not None and from_bundle is not None:
+            raise CachediagError("--facts and --from are two offline sources: give one")
+        if facts_file is not None or from_bundle is not None:
             live_only = [
                 flag
                 for flag, given in (
@@ -172,11 +185,18 @@ def diagnose(
             ]
             if live_only:
                 raise CachediagError(
-                    f"--facts diagnoses a saved facts document; {', '.join(live_only)} "
+                    f"{offline} diagnoses saved facts; {', '.join(live_only)} "
                     "would only be read by a live run"
                 )
-            facts = sources.read_facts_file(facts_file)
-            source = "facts file"
+            if from_bundle is not None:
+                from cachediag.bundle.read import load_facts
+
+                facts = sources.check_facts(load_facts(from_bundle), from_bundle)
+                source = "bundle"
+            else:
+                assert facts_file is not None
+                facts = sources.read_facts_file(facts_file)
+                source = "facts file"
         else:
             from cachediag.probes.app import sources_from
 
