@@ -45,6 +45,7 @@ def check_command(redis_url: str, memcached_url: str) -> list[str]:
     return [
         sys.executable, "-m", "cachediag", "check",
         "--redis", redis_url, "--memcached", memcached_url, "--log", "-", "--skip", CHECK_SKIP,
+        "--sample-keys", str(scenarios.SAMPLE_KEYS),
     ]  # fmt: skip
 
 

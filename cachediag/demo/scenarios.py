@@ -75,6 +75,11 @@ def product_entry(product_id: int, name_bytes: int = 40) -> bytes:
     )
 
 
+# Keys `check` samples on the demo's Redis. It holds about 2,000 keys, of which three are
+# corrupt: check's default sample (1,000 keys, in SCAN's hash order) misses all three in
+# about one run of eight; a sample as big as the keyspace finds them every time.
+SAMPLE_KEYS = 5000
+
 # The corrupt ones of Issue 4: what `redis.serialization` and `inspect` must find.
 CORRUPT: dict[str, bytes] = {
     "user:97": b'{"id": 97, "name": "User 97"}',  # JSON where an envelope belongs: bad magic

@@ -56,6 +56,8 @@ def test_the_guide_scenario_shows_the_guides_issues(guide_scenario: Any, cachedi
         "-",
         "--skip",
         "System Issues",
+        "--sample-keys",
+        str(scenarios.SAMPLE_KEYS),
         "--json",
         input=scenarios.app_log(scenarios.REDIS),
     )
