@@ -217,6 +217,9 @@ class ScanOptions:
     # SCAN alone: the keys and their namespaces, nothing read per key (type "", ttl -1,
     # no length): a look at a namespace's keys, or the listing a deletion works from.
     keys_only: bool = False
+    # Told the cursor after each batch is reported (handed to on_batch and done with):
+    # where a run stopped now would resume. purge keeps its local checkpoint with it.
+    on_cursor: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -655,6 +658,8 @@ class _Engine:
             self.result.inspected += len(batch.found)
             self.result.cursor = batch.following
             self._ended = batch.following == 0
+            if self.options.on_cursor is not None:
+                self.options.on_cursor(batch.following)
             batch.found = []
         if self.progress:
             self._report_progress()

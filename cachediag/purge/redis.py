@@ -1,0 +1,301 @@
+"""A Redis purge: SCAN MATCH through the scan engine, each batch judged and deleted.
+
+Each batch SCAN returns (the engine's keys-only loop, with its budget, cursor and PING
+back-off) is handed here: keys seen before are dropped (SCAN may return a key twice),
+a filtered purge reads what its filters need in one pipelined round trip and keeps the
+keys that qualify, and, unless this is a dry run, the batch is deleted through
+cachediag.writes: UNLINK (DEL with --sync, or before Redis 4.0), or a guarded delete per
+key when filters decided (a key that changed since it was read is left alone). Never
+KEYS, never FLUSHDB. A dry run measures MEMORY USAGE of a sample and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cachediag import writes
+from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.errors import ProbeError
+from cachediag.purge.filters import Inspection, expectation, qualifies
+from cachediag.purge.guard import Guard, StopFlag
+from cachediag.purge.inspect import dumps, inspect_keys, memory_usage
+from cachediag.purge.report import PurgeReport
+from cachediag.purge.request import PurgeRequest
+from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace
+
+# MEMORY USAGE of this many matched keys, for the estimate of an unfiltered purge.
+MEMORY_SAMPLE = 1000
+# Deleted keys read back with EXISTS at the end (a sample: the application may write
+# some of them again, which the report shows).
+READ_BACK_SAMPLE = 1000
+NAMED_BATCH = 1000
+CHECKPOINT_EVERY_S = 1.0
+
+
+class BackupSink(Protocol):
+    def write(self, records: list[tuple[bytes, int, bytes]]) -> None: ...
+
+
+@dataclass
+class Sinks:
+    """Where a purge's side outputs go; the CLI provides them (it owns files and terminals)."""
+
+    backup: BackupSink | None = None
+    checkpoint: Callable[[dict[str, Any]], None] | None = None
+    progress: Callable[[PurgeReport], None] | None = None
+    stop: StopFlag = field(default_factory=StopFlag)
+    # Tests: called with a batch's inspections before its deletes are sent.
+    after_inspect: Callable[[list[Inspection]], None] | None = None
+    note: Callable[[str], None] | None = None
+
+
+class Seen:
+    """Keys already handled this run, as 64-bit hashes (a million keys: tens of MB, not
+    hundreds). A hash collision can only make a key look seen: left alone, never deleted."""
+
+    def __init__(self) -> None:
+        self._hashes: set[int] = set()
+
+    def fresh(self, keys: list[bytes], names: list[str]) -> tuple[list[bytes], list[str]]:
+        hashes = self._hashes
+        out_keys: list[bytes] = []
+        out_names: list[str] = []
+        for key, name in zip(keys, names, strict=True):
+            h = hash(key)
+            if h in hashes:
+                continue
+            hashes.add(h)
+            out_keys.append(key)
+            out_names.append(name)
+        return out_keys, out_names
+
+
+def server_version(client: RedisClient) -> tuple[int, ...]:
+    reply = client.call("INFO", "server")
+    if isinstance(reply, bytes):
+        for line in reply.split(b"\r\n"):
+            if line.startswith(b"redis_version:"):
+                text = line.split(b":", 1)[1].decode("ascii", "replace")
+                return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
+    return ()
+
+
+class RedisPurge:
+    def __init__(
+        self, client: RedisClient, request: PurgeRequest, sinks: Sinks, target_name: str
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.sinks = sinks
+        self.target_name = target_name
+        self.report = PurgeReport(mode="delete" if request.apply else "dry-run")
+        self.report.sample_limit = request.samples
+        self.filters = request.filters
+        if self.filters.any:
+            self.report.bytes_method = "measured"
+        limits = request.limits
+        self.guard = Guard(limits.rate, limits.max_latency_ms, chunk=min(request.count, 1000))
+        self.seen = Seen()
+        self.namespacer = Namespacer(request.delimiter)
+        self.version = server_version(client)
+        # UNLINK came with Redis 4.0; before it, DEL (which frees values in the foreground).
+        self.sync = request.sync or bool(self.version and self.version < (4,))
+        self.sha: bytes | None = None
+        if request.apply and self.filters.any:
+            self.sha = writes.load_guarded_delete(client)
+        self.read_back: list[bytes] = []
+        self.cursor_before = request.cursor
+        self.pattern_index = request.pattern_index
+        self._last_checkpoint = time.monotonic()
+        self._stop_mid_batch = False
+        self._started = time.monotonic()
+        self._engine_slept = 0.0  # the scan engine's own PING back-off
+        self._inspected: dict[bytes, Inspection] = {}
+
+    # -- the batches -----------------------------------------------------------------
+    def named(self, keys: list[bytes]) -> None:
+        """Named keys, deleted as named: no glob, so `user:*` is the key of that name."""
+        for start in range(0, len(keys), NAMED_BATCH):
+            chunk = keys[start : start + NAMED_BATCH]
+            part, _ = self.seen.fresh(chunk, [""] * len(chunk))
+            self.report.duplicates += len(chunk) - len(part)
+            sizes = memory_usage(self.client, part)
+            present = [key for key, size in zip(part, sizes, strict=True) if size is not None]
+            self.report.not_found += len(part) - len(present)
+            self.report.add_memory(sizes)
+            if self._take(present, self.namespacer.many(present)):
+                return
+
+    def on_batch(self, found: list[KeyInfo]) -> bool:
+        report = self.report
+        report.scanned += len(found)
+        keys, names = self.seen.fresh([k.key for k in found], [k.namespace for k in found])
+        report.duplicates += len(found) - len(keys)
+        if self.filters.any:
+            infos = inspect_keys(self.client, keys, names, self.filters)
+            if self.sinks.after_inspect is not None:
+                self.sinks.after_inspect(infos)
+            chosen = [info for info in infos if qualifies(self.filters, info)]
+            report.add_memory([info.memory for info in chosen])
+            self._inspected = {info.key: info for info in chosen}
+            keys = [info.key for info in chosen]
+            names = [info.namespace for info in chosen]
+        elif report.bytes_keys < MEMORY_SAMPLE and keys:
+            wanted = keys[: MEMORY_SAMPLE - report.bytes_keys]
+            report.add_memory(memory_usage(self.client, wanted))
+        done = self._take(keys, names)
+        self._progress()
+        return done or self.sinks.stop.set
+
+    def _take(self, keys: list[bytes], names: list[str]) -> bool:
+        """Count (and unless a dry run, delete) these qualifying keys; True: stop here."""
+        report = self.report
+        limit = self.request.limits.max_keys
+        stop = False
+        if limit and report.matched + len(keys) >= limit:
+            room = limit - report.matched
+            stop = True
+            if room < len(keys):
+                self._stop_mid_batch = True
+            keys, names = keys[:room], names[:room]
+            report.stop_reason = "max-keys"
+        report.add_matched(keys, names)
+        if self.request.apply and keys:
+            self._delete(keys)
+        return stop
+
+    def _delete(self, keys: list[bytes]) -> None:
+        guard = self.guard
+        index = 0
+        while index < len(keys):
+            part = keys[index : index + guard.chunk]
+            index += len(part)
+            guard.before(len(part))
+            if self.sinks.backup is not None:
+                started = time.monotonic()
+                records = dumps(self.client, part)
+                guard.timed(started)
+                self.sinks.backup.write(records)
+                if self.report.backup is not None:
+                    self.report.backup["records"] += len(records)
+            started = time.monotonic()
+            if self.sha is not None:
+                items = [(key, expectation(self.filters, self._inspected[key])) for key in part]
+                tally = writes.apply_guarded_deletes(self.client, items, self.sha, self.sync)
+            else:
+                tally = writes.apply_unlinks(self.client, [part], self.sync)
+            guard.timed(started)
+            self.report.add_tally(tally)
+            room = READ_BACK_SAMPLE - len(self.read_back)
+            if room > 0 and tally.deleted:
+                self.read_back.extend(part[:room])
+
+    def on_cursor(self, cursor: int) -> None:
+        self.cursor_before = cursor
+        if self.sinks.checkpoint is not None and self.request.apply:
+            now = time.monotonic()
+            if now - self._last_checkpoint >= CHECKPOINT_EVERY_S:
+                self._last_checkpoint = now
+                self.sinks.checkpoint(self.checkpoint(cursor))
+
+    def checkpoint(self, cursor: int) -> dict[str, Any]:
+        return {
+            "pattern_index": self.pattern_index,
+            "cursor": str(cursor),
+            "deleted": self.report.deleted,
+        }
+
+    def _progress(self) -> None:
+        self.report.elapsed_s = time.monotonic() - self._started
+        self._sync_guard()
+        if self.sinks.progress is not None:
+            self.sinks.progress(self.report)
+
+    def _sync_guard(self) -> None:
+        report, guard = self.report, self.guard
+        report.paused_s = guard.paused_s + self._engine_slept
+        report.pauses = guard.pauses
+        report.rate_wait_s = guard.rate_wait_s
+        report.worst_round_trip_ms = guard.worst_ms
+
+    # -- the run ---------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        request, report = self.request, self.report
+        error: dict[str, str] | None = None
+        with self.sinks.stop.installed():
+            if request.keys and request.pattern_index == 0 and request.cursor == 0:
+                self.named(list(request.keys))
+            scans = request.scans
+            start = request.pattern_index
+            for index in range(start, len(scans)):
+                if report.stop_reason or self.sinks.stop.set:
+                    break
+                self.pattern_index = index
+                self.cursor_before = request.cursor if index == start else 0
+                options = ScanOptions(
+                    count=request.count,
+                    match=scans[index],
+                    type=self.filters.type,
+                    cursor=self.cursor_before,
+                    delimiter=request.delimiter,
+                    backoff_above_ms=request.limits.max_latency_ms,
+                    keys_only=True,
+                    on_cursor=self.on_cursor,
+                )
+                result = scan_keyspace(self.client, options, self.on_batch)
+                self._engine_slept += result.slept_s
+                if result.stop_reason == "server-error":
+                    report.stop_reason = "server-error"
+                    error = {"kind": _kind(result.failure), "message": result.error or ""}
+                    report.cursor = result.cursor
+                    break
+                if result.stop_reason == "interrupted" or self.sinks.stop.set:
+                    report.stop_reason = "interrupted"
+                    report.cursor = result.cursor
+                    break
+                if report.stop_reason == "max-keys":
+                    if result.complete and not self._stop_mid_batch:
+                        # This pattern is done: a resumed run goes on with the next one.
+                        self.pattern_index, report.cursor = index + 1, 0
+                    else:
+                        # Stopped inside a batch: resume at its start (its deleted keys
+                        # are simply not found again).
+                        report.cursor = (
+                            self.cursor_before if self._stop_mid_batch else result.cursor
+                        )
+                    break
+            report.complete = report.stop_reason is None or (
+                report.stop_reason == "max-keys" and self.pattern_index >= len(scans)
+            )
+            report.pattern_index = self.pattern_index
+            if request.apply and self.read_back and error is None:
+                self._read_back()
+        self._progress()
+        if self.sinks.checkpoint is not None and request.apply and not report.complete:
+            self.sinks.checkpoint(self.checkpoint(report.cursor))
+        return {
+            "version": ".".join(map(str, self.version)) or None,
+            "error": error,
+            "purge": report,
+        }
+
+    def _read_back(self) -> None:
+        try:
+            reply = self.client.call("EXISTS", *self.read_back)
+        except ProbeError:
+            return
+        if not isinstance(reply, ReplyError):
+            self.report.read_back = len(self.read_back)
+            self.report.still_present = int(reply)
+
+
+def _kind(error: ProbeError | None) -> str:
+    return error.kind if error is not None else "error"
+
+
+def purge_redis(target: Any, timeout: float, request: PurgeRequest, sinks: Sinks) -> dict[str, Any]:
+    with RedisClient(target, timeout).connect() as client:
+        return RedisPurge(client, request, sinks, target.name).run()
