@@ -632,9 +632,13 @@ def _text_key(key: bytes) -> bool:
 
 
 def purge_plan(
-    target: Target, count: int, what: str, how: str, notes: Sequence[str] = ()
+    target: Target, count: int, what: str, sync: bool = False, notes: Sequence[str] = ()
 ) -> WritePlan:
-    """The confirmation of a purge: `count` keys `what` ("matching 'user:*'"), sent `how`."""
+    """The confirmation of a purge: `count` keys `what` ("matching 'user:*'")."""
+    if target.kind == "redis":
+        how = "DEL" if sync else "UNLINK"
+    else:
+        how = "md"
     change = Change(f"keys {what}", count, 0, f"{how} {_many(count, 'key')} {what}", count=count)
     return WritePlan(target, Action.DELETE, (), (change,), tuple(notes))
 

@@ -137,7 +137,7 @@ def test_every_schema_is_draft_2020_12_and_names_its_document(name: str) -> None
 def test_schema_text_names_the_documents_it_knows() -> None:
     assert set(NAMES) == {*COMMANDS, "facts"}
     with pytest.raises(ValueError, match="known: check, ping"):
-        schema_text("purge")
+        schema_text("no-such-document")
 
 
 def test_error_kinds_are_the_probe_errors_kinds() -> None:
@@ -147,7 +147,7 @@ def test_error_kinds_are_the_probe_errors_kinds() -> None:
         return {cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))}
 
     kinds = {cls.kind for cls in subclasses(errors.ProbeError)}
-    for name in ("ping", "latency", "memory", "ttl", "eviction-policy", "watch", "facts"):
+    for name in ("ping", "latency", "memory", "ttl", "eviction-policy", "watch", "purge", "facts"):
         assert set(schema(name)["$defs"]["error"]["properties"]["kind"]["enum"]) == kinds, name
 
 

@@ -108,7 +108,11 @@ def purge(
         bool, typer.Option("--dry-run", help="Only report what would be deleted (and do not ask).")
     ] = False,
     sync: Annotated[
-        bool, typer.Option("--sync", help="DEL instead of UNLINK (frees memory before answering).")
+        bool,
+        typer.Option(
+            "--sync",
+            help="Delete in the foreground instead of UNLINK (memory freed before the reply).",
+        ),
     ] = False,
     rate: Annotated[
         float | None,
@@ -354,9 +358,7 @@ def _purge(
         rows = run(apply=False)
         matched = sum(row["purge"]["matched"] for row in rows if row.get("purge"))
         plans = [
-            writes.purge_plan(
-                t, row["purge"]["matched"], request.what(), "UNLINK" if not request.sync else "DEL"
-            )
+            writes.purge_plan(t, row["purge"]["matched"], request.what(), request.sync)
             for t, row in zip(targets, rows, strict=False)
             if row.get("purge") and row["purge"]["matched"]
         ]

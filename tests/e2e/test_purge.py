@@ -1,0 +1,210 @@
+"""`cachediag purge` against real Redis servers: what it deletes, and everything it must not."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import cachediag_binary
+from servers import RedisServer, start_stalling_redis
+from test_schemas import assert_valid
+
+NEIGHBOURS = [b"users:1", b"user", b"session:user:1", b"xuser:1"]
+
+
+@pytest.fixture
+def debug_redis(tmp_path: Path) -> Any:
+    """A Redis whose DEBUG command works (DEBUG DIGEST, DEBUG SLEEP)."""
+    server = start_stalling_redis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def seed(server: RedisServer, count: int, prefix: str = "user:", value: bytes = b"v") -> None:
+    client = server.client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"{prefix}{i}", value)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+
+
+def keys(server: RedisServer) -> set[bytes]:
+    return set(server.client().scan_iter(count=1000))
+
+
+def digest(server: RedisServer) -> bytes:
+    return server.client().execute_command("DEBUG", "DIGEST")
+
+
+def commandstats(server: RedisServer) -> dict[str, int]:
+    info = server.client().info("commandstats")
+    return {name.removeprefix("cmdstat_"): v["calls"] for name, v in info.items()}
+
+
+def test_a_pattern_leaves_its_neighbours(redis_server: RedisServer, cachediag: Any) -> None:
+    seed(redis_server, 500)
+    client = redis_server.client()
+    for key in NEIGHBOURS:
+        client.set(key, b"keep")
+    run = cachediag("purge", "--redis", redis_server.url, "--pattern", "user:*", "--yes")
+    assert run.code == 0, run.err
+    assert keys(redis_server) == set(NEIGHBOURS)
+    assert "deleted 500 of 500 matched" in run.out
+    sent = commandstats(redis_server)
+    assert sent.get("unlink", 0) >= 1 and "keys" not in sent and "flushdb" not in sent
+
+
+def test_glob_characters_in_names_are_deleted_by_name_only(
+    redis_server: RedisServer, cachediag: Any
+) -> None:
+    client = redis_server.client()
+    for key in (b"user:[1]", b"user:*", b"user:1", b"user:?"):
+        client.set(key, b"x")
+    run = cachediag("purge", "--redis", redis_server.url, "user:[1]", "--yes")
+    assert run.code == 0, run.err
+    assert keys(redis_server) == {b"user:*", b"user:1", b"user:?"}
+    run = cachediag("purge", "--redis", redis_server.url, "user:*", "--yes")
+    assert run.code == 0
+    assert keys(redis_server) == {b"user:1", b"user:?"}
+    assert "taken as a key name, not a pattern" in run.err
+
+
+def test_the_dry_run_changes_nothing(debug_redis: RedisServer, cachediag: Any) -> None:
+    seed(debug_redis, 2000)
+    seed(debug_redis, 100, prefix="session:")
+    before, stats = digest(debug_redis), commandstats(debug_redis)
+    run = cachediag("purge", "--redis", debug_redis.url, "--pattern", "user:*", "--dry-run")
+    assert run.code == 0, run.err
+    assert digest(debug_redis) == before
+    sent = set(commandstats(debug_redis)) - set(stats)
+    assert not sent & {"unlink", "del", "evalsha", "eval", "restore"}, sent
+    assert "dry run: 2,000 keys match" in run.out
+    assert "estimated: MEMORY USAGE of 1,000 sampled keys" in run.out
+    assert "user:*" in run.out and "--yes" in run.out
+    # Without --yes and off a terminal: the dry run, then a refusal (exit 2).
+    run = cachediag("purge", "--redis", debug_redis.url, "--pattern", "user:*")
+    assert run.code == 2
+    assert "not on a terminal" in run.err and "dry run: 2,000 keys match" in run.out
+    assert digest(debug_redis) == before
+
+
+@pytest.mark.parametrize("pattern", ["*", "", "**"])
+def test_a_pattern_of_everything_is_refused(
+    redis_server: RedisServer, cachediag: Any, pattern: str
+) -> None:
+    seed(redis_server, 10)
+    run = cachediag("purge", "--redis", redis_server.url, "--pattern", pattern, "--yes")
+    assert run.code == 2 and "--all-keys" in run.err and "Traceback" not in run.err
+    assert len(keys(redis_server)) == 10
+    allowed = cachediag(
+        "purge", "--redis", redis_server.url, "--pattern", pattern or "*", "--all-keys", "--dry-run"
+    )
+    assert allowed.code == 0 and "10 keys match" in allowed.out
+
+
+def test_nothing_named_is_a_usage_error(redis_server: RedisServer, cachediag: Any) -> None:
+    run = cachediag("purge", "--redis", redis_server.url)
+    assert run.code == 2 and "nothing to purge" in run.err
+
+
+def test_json_report_and_progress(redis_server: RedisServer, cachediag: Any) -> None:
+    seed(redis_server, 3000)
+    seed(redis_server, 50, prefix="user:profile:")
+    run = cachediag(
+        "purge",
+        "--redis",
+        redis_server.url,
+        "--pattern",
+        "user:*",
+        "--yes",
+        "--json",
+        "--progress",
+    )
+    assert run.code == 0, run.err
+    document = run.json()
+    assert_valid("purge", document)
+    row = document["targets"][0]["purge"]
+    assert (row["matched"], row["deleted"], row["already_gone"], row["changed"]) == (
+        3050,
+        3050,
+        0,
+        0,
+    )
+    assert {n["namespace"]: n["keys"] for n in row["namespaces"]} == {
+        "user:*": 3000,
+        "user:profile:*": 50,
+    }
+    assert row["bytes"]["method"] == "sampled" and row["bytes"]["estimated"] > 0
+    assert row["complete"] and row["read_back"]["still_present"] == 0
+    assert "matched" in run.err and "deleted" in run.err and "paused" in run.err
+    assert keys(redis_server) == set()
+    # The dry run's document validates too.
+    seed(redis_server, 5)
+    dry = cachediag(
+        "purge", "--redis", redis_server.url, "--pattern", "user:*", "--json", "--dry-run"
+    )
+    assert_valid("purge", dry.json())
+    assert dry.json()["targets"][0]["purge"]["matched"] == 5
+
+
+def test_named_keys_twice_are_deleted_and_counted_once(
+    redis_server: RedisServer, cachediag: Any
+) -> None:
+    client = redis_server.client()
+    client.set("a", 1)
+    client.set("b", 1)
+    run = cachediag(
+        "purge", "--redis", redis_server.url, "a", "a", "b", "missing", "--yes", "--json"
+    )
+    row = run.json()["targets"][0]["purge"]
+    assert (row["matched"], row["deleted"], row["duplicates"], row["not_found"]) == (2, 2, 1, 1)
+    assert keys(redis_server) == set()
+
+
+def test_sync_deletes_with_del(redis_server: RedisServer, cachediag: Any) -> None:
+    seed(redis_server, 100)
+    run = cachediag("purge", "--redis", redis_server.url, "--pattern", "user:*", "--yes", "--sync")
+    assert run.code == 0
+    sent = commandstats(redis_server)
+    assert sent.get("del", 0) >= 1 and "unlink" not in sent
+    assert keys(redis_server) == set()
+
+
+def test_a_target_that_is_down(cachediag: Any, closed_port: int) -> None:
+    run = cachediag(
+        "purge", "--redis", f"127.0.0.1:{closed_port}", "--pattern", "a:*", "--yes", "--json"
+    )
+    assert run.code == 1
+    assert_valid("purge", run.json())
+    assert run.json()["targets"][0]["status"] == "down"
+
+
+def test_confirmation_on_a_terminal_shows_the_count(redis_server: RedisServer, tmp_path) -> None:
+    seed(redis_server, 42)
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [cachediag_binary(), "purge", "--redis", redis_server.url, "--pattern", "user:*"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=tmp_path,
+    )
+    os.close(secondary)
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"Apply these changes?" not in seen and time.monotonic() < deadline:
+        if select.select([main], [], [], 0.2)[0]:
+            seen += os.read(main, 65536)
+    assert b"UNLINK 42 keys matching 'user:*'" in seen
+    os.write(main, b"y\n")
+    assert proc.wait(20) == 0
+    os.close(main)
+    assert keys(redis_server) == set()
