@@ -42,9 +42,9 @@ class Guard:
         self._pause = 0.0
 
     def before(self, keys: int) -> None:
-        """Wait until `keys` more may go without exceeding the rate."""
+        """Wait until `keys` more may go: those sent so far have had their time at the rate."""
         if self.rate:
-            due = self.started + (self.sent + keys) / self.rate
+            due = self.started + self.sent / self.rate
             wait = due - self.clock()
             if wait > 0:
                 self.sleep(wait)

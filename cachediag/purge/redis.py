@@ -194,6 +194,8 @@ class RedisPurge:
                 self.read_back.extend(part[:room])
 
     def on_cursor(self, cursor: int) -> None:
+        if self._stop_mid_batch:
+            return  # the batch just cut short resumes at its start, not after it
         self.cursor_before = cursor
         if self.sinks.checkpoint is not None and self.request.apply:
             now = time.monotonic()
