@@ -635,10 +635,7 @@ def purge_plan(
     target: Target, count: int, what: str, sync: bool = False, notes: Sequence[str] = ()
 ) -> WritePlan:
     """The confirmation of a purge: `count` keys `what` ("matching 'user:*'")."""
-    if target.kind == "redis":
-        how = "DEL" if sync else "UNLINK"
-    else:
-        how = "md"
+    how = ("DEL" if sync else "UNLINK") if target.kind == "redis" else "md"
     change = Change(f"keys {what}", count, 0, f"{how} {_many(count, 'key')} {what}", count=count)
     return WritePlan(target, Action.DELETE, (), (change,), tuple(notes))
 

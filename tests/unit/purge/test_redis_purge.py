@@ -4,7 +4,6 @@ guard, --max-keys, backup and restore."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import threading
 import time
