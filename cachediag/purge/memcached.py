@@ -102,6 +102,8 @@ class MemcachedPurge:
             names.append(item.namespace)
             sizes.append(item.size)
         report.add_memory(sizes)
+        if self.sinks.before_delete is not None:
+            self.sinks.before_delete([key for key, _ in chosen])
         stop = self._take(chosen, names)
         self._progress()
         if stop or self.sinks.stop.set:

@@ -49,6 +49,8 @@ class Sinks:
     stop: StopFlag = field(default_factory=StopFlag)
     # Tests: called with a batch's inspections before its deletes are sent.
     after_inspect: Callable[[list[Inspection]], None] | None = None
+    # Tests: called with the keys of a crawled block before their deletes are sent.
+    before_delete: Callable[[list[bytes]], None] | None = None
     note: Callable[[str], None] | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -208,3 +209,133 @@ def test_confirmation_on_a_terminal_shows_the_count(redis_server: RedisServer, t
     assert proc.wait(20) == 0
     os.close(main)
     assert keys(redis_server) == set()
+
+
+def test_backup_file_is_private_and_names_the_masked_target(
+    redis_factory: Any, cachediag: Any, tmp_path: Path
+) -> None:
+    server = redis_factory(password="s3cret-pw")
+    seed(server, 300)
+    backup = tmp_path / "users.bak"
+    run = cachediag(
+        "purge",
+        "--redis",
+        server.url,
+        "--pattern",
+        "user:*",
+        "--yes",
+        "--backup",
+        str(backup),
+        "--json",
+    )
+    assert run.code == 0, run.err
+    assert run.json()["targets"][0]["purge"]["backup"] == {"file": str(backup), "records": 300}
+    assert backup.stat().st_mode & 0o777 == 0o600
+    data = backup.read_bytes()
+    assert b"s3cret-pw" not in data and b"***" in data.split(b"\n")[1]
+    assert keys(server) == set()
+    again = cachediag(
+        "purge", "--redis", server.url, "--pattern", "user:*", "--yes", "--backup", str(backup)
+    )
+    assert again.code == 2 and "never overwritten" in again.err
+    dry = cachediag("purge", "--redis", server.url, "--restore", str(backup), "--dry-run")
+    assert dry.code == 0 and "would restore 300 of 300 keys" in dry.out
+    assert keys(server) == set()
+    done = cachediag("purge", "--redis", server.url, "--restore", str(backup), "--yes", "--json")
+    assert done.code == 0, done.err
+    assert_valid("purge", done.json())
+    assert done.json()["targets"][0]["restore"]["restored"] == 300
+    assert len(keys(server)) == 300
+    twice = cachediag("purge", "--redis", server.url, "--restore", str(backup), "--yes")
+    assert "already present 300" in twice.out
+
+
+def slow_purge(server: RedisServer, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            cachediag_binary(),
+            "purge",
+            "--redis",
+            server.url,
+            "--pattern",
+            "user:*",
+            "--yes",
+            "--rate",
+            "5000",
+            "--count",
+            "100",
+            "--checkpoint",
+            str(tmp_path / "cp.json"),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def test_ctrl_c_stops_after_the_batch_and_resume_finishes(
+    redis_server: RedisServer, tmp_path: Path, cachediag: Any
+) -> None:
+    import signal
+
+    seed(redis_server, 20_000)
+    redis_server.client().set("keep", 1)
+    proc = slow_purge(redis_server, tmp_path)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "stopped (interrupted) at cursor" in out and "--resume" in out
+    left = len(keys(redis_server))
+    assert 1 < left < 20_001
+    deleted = int(out.split("deleted ")[1].split(" ")[0].replace(",", ""))
+    assert deleted == 20_001 - left  # what it says it deleted is what is gone
+    checkpoint = tmp_path / "cp.json"
+    assert checkpoint.stat().st_mode & 0o777 == 0o600
+    run = cachediag(
+        "purge",
+        "--redis",
+        redis_server.url,
+        "--pattern",
+        "user:*",
+        "--yes",
+        "--resume",
+        "--checkpoint",
+        str(checkpoint),
+    )
+    assert run.code == 0, run.err
+    assert keys(redis_server) == {b"keep"}
+    assert not checkpoint.exists()
+    missing = cachediag(
+        "purge",
+        "--redis",
+        redis_server.url,
+        "--pattern",
+        "user:*",
+        "--yes",
+        "--resume",
+        "--checkpoint",
+        str(checkpoint),
+    )
+    assert missing.code == 2 and "no checkpoint" in missing.err
+
+
+def test_a_server_killed_mid_purge(redis_server: RedisServer, tmp_path: Path) -> None:
+    seed(redis_server, 20_000)
+    proc = slow_purge(redis_server, tmp_path, "--json")
+    time.sleep(1.5)
+    redis_server.process.kill()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    document = json.loads(out)
+    assert_valid("purge", document)
+    row = document["targets"][0]
+    assert row["error"]["kind"] in ("closed", "refused", "unreachable")
+    report = row["purge"]
+    assert report["stop_reason"] == "server-error" and 0 < report["deleted"] < 20_000
+    assert report["checkpoint"] == str(tmp_path / "cp.json")
+    saved = json.loads((tmp_path / "cp.json").read_text())
+    assert saved["cursor"] == report["cursor"] and saved["patterns"] == ["user:*"]
+    assert "Traceback" not in err
