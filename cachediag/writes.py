@@ -465,9 +465,18 @@ def _pack(*words: bytes) -> bytes:
     return pack(*words)
 
 
+_UNLINK_HEAD = b"$6\r\nUNLINK\r\n"
+_DEL_HEAD = b"$3\r\nDEL\r\n"
+
+
 def unlink_batch(keys: Sequence[bytes], sync: bool = False) -> bytes:
-    """UNLINK (DEL with `sync`: servers before 4.0, or --sync) of `keys`, packed as RESP."""
-    return _pack(b"DEL" if sync else b"UNLINK", *keys)
+    """UNLINK (DEL with `sync`: servers before 4.0, or --sync) of `keys`, packed as RESP.
+
+    Packed here by hand, one join: a million keys go through this."""
+    from cachediag.clients.resp import key_args
+
+    head = b"*%d\r\n" % (len(keys) + 1) + (_DEL_HEAD if sync else _UNLINK_HEAD)
+    return head + b"".join(key_args(list(keys)))
 
 
 def script_load() -> bytes:
@@ -520,14 +529,27 @@ def load_guarded_delete(client: Any) -> bytes:
 
 def apply_unlinks(client: Any, batches: Sequence[Sequence[bytes]], sync: bool) -> DeleteTally:
     """UNLINK (or DEL) each batch, all in one pipelined write; a key not removed was gone."""
+    batches = [batch for batch in batches if batch]
+    if not batches:
+        return DeleteTally()
+    client.send(b"".join(unlink_batch(batch, sync) for batch in batches))
+    return tally_unlinks(batches, client.read_replies(len(batches)), sync)
+
+
+def unlinks_riding(batches: Sequence[Sequence[bytes]], sync: bool) -> bytes:
+    """The UNLINK (DEL) batches as one payload, for a scan to send behind its next SCAN;
+    their replies go to `tally_unlinks`."""
+    return b"".join(unlink_batch(batch, sync) for batch in batches if batch)
+
+
+def tally_unlinks(
+    batches: Sequence[Sequence[bytes]], replies: Sequence[Any], sync: bool
+) -> DeleteTally:
     from cachediag.clients.resp import ReplyError
 
     tally = DeleteTally()
     batches = [batch for batch in batches if batch]
-    if not batches:
-        return tally
-    client.send(b"".join(unlink_batch(batch, sync) for batch in batches))
-    for batch, reply in zip(batches, client.read_replies(len(batches)), strict=True):
+    for batch, reply in zip(batches, replies, strict=True):
         if isinstance(reply, ReplyError):
             tally.failed += len(batch)
             tally.error = tally.error or f"{'DEL' if sync else 'UNLINK'} failed: {reply.text}"

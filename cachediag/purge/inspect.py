@@ -75,6 +75,11 @@ def inspect_keys(
     return found
 
 
+def memory_command(keys: Sequence[bytes]) -> bytes:
+    """MEMORY USAGE of each key, packed (one reply each)."""
+    return _MEMORY.pack_many(key_args(list(keys))) if keys else b""
+
+
 def memory_usage(client: RedisClient, keys: Sequence[bytes]) -> list[int | None]:
     """MEMORY USAGE of each key (None: gone, or the command refused)."""
     if not keys:

@@ -21,7 +21,7 @@ from cachediag.clients.resp import RedisClient, ReplyError
 from cachediag.errors import ProbeError
 from cachediag.purge.filters import Inspection, expectation, qualifies
 from cachediag.purge.guard import Guard, StopFlag
-from cachediag.purge.inspect import dumps, inspect_keys, memory_usage
+from cachediag.purge.inspect import dumps, inspect_keys, memory_command, memory_usage
 from cachediag.purge.report import PurgeReport
 from cachediag.purge.request import PurgeRequest
 from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace
@@ -63,6 +63,10 @@ class Seen:
 
     def fresh(self, keys: list[bytes], names: list[str]) -> tuple[list[bytes], list[str]]:
         hashes = self._hashes
+        batch = set(map(hash, keys))
+        if len(batch) == len(keys) and hashes.isdisjoint(batch):
+            hashes |= batch  # the usual batch: all new, checked in C
+            return keys, names
         out_keys: list[bytes] = []
         out_names: list[str] = []
         for key, name in zip(keys, names, strict=True):
@@ -115,6 +119,17 @@ class RedisPurge:
         self._stop_mid_batch = False
         self._started = time.monotonic()
         self._engine_slept = 0.0  # the scan engine's own PING back-off
+        # An unfiltered purge without --backup deletes riding the scan's pipeline: each
+        # batch's UNLINK goes out behind the next SCAN (ScanOptions.rider).
+        self.riding = request.apply and not self.filters.any and sinks.backup is None
+        self._queue: list[bytes] = []
+        self._queue_memory: list[bytes] = []
+        self._memory_asked = 0
+        self._ride: tuple[list[bytes], list[bytes], float] | None = None
+        self._scan_reply_at = 0.0
+        self._processed_at = 0.0
+        self._pending_cursor = request.cursor  # the cursor after the keys queued to ride
+        self._ride_cursor = request.cursor
         self._inspected: dict[bytes, Inspection] = {}
 
     # -- the batches -----------------------------------------------------------------
@@ -128,7 +143,7 @@ class RedisPurge:
             present = [key for key, size in zip(part, sizes, strict=True) if size is not None]
             self.report.not_found += len(part) - len(present)
             self.report.add_memory(sizes)
-            if self._take(present, self.namespacer.many(present)):
+            if self._take(present, self.namespacer.many(present), direct=True):
                 return
 
     def on_batch(self, found: list[KeyInfo]) -> bool:
@@ -145,14 +160,18 @@ class RedisPurge:
             self._inspected = {info.key: info for info in chosen}
             keys = [info.key for info in chosen]
             names = [info.namespace for info in chosen]
+        elif self.riding:
+            self._scan_reply_at = time.monotonic()
         elif report.bytes_keys < MEMORY_SAMPLE and keys:
             wanted = keys[: MEMORY_SAMPLE - report.bytes_keys]
             report.add_memory(memory_usage(self.client, wanted))
         done = self._take(keys, names)
-        self._progress()
+        self._processed_at = time.monotonic()
+        if not self.riding:
+            self._progress()
         return done or self.sinks.stop.set
 
-    def _take(self, keys: list[bytes], names: list[str]) -> bool:
+    def _take(self, keys: list[bytes], names: list[str], direct: bool = False) -> bool:
         """Count (and unless a dry run, delete) these qualifying keys; True: stop here."""
         report = self.report
         limit = self.request.limits.max_keys
@@ -165,9 +184,48 @@ class RedisPurge:
             keys, names = keys[:room], names[:room]
             report.stop_reason = "max-keys"
         report.add_matched(keys, names)
-        if self.request.apply and keys:
+        if self.riding and keys and not direct:
+            room = MEMORY_SAMPLE - self._memory_asked
+            if room > 0:
+                self._queue_memory.extend(keys[:room])
+                self._memory_asked += len(keys[:room])
+            self._queue.extend(keys)
+        elif self.request.apply and keys:
             self._delete(keys)
         return stop
+
+    # -- the rider: deletes sent behind the next SCAN ------------------------------------
+    def ride(self) -> tuple[bytes, int]:
+        keys, memory = self._queue, self._queue_memory
+        if not keys:
+            return b"", 0
+        self._queue, self._queue_memory = [], []
+        self.guard.before(len(keys))
+        payload = memory_command(memory) + writes.unlinks_riding([keys], self.sync)
+        self._ride = (keys, memory, time.monotonic())
+        self._ride_cursor = self._pending_cursor
+        return payload, len(memory) + 1
+
+    def landed(self, replies: list[Any]) -> None:
+        assert self._ride is not None
+        keys, memory, sent_at = self._ride
+        self._ride = None
+        now = time.monotonic()
+        self.report.add_memory([r if isinstance(r, int) else None for r in replies[: len(memory)]])
+        tally = writes.tally_unlinks([keys], replies[len(memory) :], self.sync)
+        self.report.add_tally(tally)
+        room = READ_BACK_SAMPLE - len(self.read_back)
+        if room > 0 and tally.deleted:
+            self.read_back.extend(keys[:room])
+        # How long the write held the server: until the SCAN's reply, then whatever the
+        # deletes took beyond the time spent here on the next batch.
+        if self._scan_reply_at >= sent_at:
+            took = (self._scan_reply_at - sent_at) + (now - self._processed_at)
+        else:
+            took = now - sent_at  # sent alone (the last batch)
+        self.guard.observe(took)
+        self._maybe_checkpoint(self._ride_cursor)
+        self._progress()
 
     def _delete(self, keys: list[bytes]) -> None:
         guard = self.guard
@@ -199,6 +257,14 @@ class RedisPurge:
         if self._stop_mid_batch:
             return  # the batch just cut short resumes at its start, not after it
         self.cursor_before = cursor
+        if self.riding and (self._queue or self._ride is not None):
+            # Deletes for the keys before `cursor` are still to go or to be answered: the
+            # checkpoint moves when they land (never ahead of what was deleted).
+            self._pending_cursor = cursor
+            return
+        self._maybe_checkpoint(cursor)
+
+    def _maybe_checkpoint(self, cursor: int) -> None:
         if self.sinks.checkpoint is not None and self.request.apply:
             now = time.monotonic()
             if now - self._last_checkpoint >= CHECKPOINT_EVERY_S:
@@ -248,6 +314,7 @@ class RedisPurge:
                     backoff_above_ms=request.limits.max_latency_ms,
                     keys_only=True,
                     on_cursor=self.on_cursor,
+                    rider=self if self.riding else None,
                 )
                 result = scan_keyspace(self.client, options, self.on_batch)
                 self._engine_slept += result.slept_s

@@ -63,10 +63,11 @@ def _purge_lines(row: dict[str, Any]) -> list[str]:
     timing = f"  {p['elapsed_s']:.2f} s"
     if p["keys_per_s"]:
         timing += f", {_n(p['keys_per_s'])} keys/s"
-    timing += (
-        f"; paused {p['paused_s']:.2f} s for latency ({_n(p['pauses'])} pauses over "
-        f"--max-latency); worst round trip {p['worst_round_trip_ms']:.1f} ms"
-    )
+    if p["mode"] == "delete" or p["paused_s"]:
+        timing += (
+            f"; paused {p['paused_s']:.2f} s for latency ({_n(p['pauses'])} pauses over "
+            f"--max-latency); worst round trip {p['worst_round_trip_ms']:.1f} ms"
+        )
     if p["rate_wait_s"]:
         timing += f"; {p['rate_wait_s']:.2f} s waiting for --rate"
     lines.append(timing)

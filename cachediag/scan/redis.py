@@ -220,6 +220,8 @@ class ScanOptions:
     # Told the cursor after each batch is reported (handed to on_batch and done with):
     # where a run stopped now would resume. purge keeps its local checkpoint with it.
     on_cursor: Callable[[int], None] | None = None
+    # keys_only: commands built from each batch (purge's deletes) sent behind the next SCAN.
+    rider: Rider | None = None
 
 
 @dataclass
@@ -281,6 +283,18 @@ class ScanResult:
         return (
             {"kind": "error", "message": f"the scan stopped: {self.error}"} if self.error else None
         )
+
+
+class Rider(Protocol):
+    """Commands that ride a keys-only scan's pipeline (see _Engine._keys_loop)."""
+
+    def ride(self) -> tuple[bytes, int]:
+        """The packed commands to send behind the next SCAN, and how many replies they get."""
+        ...
+
+    def landed(self, replies: list[Any]) -> None:
+        """The replies of the commands `ride` gave last, in order."""
+        ...
 
 
 # Handed each batch of inspected keys; a true return ends the scan (the caller has enough).
@@ -378,6 +392,7 @@ class _Engine:
         self._count = max(int(options.count), 1)
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
         self._enough = False  # on_batch said it has all it wants
+        self._ride_start: int | None = None  # the batch whose rider commands are unanswered
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
@@ -735,6 +750,10 @@ class _Engine:
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
+            if not self.open and self._ride_start is not None:
+                # A rider's commands for that batch were sent but not answered: resume
+                # at the batch, so whatever they did not do is done then.
+                result.cursor = self._ride_start
         if self._ended:
             # The budget ran out exactly at the end; or an exact sample dropped the end.
             result.stop_reason = "max-keys" if result.dropped else None
@@ -746,11 +765,19 @@ class _Engine:
 
     def _keys_loop(self) -> None:
         """SCAN alone, a call at a time: each batch is reported before the next is asked for,
-        so a caller that has enough (or a budget) stops it without a SCAN too many."""
+        so a caller that has enough (or a budget) stops it without a SCAN too many.
+
+        With a rider (ScanOptions.rider), the commands it builds from a batch go in the
+        same write as the next SCAN, after it: the server answers the SCAN, then works on
+        them while the next batch is handed to on_batch here; their replies are read
+        before anything else is sent. One round trip a batch, and both sides busy.
+        """
         cursor = self.options.cursor
+        rider = self.options.rider
+        riding = 0  # replies still to read for the rider's commands in flight
+        self.client.send(self._scan_command(cursor))
+        self.result.round_trips += 1
         while True:
-            self.client.send(self._scan_command(cursor))
-            self.result.round_trips += 1
             batch = self._read_scan(cursor)
             names = self.namespace.many(batch.keys)
             kind = self.options.type or ""
@@ -761,14 +788,34 @@ class _Engine:
             batch.replies_read = True
             self.open.append(batch)
             self._emit_done()
+            if riding:
+                replies = self.client.read_replies(riding)
+                riding = 0
+                self._ride_start = None
+                assert rider is not None
+                rider.landed(replies)
             cursor = batch.following
-            if cursor == 0:
-                return
-            stop = self._budget_left()
-            if stop:
-                self.result.stop_reason = stop
+            stop = None if cursor == 0 else self._budget_left()
+            if cursor == 0 or stop:
+                payload, expected = rider.ride() if rider is not None else (b"", 0)
+                if expected:
+                    self._ride_start = batch.start
+                    self.client.send(payload)
+                    self.result.round_trips += 1
+                    replies = self.client.read_replies(expected)
+                    self._ride_start = None
+                    assert rider is not None
+                    rider.landed(replies)
+                if stop:
+                    self.result.stop_reason = stop
                 return
             self._pause()
+            payload, expected = rider.ride() if rider is not None else (b"", 0)
+            self.client.send(self._scan_command(cursor) + payload)
+            self.result.round_trips += 1
+            if expected:
+                riding = expected
+                self._ride_start = batch.start  # the batch whose commands are in flight
 
     def _loop(self) -> None:
         client = self.client
