@@ -119,6 +119,7 @@ class RedisPurge:
         self._stop_mid_batch = False
         self._started = time.monotonic()
         self._engine_slept = 0.0  # the scan engine's own PING back-off
+        self._engine_backoffs = 0
         # An unfiltered purge without --backup deletes riding the scan's pipeline: each
         # batch's UNLINK goes out behind the next SCAN (ScanOptions.rider).
         self.riding = request.apply and not self.filters.any and sinks.backup is None
@@ -287,7 +288,7 @@ class RedisPurge:
     def _sync_guard(self) -> None:
         report, guard = self.report, self.guard
         report.paused_s = guard.paused_s + self._engine_slept
-        report.pauses = guard.pauses
+        report.pauses = guard.pauses + self._engine_backoffs
         report.rate_wait_s = guard.rate_wait_s
         report.worst_round_trip_ms = guard.worst_ms
 
@@ -318,6 +319,7 @@ class RedisPurge:
                 )
                 result = scan_keyspace(self.client, options, self.on_batch)
                 self._engine_slept += result.slept_s
+                self._engine_backoffs += result.backoffs
                 if result.stop_reason == "server-error":
                     report.stop_reason = "server-error"
                     error = {"kind": _kind(result.failure), "message": result.error or ""}

@@ -74,8 +74,9 @@ class PurgeReport:
         return round(self.bytes_measured / self.bytes_keys * self.matched)
 
     def to_dict(self) -> dict[str, Any]:
-        done = self.deleted if self.mode == "delete" else self.matched
-        keys_per_s = done / self.elapsed_s if self.elapsed_s > 0 else None
+        # Keys looked at per second: what bounds a filtered purge, and for an unfiltered
+        # one (every scanned key deleted) its deletion rate.
+        keys_per_s = self.scanned / self.elapsed_s if self.elapsed_s > 0 else None
         return {
             "mode": self.mode,
             "scanned": self.scanned,

@@ -62,11 +62,11 @@ def _purge_lines(row: dict[str, Any]) -> list[str]:
         lines.append("  e.g. " + ", ".join(p["samples"]))
     timing = f"  {p['elapsed_s']:.2f} s"
     if p["keys_per_s"]:
-        timing += f", {_n(p['keys_per_s'])} keys/s"
+        timing += f", {_n(p['keys_per_s'])} keys scanned/s"
     if p["mode"] == "delete" or p["paused_s"]:
         timing += (
             f"; paused {p['paused_s']:.2f} s for latency ({_n(p['pauses'])} pauses over "
-            f"--max-latency); worst round trip {p['worst_round_trip_ms']:.1f} ms"
+            f"--max-latency); slowest write {p['worst_round_trip_ms']:.1f} ms"
         )
     if p["rate_wait_s"]:
         timing += f"; {p['rate_wait_s']:.2f} s waiting for --rate"
@@ -108,8 +108,6 @@ def _restore_lines(row: dict[str, Any]) -> list[str]:
         f"{_n(r['failed'])}"
     ]
     lines += [f"  error: {safe_text(e)}" for e in r["errors"]]
-    if r["mode"] == "dry-run":
-        lines.append("  dry run: nothing was restored")
     return lines
 
 

@@ -443,7 +443,13 @@ def _restore(
         row = run(apply=False)
         restore = row.get("restore")
         if dry_run or not restore or not restore["records"]:
-            emit([row], "restore-dry-run", "" if json_output else "run again with --yes to restore")
+            emit(
+                [row],
+                "restore-dry-run",
+                ""
+                if json_output
+                else "dry run: nothing was restored; run again with --yes to restore",
+            )
             return _code([row])
         if not json_output:
             emit([row], "restore-dry-run")
