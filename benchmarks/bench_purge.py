@@ -92,7 +92,13 @@ def measure(server, command: str | list[str]) -> dict[str, float]:
         wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{command} exited {proc.returncode}: {proc.stderr[-400:]!r}")
+    paused = pauses = 0.0
+    if proc.stdout.startswith(b"{"):
+        report = json.loads(proc.stdout)["targets"][0]["purge"]
+        paused, pauses = report["paused_s"], report["pauses"]
     return {
+        "paused_s": paused,
+        "pauses": pauses,
         "wall": wall,
         "cpu": cpu(server) - before,
         "ping_worst_ms": pinger.worst * 1000,
@@ -145,6 +151,7 @@ def redis_bench(args: argparse.Namespace, tmp: Path) -> None:
             print(
                 f"{name:<36} wall {m['wall']:6.2f} s  server CPU {m['cpu']:5.2f} s  "
                 f"worst PING {m['ping_worst_ms']:7.1f} ms ({m['pings']:.0f} pings)"
+                + (f"  paused {m['paused_s']:.2f} s ({m['pauses']:.0f})" if "purge" in name else "")
             )
         purge = med["cachediag purge"]
         guide = med["guide: KEYS | xargs DEL"]

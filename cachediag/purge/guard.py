@@ -40,6 +40,7 @@ class Guard:
         self.pauses = 0
         self.worst_ms = 0.0
         self._pause = 0.0
+        self._slow = 0  # slow writes in a row
 
     def before(self, keys: int) -> None:
         """Wait until `keys` more may go: those sent so far have had their time at the rate."""
@@ -60,12 +61,17 @@ class Guard:
     def observe(self, took_s: float) -> None:
         self.worst_ms = max(self.worst_ms, took_s * 1000)
         if took_s > self.max_latency_s:
-            self._pause = min(max(self._pause * 2, 0.01), MAX_PAUSE_S)
             self.chunk = max(self.chunk // 2, MIN_CHUNK)
-            self.pauses += 1
-            self.paused_s += self._pause
-            self.sleep(self._pause)
+            self._slow += 1
+            # One slow write alone is as likely this process descheduled on a busy host
+            # as a busy server: pause from the second in a row.
+            if self._slow >= 2:
+                self._pause = min(max(self._pause * 2, 0.01), MAX_PAUSE_S)
+                self.pauses += 1
+                self.paused_s += self._pause
+                self.sleep(self._pause)
         else:
+            self._slow = 0
             self._pause = self._pause / 2 if self._pause > 0.01 else 0.0
             self.chunk = min(self.chunk * 2, self.max_chunk)
 

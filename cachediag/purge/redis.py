@@ -148,10 +148,13 @@ class RedisPurge:
                 return
 
     def on_batch(self, found: list[KeyInfo]) -> bool:
+        return self.on_keys([k.key for k in found], [k.namespace for k in found])
+
+    def on_keys(self, scanned: list[bytes], scanned_names: list[str]) -> bool:
         report = self.report
-        report.scanned += len(found)
-        keys, names = self.seen.fresh([k.key for k in found], [k.namespace for k in found])
-        report.duplicates += len(found) - len(keys)
+        report.scanned += len(scanned)
+        keys, names = self.seen.fresh(scanned, scanned_names)
+        report.duplicates += len(scanned) - len(keys)
         if self.filters.any:
             infos = inspect_keys(self.client, keys, names, self.filters)
             if self.sinks.after_inspect is not None:
@@ -312,10 +315,13 @@ class RedisPurge:
                     type=self.filters.type,
                     cursor=self.cursor_before,
                     delimiter=request.delimiter,
-                    backoff_above_ms=request.limits.max_latency_ms,
+                    # The engine's PING between batches backs off too, at twice the bound:
+                    # purge's own writes are timed against the bound itself.
+                    backoff_above_ms=request.limits.max_latency_ms * 2,
                     keys_only=True,
                     on_cursor=self.on_cursor,
                     rider=self if self.riding else None,
+                    on_keys=self.on_keys,
                 )
                 result = scan_keyspace(self.client, options, self.on_batch)
                 self._engine_slept += result.slept_s

@@ -222,6 +222,10 @@ class ScanOptions:
     on_cursor: Callable[[int], None] | None = None
     # keys_only: commands built from each batch (purge's deletes) sent behind the next SCAN.
     rider: Rider | None = None
+    # keys_only: handed each batch's keys and namespaces as two lists instead of a KeyInfo
+    # per key to on_batch (half a microsecond a key saved where a million go by); a true
+    # return ends the scan, as on_batch's.
+    on_keys: Callable[[list[bytes], list[str]], object] | None = None
 
 
 @dataclass
@@ -670,14 +674,18 @@ class _Engine:
                 self._enough = True
             # Only now is the batch reported: a Ctrl-C inside on_batch resumes before it.
             self.open.popleft()
-            self.result.inspected += len(batch.found)
-            self.result.cursor = batch.following
-            self._ended = batch.following == 0
-            if self.options.on_cursor is not None:
-                self.options.on_cursor(batch.following)
+            self._reported(batch, len(batch.found))
             batch.found = []
         if self.progress:
             self._report_progress()
+
+    def _reported(self, batch: _Batch, inspected: int) -> None:
+        """A batch handed over and done with: the cursor moves past it."""
+        self.result.inspected += inspected
+        self.result.cursor = batch.following
+        self._ended = batch.following == 0
+        if self.options.on_cursor is not None:
+            self.options.on_cursor(batch.following)
 
     def _report_progress(self) -> None:
         assert self.progress is not None
@@ -774,20 +782,30 @@ class _Engine:
         """
         cursor = self.options.cursor
         rider = self.options.rider
+        on_keys = self.options.on_keys
         riding = 0  # replies still to read for the rider's commands in flight
         self.client.send(self._scan_command(cursor))
         self.result.round_trips += 1
         while True:
             batch = self._read_scan(cursor)
             names = self.namespace.many(batch.keys)
-            kind = self.options.type or ""
-            batch.found = [
-                KeyInfo(key, kind, -1, None, None, None, name)
-                for key, name in zip(batch.keys, names, strict=True)
-            ]
-            batch.replies_read = True
-            self.open.append(batch)
-            self._emit_done()
+            if on_keys is not None:
+                self.open.append(batch)
+                if batch.keys and on_keys(batch.keys, names):
+                    self._enough = True
+                self.open.popleft()
+                self._reported(batch, len(batch.keys))
+                if self.progress:
+                    self._report_progress()
+            else:
+                kind = self.options.type or ""
+                batch.found = [
+                    KeyInfo(key, kind, -1, None, None, None, name)
+                    for key, name in zip(batch.keys, names, strict=True)
+                ]
+                batch.replies_read = True
+                self.open.append(batch)
+                self._emit_done()
             if riding:
                 replies = self.client.read_replies(riding)
                 riding = 0

@@ -104,10 +104,14 @@ def test_guard_backs_off_and_recovers() -> None:
     guard = Guard(rate=None, max_latency_ms=10, chunk=1000, clock=clock, sleep=clock.sleep)
     guard.observe(0.002)
     assert (guard.pauses, guard.chunk) == (0, 1000)
+    guard.observe(0.05)  # one slow write: smaller writes, no pause yet
+    assert (guard.pauses, guard.chunk) == (0, 500)
     guard.observe(0.05)
     guard.observe(0.05)
     assert guard.pauses == 2 and guard.paused_s == pytest.approx(0.03)
-    assert guard.chunk == 250 and guard.worst_ms == pytest.approx(50)
+    assert guard.chunk == 125 and guard.worst_ms == pytest.approx(50)
     for _ in range(5):
         guard.observe(0.001)
     assert guard.chunk == 1000 and guard._pause == 0.0
+    guard.observe(0.05)  # the streak starts again: no pause for one slow write
+    assert guard.pauses == 2
