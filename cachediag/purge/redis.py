@@ -329,6 +329,10 @@ class RedisPurge:
                 if result.stop_reason == "server-error":
                     report.stop_reason = "server-error"
                     error = {"kind": _kind(result.failure), "message": result.error or ""}
+                    if error["kind"] == "closed":
+                        # The client's hint for a connection closed before any answer (a
+                        # TLS-only port) does not apply to one that answered until now.
+                        error["message"] = "the server closed the connection mid-purge"
                     report.cursor = result.cursor
                     break
                 if result.stop_reason == "interrupted" or self.sinks.stop.set:

@@ -41,10 +41,12 @@ def _purge_lines(row: dict[str, Any]) -> list[str]:
         )
         line = _bytes_line(p["bytes"], "memory")
     else:
+        unconfirmed = p["matched"] - p["deleted"] - p["already_gone"] - p["changed"] - p["failed"]
         lines.append(
             f"  deleted {_n(p['deleted'])} of {_n(p['matched'])} matched · already gone "
             f"{_n(p['already_gone'])} · changed and skipped {_n(p['changed'])} · errors "
             f"{_n(p['failed'])}{named}"
+            + (f" · {_n(unconfirmed)} sent, not confirmed" if unconfirmed > 0 else "")
         )
         if dupes:
             lines.append(f"  {_n(p['scanned'])} scanned{dupes}")

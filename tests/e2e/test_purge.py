@@ -339,3 +339,52 @@ def test_a_server_killed_mid_purge(redis_server: RedisServer, tmp_path: Path) ->
     saved = json.loads((tmp_path / "cp.json").read_text())
     assert saved["cursor"] == report["cursor"] and saved["patterns"] == ["user:*"]
     assert "Traceback" not in err
+
+
+def test_memcached_pattern_purge_end_to_end(memcached_server: Any, cachediag: Any) -> None:
+    from pymemcache.client.base import Client
+
+    app = Client(("127.0.0.1", memcached_server.port), default_noreply=False)
+    for i in range(200):
+        app.set(f"user:{i}", b"x")
+    for key in ("users:1", "user", "session:user:1"):
+        app.set(key, b"keep")
+    dry = cachediag(
+        "purge",
+        "--memcached",
+        memcached_server.address,
+        "--pattern",
+        "user:*",
+        "--json",
+        "--dry-run",
+    )
+    assert_valid("purge", dry.json())
+    assert dry.json()["targets"][0]["purge"]["matched"] == 200 and app.get("user:1") == b"x"
+    run = cachediag(
+        "purge", "--memcached", memcached_server.address, "--pattern", "user:*", "--yes"
+    )
+    assert run.code == 0, run.err
+    assert "deleted 200 of 200 matched" in run.out
+    assert app.get("user:1") is None and app.get("users:1") == b"keep"
+    assert app.get("user") == b"keep" and app.get("session:user:1") == b"keep"
+    refused = cachediag(
+        "purge",
+        "--memcached",
+        memcached_server.address,
+        "--pattern",
+        "user:*",
+        "--invalid",
+        "--yes",
+    )
+    assert refused.code == 2 and "metadata only" in refused.err
+    backup = cachediag(
+        "purge",
+        "--memcached",
+        memcached_server.address,
+        "--pattern",
+        "user:*",
+        "--yes",
+        "--backup",
+        "x.bak",
+    )
+    assert backup.code == 2 and "Memcached has no DUMP" in backup.err
