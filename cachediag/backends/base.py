@@ -38,6 +38,9 @@ class Backend(ABC):
     runtime_eviction_settings: ClassVar[bool] = False
     # Can purge --backup keep what it deletes (DUMP), and --restore put it back?
     purge_backup: ClassVar[bool] = False
+    # Can purge filter on values and types (--invalid, --schema-*, --type), not only on
+    # the metadata a listing gives (TTL, idle time)?
+    purge_value_filters: ClassVar[bool] = False
 
     def nodes(self, target: Target) -> list[Target]:
         """The servers behind `target`: itself, for a single server."""

@@ -24,6 +24,7 @@ class RedisBackend(Backend):
     kind: ClassVar[str] = "redis"
     runtime_eviction_settings: ClassVar[bool] = True
     purge_backup: ClassVar[bool] = True
+    purge_value_filters: ClassVar[bool] = True
 
     def connect(self, target: Target, timeout: float) -> RedisClient:
         from cachediag.clients.resp import RedisClient

@@ -284,6 +284,13 @@ def _purge(
             raise UsageError("--backup FILE keeps one target's keys: name one target")
         if not backend_for(targets[0]).purge_backup:
             raise UsageError("--backup is for Redis: Memcached has no DUMP to keep an item with")
+    needs_values = request.filters.reads_value or request.filters.type is not None
+    if needs_values and not all(backend_for(t).purge_value_filters for t in targets):
+        # Refused before anything is deleted anywhere, not at the first Memcached target.
+        raise UsageError(
+            "Memcached purges filter on the crawler's metadata only: --no-ttl, --ttl-above, "
+            "--idle-above (not --invalid, --schema-* or --type)"
+        )
     if checkpoint_file is not None and len(targets) != 1:
         raise UsageError("--checkpoint FILE is one target's: name one target")
     positions: dict[str, tuple[int, int]] = {}
