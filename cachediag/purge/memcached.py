@@ -2,8 +2,9 @@
 
 Memcached has no wildcard delete. The crawler (scan/memcached.py, the one metadump
 reader) streams each item's key, expiry, last access and CAS; the keys matching the
-pattern and the metadata filters are deleted with pipelined `md KEY C<cas>` on a second
-connection (the first is busy streaming the dump): an item rewritten after the dump has
+pattern and the metadata filters are deleted once the dump is over (the crawler holds
+its locks while its output waits to be read, so deleting meanwhile stalls both), with
+pipelined `md KEY C<cas>` on a second connection: an item rewritten after the dump has
 another CAS, answers EX, and stays. An item the crawler lists twice is deleted once.
 """
 
@@ -60,6 +61,7 @@ class MemcachedPurge:
         self.seen = Seen()
         self.now = 0
         self.read_back: list[bytes] = []
+        self.pending: list[tuple[bytes, int | None]] = []  # matched, deleted after the dump
         self._started = time.monotonic()
 
     def named(self, keys: list[bytes]) -> None:
@@ -102,8 +104,6 @@ class MemcachedPurge:
             names.append(item.namespace)
             sizes.append(item.size)
         report.add_memory(sizes)
-        if self.sinks.before_delete is not None:
-            self.sinks.before_delete([key for key, _ in chosen])
         stop = self._take(chosen, names)
         self._progress()
         if stop or self.sinks.stop.set:
@@ -119,19 +119,32 @@ class MemcachedPurge:
             stop = True
         report.add_matched([key for key, _ in items], names)
         if self.request.apply:
-            index = 0
-            while index < len(items):
-                part = items[index : index + self.guard.chunk]
-                index += len(part)
-                self.guard.before(len(part))
-                started = time.monotonic()
-                tally = writes.apply_memcached_deletes(self.writer, part, self.timeout)
-                self.guard.timed(started)
-                report.add_tally(tally)
-                room = READ_BACK_SAMPLE - len(self.read_back)
-                if room > 0:
-                    self.read_back.extend(key for key, _ in part[:room])
+            self.pending.extend(items)
         return stop
+
+    def delete_pending(self) -> None:
+        """Delete what the dump matched, once the dump is over: the crawler holds locks
+        while its output waits to be read, so deleting during the dump stalls both."""
+        items, self.pending = self.pending, []
+        if self.sinks.before_delete is not None and items:
+            self.sinks.before_delete([key for key, _ in items])
+        report = self.report
+        index = 0
+        while index < len(items):
+            if self.sinks.stop.set:
+                report.stop_reason = "interrupted"
+                return
+            part = items[index : index + self.guard.chunk]
+            index += len(part)
+            self.guard.before(len(part))
+            started = time.monotonic()
+            tally = writes.apply_memcached_deletes(self.writer, part, self.timeout)
+            self.guard.timed(started)
+            report.add_tally(tally)
+            room = READ_BACK_SAMPLE - len(self.read_back)
+            if room > 0:
+                self.read_back.extend(key for key, _ in part[:room])
+            self._progress()
 
     def _progress(self) -> None:
         report, guard = self.report, self.guard
@@ -147,6 +160,7 @@ class MemcachedPurge:
         with self.sinks.stop.installed():
             if request.keys:
                 self.named(list(request.keys))
+                self.delete_pending()
             for pattern in request.scans:
                 if report.stop_reason or self.sinks.stop.set:
                     break
@@ -165,6 +179,12 @@ class MemcachedPurge:
                     error = {"kind": failure.kind, "message": failure.message}
                 finally:
                     reader.close()
+                if error is None and report.stop_reason != "interrupted":
+                    try:
+                        self.delete_pending()
+                    except ProbeError as failure:
+                        report.stop_reason = "server-error"
+                        error = {"kind": failure.kind, "message": failure.message}
             report.complete = report.stop_reason is None
             if request.apply and self.read_back and error is None:
                 self._read_back()

@@ -69,6 +69,7 @@ def test_crawler_duplicates_are_deleted_once(memcached_server: MemcachedServer) 
         purge = MemcachedPurge(writer, request, Sinks(), 5)
         for block in blocks + blocks:  # the crawler handing every item twice
             purge.on_block(block)
+        purge.delete_pending()
     report = purge.report
     assert (report.matched, report.deleted, report.duplicates, report.already_gone) == (
         20,
@@ -76,6 +77,25 @@ def test_crawler_duplicates_are_deleted_once(memcached_server: MemcachedServer) 
         20,
         0,
     )
+
+
+def test_a_dump_bigger_than_the_socket_buffers(memcached_server: MemcachedServer) -> None:
+    """Deleting while the crawler waits for its output to be read stalls both (it holds
+    its locks): the deletes wait for the end of the dump."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", memcached_server.port))
+    sock.sendall(
+        b"".join(b"ms big:%d 20 q\r\n%s\r\n" % (i, b"v" * 20) for i in range(150_000)) + b"mn\r\n"
+    )
+    reply = b""
+    while not reply.endswith(b"MN\r\n"):
+        reply += sock.recv(65536)
+    sock.close()
+    row = run(memcached_server, patterns=("big:1*",))
+    assert row["error"] is None, row["error"]
+    matched = row["purge"]["matched"]
+    assert matched > 50_000 and row["purge"]["deleted"] == matched
 
 
 def test_named_keys_and_metadata_filters(memcached_server: MemcachedServer) -> None:
