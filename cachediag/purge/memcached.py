@@ -37,6 +37,12 @@ def _check(filters: Filters) -> None:
         )
 
 
+def _cas(raw: bytes) -> int | None:
+    """The CAS of a metadump `cas=N` field (None where the line had none)."""
+    value = raw[4:]
+    return int(value) if value.isdigit() else None
+
+
 def _qualifies(filters: Filters, exp: int, la: int, now: int) -> bool:
     if filters.no_ttl and exp != -1:
         return False
@@ -89,20 +95,26 @@ class MemcachedPurge:
         report.scanned += len(block)
         keys, _ = self.seen.fresh(block.keys, block.namespaces)
         report.duplicates += len(block) - len(keys)
-        fresh = set(keys)
-        chosen: list[tuple[bytes, int | None]] = []
-        names: list[str] = []
-        sizes: list[int | None] = []
         filters = self.request.filters
-        for item in block:
-            if item.key not in fresh:
-                continue
-            fresh.discard(item.key)
-            if filters.any and not _qualifies(filters, item.exp, item.la, self.now):
-                continue
-            chosen.append((item.key, item.cas))
-            names.append(item.namespace)
-            sizes.append(item.size)
+        chosen: list[tuple[bytes, int | None]]
+        names: list[str]
+        sizes: list[int]
+        if len(keys) == len(block) and not filters.any:
+            # The usual block: every item new and no filter. Columns, not an Item each.
+            chosen = list(zip(block.keys, map(_cas, block.cases), strict=True))
+            names, sizes = list(block.namespaces), list(block.sizes)
+        else:
+            fresh = set(keys)
+            chosen, names, sizes = [], [], []
+            for item in block:
+                if item.key not in fresh:
+                    continue
+                fresh.discard(item.key)
+                if filters.any and not _qualifies(filters, item.exp, item.la, self.now):
+                    continue
+                chosen.append((item.key, item.cas))
+                names.append(item.namespace)
+                sizes.append(item.size)
         report.add_memory(sizes)
         stop = self._take(chosen, names)
         self._progress()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ class PurgeReport:
         if tally.error and len(self.errors) < 5:
             self.errors.append(tally.error)
 
-    def add_memory(self, sizes: list[int | None]) -> None:
+    def add_memory(self, sizes: Sequence[int | None]) -> None:
         known = [size for size in sizes if size is not None]
         self.bytes_measured += sum(known)
         self.bytes_keys += len(known)
