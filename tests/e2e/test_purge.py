@@ -388,3 +388,17 @@ def test_memcached_pattern_purge_end_to_end(memcached_server: Any, cachediag: An
         "x.bak",
     )
     assert backup.code == 2 and "Memcached has no DUMP" in backup.err
+
+
+def test_hostile_key_names_are_escaped_and_deleted_exactly(
+    redis_server: RedisServer, cachediag: Any
+) -> None:
+    client = redis_server.client()
+    hostile = b"user:\x1b[31mred\x07\n[bold]x[/]"
+    client.set(hostile, b"x")
+    client.set(b"user:\xff\xfe", b"x")
+    run = cachediag("purge", "--redis", redis_server.url, "--pattern", "user:*", "--dry-run")
+    assert run.code == 0
+    assert "\x1b" not in run.out and "\x07" not in run.out and "2 keys match" in run.out
+    run = cachediag("purge", "--redis", redis_server.url, "--pattern", "user:*", "--yes", "--json")
+    assert run.json()["targets"][0]["purge"]["deleted"] == 2 and keys(redis_server) == set()
