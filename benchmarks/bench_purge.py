@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -139,7 +140,12 @@ def redis_bench(args: argparse.Namespace, tmp: Path) -> None:
                 result = measure(server, command)
                 assert result["left"] == args.others, (name, result)
                 results[name].append(result)
-                print(f"  run {run + 1} {name}: {result['wall']:.2f} s", flush=True)
+                load = os.getloadavg()[0]
+                print(
+                    f"  run {run + 1} {name}: {result['wall']:.2f} s "
+                    f"(paused {result['paused_s']:.2f} s; load average {load:.1f})",
+                    flush=True,
+                )
         print(
             f"redis-server {version}, {args.keys:,} keys matching user:* among "
             f"{args.keys + args.others:,}, {args.runs} run(s)"
@@ -236,7 +242,8 @@ def memcached_bench(args: argparse.Namespace) -> None:
                 else:
                     wall, deleted = memcached_tool_delete(tool, server.address, server.port)
                 times[name].append(wall)
-                print(f"  {name}: {wall:.2f} s, {deleted:,} deleted", flush=True)
+                load = os.getloadavg()[0]
+                print(f"  {name}: {wall:.2f} s, {deleted:,} deleted (load {load:.1f})", flush=True)
             finally:
                 server.stop()
     print(f"memcached, {args.memcached_items:,} items, {matching:,} matching user:*")
