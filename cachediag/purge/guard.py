@@ -11,11 +11,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 MIN_CHUNK = 10
 MAX_PAUSE_S = 1.0
+RECENT = 5  # writes remembered
+SLOW_OF_RECENT = 3  # slow ones among them (this one included) that make a pause
 
 
 class Guard:
@@ -40,7 +43,7 @@ class Guard:
         self.pauses = 0
         self.worst_ms = 0.0
         self._pause = 0.0
-        self._slow = 0  # slow writes in a row
+        self._recent: deque[bool] = deque(maxlen=RECENT)  # the last writes: slow or not
 
     def before(self, keys: int) -> None:
         """Wait until `keys` more may go: those sent so far have had their time at the rate."""
@@ -60,18 +63,19 @@ class Guard:
 
     def observe(self, took_s: float) -> None:
         self.worst_ms = max(self.worst_ms, took_s * 1000)
-        if took_s > self.max_latency_s:
+        slow = took_s > self.max_latency_s
+        self._recent.append(slow)
+        if slow:
             self.chunk = max(self.chunk // 2, MIN_CHUNK)
-            self._slow += 1
-            # One slow write alone is as likely this process descheduled on a busy host
-            # as a busy server: pause from the second in a row.
-            if self._slow >= 2:
+            # A slow write now and then is as likely this process descheduled on a busy
+            # host as a busy server; a server that is slow makes most writes slow. Pause
+            # when this write and most of the last few were.
+            if sum(self._recent) >= SLOW_OF_RECENT:
                 self._pause = min(max(self._pause * 2, 0.01), MAX_PAUSE_S)
                 self.pauses += 1
                 self.paused_s += self._pause
                 self.sleep(self._pause)
         else:
-            self._slow = 0
             self._pause = self._pause / 2 if self._pause > 0.01 else 0.0
             self.chunk = min(self.chunk * 2, self.max_chunk)
 

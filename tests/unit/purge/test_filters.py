@@ -104,14 +104,19 @@ def test_guard_backs_off_and_recovers() -> None:
     guard = Guard(rate=None, max_latency_ms=10, chunk=1000, clock=clock, sleep=clock.sleep)
     guard.observe(0.002)
     assert (guard.pauses, guard.chunk) == (0, 1000)
-    guard.observe(0.05)  # one slow write: smaller writes, no pause yet
-    assert (guard.pauses, guard.chunk) == (0, 500)
+    guard.observe(0.05)  # slow writes: smaller writes at once, a pause from the third
+    guard.observe(0.05)
+    assert (guard.pauses, guard.chunk) == (0, 250)
     guard.observe(0.05)
     guard.observe(0.05)
     assert guard.pauses == 2 and guard.paused_s == pytest.approx(0.03)
-    assert guard.chunk == 125 and guard.worst_ms == pytest.approx(50)
+    assert guard.chunk == 62 and guard.worst_ms == pytest.approx(50)
+    guard.observe(0.001)  # a quick write: no pause, the pause shrinks
+    assert guard.pauses == 2 and guard._pause == pytest.approx(0.01)
     for _ in range(5):
         guard.observe(0.001)
     assert guard.chunk == 1000 and guard._pause == 0.0
-    guard.observe(0.05)  # the streak starts again: no pause for one slow write
+    # Spikes among quick writes (a descheduled client) make no pause.
+    for took in (0.05, 0.001, 0.001, 0.05, 0.001, 0.001, 0.05):
+        guard.observe(took)
     assert guard.pauses == 2
