@@ -27,16 +27,20 @@ class Guard:
         rate: float | None,
         max_latency_ms: float,
         chunk: int = 1000,
+        min_chunk: int = MIN_CHUNK,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate = rate
         self.max_latency_s = max_latency_ms / 1000
-        self.chunk = max(chunk, MIN_CHUNK)
+        self.min_chunk = min(min_chunk, chunk)
+        self.chunk = max(chunk, self.min_chunk)
         self.max_chunk = self.chunk
         self.clock = clock
         self.sleep = sleep
         self.started = clock()
+        # chunk: keys per write; purge's scan takes it as its SCAN COUNT too, so slow
+        # writes get smaller before (and while) they are paused between.
         self.sent = 0  # keys sent to be deleted (for the rate)
         self.paused_s = 0.0  # pauses for latency
         self.rate_wait_s = 0.0  # waits for the rate
@@ -66,7 +70,7 @@ class Guard:
         slow = took_s > self.max_latency_s
         self._recent.append(slow)
         if slow:
-            self.chunk = max(self.chunk // 2, MIN_CHUNK)
+            self.chunk = max(self.chunk // 2, self.min_chunk)
             # A slow write now and then is as likely this process descheduled on a busy
             # host as a busy server; a server that is slow makes most writes slow. Pause
             # when this write and most of the last few were.

@@ -32,6 +32,8 @@ MEMORY_SAMPLE = 1000
 # some of them again, which the report shows).
 READ_BACK_SAMPLE = 1000
 NAMED_BATCH = 1000
+# The smallest SCAN COUNT the guard shrinks batches to while writes are slow.
+MIN_SCAN_COUNT = 50
 CHECKPOINT_EVERY_S = 1.0
 
 
@@ -103,7 +105,9 @@ class RedisPurge:
         if self.filters.any:
             self.report.bytes_method = "measured"
         limits = request.limits
-        self.guard = Guard(limits.rate, limits.max_latency_ms, chunk=min(request.count, 1000))
+        self.guard = Guard(
+            limits.rate, limits.max_latency_ms, chunk=request.count, min_chunk=MIN_SCAN_COUNT
+        )
         self.seen = Seen()
         self.namespacer = Namespacer(request.delimiter)
         self.version = server_version(client)
@@ -322,6 +326,7 @@ class RedisPurge:
                     on_cursor=self.on_cursor,
                     rider=self if self.riding else None,
                     on_keys=self.on_keys,
+                    count_of=lambda: self.guard.chunk,
                 )
                 result = scan_keyspace(self.client, options, self.on_batch)
                 self._engine_slept += result.slept_s

@@ -226,6 +226,9 @@ class ScanOptions:
     # per key to on_batch (half a microsecond a key saved where a million go by); a true
     # return ends the scan, as on_batch's.
     on_keys: Callable[[list[bytes], list[str]], object] | None = None
+    # The COUNT of each SCAN, asked before it is sent (None: `count`): purge's guard
+    # shrinks its batches while its writes are slow and grows them back.
+    count_of: Callable[[], int] | None = None
 
 
 @dataclass
@@ -400,7 +403,7 @@ class _Engine:
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
-        count = self._count
+        count = self._count if self.options.count_of is None else max(self.options.count_of(), 1)
         if self.options.max_keys and not self.options.exact_sample:
             # Ask for no more than the budget has room for: the scan stops at a batch edge.
             count = max(min(count, self.options.max_keys - self.result.scanned), 10)
