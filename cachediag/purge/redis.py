@@ -35,6 +35,8 @@ NAMED_BATCH = 1000
 # The smallest SCAN COUNT the guard shrinks batches to while writes are slow.
 MIN_SCAN_COUNT = 50
 CHECKPOINT_EVERY_S = 1.0
+# Replies read within this of a batch's handling ending were there already.
+READY_S = 0.0005
 
 
 class BackupSink(Protocol):
@@ -131,7 +133,6 @@ class RedisPurge:
         self._queue_memory: list[bytes] = []
         self._memory_asked = 0
         self._ride: tuple[list[bytes], list[bytes], float] | None = None
-        self._scan_reply_at = 0.0
         self._processed_at = 0.0
         self._pending_cursor = request.cursor  # the cursor after the keys queued to ride
         self._ride_cursor = request.cursor
@@ -168,9 +169,7 @@ class RedisPurge:
             self._inspected = {info.key: info for info in chosen}
             keys = [info.key for info in chosen]
             names = [info.namespace for info in chosen]
-        elif self.riding:
-            self._scan_reply_at = time.monotonic()
-        elif report.bytes_keys < MEMORY_SAMPLE and keys:
+        elif not self.riding and report.bytes_keys < MEMORY_SAMPLE and keys:
             wanted = keys[: MEMORY_SAMPLE - report.bytes_keys]
             report.add_memory(memory_usage(self.client, wanted))
         done = self._take(keys, names)
@@ -225,12 +224,12 @@ class RedisPurge:
         room = READ_BACK_SAMPLE - len(self.read_back)
         if room > 0 and tally.deleted:
             self.read_back.extend(keys[:room])
-        # How long the write held the server: until the SCAN's reply, then whatever the
-        # deletes took beyond the time spent here on the next batch.
-        if self._scan_reply_at >= sent_at:
-            took = (self._scan_reply_at - sent_at) + (now - self._processed_at)
-        else:
-            took = now - sent_at  # sent alone (the last batch)
+        # The write went out before the batch before it was handled here: when its
+        # replies were waiting by the time that was done, the server was quicker than
+        # this process (a fast write, however long the handling took); otherwise the
+        # write took the server all the time since it was sent.
+        waited = now - self._processed_at
+        took = now - sent_at if self._processed_at < sent_at or waited > READY_S else waited
         self.guard.observe(took)
         self._maybe_checkpoint(self._ride_cursor)
         self._progress()

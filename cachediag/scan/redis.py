@@ -400,6 +400,7 @@ class _Engine:
         self._ended = False  # the batch SCAN ended with (cursor 0) was reported
         self._enough = False  # on_batch said it has all it wants
         self._ride_start: int | None = None  # the batch whose rider commands are unanswered
+        self._queued_start: int | None = None  # the first batch handed over since the last ride
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
     def _scan_command(self, cursor: int) -> bytes:
@@ -761,10 +762,11 @@ class _Engine:
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
-            if not self.open and self._ride_start is not None:
-                # A rider's commands for that batch were sent but not answered: resume
-                # at the batch, so whatever they did not do is done then.
-                result.cursor = self._ride_start
+            unanswered = self._ride_start if self._ride_start is not None else self._queued_start
+            if unanswered is not None:
+                # A rider's commands for that batch (and those after it) were not sent or
+                # not answered: resume at the batch, so whatever they did not do is done.
+                result.cursor = unanswered
         if self._ended:
             # The budget ran out exactly at the end; or an exact sample dropped the end.
             result.stop_reason = "max-keys" if result.dropped else None
@@ -776,67 +778,105 @@ class _Engine:
 
     def _keys_loop(self) -> None:
         """SCAN alone, a call at a time: each batch is reported before the next is asked for,
-        so a caller that has enough (or a budget) stops it without a SCAN too many.
+        so a caller that has enough (or a budget) stops it without a SCAN too many."""
+        if self.options.rider is not None:
+            self._riding_loop(self.options.rider)
+            return
+        cursor = self.options.cursor
+        while True:
+            self.client.send(self._scan_command(cursor))
+            self.result.round_trips += 1
+            batch = self._read_scan(cursor)
+            self._hand_over(batch)
+            cursor = batch.following
+            if cursor == 0:
+                return
+            stop = self._budget_left()
+            if stop:
+                self.result.stop_reason = stop
+                return
+            self._pause()
 
-        With a rider (ScanOptions.rider), the commands it builds from a batch go in the
-        same write as the next SCAN, after it: the server answers the SCAN, then works on
-        them while the next batch is handed to on_batch here; their replies are read
-        before anything else is sent. One round trip a batch, and both sides busy.
+    def _hand_over(self, batch: _Batch) -> None:
+        """A keys-only batch to on_keys (keys and namespaces) or on_batch (KeyInfos)."""
+        names = self.namespace.many(batch.keys)
+        on_keys = self.options.on_keys
+        self.open.append(batch)
+        if on_keys is not None:
+            if batch.keys and on_keys(batch.keys, names):
+                self._enough = True
+            self.open.popleft()
+            self._reported(batch, len(batch.keys))
+            if self.progress:
+                self._report_progress()
+            return
+        kind = self.options.type or ""
+        batch.found = [
+            KeyInfo(key, kind, -1, None, None, None, name)
+            for key, name in zip(batch.keys, names, strict=True)
+        ]
+        batch.replies_read = True
+        self._emit_done()
+
+    def _riding_loop(self, rider: Rider) -> None:
+        """The keys-only loop with a rider: what it builds from a batch (purge's UNLINKs)
+        goes behind a later SCAN, in the same write.
+
+        As soon as a SCAN's reply is read, the next write goes out: the SCAN for the next
+        batch and the rider's commands for the batch before this one. The batch just read
+        is handed over while the server works on that write, so both sides are busy and a
+        batch costs one round trip. When the batch handed over says it has enough, the
+        SCAN already sent is read and dropped (its batch is not reported: the cursor
+        resumes there) and the rider's last commands go alone.
         """
         cursor = self.options.cursor
-        rider = self.options.rider
-        on_keys = self.options.on_keys
-        riding = 0  # replies still to read for the rider's commands in flight
+        riding = 0  # replies of the rider's commands in the write in flight
         self.client.send(self._scan_command(cursor))
         self.result.round_trips += 1
         while True:
             batch = self._read_scan(cursor)
-            names = self.namespace.many(batch.keys)
-            if on_keys is not None:
-                self.open.append(batch)
-                if batch.keys and on_keys(batch.keys, names):
-                    self._enough = True
-                self.open.popleft()
-                self._reported(batch, len(batch.keys))
-                if self.progress:
-                    self._report_progress()
-            else:
-                kind = self.options.type or ""
-                batch.found = [
-                    KeyInfo(key, kind, -1, None, None, None, name)
-                    for key, name in zip(batch.keys, names, strict=True)
-                ]
-                batch.replies_read = True
-                self.open.append(batch)
-                self._emit_done()
             if riding:
-                replies = self.client.read_replies(riding)
+                self._land(rider, riding)
                 riding = 0
-                self._ride_start = None
-                assert rider is not None
-                rider.landed(replies)
             cursor = batch.following
             stop = None if cursor == 0 else self._budget_left()
-            if cursor == 0 or stop:
-                payload, expected = rider.ride() if rider is not None else (b"", 0)
+            sent = False
+            if not stop and cursor != 0:
+                self._pause()
+                payload, riding = self._ride(rider)
+                self.client.send(self._scan_command(cursor) + payload)
+                self.result.round_trips += 1
+                sent = True
+            self._hand_over(batch)
+            self._queued_start = batch.start if self._queued_start is None else self._queued_start
+            if sent and self._enough:
+                # Read what is in flight; its SCAN's batch is left for a resumed run.
+                self.client.read_replies(1)
+                if riding:
+                    self._land(rider, riding)
+                    riding = 0
+                sent = False
+                stop = "enough"
+            if not sent:
+                payload, expected = self._ride(rider)
                 if expected:
-                    self._ride_start = batch.start
                     self.client.send(payload)
                     self.result.round_trips += 1
-                    replies = self.client.read_replies(expected)
-                    self._ride_start = None
-                    assert rider is not None
-                    rider.landed(replies)
+                    self._land(rider, expected)
                 if stop:
                     self.result.stop_reason = stop
                 return
-            self._pause()
-            payload, expected = rider.ride() if rider is not None else (b"", 0)
-            self.client.send(self._scan_command(cursor) + payload)
-            self.result.round_trips += 1
-            if expected:
-                riding = expected
-                self._ride_start = batch.start  # the batch whose commands are in flight
+
+    def _ride(self, rider: Rider) -> tuple[bytes, int]:
+        payload, expected = rider.ride()
+        self._ride_start = self._queued_start if expected else None
+        self._queued_start = None
+        return payload, expected
+
+    def _land(self, rider: Rider, expected: int) -> None:
+        replies = self.client.read_replies(expected)
+        self._ride_start = None
+        rider.landed(replies)
 
     def _loop(self) -> None:
         client = self.client
