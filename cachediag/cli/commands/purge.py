@@ -176,7 +176,7 @@ def purge(
         typer.Option(
             "--checkpoint",
             metavar="FILE",
-            help="Where the checkpoint is kept [default: under ~/.local/state/cachediag/purge/].",
+            help="Where the checkpoint is kept (default: under ~/.local/state/cachediag/purge/).",
         ),
     ] = None,
     count: Count = 1000,
