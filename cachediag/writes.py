@@ -404,8 +404,10 @@ def _bytes(word: Arg) -> bytes:
 # A guarded delete: the key is removed only if it still holds what the purge read and
 # judged (its type; its length and first bytes when a value filter read them; its TTL and
 # idle time against the filter's bound). Idle time first: the reads after it touch the key.
-# ARGV: type, length ('' unchecked), head ('' unchecked; '=' + bytes), ttl rule ('' any,
-# 'none', or 'above:<ms>'), idle rule ('' or '<seconds>'), '1' for a blocking DEL.
+# ARGV: type ('' any), length ('' unchecked), head ('' unchecked; '=' + bytes), ttl rule
+# ('' any, 'none', or 'above:<ms>'), idle rule ('' or '<seconds>'), '1' for a blocking DEL,
+# the DUMP a --backup kept ('' unchecked: with it, the key goes only if it still holds
+# exactly what the backup holds).
 # Returns 1 deleted, 0 changed (left alone), -1 gone already.
 GUARDED_DELETE_SCRIPT = """
 local key = KEYS[1]
@@ -416,7 +418,7 @@ if ARGV[5] ~= '' then
 end
 local t = redis.call('TYPE', key)['ok']
 if t == 'none' then return -1 end
-if t ~= ARGV[1] then return 0 end
+if ARGV[1] ~= '' and t ~= ARGV[1] then return 0 end
 if ARGV[4] == 'none' then
   if redis.call('PTTL', key) ~= -1 then return 0 end
 elseif ARGV[4] ~= '' then
@@ -432,6 +434,7 @@ if ARGV[3] ~= '' then
   local head = string.sub(ARGV[3], 2)
   if #head > 0 and redis.call('GETRANGE', key, 0, #head - 1) ~= head then return 0 end
 end
+if ARGV[7] ~= '' and redis.call('DUMP', key) ~= ARGV[7] then return 0 end
 if ARGV[6] == '1' then redis.call('DEL', key) else redis.call('UNLINK', key) end
 return 1
 """
@@ -446,6 +449,7 @@ class Expectation:
     head: bytes | None = None
     ttl_rule: str = ""  # "", "none", "above:<ms>"
     idle_at_least_s: int | None = None
+    dump: bytes | None = None  # the DUMP payload a backup kept
 
 
 @dataclass
@@ -498,6 +502,7 @@ def guarded_delete(key: bytes, expect: Expectation, sha: bytes, sync: bool = Fal
         expect.ttl_rule.encode(),
         idle,
         b"1" if sync else b"0",
+        expect.dump or b"",
     )
 
 

@@ -11,6 +11,7 @@ KEYS, never FLUSHDB. A dry run measures MEMORY USAGE of a sample and deletes not
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from cachediag.purge.inspect import dumps, inspect_keys, memory_command, memory_
 from cachediag.purge.report import PurgeReport
 from cachediag.purge.request import PurgeRequest
 from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace
+from cachediag.writes import Expectation
 
 # MEMORY USAGE of this many matched keys, for the estimate of an unfiltered purge.
 MEMORY_SAMPLE = 1000
@@ -53,7 +55,7 @@ class Sinks:
     stop: StopFlag = field(default_factory=StopFlag)
     # Tests: called with a batch's inspections before its deletes are sent.
     after_inspect: Callable[[list[Inspection]], None] | None = None
-    # Tests: called with the keys of a crawled block before their deletes are sent.
+    # Tests: called with keys about to be deleted (after their backup, if any).
     before_delete: Callable[[list[bytes]], None] | None = None
     note: Callable[[str], None] | None = None
 
@@ -116,7 +118,7 @@ class RedisPurge:
         # UNLINK came with Redis 4.0; before it, DEL (which frees values in the foreground).
         self.sync = request.sync or bool(self.version and self.version < (4,))
         self.sha: bytes | None = None
-        if request.apply and self.filters.any:
+        if request.apply and (self.filters.any or sinks.backup is not None):
             self.sha = writes.load_guarded_delete(client)
         self.read_back: list[bytes] = []
         self.cursor_before = request.cursor
@@ -241,6 +243,7 @@ class RedisPurge:
             part = keys[index : index + guard.chunk]
             index += len(part)
             guard.before(len(part))
+            kept: dict[bytes, bytes] | None = None
             if self.sinks.backup is not None:
                 started = time.monotonic()
                 records = dumps(self.client, part)
@@ -248,10 +251,16 @@ class RedisPurge:
                 self.sinks.backup.write(records)
                 if self.report.backup is not None:
                     self.report.backup["records"] += len(records)
+                kept = {key: dump for key, _, dump in records}
+            if self.sinks.before_delete is not None:
+                self.sinks.before_delete(part)
             started = time.monotonic()
             if self.sha is not None:
-                items = [(key, expectation(self.filters, self._inspected[key])) for key in part]
-                tally = writes.apply_guarded_deletes(self.client, items, self.sha, self.sync)
+                tally = writes.apply_guarded_deletes(
+                    self.client, self._expectations(part, kept), self.sha, self.sync
+                )
+                if kept is not None:
+                    tally.gone += len(part) - len(kept)  # no DUMP: gone before the backup
             else:
                 tally = writes.apply_unlinks(self.client, [part], self.sync)
             guard.timed(started)
@@ -259,6 +268,25 @@ class RedisPurge:
             room = READ_BACK_SAMPLE - len(self.read_back)
             if room > 0 and tally.deleted:
                 self.read_back.extend(part[:room])
+
+    def _expectations(
+        self, keys: list[bytes], kept: dict[bytes, bytes] | None
+    ) -> list[tuple[bytes, Expectation]]:
+        """What each guarded delete compares: what the filters read, and with --backup the
+        DUMP kept (a key rewritten since its backup stays: the backup would not restore it)."""
+        items = []
+        for key in keys:
+            if kept is not None and key not in kept:
+                continue
+            base = (
+                expectation(self.filters, self._inspected[key])
+                if self.filters.any
+                else Expectation(type="")
+            )
+            if kept is not None:
+                base = dataclasses.replace(base, dump=kept[key])
+            items.append((key, base))
+        return items
 
     def on_cursor(self, cursor: int) -> None:
         if self._stop_mid_batch:

@@ -189,3 +189,19 @@ def test_backup_then_restore_gives_the_same_digest(debug_redis: RedisServer, tmp
     replaced = restore_redis(target(debug_redis), 5, buffer, "b", replace=True, apply=True)
     assert replaced["restore"]["restored"] == 3003
     assert client.execute_command("DEBUG", "DIGEST") == before
+
+
+def test_a_key_rewritten_after_its_backup_survives(redis_server: RedisServer) -> None:
+    """With --backup, a key is deleted only if it still holds what the backup holds."""
+    client = redis_server.client()
+    client.mset({f"user:{i}": f"old {i}" for i in range(20)})
+
+    def rewrite(keys: list[bytes]) -> None:
+        if b"user:5" in keys:
+            client.set("user:5", "new")
+
+    buffer = io.BytesIO()
+    writer = BackupWriter(buffer, {"target": "t"})
+    row = run(redis_server, Sinks(backup=writer, before_delete=rewrite), patterns=("user:*",))
+    assert (row["purge"]["deleted"], row["purge"]["changed"]) == (19, 1)
+    assert names(redis_server) == {b"user:5"} and client.get("user:5") == b"new"
