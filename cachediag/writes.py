@@ -440,6 +440,27 @@ return 1
 """
 
 
+# Delete a batch of keys backed up just before, each only if it still holds exactly what
+# its backup holds (its DUMP). One call for the batch: a script call per key would cost
+# the server more than the deletes. ARGV[1] '1' for a blocking DEL, then one DUMP per key.
+# Returns {deleted, changed (left alone), gone}.
+BACKED_UP_DELETE_SCRIPT = """
+local deleted, changed, gone = 0, 0, 0
+for i, key in ipairs(KEYS) do
+  local dump = redis.call('DUMP', key)
+  if not dump then
+    gone = gone + 1
+  elseif dump ~= ARGV[i + 1] then
+    changed = changed + 1
+  else
+    if ARGV[1] == '1' then redis.call('DEL', key) else redis.call('UNLINK', key) end
+    deleted = deleted + 1
+  end
+end
+return {deleted, changed, gone}
+"""
+
+
 @dataclass(frozen=True)
 class Expectation:
     """What a guarded delete compares: what was read of the key and the filter's bounds."""
@@ -521,11 +542,11 @@ def memcached_delete(key: bytes, cas: int | None = None) -> bytes:
     return b"md " + key + (b" C%d" % cas if cas is not None else b"") + b"\r\n"
 
 
-def load_guarded_delete(client: Any) -> bytes:
-    """SCRIPT LOAD the guarded delete on `client`; its SHA1 for EVALSHA."""
+def load_guarded_delete(client: Any, script: str = GUARDED_DELETE_SCRIPT) -> bytes:
+    """SCRIPT LOAD a guarded delete on `client`; its SHA1 for EVALSHA."""
     from cachediag.clients.resp import ReplyError
 
-    client.send(script_load())
+    client.send(_pack(b"SCRIPT", b"LOAD", script.encode()))
     reply = client.read_replies(1)[0]
     if isinstance(reply, ReplyError):
         raise ProbeError(f"cannot load the guarded-delete script: {reply.text}")
@@ -561,6 +582,36 @@ def tally_unlinks(
             continue
         tally.deleted += int(reply)
         tally.gone += len(batch) - int(reply)
+    return tally
+
+
+def apply_backed_up_deletes(
+    client: Any, records: Sequence[tuple[bytes, bytes]], sha: bytes, sync: bool
+) -> DeleteTally:
+    """Delete each (key, DUMP kept) in one script call, a key only if unchanged since."""
+    from cachediag.clients.resp import ReplyError
+
+    tally = DeleteTally()
+    if not records:
+        return tally
+    keys = [key for key, _ in records]
+    client.send(
+        _pack(
+            b"EVALSHA",
+            sha,
+            b"%d" % len(keys),
+            *keys,
+            b"1" if sync else b"0",
+            *(dump for _, dump in records),
+        )
+    )
+    reply = client.read_replies(1)[0]
+    if isinstance(reply, list) and len(reply) == 3:
+        tally.deleted, tally.changed, tally.gone = (int(n) for n in reply)
+    else:
+        tally.failed = len(keys)
+        text = reply.text if isinstance(reply, ReplyError) else repr(reply)[:80]
+        tally.error = f"guarded delete failed: {text}"
     return tally
 
 

@@ -118,8 +118,11 @@ class RedisPurge:
         # UNLINK came with Redis 4.0; before it, DEL (which frees values in the foreground).
         self.sync = request.sync or bool(self.version and self.version < (4,))
         self.sha: bytes | None = None
-        if request.apply and (self.filters.any or sinks.backup is not None):
+        if request.apply and self.filters.any:
             self.sha = writes.load_guarded_delete(client)
+        self.backup_sha: bytes | None = None
+        if request.apply and sinks.backup is not None and not self.filters.any:
+            self.backup_sha = writes.load_guarded_delete(client, writes.BACKED_UP_DELETE_SCRIPT)
         self.read_back: list[bytes] = []
         self.cursor_before = request.cursor
         self.pattern_index = request.pattern_index
@@ -255,7 +258,12 @@ class RedisPurge:
             if self.sinks.before_delete is not None:
                 self.sinks.before_delete(part)
             started = time.monotonic()
-            if self.sha is not None:
+            if self.backup_sha is not None and kept is not None:
+                tally = writes.apply_backed_up_deletes(
+                    self.client, list(kept.items()), self.backup_sha, self.sync
+                )
+                tally.gone += len(part) - len(kept)  # no DUMP: gone before the backup
+            elif self.sha is not None:
                 tally = writes.apply_guarded_deletes(
                     self.client, self._expectations(part, kept), self.sha, self.sync
                 )
