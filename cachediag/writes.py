@@ -589,27 +589,29 @@ def apply_backed_up_deletes(
     client: Any, records: Sequence[tuple[bytes, bytes]], sha: bytes, sync: bool
 ) -> DeleteTally:
     """Delete each (key, DUMP kept) in one script call, a key only if unchanged since."""
+    if not records:
+        return DeleteTally()
+    client.send(backed_up_deletes_riding(records, sha, sync))
+    return tally_backed_up(client.read_replies(1)[0], len(records))
+
+
+def backed_up_deletes_riding(
+    records: Sequence[tuple[bytes, bytes]], sha: bytes, sync: bool
+) -> bytes:
+    """The backed-up delete of `records` packed (one reply), for a scan's pipeline."""
+    keys = [key for key, _ in records]
+    flag = b"1" if sync else b"0"
+    return _pack(b"EVALSHA", sha, b"%d" % len(keys), *keys, flag, *(dump for _, dump in records))
+
+
+def tally_backed_up(reply: Any, count: int) -> DeleteTally:
     from cachediag.clients.resp import ReplyError
 
     tally = DeleteTally()
-    if not records:
-        return tally
-    keys = [key for key, _ in records]
-    client.send(
-        _pack(
-            b"EVALSHA",
-            sha,
-            b"%d" % len(keys),
-            *keys,
-            b"1" if sync else b"0",
-            *(dump for _, dump in records),
-        )
-    )
-    reply = client.read_replies(1)[0]
     if isinstance(reply, list) and len(reply) == 3:
         tally.deleted, tally.changed, tally.gone = (int(n) for n in reply)
     else:
-        tally.failed = len(keys)
+        tally.failed = count
         text = reply.text if isinstance(reply, ReplyError) else repr(reply)[:80]
         tally.error = f"guarded delete failed: {text}"
     return tally

@@ -88,15 +88,29 @@ def memory_usage(client: RedisClient, keys: Sequence[bytes]) -> list[int | None]
     return [_int(reply) for reply in client.read_replies(len(keys))]
 
 
+_DUMP = KeyCommand.of(b"DUMP")
+
+
+def dump_commands(keys: Sequence[bytes]) -> bytes:
+    """DUMP of each key, then PTTL of each (2 replies a key): what a backup keeps."""
+    if not keys:
+        return b""
+    args = key_args(list(keys))
+    return _DUMP.pack_many(args) + _PTTL.pack_many(args)
+
+
 def dumps(client: RedisClient, keys: Sequence[bytes]) -> list[tuple[bytes, int, bytes]]:
     """(key, absolute expiry in ms or 0, DUMP payload) of each key still there: a backup."""
-    import time
-
     if not keys:
         return []
-    args = key_args(list(keys))
-    client.send(KeyCommand.of(b"DUMP").pack_many(args) + _PTTL.pack_many(args))
-    replies = client.read_replies(2 * len(keys))
+    client.send(dump_commands(keys))
+    return dump_records(keys, client.read_replies(2 * len(keys)))
+
+
+def dump_records(keys: Sequence[bytes], replies: Sequence[Any]) -> list[tuple[bytes, int, bytes]]:
+    """The records of `dump_commands`' replies: keys gone since SCAN have none."""
+    import time
+
     now_ms = int(time.time() * 1000)
     records = []
     n = len(keys)

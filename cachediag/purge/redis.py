@@ -22,7 +22,14 @@ from cachediag.clients.resp import RedisClient, ReplyError
 from cachediag.errors import ProbeError
 from cachediag.purge.filters import Inspection, expectation, qualifies
 from cachediag.purge.guard import Guard, StopFlag
-from cachediag.purge.inspect import dumps, inspect_keys, memory_command, memory_usage
+from cachediag.purge.inspect import (
+    dump_commands,
+    dump_records,
+    dumps,
+    inspect_keys,
+    memory_command,
+    memory_usage,
+)
 from cachediag.purge.report import PurgeReport
 from cachediag.purge.request import PurgeRequest
 from cachediag.scan.redis import KeyInfo, Namespacer, ScanOptions, scan_keyspace
@@ -133,11 +140,19 @@ class RedisPurge:
         self._engine_backoffs = 0
         # An unfiltered purge without --backup deletes riding the scan's pipeline: each
         # batch's UNLINK goes out behind the next SCAN (ScanOptions.rider).
-        self.riding = request.apply and not self.filters.any and sinks.backup is None
+        self.riding = request.apply and not self.filters.any
+        # With --backup as well: a ride carries the DUMPs of the keys just scanned and the
+        # guarded deletes of those dumped (and written to the file) by the ride before.
+        self.backup_riding = self.riding and sinks.backup is not None
+        self._dumped: list[tuple[bytes, bytes]] = []  # backed up, to be deleted next ride
+        self._dumped_cursor = request.cursor  # the cursor after the keys in _dumped
+        self._safe_cursor = request.cursor  # every key before it deleted (backup riding)
         self._queue: list[bytes] = []
         self._queue_memory: list[bytes] = []
         self._memory_asked = 0
-        self._ride: tuple[list[bytes], list[bytes], float] | None = None
+        self._ride: (
+            tuple[list[bytes], list[bytes], float, list[tuple[bytes, bytes]], int] | None
+        ) = None
         self._processed_at = 0.0
         self._pending_cursor = request.cursor  # the cursor after the keys queued to ride
         self._ride_cursor = request.cursor
@@ -208,27 +223,54 @@ class RedisPurge:
 
     # -- the rider: deletes sent behind the next SCAN ------------------------------------
     def ride(self) -> tuple[bytes, int]:
-        keys, memory = self._queue, self._queue_memory
-        if not keys:
+        keys, memory, dumped = self._queue, self._queue_memory, self._dumped
+        if not keys and not dumped:
             return b"", 0
-        self._queue, self._queue_memory = [], []
+        self._queue, self._queue_memory, self._dumped = [], [], []
         self.guard.before(len(keys))
-        payload = memory_command(memory) + writes.unlinks_riding([keys], self.sync)
-        self._ride = (keys, memory, time.monotonic())
+        payload = memory_command(memory)
+        expected = len(memory)
+        if self.backup_riding:
+            assert self.backup_sha is not None
+            if dumped:
+                payload += writes.backed_up_deletes_riding(dumped, self.backup_sha, self.sync)
+                expected += 1
+            payload += dump_commands(keys)
+            expected += 2 * len(keys)
+        elif keys:
+            payload += writes.unlinks_riding([keys], self.sync)
+            expected += 1
+        self._ride = (keys, memory, time.monotonic(), dumped, self._dumped_cursor)
         self._ride_cursor = self._pending_cursor
-        return payload, len(memory) + 1
+        return payload, expected
 
     def landed(self, replies: list[Any]) -> None:
         assert self._ride is not None
-        keys, memory, sent_at = self._ride
+        keys, memory, sent_at, dumped, dumped_cursor = self._ride
         self._ride = None
         now = time.monotonic()
         self.report.add_memory([r if isinstance(r, int) else None for r in replies[: len(memory)]])
-        tally = writes.tally_unlinks([keys], replies[len(memory) :], self.sync)
-        self.report.add_tally(tally)
-        room = READ_BACK_SAMPLE - len(self.read_back)
-        if room > 0 and tally.deleted:
-            self.read_back.extend(keys[:room])
+        rest = replies[len(memory) :]
+        if self.backup_riding:
+            if dumped:
+                self._tally(writes.tally_backed_up(rest[0], len(dumped)), [k for k, _ in dumped])
+                rest = rest[1:]
+                self._safe_cursor = dumped_cursor
+            if keys:
+                records = dump_records(keys, rest)
+                assert self.sinks.backup is not None
+                self.sinks.backup.write(records)  # on disk before their deletes are sent
+                if self.report.backup is not None:
+                    self.report.backup["records"] += len(records)
+                self.report.already_gone += len(keys) - len(records)
+                self._dumped = [(key, dump) for key, _, dump in records]
+                self._dumped_cursor = self._ride_cursor
+                if self.sinks.before_delete is not None:
+                    self.sinks.before_delete(keys)
+            checkpoint = self._safe_cursor
+        else:
+            self._tally(writes.tally_unlinks([keys], rest, self.sync), keys)
+            checkpoint = self._ride_cursor
         # The write went out before the batch before it was handled here: when its
         # replies were waiting by the time that was done, the server was quicker than
         # this process (a fast write, however long the handling took); otherwise the
@@ -236,8 +278,23 @@ class RedisPurge:
         waited = now - self._processed_at
         took = now - sent_at if self._processed_at < sent_at or waited > READY_S else waited
         self.guard.observe(took)
-        self._maybe_checkpoint(self._ride_cursor)
+        self._maybe_checkpoint(checkpoint)
         self._progress()
+
+    def _tally(self, tally: writes.DeleteTally, keys: list[bytes]) -> None:
+        self.report.add_tally(tally)
+        room = READ_BACK_SAMPLE - len(self.read_back)
+        if room > 0 and tally.deleted:
+            self.read_back.extend(keys[:room])
+
+    def flush_dumped(self) -> None:
+        """The deletes of the last keys backed up, which no later ride carried."""
+        if self._dumped:
+            assert self.backup_sha is not None
+            dumped, self._dumped = self._dumped, []
+            tally = writes.apply_backed_up_deletes(self.client, dumped, self.backup_sha, self.sync)
+            self._tally(tally, [key for key, _ in dumped])
+            self._safe_cursor = self._dumped_cursor
 
     def _delete(self, keys: list[bytes]) -> None:
         guard = self.guard
@@ -300,7 +357,7 @@ class RedisPurge:
         if self._stop_mid_batch:
             return  # the batch just cut short resumes at its start, not after it
         self.cursor_before = cursor
-        if self.riding and (self._queue or self._ride is not None):
+        if self.riding and (self._queue or self._ride is not None or self._dumped):
             # Deletes for the keys before `cursor` are still to go or to be answered: the
             # checkpoint moves when they land (never ahead of what was deleted).
             self._pending_cursor = cursor
@@ -366,6 +423,15 @@ class RedisPurge:
                 result = scan_keyspace(self.client, options, self.on_batch)
                 self._engine_slept += result.slept_s
                 self._engine_backoffs += result.backoffs
+                if result.stop_reason != "server-error":
+                    try:
+                        self.flush_dumped()
+                    except ProbeError as failure:
+                        result.stop_reason, result.failure = "server-error", failure
+                        result.error = failure.message
+                if result.stop_reason == "server-error" and self.backup_riding:
+                    # Keys backed up but not yet deleted lie before the engine's cursor.
+                    result.cursor = self._safe_cursor
                 if result.stop_reason == "server-error":
                     report.stop_reason = "server-error"
                     error = {"kind": _kind(result.failure), "message": result.error or ""}

@@ -402,3 +402,39 @@ def test_hostile_key_names_are_escaped_and_deleted_exactly(
     assert "\x1b" not in run.out and "\x07" not in run.out and "2 keys match" in run.out
     run = cachediag("purge", "--redis", redis_server.url, "--pattern", "user:*", "--yes", "--json")
     assert run.json()["targets"][0]["purge"]["deleted"] == 2 and keys(redis_server) == set()
+
+
+def test_ctrl_c_with_backup_then_resume_keeps_every_key_in_a_backup(
+    redis_server: RedisServer, tmp_path: Path, cachediag: Any
+) -> None:
+    import signal
+
+    seed(redis_server, 20_000)
+    proc = slow_purge(redis_server, tmp_path, "--backup", str(tmp_path / "b1.bak"))
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "backup: " in out
+    assert 0 < len(keys(redis_server)) < 20_000
+    run = cachediag(
+        "purge",
+        "--redis",
+        redis_server.url,
+        "--pattern",
+        "user:*",
+        "--yes",
+        "--resume",
+        "--checkpoint",
+        str(tmp_path / "cp.json"),
+        "--backup",
+        str(tmp_path / "b2.bak"),
+    )
+    assert run.code == 0, run.err
+    assert keys(redis_server) == set()
+    for backup in ("b1.bak", "b2.bak"):
+        done = cachediag(
+            "purge", "--redis", redis_server.url, "--restore", str(tmp_path / backup), "--yes"
+        )
+        assert done.code == 0, done.err
+    assert keys(redis_server) == {f"user:{i}".encode() for i in range(20_000)}
