@@ -24,9 +24,11 @@ for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir() and p.name != "da
         sys.path.insert(1, str(folder))
 
 from servers import (  # noqa: E402 - importable once the folders above are on the path
+    GuideScenario,
     MemcachedServer,
     RedisServer,
     SilentServer,
+    start_guide_scenario,
     start_http,
     start_memcached,
     start_redis,
@@ -70,6 +72,14 @@ def memcached_factory() -> Iterator[Callable[..., MemcachedServer]]:
 @pytest.fixture
 def memcached_server(memcached_factory: Callable[..., MemcachedServer]) -> MemcachedServer:
     return memcached_factory()
+
+
+@pytest.fixture
+def guide_scenario(tmp_path: Path) -> Iterator[GuideScenario]:
+    """The guide's issues on a Redis and a Memcached, seeded as `cachediag demo` seeds them."""
+    scenario = start_guide_scenario(tmp_path / "guide-redis")
+    yield scenario
+    scenario.stop()
 
 
 @pytest.fixture
@@ -126,6 +136,7 @@ def cachediag(tmp_path: Path) -> Callable[..., Run]:
             k: v for k, v in os.environ.items() if not k.startswith(("CACHEDIAG_", "REDISCLI_"))
         }
         base.pop("NO_COLOR", None)
+        base.pop("FORCE_COLOR", None)  # a CI runner that sets it must not colour our asserts
         proc = subprocess.run(
             [cachediag_binary(), *args],
             capture_output=True,

@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from cachediag.demo import scenarios, seed
+from cachediag.demo.seed import Seeded
+from cachediag.targets.target import Target
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -235,6 +239,23 @@ def start_memcached(*args: str) -> MemcachedServer:
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _wait_for_port(port, process, "memcached")
     return MemcachedServer(port, process)
+
+
+def memcached_supports_tls() -> bool:
+    """Was this memcached built with TLS (`-Z, --enable-ssl` in its help)?"""
+    found = subprocess.run([require("memcached"), "-h"], capture_output=True, text=True, timeout=30)
+    return "--enable-ssl" in found.stdout
+
+
+def start_memcached_tls(workdir: Path, *args: str) -> MemcachedServer:
+    """A memcached that speaks TLS only (-Z), with a certificate from a CA made in the test
+    (workdir/ca.crt), for 127.0.0.1 and localhost."""
+    if not memcached_supports_tls():
+        pytest.skip("this memcached was built without TLS (no -Z in memcached -h)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    make_tls_files(workdir)
+    options = f"ssl_chain_cert={workdir / 'server.crt'},ssl_key={workdir / 'server.key'}"
+    return start_memcached("-Z", "-o", options, *args)
 
 
 def _is_root() -> bool:
@@ -568,3 +589,53 @@ def fill_connections(port: int, count: int) -> list[socket.socket]:
         sock.recv(256)
         held.append(sock)
     return held
+
+
+# -- the guide's issues, as `cachediag demo` seeds them -------------------------------
+#
+# The scenarios live in the package (cachediag/demo/scenarios.py), written by its seeder
+# (cachediag/demo/seed.py): the fixtures start their servers with the same settings and
+# seed them with the same code, so the demo shows what these tests assert.
+
+
+def redis_target(server: RedisServer) -> Target:
+    return Target(
+        kind="redis", name=f"redis://127.0.0.1:{server.port}/0", source="flag",
+        host="127.0.0.1", port=server.port, password=server.password,
+    )  # fmt: skip
+
+
+def memcached_target(server: MemcachedServer) -> Target:
+    return Target(
+        kind="memcached", name=f"memcached://127.0.0.1:{server.port}", source="flag",
+        host="127.0.0.1", port=server.port,
+    )  # fmt: skip
+
+
+@dataclass
+class GuideScenario:
+    redis: RedisServer
+    memcached: MemcachedServer
+    redis_seeded: Seeded
+    memcached_seeded: Seeded
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.memcached.stop()
+
+
+def start_guide_scenario(workdir: Path) -> GuideScenario:
+    """A Redis and a Memcached with the guide's issues, exactly as `cachediag demo` has them."""
+    redis = start_redis(workdir, *scenarios.REDIS.server_args())
+    memcached = start_memcached(*scenarios.MEMCACHED.server_args())
+    try:
+        return GuideScenario(
+            redis,
+            memcached,
+            seed.seed_redis(redis_target(redis), scenarios.REDIS),
+            seed.seed_memcached(memcached_target(memcached), scenarios.MEMCACHED),
+        )
+    except BaseException:
+        redis.stop()
+        memcached.stop()
+        raise

@@ -17,6 +17,7 @@ import typer
 
 from cachediag import __version__
 from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.helptext import reflow
 
 # command name -> (module, function); the order is the order of `cachediag --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,8 +31,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bigkeys": ("cachediag.cli.commands.bigkeys", "bigkeys"),
     "inspect": ("cachediag.cli.commands.inspect", "inspect"),
     "logs": ("cachediag.cli.commands.logs", "logs"),
+    "gather": ("cachediag.cli.commands.gather", "gather"),
+    "verify": ("cachediag.cli.commands.verify", "verify"),
+    "demo": ("cachediag.cli.commands.demo", "demo"),
     "purge": ("cachediag.cli.commands.purge", "purge"),
 }
+
+# On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h
+# 10.0.0.5 -p 6380`), and help is --help alone. `cachediag -h` (no command yet) and
+# `logs`, `verify` and `demo`, which talk to no server of yours, keep -h as help.
+HELP_IS_H = {"logs", "verify", "demo"}
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
 
@@ -42,6 +51,18 @@ def _version(value: bool) -> None:
         raise typer.Exit(ExitCode.OK)
 
 
+def _man(value: bool) -> None:
+    if value:
+        from cachediag.cli.man import man_page
+
+        # Past the masking stream: the page is cachediag's own help, no server's text,
+        # and its examples' `redis://:secret@…` must read as written.
+        stream = sys.__stdout__ or sys.stdout
+        stream.write(man_page(build_app()))
+        stream.flush()
+        raise typer.Exit(ExitCode.OK)
+
+
 def main_options(
     version: Annotated[
         bool,
@@ -49,13 +70,39 @@ def main_options(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    man: Annotated[
+        bool,
+        typer.Option(
+            "--man",
+            callback=_man,
+            is_eager=True,
+            help="Print the man page, cachediag(1), in roff (man -l - reads it), and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."""
+
+
+class _HelpCommand(typer.core.TyperCommand):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from cachediag.safety.masking import own_help
+
+        with own_help():  # cachediag's own text: nothing in it to mask
+            super().format_help(ctx, formatter)
+
+
+class _HelpGroup(typer.core.TyperGroup):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from cachediag.safety.masking import own_help
+
+        with own_help():
+            super().format_help(ctx, formatter)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with just `only` (same names, options and help)."""
     app = typer.Typer(
+        cls=_HelpGroup,
         name="cachediag",
         help=HELP,
         no_args_is_help=True,
@@ -64,9 +111,16 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main_options)
+    from cachediag.cli.version_option import with_version
+
     for name, (module, function) in COMMANDS.items():
         if only in (None, name):
-            app.command(name)(getattr(importlib.import_module(module), function))
+            settings = None if name in HELP_IS_H else {"help_option_names": ["--help"]}
+            fn = with_version(getattr(importlib.import_module(module), function))
+            command = app.command(
+                name, cls=_HelpCommand, context_settings=settings, help=reflow(fn.__doc__)
+            )
+            command(fn)
     return app
 
 
@@ -82,6 +136,14 @@ def main() -> NoReturn:
 
     masking.install()
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    hint_h = wanted not in HELP_IS_H and not _wants_nagios(sys.argv[2:])  # nagios: its UNKNOWN
+    if wanted in COMMANDS and hint_h and sys.argv[-1] == "-h":
+        # Fingers that learnt `-h` as help, on a command where it is redis-cli's host.
+        sys.stderr.write(
+            f"cachediag: error: -h is the Redis host here, as in redis-cli (-h HOST); "
+            f"help is `cachediag {wanted} --help`\n"
+        )
+        _leave(ExitCode.USAGE)
     app = build_app(wanted if wanted in COMMANDS else None)
     if wanted == "check" and _wants_nagios(sys.argv[2:]):
         _leave(_run_as_plugin(app))

@@ -226,6 +226,18 @@ class RedisSample(_RedisSampleAlways, total=False):
     lookups_added: LookupsFacts
 
 
+class MemoryDoctorFacts(TypedDict):
+    available: bool
+    text: str | None
+    reason: str | None
+
+
+class MemoryStatsFacts(TypedDict):
+    available: bool
+    values: dict[str, Any]
+    reason: str | None
+
+
 class _RedisAlways(_TargetSometimes):
     kind: Literal["redis"]
 
@@ -240,6 +252,9 @@ class RedisFacts(_RedisAlways, total=False):
     # Added within v1 (a bundle written before them lacks them):
     window: WindowFacts | None  # None: --window 0
     stalls: StallFacts
+    # In a bundle only (gather reads them for `memory --from`):
+    memory_doctor: MemoryDoctorFacts
+    memory_stats: MemoryStatsFacts
 
 
 # -- Memcached ----------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
 from cachediag.render.json_text import to_json
 
+CHECKLIST_SCHEMA = "cachediag.checklist/v1"
+
 if TYPE_CHECKING:
     from cachediag.checks.checklist import Checklist
     from cachediag.checks.evaluate import Report
@@ -54,7 +56,7 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-@json_schema_option("check", of="--format json")
+@json_schema_option("check", of="--format json", variants={"list_checks": ("--list", "checklist")})
 @target_options
 def check(
     common: CommonOptions,
@@ -141,6 +143,15 @@ def check(
             rich_help_panel=_APP,
         ),
     ] = None,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Judge the facts in a `cachediag gather` bundle (.tar.gz or its folder) "
+            "offline instead of probing.",
+        ),
+    ] = None,
 ) -> None:
     """Run the production troubleshooting checklist against Redis, Memcached and this host.
 
@@ -148,7 +159,12 @@ def check(
     Redis counters are read twice, --window seconds apart (default 2), so the hit rate is
     today's; with no lookups in the window it falls back to the rate since boot, and says so.
 
-    Example: cachediag check --redis redis://:secret@10.0.0.5:6379/0 --memcached 10.0.0.6:11211
+    Examples: cachediag check 10.0.0.5:6379 10.0.0.6:11211
+              cachediag check -h 10.0.0.5 -p 6380 -a secret
+              cachediag check --redis redis://:secret@10.0.0.5:6379/0 -f json
+
+    Offline: cachediag check --from BUNDLE judges the facts a `cachediag gather` bundle holds
+    (newer rules, other thresholds, any format); nothing is probed.
 
     Exit codes: 0 no fail or error, 1 a check failed (or warned, with --fail-on warn),
     2 usage or configuration error, 3 no fail but a check could not run.
@@ -170,6 +186,12 @@ def check(
         if list_checks:
             write_output(_render_list(loaded, chosen), output)
             return
+        if from_bundle is not None:
+            report = _offline_report(
+                from_bundle, common, loaded, fail_on, log, metrics_url, health_url
+            )
+            write_output(render_report(report, chosen, terminal=False if output else None), output)
+            raise typer.Exit(_exit_code(report, chosen))
         wants_kinds = {spec.kind for spec in loaded.checks}
         # Host checks judge local Redis settings (kernel, disk of its dir, jitter), so
         # selecting them still probes the targets; otherwise only the kinds asked for.
@@ -200,12 +222,39 @@ def check(
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         write_output(render_report(report, chosen, terminal=False if output else None), output)
-        code = report.exit_code
-        if chosen is Format.nagios:
-            from cachediag.render import nagios
-
-            code = nagios.exit_code(report)
+        code = _exit_code(report, chosen)
     raise typer.Exit(code)
+
+
+def _exit_code(report: Report, chosen: Format) -> int:
+    if chosen is Format.nagios:
+        from cachediag.render import nagios
+
+        return nagios.exit_code(report)
+    return report.exit_code
+
+
+def _offline_report(
+    bundle: str,
+    common: CommonOptions,
+    loaded: Checklist,
+    fail_on: FailOn,
+    *live: object,
+) -> Report:
+    """check --from BUNDLE: the checklist on the bundle's facts; nothing is probed."""
+    from cachediag.bundle.offline import checked_facts, evaluate_offline
+
+    if common.redis or common.memcached or any(live):
+        raise CachediagError(
+            "--from judges the facts in a bundle: --redis, --memcached, --log, "
+            "--metrics-url and --health-url cannot be used with it"
+        )
+    from cachediag.cli.common import err
+
+    facts, warnings = checked_facts(bundle)
+    for warning in warnings:
+        err(warning)
+    return evaluate_offline(loaded, facts, fail_on_warn=fail_on is FailOn.warn)
 
 
 def _window_needed(loaded: Checklist, window: float) -> float:
@@ -252,7 +301,12 @@ def _render_list(loaded: Checklist, chosen: Format) -> str:
             }
             for spec in loaded.checks
         ]
-        document = {"checklist": loaded.title, "source": loaded.source, "checks": checks}
+        document = {
+            "schema": CHECKLIST_SCHEMA,
+            "checklist": loaded.title,
+            "source": loaded.source,
+            "checks": checks,
+        }
         return to_json(document) + "\n"
     from cachediag.render import checklist_list
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
@@ -45,6 +45,14 @@ def ttl(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.ttl/v1 JSON document.")
     ] = False,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Report on the key sample in a `cachediag gather` bundle instead of the servers.",
+        ),
+    ] = None,
 ) -> None:
     """Read TTLs: of given keys, or of a bounded sample of the keyspace, bucketed per namespace.
 
@@ -56,6 +64,7 @@ def ttl(
 
     Examples: cachediag ttl user:123 session:9 --redis redis://10.0.0.5:6379
               cachediag ttl --pattern 'user:*' --max-keys 50000
+              cachediag ttl user:123 -h 10.0.0.5 -p 6380 -n 2
 
     Exit 1 when a target is down or the share of keys without TTL fails its check.
     """
@@ -68,7 +77,18 @@ def ttl(
 
         config_setup = setup(common)
         timeout = config_setup.timeout
-        if keys:
+        if from_bundle is not None:
+            from cachediag.bundle.offline import offline_facts, ttl_rows
+            from cachediag.errors import UsageError
+
+            if keys:
+                raise UsageError("ttl KEY reads a live server: it cannot be used with --from")
+            judge = Judge.load(config_setup.config.thresholds)
+            facts_document, warnings = offline_facts(from_bundle, common)
+            for warning in warnings:
+                err(warning)
+            rows = ttl_rows(facts_document, judge, pattern)
+        elif keys:
             rows = per_target(
                 config_setup.targets,
                 lambda t: ttl_report.keys_report(t, timeout, keys),
