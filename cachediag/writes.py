@@ -39,6 +39,7 @@ READ_BACK_BATCH = 1000
 class Action(str, Enum):
     CONFIG = "config"  # Redis CONFIG SET, read back with CONFIG GET; CONFIG REWRITE after
     DELETE = "delete"  # Redis UNLINK batches, Memcached md per key; read back as misses
+    RESTORE = "restore"  # purge --restore: RESTORE of what a --backup file holds
 
 
 class Mode(str, Enum):
@@ -392,3 +393,336 @@ def _many(count: int, noun: str) -> str:
 
 def _bytes(word: Arg) -> bytes:
     return word if isinstance(word, bytes) else str(word).encode()
+
+
+# -- purge: the streaming deletes of `cachediag purge` -----------------------------------
+# A pattern purge cannot hold its keys in a plan (a million of them arrive batch by batch
+# from SCAN or the crawler): its plan holds the count the dry run found, the confirmation
+# is the same `confirm`, and each batch is applied here, on a connection the purge holds,
+# by the functions below. They build every delete, guarded delete and RESTORE it sends.
+
+# A guarded delete: the key is removed only if it still holds what the purge read and
+# judged (its type; its length and first bytes when a value filter read them; its TTL and
+# idle time against the filter's bound). Idle time first: the reads after it touch the key.
+# ARGV: type ('' any), length ('' unchecked), head ('' unchecked; '=' + bytes), ttl rule
+# ('' any, 'none', or 'above:<ms>'), idle rule ('' or '<seconds>'), '1' for a blocking DEL,
+# the DUMP a --backup kept ('' unchecked: with it, the key goes only if it still holds
+# exactly what the backup holds).
+# Returns 1 deleted, 0 changed (left alone), -1 gone already.
+GUARDED_DELETE_SCRIPT = """
+local key = KEYS[1]
+if ARGV[5] ~= '' then
+  local idle = redis.call('OBJECT', 'IDLETIME', key)
+  if not idle then return -1 end
+  if idle < tonumber(ARGV[5]) then return 0 end
+end
+local t = redis.call('TYPE', key)['ok']
+if t == 'none' then return -1 end
+if ARGV[1] ~= '' and t ~= ARGV[1] then return 0 end
+if ARGV[4] == 'none' then
+  if redis.call('PTTL', key) ~= -1 then return 0 end
+elseif ARGV[4] ~= '' then
+  local pttl = redis.call('PTTL', key)
+  if pttl < 0 or pttl <= tonumber(string.sub(ARGV[4], 7)) then return 0 end
+end
+if ARGV[2] ~= '' then
+  local lengths = {string='STRLEN', list='LLEN', set='SCARD', zset='ZCARD', hash='HLEN',
+                   stream='XLEN'}
+  if redis.call(lengths[t], key) ~= tonumber(ARGV[2]) then return 0 end
+end
+if ARGV[3] ~= '' then
+  local head = string.sub(ARGV[3], 2)
+  if #head > 0 and redis.call('GETRANGE', key, 0, #head - 1) ~= head then return 0 end
+end
+if ARGV[7] ~= '' and redis.call('DUMP', key) ~= ARGV[7] then return 0 end
+if ARGV[6] == '1' then redis.call('DEL', key) else redis.call('UNLINK', key) end
+return 1
+"""
+
+
+# Delete a batch of keys backed up just before, each only if it still holds exactly what
+# its backup holds (its DUMP). One call for the batch: a script call per key would cost
+# the server more than the deletes. ARGV[1] '1' for a blocking DEL, then one DUMP per key.
+# Returns {deleted, changed (left alone), gone}.
+BACKED_UP_DELETE_SCRIPT = """
+local deleted, changed, gone = 0, 0, 0
+for i, key in ipairs(KEYS) do
+  local dump = redis.call('DUMP', key)
+  if not dump then
+    gone = gone + 1
+  elseif dump ~= ARGV[i + 1] then
+    changed = changed + 1
+  else
+    if ARGV[1] == '1' then redis.call('DEL', key) else redis.call('UNLINK', key) end
+    deleted = deleted + 1
+  end
+end
+return {deleted, changed, gone}
+"""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a guarded delete compares: what was read of the key and the filter's bounds."""
+
+    type: str
+    length: int | None = None
+    head: bytes | None = None
+    ttl_rule: str = ""  # "", "none", "above:<ms>"
+    idle_at_least_s: int | None = None
+    dump: bytes | None = None  # the DUMP payload a backup kept
+
+
+@dataclass
+class DeleteTally:
+    """What a batch of deletes did, key by key: removed, gone already, changed (skipped)."""
+
+    deleted: int = 0
+    gone: int = 0
+    changed: int = 0
+    failed: int = 0
+    error: str | None = None  # the first failure's reply
+
+
+def _pack(*words: bytes) -> bytes:
+    from cachediag.clients.resp import pack
+
+    return pack(*words)
+
+
+_UNLINK_HEAD = b"$6\r\nUNLINK\r\n"
+_DEL_HEAD = b"$3\r\nDEL\r\n"
+
+
+def unlink_batch(keys: Sequence[bytes], sync: bool = False) -> bytes:
+    """UNLINK (DEL with `sync`: servers before 4.0, or --sync) of `keys`, packed as RESP.
+
+    Packed here by hand, one join: a million keys go through this."""
+    from cachediag.clients.resp import key_args
+
+    head = b"*%d\r\n" % (len(keys) + 1) + (_DEL_HEAD if sync else _UNLINK_HEAD)
+    return head + b"".join(key_args(list(keys)))
+
+
+def script_load() -> bytes:
+    return _pack(b"SCRIPT", b"LOAD", GUARDED_DELETE_SCRIPT.encode())
+
+
+def guarded_delete(key: bytes, expect: Expectation, sha: bytes, sync: bool = False) -> bytes:
+    head = b"" if expect.head is None else b"=" + expect.head
+    length = b"" if expect.length is None else b"%d" % expect.length
+    idle = b"" if expect.idle_at_least_s is None else b"%d" % expect.idle_at_least_s
+    return _pack(
+        b"EVALSHA",
+        sha,
+        b"1",
+        key,
+        expect.type.encode(),
+        length,
+        head,
+        expect.ttl_rule.encode(),
+        idle,
+        b"1" if sync else b"0",
+        expect.dump or b"",
+    )
+
+
+def restore_command(key: bytes, expire_at_ms: int, dump: bytes, replace: bool) -> bytes:
+    """RESTORE with the absolute expiry the backup recorded (0: none; ABSTTL: Redis 5+)."""
+    words = [b"RESTORE", key, b"%d" % expire_at_ms, dump]
+    if expire_at_ms:
+        words.append(b"ABSTTL")
+    if replace:
+        words.append(b"REPLACE")
+    return _pack(*words)
+
+
+def memcached_delete(key: bytes, cas: int | None = None) -> bytes:
+    """`md KEY` or, comparing the CAS the crawler saw, `md KEY C<cas>` (EX when it changed)."""
+    return b"md " + key + (b" C%d" % cas if cas is not None else b"") + b"\r\n"
+
+
+def load_guarded_delete(client: Any, script: str = GUARDED_DELETE_SCRIPT) -> bytes:
+    """SCRIPT LOAD a guarded delete on `client`; its SHA1 for EVALSHA."""
+    from cachediag.clients.resp import ReplyError
+
+    client.send(_pack(b"SCRIPT", b"LOAD", script.encode()))
+    reply = client.read_replies(1)[0]
+    if isinstance(reply, ReplyError):
+        raise ProbeError(f"cannot load the guarded-delete script: {reply.text}")
+    return bytes(reply)
+
+
+def apply_unlinks(client: Any, batches: Sequence[Sequence[bytes]], sync: bool) -> DeleteTally:
+    """UNLINK (or DEL) each batch, all in one pipelined write; a key not removed was gone."""
+    batches = [batch for batch in batches if batch]
+    if not batches:
+        return DeleteTally()
+    client.send(b"".join(unlink_batch(batch, sync) for batch in batches))
+    return tally_unlinks(batches, client.read_replies(len(batches)), sync)
+
+
+def unlinks_riding(batches: Sequence[Sequence[bytes]], sync: bool) -> bytes:
+    """The UNLINK (DEL) batches as one payload, for a scan to send behind its next SCAN;
+    their replies go to `tally_unlinks`."""
+    return b"".join(unlink_batch(batch, sync) for batch in batches if batch)
+
+
+def tally_unlinks(
+    batches: Sequence[Sequence[bytes]], replies: Sequence[Any], sync: bool
+) -> DeleteTally:
+    from cachediag.clients.resp import ReplyError
+
+    tally = DeleteTally()
+    batches = [batch for batch in batches if batch]
+    for batch, reply in zip(batches, replies, strict=True):
+        if isinstance(reply, ReplyError):
+            tally.failed += len(batch)
+            tally.error = tally.error or f"{'DEL' if sync else 'UNLINK'} failed: {reply.text}"
+            continue
+        tally.deleted += int(reply)
+        tally.gone += len(batch) - int(reply)
+    return tally
+
+
+def apply_backed_up_deletes(
+    client: Any, records: Sequence[tuple[bytes, bytes]], sha: bytes, sync: bool
+) -> DeleteTally:
+    """Delete each (key, DUMP kept) in one script call, a key only if unchanged since."""
+    if not records:
+        return DeleteTally()
+    client.send(backed_up_deletes_riding(records, sha, sync))
+    return tally_backed_up(client.read_replies(1)[0], len(records))
+
+
+def backed_up_deletes_riding(
+    records: Sequence[tuple[bytes, bytes]], sha: bytes, sync: bool
+) -> bytes:
+    """The backed-up delete of `records` packed (one reply), for a scan's pipeline."""
+    keys = [key for key, _ in records]
+    flag = b"1" if sync else b"0"
+    return _pack(b"EVALSHA", sha, b"%d" % len(keys), *keys, flag, *(dump for _, dump in records))
+
+
+def tally_backed_up(reply: Any, count: int) -> DeleteTally:
+    from cachediag.clients.resp import ReplyError
+
+    tally = DeleteTally()
+    if isinstance(reply, list) and len(reply) == 3:
+        tally.deleted, tally.changed, tally.gone = (int(n) for n in reply)
+    else:
+        tally.failed = count
+        text = reply.text if isinstance(reply, ReplyError) else repr(reply)[:80]
+        tally.error = f"guarded delete failed: {text}"
+    return tally
+
+
+def apply_guarded_deletes(
+    client: Any, items: Sequence[tuple[bytes, Expectation]], sha: bytes, sync: bool
+) -> DeleteTally:
+    """One guarded delete per key, pipelined: a key that changed since it was read stays."""
+    from cachediag.clients.resp import ReplyError
+
+    tally = DeleteTally()
+    if not items:
+        return tally
+    client.send(b"".join(guarded_delete(key, expect, sha, sync) for key, expect in items))
+    for reply in client.read_replies(len(items)):
+        if reply == 1:
+            tally.deleted += 1
+        elif reply == 0:
+            tally.changed += 1
+        elif reply == -1:
+            tally.gone += 1
+        else:
+            tally.failed += 1
+            if tally.error is None:
+                text = reply.text if isinstance(reply, ReplyError) else repr(reply)[:80]
+                tally.error = f"guarded delete failed: {text}"
+    return tally
+
+
+@dataclass
+class RestoreTally:
+    restored: int = 0
+    present: int = 0  # already there (BUSYKEY): left alone without --replace
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)  # the first few failures' replies
+
+
+def apply_restores(
+    client: Any, records: Sequence[tuple[bytes, int, bytes]], replace: bool
+) -> RestoreTally:
+    """RESTORE each (key, absolute expiry ms, DUMP payload), pipelined."""
+    from cachediag.clients.resp import ReplyError
+
+    tally = RestoreTally()
+    if not records:
+        return tally
+    client.send(b"".join(restore_command(k, at, dump, replace) for k, at, dump in records))
+    for (key, _, _), reply in zip(records, client.read_replies(len(records)), strict=True):
+        if isinstance(reply, ReplyError):
+            if reply.text.startswith("BUSYKEY"):
+                tally.present += 1
+            else:
+                tally.failed += 1
+                if len(tally.errors) < 5:
+                    tally.errors.append(f"{safe_text(key[:80])}: {reply.text}")
+        else:
+            tally.restored += 1
+    return tally
+
+
+def apply_memcached_deletes(
+    client: Any, items: Sequence[tuple[bytes, int | None]], timeout: float
+) -> DeleteTally:
+    """`md` per (key, CAS or None), pipelined: HD removed, NF gone, EX rewritten since seen."""
+    from cachediag.clients.net import Deadline
+
+    tally = DeleteTally()
+    sendable = [(key, cas) for key, cas in items if _text_key(key)]
+    tally.failed += len(items) - len(sendable)
+    if len(sendable) < len(items):
+        tally.error = "keys the text protocol cannot carry were left alone"
+    for start in range(0, len(sendable), READ_BACK_BATCH):
+        batch = sendable[start : start + READ_BACK_BATCH]
+        client.send(b"".join(memcached_delete(key, cas) for key, cas in batch))
+        deadline = Deadline(timeout)
+        for _ in batch:
+            line = client.read_line(deadline)
+            if line == b"HD":
+                tally.deleted += 1
+            elif line == b"NF":
+                tally.gone += 1
+            elif line == b"EX":
+                tally.changed += 1
+            else:
+                tally.failed += 1
+                if tally.error is None:
+                    tally.error = f"md failed: {safe_text(line[:80])}" + (
+                        " (meta commands need Memcached 1.6+)" if line == b"ERROR" else ""
+                    )
+    return tally
+
+
+def _text_key(key: bytes) -> bool:
+    from cachediag.clients.memcache_text import is_text_key
+
+    return is_text_key(key)
+
+
+def purge_plan(
+    target: Target, count: int, what: str, sync: bool = False, notes: Sequence[str] = ()
+) -> WritePlan:
+    """The confirmation of a purge: `count` keys `what` ("matching 'user:*'")."""
+    how = ("DEL" if sync else "UNLINK") if target.kind == "redis" else "md"
+    change = Change(f"keys {what}", count, 0, f"{how} {_many(count, 'key')} {what}", count=count)
+    return WritePlan(target, Action.DELETE, (), (change,), tuple(notes))
+
+
+def restore_plan(target: Target, count: int, source: str, replace: bool) -> WritePlan:
+    how = "RESTORE ... REPLACE" if replace else "RESTORE (keys already present are left alone)"
+    change = Change(
+        f"keys from {source}", 0, count, f"{how} {_many(count, 'key')} from {source}", count=count
+    )
+    return WritePlan(target, Action.RESTORE, (), (change,))

@@ -38,6 +38,11 @@ class Backend(ABC):
     kind: ClassVar[str]  # the targets' kind, the check ids' prefix ("redis.ttl")
     # Can the eviction settings be changed at runtime (CONFIG SET), or only at start-up?
     runtime_eviction_settings: ClassVar[bool] = False
+    # Can purge --backup keep what it deletes (DUMP), and --restore put it back?
+    purge_backup: ClassVar[bool] = False
+    # Can purge filter on values and types (--invalid, --schema-*, --type), not only on
+    # the metadata a listing gives (TTL, idle time)?
+    purge_value_filters: ClassVar[bool] = False
 
     def nodes(self, target: Target) -> list[Target]:
         """The servers behind `target`: itself, for a single server."""
@@ -141,3 +146,15 @@ class Backend(ABC):
     @abstractmethod
     def latency_session(self, target: Target, timeout: float) -> tuple[Session, dict[str, Any]]:
         """A connected socket for the lean round-trip loop, and the connect times."""
+
+    # -- purge (writes: through cachediag.writes) ------------------------------------
+    @abstractmethod
+    def purge(self, target: Target, timeout: float, request: Any, sinks: Any) -> Row:
+        """Delete what `request` names or matches (a dry run unless request.apply): the
+        row's `purge` is a purge.report.PurgeReport; see purge/redis.py, purge/memcached.py."""
+
+    @abstractmethod
+    def restore(
+        self, target: Target, timeout: float, handle: Any, name: str, replace: bool, apply: bool
+    ) -> Row:
+        """Put back what a purge --backup file holds (its records read from `handle`)."""

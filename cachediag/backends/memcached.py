@@ -135,3 +135,15 @@ class MemcachedBackend(Backend):
         from cachediag.server.latency import memcached_session
 
         return memcached_session(target, timeout)
+
+    def purge(self, target: Target, timeout: float, request: Any, sinks: Any) -> Row:
+        from cachediag.purge.memcached import purge_memcached
+
+        return purge_memcached(target, timeout, request, sinks)
+
+    def restore(
+        self, target: Target, timeout: float, handle: Any, name: str, replace: bool, apply: bool
+    ) -> Row:
+        from cachediag.purge.memcached import restore_memcached
+
+        return restore_memcached(target, timeout, handle, name, replace, apply)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 class RedisBackend(Backend):
     kind: ClassVar[str] = "redis"
     runtime_eviction_settings: ClassVar[bool] = True
+    purge_backup: ClassVar[bool] = True
+    purge_value_filters: ClassVar[bool] = True
 
     def connect(self, target: Target, timeout: float) -> RedisClient:
         from cachediag.clients.resp import RedisClient
@@ -139,3 +141,15 @@ class RedisBackend(Backend):
         from cachediag.server.latency import redis_session
 
         return redis_session(target, timeout)
+
+    def purge(self, target: Target, timeout: float, request: Any, sinks: Any) -> Row:
+        from cachediag.purge.redis import purge_redis
+
+        return purge_redis(target, timeout, request, sinks)
+
+    def restore(
+        self, target: Target, timeout: float, handle: Any, name: str, replace: bool, apply: bool
+    ) -> Row:
+        from cachediag.purge.restore import restore_redis
+
+        return restore_redis(target, timeout, handle, name, replace, apply)

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("cachediag.cli.commands.verify", "verify"),
     "demo": ("cachediag.cli.commands.demo", "demo"),
     "diagnose": ("cachediag.cli.commands.diagnose", "diagnose"),
+    "purge": ("cachediag.cli.commands.purge", "purge"),
 }
 
 # On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h

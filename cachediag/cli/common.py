@@ -223,3 +223,27 @@ def _replace_atomically(target: Path, text: str, mode: int) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise CachediagError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def open_private_new(path: Path) -> Any:
+    """A new file only its owner can read (0600), opened for binary writing: purge's
+    --backup, which holds the deleted values. An existing file is never overwritten (it
+    may be the backup of an earlier purge)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise CachediagError(
+            f"{path} exists: a backup is never overwritten; name a new file"
+        ) from None
+    except OSError as exc:
+        raise CachediagError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return open(descriptor, "wb")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with `text`, mode 0600 (purge's local checkpoint)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise CachediagError(f"cannot write {path}: {exc.strerror or exc}") from None
+    _replace_atomically(path, text, 0o600)

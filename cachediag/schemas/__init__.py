@@ -27,6 +27,7 @@ FILES: dict[str, str] = {
     "bigkeys": "bigkeys-v1.json",
     "inspect": "inspect-v1.json",
     "logs": "logs-v1.json",
+    "purge": "purge-v1.json",
     "gather": "gather-v1.json",
     "verify": "verify-v1.json",
     "checklist": "checklist-v1.json",

@@ -142,7 +142,7 @@ WITHOUT_JSON = {"demo"}
 def test_schema_text_names_the_documents_it_knows() -> None:
     assert set(NAMES) == {*COMMANDS, "facts", "checklist", "bundle"} - WITHOUT_JSON
     with pytest.raises(ValueError, match="known: check, ping"):
-        schema_text("purge")
+        schema_text("no-such-document")
 
 
 def test_error_kinds_are_the_probe_errors_kinds() -> None:
@@ -152,7 +152,7 @@ def test_error_kinds_are_the_probe_errors_kinds() -> None:
         return {cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))}
 
     kinds = {cls.kind for cls in subclasses(errors.ProbeError)}
-    for name in ("ping", "latency", "memory", "ttl", "eviction-policy", "watch", "facts"):
+    for name in ("ping", "latency", "memory", "ttl", "eviction-policy", "watch", "purge", "facts"):
         assert set(schema(name)["$defs"]["error"]["properties"]["kind"]["enum"]) == kinds, name
 
 

@@ -23,6 +23,7 @@ PACKAGE = Path(backends.__file__).resolve().parent.parent
 CORES = [
     *sorted((PACKAGE / "keyspace").glob("*.py")),
     *sorted((PACKAGE / "server").glob("*.py")),
+    *sorted((PACKAGE / "purge").glob("*.py")),
     PACKAGE / "probes" / "collect.py",
     PACKAGE / "probes" / "ping.py",
 ]

@@ -564,3 +564,73 @@ def test_keys_only_lists_keys_and_stops_when_the_caller_has_enough(redis_server)
     }
     assert calls["scan"] == result.batches  # not one SCAN past the batch that was enough
     assert not {"pttl", "strlen", "memory", "type"} & set(calls)
+
+
+class _ExistsRider:
+    """Rides an EXISTS of each batch's keys behind the next SCAN; counts what landed."""
+
+    def __init__(self) -> None:
+        self.queue: list[bytes] = []
+        self.sent = 0
+        self.landed_keys = 0
+        self.rides = 0
+
+    def on_keys(self, keys: list[bytes], names: list[str]) -> bool:
+        assert len(keys) == len(names) and all(n.endswith("*") for n in names)
+        self.queue.extend(keys)
+        return False
+
+    def ride(self) -> tuple[bytes, int]:
+        from cachediag.clients.resp import pack
+
+        if not self.queue:
+            return b"", 0
+        keys, self.queue = self.queue, []
+        self.sent += len(keys)
+        return pack(b"EXISTS", *keys), 1
+
+    def landed(self, replies: list) -> None:  # type: ignore[type-arg]
+        self.rides += 1
+        self.landed_keys += replies[0]
+
+
+def test_a_rider_sends_behind_each_scan_in_one_round_trip(redis_server) -> None:
+    r = redis_server.client()
+    r.mset({f"ride:{i}": 1 for i in range(5000)})
+    rider = _ExistsRider()
+    with connect(redis_server) as client:
+        result = scan_keyspace(
+            client,
+            ScanOptions(
+                count=500, match="ride:*", keys_only=True, rider=rider, on_keys=rider.on_keys
+            ),
+            lambda batch: pytest.fail("on_keys takes the batches"),
+        )
+    assert result.complete and rider.sent == rider.landed_keys == 5000
+    assert rider.rides >= result.batches - 1
+    # One write a batch (the rider's commands go with the next SCAN), plus DBSIZE, the
+    # PINGs and at most the last ride sent alone.
+    pings = int(result.elapsed_s / 0.5) + 1 + result.backoffs
+    assert result.batches >= 8 and result.round_trips <= result.batches + 4 + 1 + pings
+
+
+def test_on_keys_can_end_the_scan_and_the_cursor_resumes(redis_server) -> None:
+    r = redis_server.client()
+    r.mset({f"k:{i}": 1 for i in range(3000)})
+    seen: list[bytes] = []
+
+    def enough(keys: list[bytes], names: list[str]) -> bool:
+        seen.extend(keys)
+        return len(seen) >= 1000
+
+    with connect(redis_server) as client:
+        first = scan_keyspace(client, ScanOptions(count=200, keys_only=True, on_keys=enough), list)
+        assert first.stop_reason == "enough" and not first.complete
+        rest = scan_keyspace(
+            client,
+            ScanOptions(
+                count=200, keys_only=True, cursor=first.cursor, on_keys=lambda k, n: seen.extend(k)
+            ),
+            list,
+        )
+    assert rest.complete and set(seen) == {f"k:{i}".encode() for i in range(3000)}
