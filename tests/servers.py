@@ -568,3 +568,101 @@ def fill_connections(port: int, count: int) -> list[socket.socket]:
         sock.recv(256)
         held.append(sock)
     return held
+
+
+# -- fleets: a Redis Cluster on loopback ------------------------------------------------------
+
+
+@dataclass
+class RedisCluster:
+    """Three primaries and three replicas, made by `redis-cli --cluster create` as an operator
+    would, each node a redis-server with --cluster-enabled yes."""
+
+    nodes: list[RedisServer]
+
+    @property
+    def seed(self) -> RedisServer:
+        return self.nodes[0]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """redis-py's RedisCluster: the application side, routing keys to their slots."""
+        from redis.cluster import RedisCluster as PyCluster
+
+        return PyCluster(host="127.0.0.1", port=self.seed.port, socket_timeout=10)
+
+    def role_of(self, server: RedisServer) -> str:
+        return redis_info(server, "replication")["role"]
+
+    def primaries(self) -> list[RedisServer]:
+        return [node for node in self.nodes if self.role_of(node) == "master"]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_redis_cluster(workdir: Path, *args: str, primaries: int = 3) -> RedisCluster:
+    """A cluster of `primaries` primaries with one replica each, all slots assigned, state ok.
+
+    The cluster bus port is chosen free too (--cluster-port): port + 10000 can be taken or
+    past 65535 for an ephemeral port.
+    """
+    nodes: list[RedisServer] = []
+    try:
+        for index in range(primaries * 2):
+            nodes.append(
+                start_redis(
+                    workdir / f"node{index}",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(workdir / f"node{index}" / "nodes.conf"),
+                    "--cluster-port",
+                    str(free_port()),
+                    "--cluster-node-timeout",
+                    "5000",
+                    *args,
+                )
+            )
+        addresses = [node.address for node in nodes]
+        subprocess.run(
+            [
+                require("redis-cli"),
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        cluster = RedisCluster(nodes)
+        wait_for_cluster(cluster)
+        return cluster
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
+def wait_for_cluster(cluster: RedisCluster, timeout: float = 30) -> None:
+    """Until every node says cluster_state:ok and every replica's link is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [redis_info_cluster(node).get("cluster_state") for node in cluster.nodes]
+        links = [
+            redis_info(node, "replication").get("master_link_status", "up")
+            for node in cluster.nodes
+        ]
+        if all(state == "ok" for state in states) and all(link == "up" for link in links):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the cluster did not settle within {timeout}s")
+
+
+def redis_info_cluster(server: RedisServer) -> dict[str, str]:
+    lines = server.cli("CLUSTER", "INFO").splitlines()
+    return dict(line.strip().split(":", 1) for line in lines if ":" in line)

@@ -37,7 +37,7 @@ class Backend(ABC):
     # Can the eviction settings be changed at runtime (CONFIG SET), or only at start-up?
     runtime_eviction_settings: ClassVar[bool] = False
 
-    def nodes(self, target: Target) -> list[Target]:
+    def nodes(self, target: Target, timeout: float) -> list[Target]:
         """The servers behind `target`: itself, for a single server."""
         return [target]
 

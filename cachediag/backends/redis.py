@@ -24,6 +24,14 @@ class RedisBackend(Backend):
     kind: ClassVar[str] = "redis"
     runtime_eviction_settings: ClassVar[bool] = True
 
+    def nodes(self, target: Target, timeout: float) -> list[Target]:
+        """Every node of the Redis Cluster `target` is a node of; else `target` alone."""
+        if target.system is not None:  # already a node of a system
+            return [target]
+        from cachediag.probes.cluster import discover
+
+        return discover(target, timeout) or [target]
+
     def connect(self, target: Target, timeout: float) -> RedisClient:
         from cachediag.clients.resp import RedisClient
 

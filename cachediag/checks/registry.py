@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from cachediag.checks.base import JUDGES_DOWN, JUDGES_SATURATED, RULES
+from cachediag.checks.base import JUDGES_DOWN, JUDGES_SATURATED, JUDGES_SYSTEM, RULES
 from cachediag.checks.rules import (  # noqa: F401  (they register)
     app,
     cache,
+    cluster,
     host,
     network,
     replication,
     slab_memory,
 )
 
-__all__ = ["JUDGES_DOWN", "JUDGES_SATURATED", "RULES"]
+__all__ = ["JUDGES_DOWN", "JUDGES_SATURATED", "JUDGES_SYSTEM", "RULES"]

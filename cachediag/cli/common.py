@@ -65,7 +65,7 @@ def setup(common: CommonOptions) -> Setup:
     from cachediag.backends import expand
 
     # A target may stand for several servers (a cluster, a pool): commands read each node.
-    return Setup(config, expand(resolve_targets(request)), timeout)
+    return Setup(config, expand(resolve_targets(request), timeout), timeout)
 
 
 def _check_ca_bundle(path: Path) -> None:

@@ -77,9 +77,18 @@ class SaturatedFacts(TypedDict):
     message: str
 
 
+class SystemFacts(TypedDict):
+    """The system a node belongs to (added within v1): a Redis Cluster, a Memcached pool."""
+
+    name: str  # the system's name: redis-cluster://SEED, memcached-pool://...
+    role: str | None  # primary, replica (a cluster), server (a pool)
+    node_id: str | None  # the cluster's id of the node
+
+
 class _TargetSometimes(_TargetAlways, total=False):
     established: int  # TCP connections from this host to the target, other than ours
     saturated: SaturatedFacts  # only when the server refused us at its connection limit
+    system: SystemFacts  # only for a node of a cluster or pool
 
 
 # -- Redis --------------------------------------------------------------------------------
@@ -226,6 +235,26 @@ class RedisSample(_RedisSampleAlways, total=False):
     lookups_added: LookupsFacts
 
 
+class ClusterNodeFacts(TypedDict):
+    """One line of CLUSTER NODES, as the node probed sees the cluster."""
+
+    id: str
+    address: str
+    role: str  # primary, replica
+    primary_id: str | None
+    slots: list[list[int]]  # inclusive [start, end] ranges
+    health: str  # online, pfail, failed, handshake
+    flags: list[str]
+    migrating: list[int]  # open slots: only the node itself knows and shows them
+    importing: list[int]
+
+
+class ClusterFacts(TypedDict):
+    info: InfoSection  # CLUSTER INFO: cluster_state, cluster_slots_assigned...
+    nodes: list[ClusterNodeFacts]
+    error: str | None
+
+
 class _RedisAlways(_TargetSometimes):
     kind: Literal["redis"]
 
@@ -240,6 +269,7 @@ class RedisFacts(_RedisAlways, total=False):
     # Added within v1 (a bundle written before them lacks them):
     window: WindowFacts | None  # None: --window 0
     stalls: StallFacts
+    cluster: ClusterFacts  # only on a node with cluster_enabled:1
 
 
 # -- Memcached ----------------------------------------------------------------------------

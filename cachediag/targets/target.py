@@ -27,6 +27,11 @@ class Target:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     tls_options: TLSOptions = field(default_factory=TLSOptions)
+    # A node of a system (a Redis Cluster, a Memcached pool, a Sentinel-managed set): the
+    # system's name, and the node's part in it ("primary", "replica", "server").
+    system: str | None = None
+    role: str | None = None
+    node_id: str | None = None
 
     @property
     def is_default(self) -> bool:
