@@ -68,6 +68,16 @@ class Backend(ABC):
         self, target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
     ) -> Row: ...
 
+    def bigkeys_nodes(
+        self,
+        nodes: list[Target],
+        timeout: float,
+        request: BigkeysRequest,
+        progress: Progress | None,
+    ) -> Row:
+        """One system's nodes scanned at once and merged into one row (a cluster)."""
+        raise NotImplementedError(f"{self.kind} has no system of nodes to scan as one")
+
     def check_keys(self, keys: list[bytes]) -> None:
         """Refuse (UsageError) key names this kind's protocol cannot carry: none, by default."""
         return None
@@ -97,6 +107,16 @@ class Backend(ABC):
 
     @abstractmethod
     def ttl_keys(self, target: Target, timeout: float, keys: list[str]) -> Row: ...
+
+    def ttl_keys_nodes(self, nodes: list[Target], timeout: float, keys: list[str]) -> Row:
+        """`ttl KEY...` over a system: each key read where it lives (a cluster's slot owner)."""
+        raise NotImplementedError(f"{self.kind} has no system of nodes to route keys in")
+
+    def inspect_keys_nodes(
+        self, nodes: list[Target], timeout: float, keys: list[bytes]
+    ) -> list[tuple[Target, list[int]]]:
+        """Which node holds each key (`inspect KEY` reads it there): (node, key indexes)."""
+        raise NotImplementedError(f"{self.kind} has no system of nodes to route keys in")
 
     @abstractmethod
     def ttl_sample(

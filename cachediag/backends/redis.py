@@ -70,6 +70,17 @@ class RedisBackend(Backend):
 
         return redis_bigkeys(target, timeout, request, progress)
 
+    def bigkeys_nodes(
+        self,
+        nodes: list[Target],
+        timeout: float,
+        request: BigkeysRequest,
+        progress: Progress | None,
+    ) -> Row:
+        from cachediag.keyspace.bigkeys import redis_nodes_bigkeys
+
+        return redis_nodes_bigkeys(nodes, timeout, request, progress)
+
     def inspect_keys(
         self, target: Target, timeout: float, keys: list[bytes], delimiter: str
     ) -> Row:
@@ -101,6 +112,18 @@ class RedisBackend(Backend):
         from cachediag.keyspace.ttl import redis_keys_part
 
         return redis_keys_part(target, timeout, keys)
+
+    def ttl_keys_nodes(self, nodes: list[Target], timeout: float, keys: list[str]) -> Row:
+        from cachediag.keyspace.ttl import redis_nodes_keys_part
+
+        return redis_nodes_keys_part(nodes, timeout, keys)
+
+    def inspect_keys_nodes(
+        self, nodes: list[Target], timeout: float, keys: list[bytes]
+    ) -> list[tuple[Target, list[int]]]:
+        from cachediag.keyspace.routing import owners
+
+        return owners(nodes, timeout, keys)
 
     def ttl_sample(
         self,

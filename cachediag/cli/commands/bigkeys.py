@@ -19,6 +19,7 @@ from cachediag.cli.scanopts import (
     Pattern,
     ProgressFlag,
     RedisType,
+    Replicas,
     Sleep,
     check_delimiter,
     parse_cursor,
@@ -78,6 +79,7 @@ def bigkeys(
     crawl: Crawl = CrawlSpec.auto,
     backoff_above: BackoffAbove = None,
     progress: ProgressFlag = None,
+    replicas: Replicas = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.bigkeys/v1 JSON document.")
     ] = False,
@@ -100,7 +102,7 @@ def bigkeys(
     what was scanned is printed), 130 interrupted.
     """
     with cli_errors(common.debug):
-        from cachediag.cli.scanning import scan_each, scan_exit_code
+        from cachediag.cli.scanning import scan_exit_code, scan_groups
         from cachediag.keyspace import bigkeys as core
         from cachediag.scan.memcached import CrawlOptions
         from cachediag.scan.redis import ScanOptions
@@ -129,11 +131,14 @@ def bigkeys(
                 delimiter=delimiter,
             ),
         )
-        rows = scan_each(
-            config_setup.targets,
+        from cachediag.keyspace.fleet import groups
+
+        rows = scan_groups(
+            groups(config_setup.targets, replicas),
             "bigkeys",
             want_progress(progress),
             lambda t, meter: core.run(t, config_setup.timeout, request, meter),
+            lambda group, meter: core.run_nodes(group, config_setup.timeout, request, meter),
         )
         for row in rows:
             if row.get("resume_cursor") not in (None, "0"):

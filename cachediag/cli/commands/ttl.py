@@ -63,23 +63,20 @@ def ttl(
         from cachediag.checks.judge import Judge
         from cachediag.cli.exit_codes import exit_code
         from cachediag.keyspace import ttl as ttl_report
-        from cachediag.probes.fanout import per_target
-        from cachediag.probes.rows import unexpected_row
+        from cachediag.keyspace.fleet import groups, per_group
 
         config_setup = setup(common)
         timeout = config_setup.timeout
+        # A cluster's nodes are one group, one row: keys read on their slot's owner, the
+        # keyspace sampled on every primary at once.
+        nodes = groups(config_setup.targets)
         if keys:
-            rows = per_target(
-                config_setup.targets,
-                lambda t: ttl_report.keys_report(t, timeout, keys),
-                on_error=unexpected_row,
-            )
+            rows = per_group(nodes, lambda g: ttl_report.keys_report_group(g, timeout, keys))
         else:
             judge = Judge.load(config_setup.config.thresholds)
-            rows = per_target(
-                config_setup.targets,
-                lambda t: ttl_report.keyspace_report(t, timeout, max_keys, pattern, judge),
-                on_error=unexpected_row,
+            rows = per_group(
+                nodes,
+                lambda g: ttl_report.keyspace_report_group(g, timeout, max_keys, pattern, judge),
             )
         if json_output:
             document = targets_document(TTL_SCHEMA, rows, mode="keys" if keys else "keyspace")
