@@ -24,12 +24,14 @@ for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir() and p.name != "da
         sys.path.insert(1, str(folder))
 
 from servers import (  # noqa: E402 - importable once the folders above are on the path
+    MemcachedPool,
     MemcachedServer,
     RedisCluster,
     RedisServer,
     SilentServer,
     start_http,
     start_memcached,
+    start_memcached_pool,
     start_redis,
     start_redis_cluster,
 )
@@ -76,6 +78,16 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def memcached_pool() -> Iterator[MemcachedPool]:
+    """Three memcached servers an application spreads keys over (a test may kill one)."""
+    pool = start_memcached_pool(3)
+    try:
+        yield pool
+    finally:
+        pool.stop()
 
 
 @pytest.fixture

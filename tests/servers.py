@@ -666,3 +666,62 @@ def wait_for_cluster(cluster: RedisCluster, timeout: float = 30) -> None:
 def redis_info_cluster(server: RedisServer) -> dict[str, str]:
     lines = server.cli("CLUSTER", "INFO").splitlines()
     return dict(line.strip().split(":", 1) for line in lines if ":" in line)
+
+
+# -- fleets: a pool of Memcached servers behind client-side hashing ------------------------------
+
+
+@dataclass
+class MemcachedPool:
+    servers: list[MemcachedServer]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """pymemcache's HashClient (rendezvous hashing): the application side."""
+        from pymemcache.client.hash import HashClient
+
+        return HashClient(
+            [("127.0.0.1", server.port) for server in self.servers], timeout=10, connect_timeout=10
+        )
+
+    def flags(self) -> list[str]:
+        return [arg for server in self.servers for arg in ("--memcached", server.address)]
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def start_memcached_pool(count: int = 3) -> MemcachedPool:
+    servers: list[MemcachedServer] = []
+    try:
+        for _ in range(count):
+            servers.append(start_memcached())
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return MemcachedPool(servers)
+
+
+def fill_pool_skewed(pool: MemcachedPool, keys: int = 3000, heavy: int = 0) -> int:
+    """`keys` keys spread by the HashClient, then as many again of the keys it hashes to
+    server `heavy`, with bigger values and read back: that server holds about twice
+    the mean in items and more in bytes and gets, as behind a hot namespace. Returns how
+    many keys the heavy server got in all."""
+    app = pool.client()
+    app.set_many({f"item:{i}": b"v" * 100 for i in range(keys)})
+    target = pool.servers[heavy].address  # the HashClient names servers host:port
+    chosen = []
+    candidate = 0
+    while len(chosen) < keys:
+        key = f"hot:{candidate}"
+        candidate += 1
+        node = app.hasher.get_node(key)
+        if node == target:
+            chosen.append(key)
+    app.set_many({key: b"h" * 1000 for key in chosen})
+    for key in chosen:
+        app.get(key)
+    held = sum(1 for i in range(keys) if app.hasher.get_node(f"item:{i}") == target)
+    app.close()
+    return held + len(chosen)

@@ -36,6 +36,9 @@ class Backend(ABC):
     kind: ClassVar[str]  # the targets' kind, the check ids' prefix ("redis.ttl")
     # Can the eviction settings be changed at runtime (CONFIG SET), or only at start-up?
     runtime_eviction_settings: ClassVar[bool] = False
+    # Are a system's nodes scanned and read as one (a cluster: bigkeys_nodes...)? A
+    # Memcached pool's servers are read one by one: the pool's hashing is the client's.
+    reads_nodes_as_one: ClassVar[bool] = False
 
     def nodes(self, target: Target, timeout: float) -> list[Target]:
         """The servers behind `target`: itself, for a single server."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 class RedisBackend(Backend):
     kind: ClassVar[str] = "redis"
     runtime_eviction_settings: ClassVar[bool] = True
+    reads_nodes_as_one: ClassVar[bool] = True
 
     def nodes(self, target: Target, timeout: float) -> list[Target]:
         """Every node of the Redis Cluster `target` is a node of; else `target` alone."""

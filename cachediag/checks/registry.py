@@ -9,6 +9,7 @@ from cachediag.checks.rules import (  # noqa: F401  (they register)
     cluster,
     host,
     network,
+    pool,
     replication,
     slab_memory,
 )

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bigkeys": ("cachediag.cli.commands.bigkeys", "bigkeys"),
     "inspect": ("cachediag.cli.commands.inspect", "inspect"),
     "logs": ("cachediag.cli.commands.logs", "logs"),
+    "ring": ("cachediag.cli.commands.ring", "ring"),
 }
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."

@@ -58,14 +58,39 @@ def setup(common: CommonOptions) -> Setup:
         redis_flags=tuple(common.redis),
         memcached_flags=tuple(common.memcached),
         config_redis=config.redis,
-        config_memcached=config.memcached,
+        # A configured pool's servers are Memcached targets of the config layer too.
+        config_memcached=tuple(dict.fromkeys(config.memcached + config.memcached_pool)),
         tls_options=tls,
     )
     timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
     from cachediag.backends import expand
 
     # A target may stand for several servers (a cluster, a pool): commands read each node.
-    return Setup(config, expand(resolve_targets(request), timeout), timeout)
+    from cachediag.probes import fanout
+    from cachediag.targets.pools import form_pools
+
+    if common.parallel is not None:
+        fanout.set_workers(common.parallel)
+    targets = form_pools(_with_inventory(common, config, request), config.memcached_pool)
+    return Setup(config, expand(targets, timeout), timeout)
+
+
+def _with_inventory(common: CommonOptions, config: Config, request: TargetRequest) -> list[Target]:
+    """The targets asked for, cachediag.toml's [[targets]] included: --target/--tag pick
+    entries (beside any --redis/--memcached); without them the entries are part of the
+    config layer, read when no flag or env names a target."""
+    from cachediag.targets import inventory
+
+    if common.target_names or common.tags:
+        chosen = inventory.select(config.inventory, common.target_names, common.tags)
+        named = inventory.to_targets(chosen, config.path, request.tls_options)
+        flagged = resolve_targets(request) if common.redis or common.memcached else []
+        return flagged + named
+    resolved = resolve_targets(request)
+    if not config.inventory or any(t.source in ("flag", "env") for t in resolved):
+        return resolved
+    everything = inventory.to_targets(list(config.inventory), config.path, request.tls_options)
+    return [t for t in resolved if t.source == "config"] + everything
 
 
 def _check_ca_bundle(path: Path) -> None:

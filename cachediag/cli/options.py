@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -32,6 +32,10 @@ class CommonOptions:
     config: Path | None
     timeout: float | None
     debug: bool
+    # Inventories (cachediag.toml [[targets]]): which entries, and how many probed at once.
+    target_names: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    parallel: int | None = None
 
 
 _TARGETS = "Targets"
@@ -138,6 +142,47 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
         None,
     ),
     ("debug", Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")], False),
+    (
+        "target_names",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--target",
+                metavar="NAME",
+                help="A [[targets]] entry of cachediag.toml, by name. Repeatable.",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
+        None,
+    ),
+    (
+        "tags",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--tag",
+                metavar="TAG",
+                help="The [[targets]] entries with this tag. Repeatable.",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
+        None,
+    ),
+    (
+        "parallel",
+        Annotated[
+            int | None,
+            typer.Option(
+                "--parallel",
+                metavar="N",
+                min=1,
+                max=1024,
+                help="Servers probed at once. [default: 128]",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
+        None,
+    ),
 ]
 
 COMMON_NAMES = [name for name, _, _ in _PARAMETERS]
@@ -158,6 +203,8 @@ def target_options(fn: F) -> F:
         values = {name: kwargs.pop(name) for name in COMMON_NAMES}
         values["redis"] = values["redis"] or []
         values["memcached"] = values["memcached"] or []
+        values["target_names"] = values["target_names"] or []
+        values["tags"] = values["tags"] or []
         return fn(common=CommonOptions(**values), **kwargs)
 
     parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + extra

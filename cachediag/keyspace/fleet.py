@@ -40,10 +40,12 @@ class Group:
 
 def groups(targets: list[Target], replicas: bool = False) -> list[Group]:
     """The targets in order, each system's nodes together; replicas only with `replicas`."""
+    from cachediag.backends import backend_for
+
     found: list[Group] = []
     by_system: dict[str, list[Target]] = {}
     for target in targets:
-        if target.system is None:
+        if target.system is None or not backend_for(target).reads_nodes_as_one:
             found.append(Group(None, [target]))
             continue
         if target.system not in by_system:

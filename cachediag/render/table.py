@@ -53,4 +53,9 @@ def render(report: Report, terminal: bool | None = None) -> str:
                 Text(safe_text(result.remedy), style="cyan"),
             )
         tables.append(table)
+    from cachediag.render.fleet import summary_table
+
+    fleet = summary_table(report)
+    if fleet is not None:
+        tables.append(fleet)
     return render_to_string(header, *tables, Text(summary_line(report)), terminal=terminal)
