@@ -27,7 +27,7 @@ KNOWN_KEYS = {
     "metrics_url": "the application's Prometheus endpoint",
     "health_url": "the application's health endpoint",
     "metrics": "table of metric names",
-    "targets": '[[targets]] name, url, tags, password_env or password_file',
+    "targets": "[[targets]] name, url, tags, password_env or password_file",
     "entities": 'cache-kit entity layouts, [entities."user"] fields = ["u64", "string"]',
 }
 

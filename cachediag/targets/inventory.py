@@ -73,8 +73,7 @@ def parse_entries(path: Path, raw: Any) -> tuple[Entry, ...]:
         unknown = sorted(set(item) - ENTRY_KEYS)
         if "password" in unknown:
             raise UsageError(
-                f"{where}: no inline password; use password_env = \"NAME\" or "
-                "password_file = \"PATH\""
+                f'{where}: no inline password; use password_env = "NAME" or password_file = "PATH"'
             )
         if unknown:
             raise UsageError(f"{where}: unknown key '{unknown[0]}' (known: {sorted(ENTRY_KEYS)})")
