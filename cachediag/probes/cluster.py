@@ -161,7 +161,10 @@ def read_topology(client: Any, version: int) -> tuple[list[ClusterNode], str]:
 
 
 def system_name(seed: Target) -> str:
-    """The cluster as a whole, named apart from its seed node's own per-node results."""
+    """The cluster as a whole, named apart from its seed node's own per-node results; a
+    seed named in an inventory ([[targets]]) gives the cluster that name."""
+    if "://" not in seed.name:
+        return seed.name
     return f"{SYSTEM_KIND}://{seed.address}"
 
 

@@ -67,6 +67,10 @@ def collect(
     }
     try:
         with client:
+            if target.role == "replica":
+                # A cluster replica answers reads of its own keys (the key sample) only
+                # after READONLY; without it every TYPE is a MOVED to the primary.
+                client.call("READONLY")
             measured_from = time.monotonic()
             facts["ping"]["samples_us"] = [client.timed_ping() for _ in range(PING_SAMPLES)]
             facts["ping"]["ok"] = True

@@ -104,3 +104,28 @@ def test_the_cluster_facts_validate(redis_cluster: Any) -> None:
     jsonschema.validate(facts, json.loads((SCHEMAS / "facts-v1.json").read_text()))
     assert all(t["cluster"]["info"]["cluster_state"] == "ok" for t in facts["targets"])
     assert {t["system"]["name"] for t in facts["targets"]} == {_system(redis_cluster)}
+
+
+def test_replicas_key_samples_read_their_own_keys(redis_cluster: Any) -> None:
+    nodes = expand([parse_redis(redis_cluster.seed.url, "flag")], 2.0)
+    facts = collect_facts(nodes, 2.0, sample_keys=20, host=False)
+    replicas = [t for t in facts["targets"] if t["system"]["role"] == "replica"]
+    assert len(replicas) == 3
+    for target in replicas:  # READONLY: no MOVED for every TYPE
+        assert target["sample"]["error"] is None and len(target["sample"]["keys"]) == 20
+
+
+def test_an_inventory_name_names_the_cluster(
+    cachediag: Any, redis_cluster: Any, tmp_path: Path
+) -> None:
+    config = tmp_path / "cachediag.toml"
+    config.write_text(
+        f'[[targets]]\nname = "sessions"\nurl = "redis://127.0.0.1:{redis_cluster.seed.port}"\n'
+    )
+    config.chmod(0o600)
+    run = cachediag(
+        "check", "--json", "--config", str(config), "--only", "redis.cluster_state", "--window", "0"
+    )
+    assert run.code == 0, run.err
+    (state,) = run.json()["results"]
+    assert state["target"] == "sessions" and state["status"] == "pass"
