@@ -88,7 +88,7 @@ def redis_nodes_bigkeys(
 ) -> dict[str, Any]:
     """A cluster's nodes scanned at once, the key budget shared, the results merged: one
     row, each top key named by its node, and `nodes` saying what each node gave."""
-    from cachediag.keyspace.fleet import merged_scan, on_nodes, share
+    from cachediag.keyspace.fleet import in_processes, merged_scan, share
 
     if request.scan.cursor:
         raise UsageError(
@@ -100,13 +100,8 @@ def redis_nodes_bigkeys(
     )
     node_request = dataclasses.replace(request, scan=options)
 
-    def one(node: Target, meter: Progress | None) -> tuple[KeyStats, ScanResult] | ProbeError:
-        try:
-            return _redis_scan(node, timeout, node_request, meter)
-        except ProbeError as error:
-            return error
-
-    outcomes = on_nodes(nodes, one, progress)
+    jobs = [(node, timeout, node_request) for node in nodes]
+    outcomes = in_processes(_node_scan, jobs, progress)
     merged = KeyStats(top=request.top)
     scans: list[ScanResult] = []
     node_rows = []
@@ -155,6 +150,20 @@ def redis_nodes_bigkeys(
         nodes=node_rows,
     )
     return row
+
+
+def _node_scan(
+    node: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> tuple[KeyStats, ScanResult] | ProbeError:
+    """One node's scan, in a process of its own: what it counted, or why it could not."""
+    try:
+        stats, result = _redis_scan(node, timeout, request, progress)
+    except ProbeError as error:
+        return (
+            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
+        )
+    result.failure = None  # an exception object need not cross back to the parent
+    return stats, result
 
 
 def _redis_row(stats: KeyStats, result: ScanResult, request: BigkeysRequest) -> dict[str, Any]:

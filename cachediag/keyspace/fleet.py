@@ -137,7 +137,16 @@ def share(budget: int, nodes: int) -> int:
 
 def merged_scan(scans: list[dict[str, Any]]) -> dict[str, Any]:
     """The scan facts of several nodes as one: counts summed, the slowest node's time."""
-    summed = ("scanned", "inspected", "deleted", "batches", "round_trips", "misguesses")
+    summed = (
+        "scanned",
+        "inspected",
+        "deleted",
+        "batches",
+        "round_trips",
+        "misguesses",
+        "backoffs",
+        "denied",
+    )
     merged: dict[str, Any] = {
         "start_cursor": "0",
         "cursor": "0",
@@ -150,6 +159,77 @@ def merged_scan(scans: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for name in summed:
         merged[name] = sum(int(scan.get(name) or 0) for scan in scans)
+    merged["slept_s"] = round(sum(float(scan.get("slept_s") or 0.0) for scan in scans), 3)
+    merged["ping_max_us"] = max((scan.get("ping_max_us") or 0 for scan in scans), default=0)
     dbsizes = [scan.get("dbsize") for scan in scans]
     merged["dbsize"] = sum(dbsizes) if all(isinstance(d, int) for d in dbsizes) else None
     return merged
+
+
+# -- nodes scanned in processes of their own ------------------------------------------------
+# A scan is mostly Python work per key (parsing, accumulating): threads share one
+# interpreter lock, so three nodes scanned in threads take as long as one after another
+# (and their PINGs, delayed by each other, read as server latency and slow the scans
+# down). Each node gets a process of its own; the parent sums their progress.
+
+_progress_slots: Any = None
+
+
+def _init_child(slots: Any) -> None:
+    global _progress_slots
+    _progress_slots = slots
+    # Ctrl-C reaches the whole process group: each child's scan ends at its next batch
+    # (stop_reason "interrupted") and returns what it saw; the parent waits for them.
+
+
+class _SlotProgress:
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def update(self, done: int, total: int | None, elapsed: float) -> None:
+        _progress_slots[self.index] = done
+        _progress_slots[len(_progress_slots) // 2 + self.index] = total if total else -1
+
+    def note(self, message: str) -> None:
+        return None  # the parent's line says what it can; a child has no terminal of its own
+
+    def finish(self) -> None:
+        return None
+
+
+def _run_in_child(job: tuple[Callable[..., T], int, tuple[Any, ...]]) -> T:
+    work, index, args = job
+    return work(*args, _SlotProgress(index))
+
+
+def in_processes(
+    work: Callable[..., T], jobs: list[tuple[Any, ...]], progress: Progress | None
+) -> list[T]:
+    """`work(*args, progress)` for each args of `jobs`, each in a process of its own (a
+    module-level `work`: it is sent by name), results in order; one progress line."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, wait
+
+    if len(jobs) == 1 or not hasattr(os, "fork"):
+        summed = SummedProgress(progress, len(jobs))
+        return [work(*args, summed.for_node(i)) for i, args in enumerate(jobs)]
+    context = multiprocessing.get_context("fork")
+    slots = context.Array("q", [0] * (2 * len(jobs)), lock=False)
+    started = time.monotonic()
+    with ProcessPoolExecutor(
+        max_workers=len(jobs), mp_context=context, initializer=_init_child, initargs=(slots,)
+    ) as pool:
+        futures = [pool.submit(_run_in_child, (work, i, args)) for i, args in enumerate(jobs)]
+        pending = set(futures)
+        while pending:
+            try:
+                _, pending = wait(pending, timeout=0.2)
+            except KeyboardInterrupt:  # the children stop at their next batch: wait for them
+                continue
+            if progress is not None:
+                done = sum(slots[: len(jobs)])
+                totals = list(slots[len(jobs) :])
+                total = sum(totals) if all(t >= 0 for t in totals) else None
+                progress.update(done, total, time.monotonic() - started)
+        return [future.result() for future in futures]

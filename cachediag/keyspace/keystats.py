@@ -67,6 +67,16 @@ class _Top:
         self.heap: list[tuple[int, int, Entry]] = []
         self._seq = itertools.count()
 
+    # Picklable (a cluster's nodes are scanned in processes of their own): the counter
+    # only orders equal sizes, so a fresh one continues past the highest order kept.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self.size, "heap": self.heap}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.size = state["size"]
+        self.heap = state["heap"]
+        self._seq = itertools.count(max((item[1] for item in self.heap), default=-1) + 1)
+
     @property
     def floor(self) -> int:
         return self.heap[0][0] if len(self.heap) >= self.size else -1
