@@ -725,3 +725,84 @@ def fill_pool_skewed(pool: MemcachedPool, keys: int = 3000, heavy: int = 0) -> i
     held = sum(1 for i in range(keys) if app.hasher.get_node(f"item:{i}") == target)
     app.close()
     return held + len(chosen)
+
+
+# -- fleets: a primary, a replica and three sentinels -------------------------------------------
+
+
+@dataclass
+class SentinelSet:
+    primary: RedisServer
+    replica: RedisServer
+    sentinels: list[RedisServer]
+    master: str = "mymaster"
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(s.address for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.master}"
+
+    def stop(self) -> None:
+        for server in (*self.sentinels, self.replica, self.primary):
+            server.stop()
+
+
+def start_sentinel_set(workdir: Path, sentinels: int = 3) -> SentinelSet:
+    """1 primary, 1 replica, `sentinels` sentinels monitoring it with quorum 2, settled:
+    every sentinel knows the replica and the other sentinels."""
+    started: list[RedisServer] = []
+    try:
+        primary = start_redis(workdir / "primary")
+        started.append(primary)
+        replica = start_redis(workdir / "replica", "--replicaof", "127.0.0.1", str(primary.port))
+        started.append(replica)
+        wait_for_link(replica, "up")
+        watchers = []
+        for index in range(sentinels):
+            directory = workdir / f"sentinel{index}"
+            directory.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            config = directory / "sentinel.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor mymaster 127.0.0.1 {primary.port} 2\n"
+                "sentinel down-after-milliseconds mymaster 5000\n"
+                "sentinel failover-timeout mymaster 60000\n"
+            )
+            process = subprocess.Popen(
+                [
+                    require("redis-server"),
+                    str(config),
+                    "--sentinel",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    str(directory / "sentinel.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            _wait_for_port(port, process, "redis-sentinel")
+            watcher = RedisServer(port, process, directory)
+            started.append(watcher)
+            watchers.append(watcher)
+        sentinel_set = SentinelSet(primary, replica, watchers)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready = True
+            for watcher in watchers:
+                fields = watcher.cli("SENTINEL", "MASTER", "mymaster").split("\n")
+                info = dict(zip(fields[0::2], fields[1::2], strict=False))
+                if (
+                    info.get("num-other-sentinels") != str(sentinels - 1)
+                    or info.get("num-slaves") != "1"
+                ):
+                    ready = False
+            if ready:
+                return sentinel_set
+            time.sleep(0.2)
+        raise RuntimeError("the sentinels did not discover each other within 30 s")
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise

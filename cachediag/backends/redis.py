@@ -27,6 +27,10 @@ class RedisBackend(Backend):
 
     def nodes(self, target: Target, timeout: float) -> list[Target]:
         """Every node of the Redis Cluster `target` is a node of; else `target` alone."""
+        if target.sentinel is not None and target.system is None:  # redis+sentinel://
+            from cachediag.probes import sentinel
+
+            return sentinel.discover(target, timeout)
         if target.system is not None:  # already a node of a system
             return [target]
         from cachediag.probes.cluster import discover

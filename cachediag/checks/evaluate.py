@@ -121,7 +121,7 @@ def evaluate(
     started = time.monotonic()
     target_facts: list[dict[str, Any]] = facts.get("targets") or []
     results: list[Result] = []
-    systems = systems_of(target_facts)
+    systems = systems_of(target_facts, facts.get("systems") or [])
     for spec in checklist.checks:
         if spec.id in JUDGES_SYSTEM:
             results += _system_results(spec, target_facts, systems)
@@ -162,15 +162,22 @@ def evaluate(
     )
 
 
-def systems_of(target_facts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The systems (clusters, pools) the nodes belong to, by name, in the order first seen:
-    the facts a system rule judges, {"name", "kind", "nodes": [each node's facts]}."""
+def systems_of(
+    target_facts: list[dict[str, Any]], documents: list[dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The systems (clusters, pools, Sentinel sets) the nodes belong to, by name, in the
+    order first seen: the facts a system rule judges, {"name", "kind", "nodes": [each
+    node's facts]}, plus what the system said of itself (a Sentinel set's `sentinels`)."""
     systems: dict[str, dict[str, Any]] = {}
     for tf in target_facts:
         name = (tf.get("system") or {}).get("name")
         if name:
             system = systems.setdefault(name, {"name": name, "kind": tf["kind"], "nodes": []})
             system["nodes"].append(tf)
+    for document in documents or []:
+        if document.get("name") in systems:
+            own = {k: v for k, v in document.items() if k not in ("name", "kind")}
+            systems[document["name"]].update(own, system_kind=document.get("kind"))
     return systems
 
 

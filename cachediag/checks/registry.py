@@ -11,6 +11,7 @@ from cachediag.checks.rules import (  # noqa: F401  (they register)
     network,
     pool,
     replication,
+    sentinel,
     slab_memory,
 )
 

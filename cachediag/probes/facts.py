@@ -514,10 +514,41 @@ class AppFacts(AppEndpoints):
 # -- the document -------------------------------------------------------------------------
 
 
-class FactsDocument(TypedDict):
+class _SentinelAlways(TypedDict):
+    address: str
+    reachable: bool
+    error: str | None  # why it could not be asked, or its refusal
+
+
+class SentinelAnswer(_SentinelAlways, total=False):
+    """What one sentinel said of the master (the rest only when it answered)."""
+
+    primary: str | None  # host:port it names as the primary
+    flags: str
+    failover_in_progress: bool
+    other_sentinels: int | None
+    quorum: int | None
+    replicas: list[dict[str, Any]]
+    ckquorum: dict[str, Any]  # {ok, message}
+
+
+class SystemDocument(TypedDict):
+    """A system's own facts beyond its nodes' (added within v1): a Sentinel set's answers."""
+
+    name: str
+    kind: str  # redis-sentinel
+    master: str
+    sentinels: list[SentinelAnswer]
+
+
+class _FactsAlways(TypedDict):
     schema: str  # "cachediag.facts/v1"
     collected_at: float  # epoch seconds
     timeout: float
     targets: list[TargetFacts]
     host: HostFacts | None
     app: AppFacts | None
+
+
+class FactsDocument(_FactsAlways, total=False):
+    systems: list[SystemDocument]  # added within v1: only when a system has facts of its own

@@ -47,6 +47,11 @@ def collect(
     keyspace hits) must not be judged as the application's.
     """
     facts = base_facts(target)
+    if target.role == "unresolved":  # redis+sentinel:// and no sentinel named a primary
+        from cachediag.errors import ServerRefused
+
+        error = ServerRefused("no sentinel named a primary for this master (see redis.sentinel)")
+        return mark_down(facts, error, "connect")
     client = RedisClient(target, timeout)
     try:
         client.connect()

@@ -100,6 +100,10 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
         text = f"redis://{text}"  # host[:port] alone is the common shorthand
     scheme_text, _, remainder = text.partition("://")
     scheme = scheme_text.lower()
+    if scheme == "redis+sentinel":  # a primary and replicas through Sentinel (issue 14)
+        from cachediag.targets.sentinel import parse_sentinel
+
+        return parse_sentinel(text, source, tls_options)
     userinfo: str | None = None
     if scheme in ("redis", "rediss") and "@" in remainder:
         # The user-info ends at the authority's last @, wherever a / # or ? stands before
@@ -118,7 +122,11 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
         name = f"unix://{parts.path}" + (f"?db={db}" if db else "")
         return Target("redis", name, source, unix_path=parts.path, db=db, password=password)
     if scheme not in ("redis", "rediss"):
-        raise _bad(option, raw, f"unknown scheme '{scheme}' (use redis://, rediss:// or unix://)")
+        raise _bad(
+            option,
+            raw,
+            f"unknown scheme '{scheme}' (use redis://, rediss://, unix:// or redis+sentinel://)",
+        )
     try:
         host, port = _split_host_port(option, raw, parts.netloc, 6379)
     except ValueError as exc:

@@ -15,6 +15,17 @@ class TLSOptions:
 
 
 @dataclass(frozen=True)
+class SentinelSpec:
+    """redis+sentinel://: the sentinels to ask, the master's name, the sentinels' password
+    (the data nodes' is the target's own)."""
+
+    addresses: tuple[tuple[str, int], ...]
+    master: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Target:
     kind: str  # "redis" or "memcached"
     name: str  # masked, safe to print
@@ -32,6 +43,7 @@ class Target:
     system: str | None = None
     role: str | None = None
     node_id: str | None = None
+    sentinel: SentinelSpec | None = None  # a Sentinel-managed primary, resolved by expand
 
     @property
     def is_default(self) -> bool:

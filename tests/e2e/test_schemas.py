@@ -751,6 +751,12 @@ def test_the_typed_facts_and_the_schema_agree() -> None:
             set(),
         ),
         (typed.SystemFacts, target["properties"]["system"], set()),
+        (typed.SystemDocument, schema("facts")["properties"]["systems"]["items"], set()),
+        (
+            typed.SentinelAnswer,
+            schema("facts")["properties"]["systems"]["items"]["properties"]["sentinels"]["items"],
+            set(),
+        ),
         (typed.ClusterFacts, defs["redis"]["properties"]["cluster"], set()),
         (
             typed.ClusterNodeFacts,
