@@ -131,3 +131,30 @@ def test_inspect_sample_reads_the_primaries(cachediag: Any, redis_cluster: Any) 
     primaries = {f"redis://127.0.0.1:{n.port}/0" for n in redis_cluster.primaries()}
     assert {row["target"] for row in rows} == primaries
     assert all(row["status"] == "up" for row in rows)
+
+
+def test_a_node_down_mid_run_is_named_and_the_rest_merged(
+    redis_cluster: Any, closed_port: int
+) -> None:
+    """A primary that cannot be reached (killed after discovery) costs only its share."""
+    import dataclasses
+
+    from cachediag.backends import expand
+    from cachediag.keyspace.bigkeys import BigkeysRequest, redis_nodes_bigkeys
+    from cachediag.scan.memcached import CrawlOptions
+    from cachediag.scan.redis import ScanOptions
+    from cachediag.targets.parse import parse_redis
+
+    nodes = [n for n in expand([parse_redis(redis_cluster.seed.url, "flag")], 2.0)]
+    primaries = [n for n in nodes if n.role == "primary"]
+    dead = dataclasses.replace(
+        primaries[0], name=f"redis://127.0.0.1:{closed_port}/0", port=closed_port
+    )
+    request = BigkeysRequest(5, 5, ScanOptions(max_keys=0), CrawlOptions())
+    row = redis_nodes_bigkeys([dead, *primaries[1:]], 2.0, request, None)
+    by_target = {n["target"]: n for n in row["nodes"]}
+    assert by_target[dead.name]["status"] == "down"
+    assert by_target[dead.name]["error"]["kind"] == "refused"
+    assert row["complete"] is False and row["stop_reason"] == "server-error"
+    assert row["totals"]["keys"] == sum(by_target[p.name]["keys"] for p in primaries[1:])
+    assert 0 < row["totals"]["keys"] < 30_000
