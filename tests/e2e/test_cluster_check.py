@@ -129,3 +129,17 @@ def test_an_inventory_name_names_the_cluster(
     assert run.code == 0, run.err
     (state,) = run.json()["results"]
     assert state["target"] == "sessions" and state["status"] == "pass"
+
+
+def test_latency_and_watch_show_every_node(cachediag: Any, redis_cluster: Any) -> None:
+    names = {f"redis://127.0.0.1:{n.port}/0" for n in redis_cluster.nodes}
+    latency = cachediag("latency", "--redis", redis_cluster.seed.url, "--samples", "5", "--json")
+    assert latency.code == 0, latency.err
+    assert {row["target"] for row in latency.json()["targets"]} == names
+    watch = cachediag(
+        "watch", "--redis", redis_cluster.seed.url, "--count", "1", "--interval", "0.2", "--json"
+    )
+    assert watch.code == 0, watch.err
+    interval = json.loads(watch.out.splitlines()[0])
+    assert interval["type"] == "interval"
+    assert {row["target"] for row in interval["targets"]} == names
