@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,10 +44,22 @@ print(total)
 """
 
 
+def child_cpu() -> float:
+    """CPU seconds of the finished children (the clients timed, not the servers: those
+    are still running, so they are not counted)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+CPU: dict[str, float] = {}
+
+
 def wall(cmd: list[str]) -> tuple[float, str]:
+    cpu = child_cpu()
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     elapsed = time.perf_counter() - started
+    CPU[" ".join(cmd[:2])] = child_cpu() - cpu
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd[:3]} exited {proc.returncode}: {proc.stderr[-500:]}")
     return elapsed, proc.stdout
@@ -112,7 +126,9 @@ def cluster_scans(workdir: Path, keys: int, runs: int) -> dict[str, float]:
         parallel, out = best([*seed, "--json", "--no-progress"], runs)
         assert json.loads(out)["targets"][0]["totals"]["keys"] == keys
         urls = [server.url for server in primaries]
+        parallel_cpu = CPU[" ".join(seed[:2])]
         in_turn, out = best([sys.executable, "-c", IN_TURN, *urls], runs)
+        in_turn_cpu = CPU[f"{sys.executable} -c"]
         assert int(out) == keys
         redis_cli = require("redis-cli")
         cli_times = []
@@ -135,6 +151,8 @@ def cluster_scans(workdir: Path, keys: int, runs: int) -> dict[str, float]:
         "redis_cli_in_turn_s": cli,
         "vs_in_turn": parallel / in_turn,
         "vs_redis_cli": parallel / cli,
+        "parallel_cpu_s": parallel_cpu,
+        "in_turn_cpu_s": in_turn_cpu,
     }
 
 
@@ -159,8 +177,10 @@ def main() -> None:
                 f"{scans['parallel_s']:.2f} s; each primary in turn {scans['in_turn_s']:.2f} s "
                 f"({scans['vs_in_turn']:.2f}x, target <= 0.6x); redis-cli --bigkeys on each "
                 f"primary in turn {scans['redis_cli_in_turn_s']:.2f} s "
-                f"({scans['vs_redis_cli']:.2f}x, target <= 0.25x)"
+                f"({scans['vs_redis_cli']:.2f}x, target <= 0.25x); client CPU (last run): "
+                f"parallel {scans['parallel_cpu_s']:.2f} s, in turn {scans['in_turn_cpu_s']:.2f} s"
             )
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,9 @@ def bigkeys(
     --memkeys). Read-only and gentle: SCAN never KEYS, a bounded budget, optional
     sleeps, and it slows down when the server's latency rises. Ctrl-C or a budget
     stop prints what was scanned and the cursor to resume from. Memcached: the LRU
-    crawler's metadump (sizes, namespaces, slab classes).
+    crawler's metadump (sizes, namespaces, slab classes). A Redis Cluster: every
+    primary scanned at once (--replicas: the replicas too) into one report that
+    names the node of each key.
 
     Examples: cachediag bigkeys --redis redis://10.0.0.5:6379 --max-keys 0
               cachediag bigkeys --pattern 'user:*' --max-seconds 30 --sleep 5

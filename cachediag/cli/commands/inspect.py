@@ -79,7 +79,8 @@ def inspect(
     envelopes, invalid magic headers, undecodable entries, values that are not
     cache-kit's, the schema versions present, and sample affected keys (the guide's
     Issue 4). Memcached: the sampled items' values are fetched with multi-gets.
-    Read-only.
+    Read-only. A Redis Cluster: each key read on the node owning its slot; the
+    sample taken on each primary.
 
     Examples: cachediag inspect user:123 product:prod_123 --redis redis://10.0.0.5:6379
               cachediag inspect --pattern 'user:*' --max-keys 5000

@@ -52,7 +52,8 @@ def ttl(
     forever; -2 key does not exist; plus type and memory. Without keys: keys, expires
     and avg_ttl per database and a sample bucketed as no expiry, < 1 h, 1–4 h, 4–12 h,
     12–24 h, 1–7 d, > 7 d, per namespace, the namespaces with most keys without a TTL
-    first. Memcached through lru_crawler metadump. Read-only.
+    first. Memcached through lru_crawler metadump. Read-only. A Redis Cluster: each
+    key read on the node owning its slot; the sample taken on every primary at once.
 
     Examples: cachediag ttl user:123 session:9 --redis redis://10.0.0.5:6379
               cachediag ttl --pattern 'user:*' --max-keys 50000
