@@ -237,6 +237,23 @@ def start_memcached(*args: str) -> MemcachedServer:
     return MemcachedServer(port, process)
 
 
+def memcached_supports_tls() -> bool:
+    """Was this memcached built with TLS (`-Z, --enable-ssl` in its help)?"""
+    found = subprocess.run([require("memcached"), "-h"], capture_output=True, text=True, timeout=30)
+    return "--enable-ssl" in found.stdout
+
+
+def start_memcached_tls(workdir: Path, *args: str) -> MemcachedServer:
+    """A memcached that speaks TLS only (-Z), with a certificate from a CA made in the test
+    (workdir/ca.crt), for 127.0.0.1 and localhost."""
+    if not memcached_supports_tls():
+        pytest.skip("this memcached was built without TLS (no -Z in memcached -h)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    make_tls_files(workdir)
+    options = f"ssl_chain_cert={workdir / 'server.crt'},ssl_key={workdir / 'server.key'}"
+    return start_memcached("-Z", "-o", options, *args)
+
+
 def _is_root() -> bool:
     import os
 

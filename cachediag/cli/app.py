@@ -17,6 +17,7 @@ import typer
 
 from cachediag import __version__
 from cachediag.cli.exit_codes import ExitCode
+from cachediag.cli.helptext import reflow
 
 # command name -> (module, function); the order is the order of `cachediag --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("cachediag.cli.commands.logs", "logs"),
     "ring": ("cachediag.cli.commands.ring", "ring"),
 }
+
+# On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h
+# 10.0.0.5 -p 6380`), and help is --help alone. `cachediag -h` (no command yet) and
+# `logs`, which talks to no server, keep -h as help.
+HELP_IS_H = {"logs"}
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
 
@@ -53,9 +59,26 @@ def main_options(
     """Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."""
 
 
+class _HelpCommand(typer.core.TyperCommand):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from cachediag.safety.masking import own_help
+
+        with own_help():  # cachediag's own text: nothing in it to mask
+            super().format_help(ctx, formatter)
+
+
+class _HelpGroup(typer.core.TyperGroup):
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from cachediag.safety.masking import own_help
+
+        with own_help():
+            super().format_help(ctx, formatter)
+
+
 def build_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with just `only` (same names, options and help)."""
     app = typer.Typer(
+        cls=_HelpGroup,
         name="cachediag",
         help=HELP,
         no_args_is_help=True,
@@ -66,7 +89,12 @@ def build_app(only: str | None = None) -> typer.Typer:
     app.callback()(main_options)
     for name, (module, function) in COMMANDS.items():
         if only in (None, name):
-            app.command(name)(getattr(importlib.import_module(module), function))
+            settings = None if name in HELP_IS_H else {"help_option_names": ["--help"]}
+            fn = getattr(importlib.import_module(module), function)
+            command = app.command(
+                name, cls=_HelpCommand, context_settings=settings, help=reflow(fn.__doc__)
+            )
+            command(fn)
     return app
 
 
@@ -82,6 +110,14 @@ def main() -> NoReturn:
 
     masking.install()
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    hint_h = wanted not in HELP_IS_H and not _wants_nagios(sys.argv[2:])  # nagios: its UNKNOWN
+    if wanted in COMMANDS and hint_h and sys.argv[-1] == "-h":
+        # Fingers that learnt `-h` as help, on a command where it is redis-cli's host.
+        sys.stderr.write(
+            f"cachediag: error: -h is the Redis host here, as in redis-cli (-h HOST); "
+            f"help is `cachediag {wanted} --help`\n"
+        )
+        _leave(ExitCode.USAGE)
     app = build_app(wanted if wanted in COMMANDS else None)
     if wanted == "check" and _wants_nagios(sys.argv[2:]):
         _leave(_run_as_plugin(app))

@@ -43,6 +43,7 @@ def setup(common: CommonOptions) -> Setup:
         cert=str(common.tls_cert) if common.tls_cert else None,
         key=str(common.tls_key) if common.tls_key else None,
         insecure=common.tls_insecure,
+        sni=common.sni,
     )
     for name, path in (
         ("--tls-ca", common.tls_ca),
@@ -54,6 +55,7 @@ def setup(common: CommonOptions) -> Setup:
             raise CachediagError(f"{name} {path}: {why}")
     if common.tls_ca is not None:
         _check_ca_bundle(common.tls_ca)
+    timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
     request = TargetRequest(
         redis_flags=tuple(common.redis),
         memcached_flags=tuple(common.memcached),
@@ -61,17 +63,17 @@ def setup(common: CommonOptions) -> Setup:
         # A configured pool's servers are Memcached targets of the config layer too.
         config_memcached=tuple(dict.fromkeys(config.memcached + config.memcached_pool)),
         tls_options=tls,
+        details=common.cli.details,
+        named=_named_on_command_line(common, tls, timeout),
     )
-    timeout = common.timeout or config.timeout or DEFAULT_TIMEOUT
     from cachediag.backends import expand
-
-    # A target may stand for several servers (a cluster, a pool): commands read each node.
     from cachediag.probes import fanout
     from cachediag.targets.pools import form_pools
 
     if common.parallel is not None:
         fanout.set_workers(common.parallel)
     targets = form_pools(_with_inventory(common, config, request), config.memcached_pool)
+    # A target may stand for several servers (a cluster, a pool): commands read each node.
     return Setup(config, expand(targets, timeout), timeout)
 
 
@@ -84,13 +86,38 @@ def _with_inventory(common: CommonOptions, config: Config, request: TargetReques
     if common.target_names or common.tags:
         chosen = inventory.select(config.inventory, common.target_names, common.tags)
         named = inventory.to_targets(chosen, config.path, request.tls_options)
-        flagged = resolve_targets(request) if common.redis or common.memcached else []
+        others = common.redis or common.memcached or request.named
+        flagged = resolve_targets(request) if others else []
         return flagged + named
     resolved = resolve_targets(request)
     if not config.inventory or any(t.source in ("flag", "env") for t in resolved):
         return resolved
     everything = inventory.to_targets(list(config.inventory), config.path, request.tls_options)
     return [t for t in resolved if t.source == "config"] + everything
+
+
+def _named_on_command_line(
+    common: CommonOptions, tls: TLSOptions, timeout: float
+) -> tuple[Target, ...]:
+    """The target of redis-cli's flags, then the positional ones (probed for their kind)."""
+    from cachediag.targets.redis_cli import PASSWORD_WARNING, build_cli_target
+
+    others = bool(common.redis or common.memcached or common.positional)
+    built = build_cli_target(common.cli, tls, others_named=others)
+    typed_password = common.cli.password is not None or (
+        built is not None and built.password_on_command_line
+    )
+    if typed_password and not common.cli.no_auth_warning:
+        print(PASSWORD_WARNING, file=sys.stderr)  # redis-cli's, on stderr as there
+    named = [built.target] if built is not None else []
+    if common.positional:
+        from cachediag.targets.autodetect import detect_all
+
+        for found in detect_all(list(common.positional), common.cli.details, tls, timeout):
+            if found.note:
+                err(f"note: {found.note}")
+            named.append(found.target)
+    return tuple(named)
 
 
 def _check_ca_bundle(path: Path) -> None:

@@ -82,8 +82,8 @@ BackoffAbove = Annotated[
         callback=finite,
         metavar="MS",
         min=0.0,
-        help="Slow down while a PING between batches takes longer than this "
-        "[default: 5× the PING measured before the scan, at least 2 ms].",
+        help="Slow down while a PING between batches takes longer than this. "
+        "\\[default: 5× the PING measured before the scan, at least 2 ms]",
         rich_help_panel=_SCAN,
     ),
 ]
@@ -91,7 +91,7 @@ ProgressFlag = Annotated[
     bool | None,
     typer.Option(
         "--progress/--no-progress",
-        help="Progress on stderr [default: when stderr is a terminal].",
+        help="Progress on stderr. \\[default: when stderr is a terminal]",
         rich_help_panel=_SCAN,
     ),
 ]

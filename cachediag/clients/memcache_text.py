@@ -61,6 +61,11 @@ class MemcachedClient(Connection):
             limit="memcached -c",
         )
 
+    def _closed_silently(self) -> ConnectionClosed:
+        # memcached -Z resets a connection whose first bytes are no TLS ClientHello.
+        hint = "" if self.target.tls else " (a TLS-only port? try memcacheds:// or --tls)"
+        return ConnectionClosed(f"the server closed the connection without answering{hint}")
+
     # -- wire -----------------------------------------------------------------------
     def _fill(self, deadline: Deadline) -> None:
         assert self.sock is not None
@@ -69,9 +74,14 @@ class MemcachedClient(Connection):
             chunk = self.sock.recv(1 << 20)
         except OSError as exc:
             self.close()
-            raise classify_os_error(exc, "waiting for the reply", deadline.seconds) from exc
+            error = classify_os_error(exc, "waiting for the reply", deadline.seconds)
+            raise (
+                self._closed_silently() if error.kind == "closed" and not self._heard else error
+            ) from exc
         if not chunk:
             self.close()
+            if not self._heard:
+                raise self._closed_silently()
             raise ConnectionClosed("the server closed the connection mid-reply")
         if not self._heard:
             self._first_chunk(chunk)

@@ -160,12 +160,13 @@ def _wrap_tls(
     started = time.perf_counter()
     try:
         sock.settimeout(deadline.remaining())
-        tls_sock = context.wrap_socket(sock, server_hostname=target.host)
+        tls_sock = context.wrap_socket(sock, server_hostname=options.sni or target.host)
     except OSError as exc:
         sock.close()
         error = classify_os_error(exc, "TLS handshake", timeout)
         if error.kind == "timeout":
-            error = TLSFailed(f"{error.message} (is TLS enabled on this port? try redis://)")
+            plain = "memcached://" if target.kind == "memcached" else "redis://"
+            error = TLSFailed(f"{error.message} (is TLS enabled on this port? try {plain})")
         if error.kind == "closed":
             error = TLSFailed(
                 "TLS failed: the server closed the connection during the handshake "

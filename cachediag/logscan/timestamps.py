@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 _MONTHS = {
     m: i + 1
@@ -219,18 +219,51 @@ def parse_duration(text: str) -> float | None:
     return total if pos == len(value) else None
 
 
+# journalctl's words for a day (systemd.time(7)): the local midnight that starts it.
+_DAYS = {"today": 0, "yesterday": -1, "tomorrow": 1}
+
+
+def _journal_form(text: str, current: float) -> float | None:
+    """journalctl's --since forms (systemd.time(7)) beyond a bare duration and ISO:
+    `now`, `today`, `yesterday`, `tomorrow`, `-2h` / `+30m` (before / after now),
+    `2h ago`, `2 hours ago`, and `@EPOCH`. None if `text` is none of them."""
+    value = text.strip().lower()
+    if value == "now":
+        return current
+    if value in _DAYS:
+        day = datetime.fromtimestamp(current).date() + timedelta(days=_DAYS[value])
+        return time.mktime(datetime.combine(day, datetime.min.time()).timetuple())
+    if value.startswith("@") and value[1:].isascii() and value[1:].isdigit():
+        return float(value[1:])
+    sign = 0
+    if value.startswith(("-", "+")):
+        sign, value = (-1 if value[0] == "-" else 1), value[1:]
+    elif value.endswith(" ago"):
+        sign, value = -1, value[: -len(" ago")]
+    if sign == 0:
+        return None
+    duration = parse_duration(value)
+    if duration is None or duration > current:  # not before 1970, nor infinite
+        return None
+    return current + sign * duration
+
+
 def parse_when(text: str, option: str, now: float | None = None) -> float:
     """`--since`/`--until` value as epoch seconds; ValueError with the sentence to show."""
     current = time.time() if now is None else now
     duration = parse_duration(text)
     if duration is not None and duration <= current:  # not before 1970, nor infinite
         return current - duration
+    journal = _journal_form(text, current)
+    if journal is not None:
+        return journal
     stamp = parse_timestamp_text(text)
     if stamp is not None:
         return stamp
     raise ValueError(
-        f"invalid {option} value {text!r}: expected a duration like 30m, 2h or 1d, "
-        "or a timestamp like 2024-01-15T10:23:45Z"
+        f"invalid {option} value {text!r}: expected a duration like 30m, 2h or 1d "
+        "(also -2h or '2h ago'), today, yesterday, or a timestamp like 2024-01-15T10:23:45Z "
+        "or a date like 2024-01-15"
     )
 
 

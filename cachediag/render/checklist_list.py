@@ -6,7 +6,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.checks.checklist import Checklist
-from cachediag.render.console import render_to_string
+from cachediag.render.console import output_width, render_to_string
+from cachediag.render.fit import fit_columns
 
 
 def render(checklist: Checklist) -> str:
@@ -20,4 +21,5 @@ def render(checklist: Checklist) -> str:
         table.add_row(
             Text(spec.id), Text(spec.section), Text(spec.item), Text(thresholds), Text(remedy)
         )
+    fit_columns(table, output_width())  # remedies wrap at words where the width allows
     return render_to_string(table)

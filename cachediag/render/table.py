@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from cachediag.checks.evaluate import Report
-from cachediag.render.console import render_to_string
+from cachediag.checks.evaluate import Report, Result
+from cachediag.render.console import output_width, render_to_string
+from cachediag.render.fit import fit_columns
 from cachediag.safety.textsafe import safe_text
 
 SYMBOLS = {"pass": "✓", "fail": "✗", "warn": "!", "skip": "–", "error": "?"}
@@ -52,10 +54,27 @@ def render(report: Report, terminal: bool | None = None) -> str:
                 Text(safe_text(result.summary)),
                 Text(safe_text(result.remedy), style="cyan"),
             )
-        tables.append(table)
+        # Too narrow for the table without cutting words: one block per check instead.
+        fits = fit_columns(table, output_width(terminal))
+        tables.append(table if fits else _stacked(name, results))
     from cachediag.render.fleet import summary_table
 
     fleet = summary_table(report)
     if fleet is not None:
         tables.append(fleet)
     return render_to_string(header, *tables, Text(summary_line(report)), terminal=terminal)
+
+
+def _stacked(name: str, results: list[Result]) -> RenderableType:
+    """A section as one block per check, each line wrapped at word boundaries:
+    status, id and target, then what was observed, then the remedy (→) indented."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")  # a word wider than the whole terminal, only
+    for result in results:
+        heading = Text.assemble(Text(result.id, style="bold"), "  ", safe_text(result.target))
+        grid.add_row(status_text(result.status), heading)
+        grid.add_row("", Text(safe_text(result.summary)))
+        if result.remedy:
+            grid.add_row("", Text("→ " + safe_text(result.remedy), style="cyan"))
+    return Group(Text(name, style="bold"), grid, Text(""))

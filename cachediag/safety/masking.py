@@ -13,9 +13,30 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from cachediag.safety.secrets import mask_secrets
+
+_help_depth = 0  # > 0 while cachediag prints its own --help
+
+
+@contextmanager
+def own_help() -> Iterator[None]:
+    """While cachediag prints its own --help, nothing is masked.
+
+    Help is cachediag's text alone, laid out in boxes: its example URLs
+    (`redis://user:password@host`) are no secret, and masking them shortened a line
+    and broke the box it stood in. Usage errors, which repeat what was typed, stay
+    masked: they are not printed in here.
+    """
+    global _help_depth
+    _help_depth += 1
+    try:
+        yield
+    finally:
+        _help_depth -= 1
 
 
 class MaskingStream:
@@ -23,7 +44,7 @@ class MaskingStream:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(mask_secrets(text))
+        self._stream.write(text if _help_depth else mask_secrets(text))
         return len(text)
 
     def writelines(self, lines: Any) -> None:

@@ -92,6 +92,8 @@ def redis_cli_prefix(target: Target) -> str:
                 parts += [flag, value]
         if tls.insecure:
             parts.append("--insecure")
+        if tls.sni:
+            parts += ["--sni", tls.sni]
     if target.username:
         parts += ["--user", target.username]
     if target.password is not None:
@@ -110,6 +112,8 @@ def cachediag_target_flags(target: Target) -> list[str]:
             flags += [flag, value]
     if tls.insecure:
         flags.append("--tls-insecure")
+    if tls.sni:
+        flags += ["--sni", tls.sni]
     return flags
 
 

@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from cachediag.errors import UsageError
 from cachediag.safety.secrets import mask_secrets, remember_secret
-from cachediag.targets.target import Target, TLSOptions
+from cachediag.targets.target import Details, Target, TLSOptions
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
 DEFAULT_MEMCACHED = "127.0.0.1:11211"
@@ -93,8 +93,26 @@ def _split_url(option: str, raw: str, text: str) -> SplitResult:
     return parts
 
 
-def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) -> Target:
-    option = "--redis URL"
+def _check_query(option: str, raw: str, query: str, known: tuple[str, ...], hint: str) -> None:
+    """Every query parameter is one cachediag reads, or a usage error naming it.
+
+    A parameter another client reads (`?socket_timeout=5`, redis-py's) silently dropped
+    would leave the user believing it applied.
+    """
+    for name in parse_qs(query, keep_blank_values=True):
+        if name not in known:
+            raise _bad(option, raw, f"unknown query parameter '{name}' ({hint})")
+
+
+def parse_redis(
+    raw: str,
+    source: str,
+    tls_options: TLSOptions | None = None,
+    *,
+    option: str = "--redis URL",
+    use_env: bool = True,
+) -> Target:
+    """`use_env=False`: no password from the environment (the caller applies its own)."""
     text = raw.strip()
     if "://" not in text:
         text = f"redis://{text}"  # host[:port] alone is the common shorthand
@@ -111,10 +129,11 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
         # password): it is split off here, and urlsplit sees the rest.
         userinfo, _, remainder = remainder.rpartition("@")
     parts = _split_url(option, raw, f"{scheme_text}://{remainder}")
-    env_password = os.environ.get("CACHEDIAG_REDIS_PASSWORD") or os.environ.get("REDISCLI_AUTH")
+    env_password = environment_password() if use_env else None
     if scheme == "unix":
         if not parts.path:
             raise _bad(option, raw, "a unix socket URL needs a path: unix:///path/redis.sock")
+        _check_query(option, raw, parts.query, ("db",), "a unix:// URL takes ?db=N only")
         query = parse_qs(parts.query)
         db = _db(option, raw, query.get("db", ["0"])[0])
         password = unquote(parts.password) if parts.password else env_password
@@ -127,6 +146,14 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
             raw,
             f"unknown scheme '{scheme}' (use redis://, rediss://, unix:// or redis+sentinel://)",
         )
+    _check_query(
+        option,
+        raw,
+        parts.query,
+        (),
+        "a redis:// URL takes none: the database is its path, redis://host:port/2, "
+        "and the timeout is --timeout",
+    )
     try:
         host, port = _split_host_port(option, raw, parts.netloc, 6379)
     except ValueError as exc:
@@ -160,15 +187,22 @@ def parse_redis(raw: str, source: str, tls_options: TLSOptions | None = None) ->
     )
 
 
+def environment_password() -> str | None:
+    """The password the environment gives Redis targets that name none themselves."""
+    return os.environ.get("CACHEDIAG_REDIS_PASSWORD") or os.environ.get("REDISCLI_AUTH")
+
+
 def _db(option: str, raw: str, text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise _bad(option, raw, f"database must be a number, not '{text}'")
     return int(text)
 
 
-def parse_memcached(raw: str, source: str) -> Target:
+def parse_memcached(raw: str, source: str, tls_options: TLSOptions | None = None) -> Target:
+    """host:port, memcached://host:port, memcacheds://host:port (TLS) or unix:///path."""
     option = "--memcached address"
     text = raw.strip()
+    tls = False
     if text.startswith("unix://"):
         path = text[len("unix://") :]
         if not path:
@@ -176,12 +210,17 @@ def parse_memcached(raw: str, source: str) -> Target:
         return Target("memcached", f"unix://{path}", source, unix_path=path)
     if "://" in text:
         parts = _split_url(option, raw, text)
-        if parts.scheme.lower() != "memcached":
+        scheme = parts.scheme.lower()
+        if scheme not in ("memcached", "memcacheds"):
             raise _bad(
-                option, raw, f"unknown scheme '{parts.scheme}' (use memcached:// or unix://)"
+                option,
+                raw,
+                f"unknown scheme '{parts.scheme}' (use memcached://, memcacheds:// or unix://)",
             )
         if parts.path not in ("", "/"):
             raise _bad(option, raw, "memcached has no databases; drop the path")
+        _check_query(option, raw, parts.query, (), "a memcached:// URL takes none")
+        tls = scheme == "memcacheds"
         text = parts.netloc
     if "@" in text:
         raise _bad(
@@ -189,7 +228,16 @@ def parse_memcached(raw: str, source: str) -> Target:
         )
     host, port = _split_host_port(option, raw, text, 11211)
     shown_host = f"[{host}]" if ":" in host else host
-    return Target("memcached", f"memcached://{shown_host}:{port}", source, host=host, port=port)
+    scheme = "memcacheds" if tls else "memcached"
+    return Target(
+        "memcached",
+        f"{scheme}://{shown_host}:{port}",
+        source,
+        host=host,
+        port=port,
+        tls=tls,
+        tls_options=tls_options or TLSOptions(),
+    )
 
 
 @dataclass(frozen=True)
@@ -201,6 +249,10 @@ class TargetRequest:
     config_redis: tuple[str, ...] = ()
     config_memcached: tuple[str, ...] = ()
     tls_options: TLSOptions = field(default_factory=TLSOptions)
+    # redis-cli's flags: what they add to targets given without a scheme (see redis_cli)
+    details: Details = field(default_factory=Details)
+    # targets already built from the command line: redis-cli's flags, positional ones
+    named: tuple[Target, ...] = ()
 
 
 def _env_list(name: str) -> tuple[str, ...]:
@@ -213,18 +265,51 @@ def resolve_targets(request: TargetRequest) -> list[Target]:
     The first source that names any target is used whole, so `--redis X` alone checks
     just X rather than X plus a default Memcached the user never mentioned.
     """
+    from cachediag.targets.redis_cli import refine_bare
+
+    details = request.details
+    redis_flags = tuple(refine_bare(url, "redis", details) for url in request.redis_flags)
+    memcached_flags = tuple(
+        refine_bare(addr, "memcached", details) for addr in request.memcached_flags
+    )
+    if request.named or redis_flags or memcached_flags:
+        _check_details_used(request, redis_flags, memcached_flags)
     layers = [
-        ("flag", request.redis_flags, request.memcached_flags),
+        ("flag", redis_flags, memcached_flags),
         ("env", _env_list("CACHEDIAG_REDIS"), _env_list("CACHEDIAG_MEMCACHED")),
         ("config", request.config_redis, request.config_memcached),
         ("default", (DEFAULT_REDIS,), (DEFAULT_MEMCACHED,)),
     ]
     for source, redis_urls, memcached_urls in layers:
-        if redis_urls or memcached_urls:
-            targets = [parse_redis(url, source, request.tls_options) for url in redis_urls]
-            targets += [parse_memcached(addr, source) for addr in memcached_urls]
+        if redis_urls or memcached_urls or (source == "flag" and request.named):
+            targets = list(request.named) if source == "flag" else []
+            targets += [parse_redis(url, source, request.tls_options) for url in redis_urls]
+            targets += [
+                parse_memcached(addr, source, request.tls_options) for addr in memcached_urls
+            ]
             return _dedupe(targets)
     return []  # pragma: no cover - the default layer always names targets
+
+
+def _check_details_used(
+    request: TargetRequest, redis_flags: tuple[str, ...], memcached_flags: tuple[str, ...]
+) -> None:
+    """-a, --user, -n or --tls given where no target takes them is an error, not a no-op."""
+    from cachediag.targets.redis_cli import is_bare
+
+    details = request.details
+    if not details.given or request.named:
+        return
+    bare = [t for t in (*request.redis_flags, *request.memcached_flags) if is_bare(t)]
+    takes_tls = bool(bare)
+    takes_redis = any(is_bare(t) for t in request.redis_flags)
+    redis_only = details.password is not None or details.user is not None or details.db is not None
+    if (redis_only and not takes_redis) or (details.tls and not takes_tls):
+        raise UsageError(
+            f"{details.flag_names()} apply to the Redis of -h/-p/-u/-s and to targets given "
+            "without a scheme (HOST:PORT); the targets here are URLs, which carry their own: "
+            "redis://user:password@host:port/db, rediss://, memcacheds://"
+        )
 
 
 def _dedupe(targets: list[Target]) -> list[Target]:

@@ -12,6 +12,34 @@ class TLSOptions:
     cert: str | None = None
     key: str | None = None
     insecure: bool = False
+    sni: str | None = None  # the server name to ask for (--sni), when not the host's
+
+
+@dataclass(frozen=True)
+class Details:
+    """What redis-cli's flags (-a, --user, -n, --tls) add to a target given without a scheme."""
+
+    password: str | None = None
+    user: str | None = None
+    db: int | None = None
+    tls: bool = False
+
+    @property
+    def given(self) -> bool:
+        return self.password is not None or self.user is not None or self.db is not None or self.tls
+
+    def flag_names(self) -> str:
+        names = [
+            name
+            for name, value in (
+                ("-a", self.password),
+                ("--user", self.user),
+                ("-n", self.db),
+                ("--tls", self.tls or None),
+            )
+            if value is not None
+        ]
+        return "/".join(names)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def bigkeys(
             # thread (28 ms measured on a 200k-field hash). Diagnosis never does that.
             min=1,
             max=1000,
-            help="MEMORY USAGE SAMPLES for collections [default: the server's, 5].",
+            help="MEMORY USAGE SAMPLES for collections. \\[default: the server's, 5]",
             rich_help_panel="Scan budget",
         ),
     ] = None,

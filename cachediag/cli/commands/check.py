@@ -148,7 +148,9 @@ def check(
     Redis counters are read twice, --window seconds apart (default 2), so the hit rate is
     today's; with no lookups in the window it falls back to the rate since boot, and says so.
 
-    Example: cachediag check --redis redis://:secret@10.0.0.5:6379/0 --memcached 10.0.0.6:11211
+    Examples: cachediag check 10.0.0.5:6379 10.0.0.6:11211
+              cachediag check -h 10.0.0.5 -p 6380 -a secret
+              cachediag check --redis redis://:secret@10.0.0.5:6379/0 -f json
 
     Exit codes: 0 no fail or error, 1 a check failed (or warned, with --fail-on warn),
     2 usage or configuration error, 3 no fail but a check could not run.

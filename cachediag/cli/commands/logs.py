@@ -30,8 +30,9 @@ def logs(
         str | None,
         typer.Option(
             "--since",
-            help="Only lines at or after this time: a duration before now (30m, 2h, 1d, 1h30m) "
-            "or a timestamp (2024-01-15T10:00:00Z; without a zone: local time).",
+            help="Only lines at or after this time, in journalctl's forms: a duration before "
+            "now (30m, 2h, 1d, 1h30m, -2h, '2h ago'), today, yesterday, now, a date "
+            "(2024-01-15) or a timestamp (2024-01-15T10:00:00Z; without a zone: local time).",
         ),
     ] = None,
     until: Annotated[

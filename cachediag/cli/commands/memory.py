@@ -38,7 +38,8 @@ def memory(
     limit, item bytes, items, evictions, writes refused (outofmemory), items evicted or
     expired unread, and the slab table of memcached-tool display. Read-only.
 
-    Example: cachediag memory --redis redis://10.0.0.5:6379 --memcached 10.0.0.6:11211
+    Examples: cachediag memory 10.0.0.5:6379 mc.internal:11211
+              cachediag memory -h 10.0.0.5 -p 6380 --tls --cacert ca.pem
 
     Exit 1 when a target is down or a reading fails its check, 2 on bad input.
     """

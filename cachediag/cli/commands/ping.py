@@ -25,7 +25,8 @@ def ping(
 ) -> None:
     """Ping every target: healthy, degraded (over 100 ms) or unhealthy, with version and role.
 
-    Example: cachediag ping --redis redis://127.0.0.1:6379 --memcached 127.0.0.1:11211
+    Examples: cachediag ping 127.0.0.1:6379 127.0.0.1:11211
+              cachediag ping -h 10.0.0.5 -p 6380 -a secret
 
     Exit 1 when any target is unhealthy, 2 on bad input.
     """

@@ -57,6 +57,7 @@ def ttl(
 
     Examples: cachediag ttl user:123 session:9 --redis redis://10.0.0.5:6379
               cachediag ttl --pattern 'user:*' --max-keys 50000
+              cachediag ttl user:123 -h 10.0.0.5 -p 6380 -n 2
 
     Exit 1 when a target is down or the share of keys without TTL fails its check.
     """

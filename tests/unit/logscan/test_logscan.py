@@ -153,6 +153,30 @@ def test_durations_and_when() -> None:
         parse_when("yesterday-ish", "--since")
 
 
+def test_journalctl_forms_of_since() -> None:
+    import time
+    from datetime import datetime
+
+    now = 1_705_312_800.0  # 2024-01-15T10:00:00Z
+    assert parse_when("-2h", "--since", now=now) == now - 7200
+    assert parse_when("2h ago", "--since", now=now) == now - 7200
+    assert parse_when("2 hours ago", "--since", now=now) == now - 7200
+    assert parse_when("+30m", "--until", now=now) == now + 1800
+    assert parse_when("now", "--until", now=now) == now
+    assert parse_when("@1705312800", "--since", now=now) == now
+    midnight = time.mktime(
+        datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0).timetuple()
+    )
+    assert parse_when("today", "--since", now=now) == midnight
+    assert parse_when("Yesterday", "--since", now=now) == midnight - 86400
+    assert parse_when("2024-01-15", "--since", now=now) == time.mktime(
+        (2024, 1, 15, 0, 0, 0, 0, 0, -1)
+    )
+    for bad in ("-٢h", "٢h ago", "@١٧", "- 2h ago", "2h  ago ago", "today-1"):
+        with pytest.raises(ValueError, match="invalid --since"):
+            parse_when(bad, "--since", now=now)
+
+
 # --- keys -------------------------------------------------------------------------------
 
 
