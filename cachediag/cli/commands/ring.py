@@ -31,7 +31,7 @@ def ring(
     hashing: Annotated[
         list[Hashing] | None,
         typer.Option(
-            "--hash", help="Client hashing to place keys by (repeatable) [default: all three]."
+            "--hash", help="Client hashing to place keys by (repeatable); without it, all three."
         ),
     ] = None,
     json_output: Annotated[
