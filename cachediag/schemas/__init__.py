@@ -25,6 +25,7 @@ FILES: dict[str, str] = {
     "bigkeys": "bigkeys-v1.json",
     "inspect": "inspect-v1.json",
     "logs": "logs-v1.json",
+    "ring": "ring-v1.json",
     "facts": "facts-v1.json",
 }
 NAMES = tuple(FILES)
