@@ -11,6 +11,7 @@ then reads one at a time, so such a kind needs no core to change.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.bundle.files import BundleFile
     from cachediag.checks.judge import Judge
     from cachediag.clients.connection import Connection
     from cachediag.keyspace.bigkeys import BigkeysRequest
@@ -64,6 +66,16 @@ class Backend(ABC):
     def local_server(self, facts: Mapping[str, Any]) -> dict[str, Any] | None:
         """What the host probe needs of a server running on this machine, if anything."""
         return None
+
+    def bundle_readings(
+        self, target: Target, timeout: float, interval: float, facts_done: threading.Event
+    ) -> tuple[list[BundleFile], dict[str, Any]]:
+        """`gather`'s files of this server (bundle/), and facts to add to its own: none for
+        a kind that has no bundle collector, which its one file then says."""
+        from cachediag.bundle.files import BundleFile, target_folder
+
+        path = f"{self.kind}/{target_folder(target.address)}/readings.txt"
+        return [BundleFile(path, "gather", error=f"no bundle readings for {self.kind}")], {}
 
     # -- the keyspace (on the scan engine) ---------------------------------------------------
     @abstractmethod

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cachediag.backends.base import Backend, Facts, Row
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.bundle.files import BundleFile
     from cachediag.checks.judge import Judge
     from cachediag.clients.memcache_text import MemcachedClient
     from cachediag.keyspace.bigkeys import BigkeysRequest
@@ -40,6 +42,14 @@ class MemcachedBackend(Backend):
         from cachediag.probes.ping import ping_memcached
 
         ping_memcached(target, timeout, row)
+
+    def bundle_readings(
+        self, target: Target, timeout: float, interval: float, facts_done: threading.Event
+    ) -> tuple[list[BundleFile], dict[str, Any]]:
+        from cachediag.bundle import memcached_files
+
+        # No SLOWLOG to disturb: the stats are read beside the probe, at once.
+        return memcached_files.collect(target, timeout), {}
 
     def bigkeys(
         self, target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -9,6 +10,7 @@ from cachediag.backends.base import Backend, Facts, Row
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.bundle.files import BundleFile
     from cachediag.checks.judge import Judge
     from cachediag.clients.resp import RedisClient
     from cachediag.keyspace.bigkeys import BigkeysRequest
@@ -67,6 +69,13 @@ class RedisBackend(Backend):
             "dir": config.get("dir"),
             "tcp_backlog": int(backlog) if backlog and backlog.isdigit() else None,
         }
+
+    def bundle_readings(
+        self, target: Target, timeout: float, interval: float, facts_done: threading.Event
+    ) -> tuple[list[BundleFile], dict[str, Any]]:
+        from cachediag.bundle import redis_files
+
+        return redis_files.collect(target, timeout, interval, facts_done)
 
     def bigkeys(
         self, target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None

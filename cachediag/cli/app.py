@@ -31,13 +31,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bigkeys": ("cachediag.cli.commands.bigkeys", "bigkeys"),
     "inspect": ("cachediag.cli.commands.inspect", "inspect"),
     "logs": ("cachediag.cli.commands.logs", "logs"),
+    "gather": ("cachediag.cli.commands.gather", "gather"),
+    "verify": ("cachediag.cli.commands.verify", "verify"),
     "ring": ("cachediag.cli.commands.ring", "ring"),
 }
 
 # On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h
 # 10.0.0.5 -p 6380`), and help is --help alone. `cachediag -h` (no command yet) and
-# `logs`, which talks to no server, keep -h as help.
-HELP_IS_H = {"logs"}
+# `logs` and `verify`, which talk to no server, keep -h as help.
+HELP_IS_H = {"logs", "verify"}
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
 

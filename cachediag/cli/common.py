@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import sys
@@ -32,8 +33,17 @@ DEFAULT_TIMEOUT = 2.0
 @dataclass(frozen=True)
 class Setup:
     config: Config
-    targets: list[Target]
+    named: list[Target]  # the targets as the user named them
     timeout: float
+
+    @functools.cached_property
+    def targets(self) -> list[Target]:
+        """The servers behind the named targets: a cluster URL as every node of the cluster,
+        a redis+sentinel:// one as the nodes its sentinels name. Expanded on first use,
+        so a command that reads no server (--list, --from a bundle) asks none."""
+        from cachediag.backends import expand
+
+        return expand(self.named, self.timeout)
 
 
 def setup(common: CommonOptions) -> Setup:
@@ -66,7 +76,6 @@ def setup(common: CommonOptions) -> Setup:
         details=common.cli.details,
         named=_named_on_command_line(common, tls, timeout),
     )
-    from cachediag.backends import expand
     from cachediag.probes import fanout
     from cachediag.targets.pools import form_pools
 
@@ -74,7 +83,7 @@ def setup(common: CommonOptions) -> Setup:
         fanout.set_workers(common.parallel)
     targets = form_pools(_with_inventory(common, config, request), config.memcached_pool)
     # A target may stand for several servers (a cluster, a pool): commands read each node.
-    return Setup(config, expand(targets, timeout), timeout)
+    return Setup(config, targets, timeout)
 
 
 def _with_inventory(common: CommonOptions, config: Config, request: TargetRequest) -> list[Target]:

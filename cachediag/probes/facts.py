@@ -255,6 +255,18 @@ class ClusterFacts(TypedDict):
     error: str | None
 
 
+class MemoryDoctorFacts(TypedDict):
+    available: bool
+    text: str | None
+    reason: str | None
+
+
+class MemoryStatsFacts(TypedDict):
+    available: bool
+    values: dict[str, Any]
+    reason: str | None
+
+
 class _RedisAlways(_TargetSometimes):
     kind: Literal["redis"]
 
@@ -270,6 +282,9 @@ class RedisFacts(_RedisAlways, total=False):
     window: WindowFacts | None  # None: --window 0
     stalls: StallFacts
     cluster: ClusterFacts  # only on a node with cluster_enabled:1
+    # In a bundle only (gather reads them for `memory --from`):
+    memory_doctor: MemoryDoctorFacts
+    memory_stats: MemoryStatsFacts
 
 
 # -- Memcached ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ output pass (safety/masking), which hides every password cachediag holds.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from cachediag.safety.textsafe import safe_text
@@ -73,3 +74,127 @@ def sample_text(line: bytes) -> str:
     if len(safe) > MAX_SAMPLE_CHARS or len(line) > MAX_SAMPLE_BYTES:
         safe = safe[:MAX_SAMPLE_CHARS] + "…"
     return safe
+
+
+# -- the bundle pass: every file of a `gather` bundle, with what was hidden counted ---------
+# (kinds, never values). Structured readings are scrubbed where their structure is known
+# (CONFIG GET by parameter name, ACL rules, SLOWLOG arguments, CLIENT LIST cmd); this pass
+# then runs over every file's text as well, so that a secret in an unexpected place (a log
+# line, a process's command line, a server's reply) is caught by its shape or its value.
+
+# A value: quoted whole, or up to whatever ends a word in JSON, a header or a query string.
+_VALUE = r"(\"[^\"]*\"|'[^']*'|[^\s\"',;}]+)"
+# Redis settings whose value is a credential: requirepass, masterauth, tls-*-pass,
+# sentinel's auth-pass; `--name value` (a command line) and `name value` (a config file).
+_REDIS_SECRET_SETTING = re.compile(
+    r"(?i)(\b(?:requirepass|masterauth|tls-[a-z-]*pass|sentinel\s+auth-pass\s+\S+|auth-pass\s+\S+)"
+    r"[\"']?[ \t]+)" + _VALUE
+)
+# AUTH [user] password, as _REDIS_AUTH, with a value that stops at JSON's quote and comma.
+_REDIS_AUTH_VALUE = re.compile(r"(\bAUTH(?:[ \t]+[^\s\"',;}]+)?[ \t]+)" + _VALUE)
+# An ACL rule line (ACL LIST, users.acl, ACL SETUSER): `>pw` / `<pw` set or remove a
+# password, `#<sha256>` / `!<sha256>` a hash.
+_ACL_LINE = re.compile(r"(?i)\b(?:user|setuser)\s+\S+\s")
+_ACL_PASSWORD = re.compile(r"(?<!\S)([<>])(?!\*\*\*(?!\S))\S+")
+_ACL_HASH = re.compile(r"(?<!\S)([#!])[0-9a-fA-F]{64}(?!\S)")
+
+# (kind, pattern, the group holding the value); everything else of the match is kept.
+_BUNDLE_PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
+    ("url_password", _URL_PASSWORD, 2),
+    ("authorization", _AUTHORIZATION, 2),
+    ("cookie", _COOKIE, 2),
+    ("redis_setting", _REDIS_SECRET_SETTING, 2),
+    ("redis_auth", _REDIS_AUTH_VALUE, 2),
+    ("key_value", _KEY_VALUE, 2),
+)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways a credential may be written down: as it is, and URL-encoded (%XX upper or
+    lower case, `+` for a space)."""
+    from urllib.parse import quote, quote_plus
+
+    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret)}
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), f) for f in set(forms)}
+    return {form for form in forms if form}
+
+
+class Redactions:
+    """What one file had hidden, by kind; counts only, never a value."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, kind: str, count: int = 1) -> None:
+        if count:
+            self.counts[kind] = self.counts.get(kind, 0) + count
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _acl_line(line: str, tally: Redactions) -> str:
+    if not _ACL_LINE.search(line):
+        return line
+    line, passwords = _ACL_PASSWORD.subn(lambda m: m.group(1) + MASK, line)
+    line, hashes = _ACL_HASH.subn(lambda m: m.group(1) + MASK, line)
+    tally.add("acl_password", passwords)
+    tally.add("acl_hash", hashes)
+    return line
+
+
+def redact_acl_rules(text: str, tally: Redactions) -> str:
+    """ACL rules (ACL LIST, a users.acl file) with `>password` and `#hash` rules masked."""
+    return "".join(_acl_line(line, tally) for line in text.splitlines(keepends=True))
+
+
+# How much of the pattern pass a file gets: "all" (logs, command lines, anything free-form),
+# "server" (a server's structured reply: its credential fields were scrubbed by name, and
+# `name=value` shapes would only mangle counters like cmdstat_auth:calls=3), "none" (JSON
+# documents that were masked when collected).
+PatternLevel = str
+
+
+def redact_bundle_text(
+    text: str, credentials: tuple[str, ...], tally: Redactions, patterns: PatternLevel = "all"
+) -> str:
+    """`text` with every credential cachediag was given (in each form) and, with `patterns`,
+    every credential-shaped value hidden; what was hidden is counted in `tally`.
+
+    `patterns="none"` is for the JSON documents (facts, check results): they were masked
+    when collected, and the shapes could match key names (`token:42`) whose change would
+    make `check --from` judge other facts than the live check did.
+    """
+    for form in sorted({f for c in credentials for f in secret_forms(c)}, key=len, reverse=True):
+        count = text.count(form)
+        if count:
+            text = text.replace(form, MASK)
+            tally.add("credential", count)
+    if patterns == "none":
+        return text
+    if "user" in text.lower():
+        text = redact_acl_rules(text, tally)
+    for kind, pattern, group in _BUNDLE_PATTERNS:
+        if kind == "key_value" and patterns == "server":
+            continue
+        text = pattern.sub(
+            functools.partial(_masked_group, group=group, kind=kind, tally=tally), text
+        )
+    return text
+
+
+# Values that hide nothing: the mask itself, and the SLOWLOG placeholders (probes/stalls).
+_ALREADY_HIDDEN = frozenset({MASK, "<arg>", "<key>"})
+
+
+def _masked_group(match: re.Match[str], group: int, kind: str, tally: Redactions) -> str:
+    """The match with its value group masked (quotes kept); counted unless already masked."""
+    value = match.group(group)
+    quote = value[0] if len(value) > 1 and value[:1] in ("'", '"') and value[-1] == value[0] else ""
+    if value.strip("'\"") in _ALREADY_HIDDEN:
+        return match.group(0)
+    tally.add(kind)
+    start, end = match.start(group) - match.start(), match.end(group) - match.start()
+    whole = match.group(0)
+    return whole[:start] + quote + MASK + quote + whole[end:]

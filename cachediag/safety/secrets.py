@@ -23,6 +23,11 @@ def remember_secret(secret: str | None) -> None:
         _SECRETS.add(secret)
 
 
+def held_secrets() -> tuple[str, ...]:
+    """Every password recorded so far (a bundle proves none of them is in it)."""
+    return tuple(sorted(_SECRETS))
+
+
 def mask_secrets(text: str) -> str:
     """Hide URL passwords, and any password we were given, wherever they appear in `text`.
 

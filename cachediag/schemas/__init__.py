@@ -1,7 +1,8 @@
 """JSON schemas (draft 2020-12) of cachediag's machine-readable documents, shipped in the package.
 
-One per `--json` document, named like the command that prints it, and `facts` for the
-facts document (`cachediag.facts/v1`, what a bundle carries). Each command prints its
+One per `--json` document, named like the command that prints it, `facts` for the
+facts document (`cachediag.facts/v1`, what a bundle carries) and `bundle` for a
+bundle's manifest (`cachediag.bundle/v1`). Each command prints its
 own with `cachediag COMMAND --json-schema`. A schema's `$id` ends in its file name, so
 `facts-v1.json` refers to `logs-v1.json` (the logs scan it embeds) by name: a validator
 given every schema here (`schema_documents()`) resolves it.
@@ -25,8 +26,11 @@ FILES: dict[str, str] = {
     "bigkeys": "bigkeys-v1.json",
     "inspect": "inspect-v1.json",
     "logs": "logs-v1.json",
+    "gather": "gather-v1.json",
+    "verify": "verify-v1.json",
     "ring": "ring-v1.json",
     "facts": "facts-v1.json",
+    "bundle": "bundle-v1.json",
 }
 NAMES = tuple(FILES)
 CHECK_SCHEMA_FILE = FILES["check"]

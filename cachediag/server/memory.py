@@ -459,6 +459,12 @@ def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dic
         facts = collect(target, timeout, sample_keys)
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
+    return judge_facts(target, facts, judge)
+
+
+def judge_facts(target: Target, facts: dict[str, Any], judge: Judge) -> dict[str, Any]:
+    """One target's row from its facts (pure): live, or read back from a bundle."""
+    row = target_row(target)
     if saturated := saturation(facts):
         return mark_error(row, target, ServerSaturated(saturated["message"], saturated["limit"]))
     if facts.get("status") != "up":

@@ -135,7 +135,7 @@ def test_every_schema_is_draft_2020_12_and_names_its_document(name: str) -> None
 
 
 def test_schema_text_names_the_documents_it_knows() -> None:
-    assert set(NAMES) == {*COMMANDS, "facts"}
+    assert set(NAMES) == {*COMMANDS, "facts", "bundle"}
     with pytest.raises(ValueError, match="known: check, ping"):
         schema_text("purge")
 
@@ -792,5 +792,9 @@ def test_the_typed_facts_and_the_schema_agree() -> None:
         kind_only = set(defs[kind]["properties"])
         assert optional == kind_only | (set(target["properties"]) - common), td.__name__
         # Keys added within v1 are not required: a bundle written before them lacks them.
-        added = {"window", "stalls", "cluster"} if kind == "redis" else set()
+        added = (
+            {"window", "stalls", "memory_doctor", "memory_stats", "cluster"}
+            if kind == "redis"
+            else set()
+        )
         assert set(defs[kind]["then"]["required"]) == kind_only - added, td.__name__

@@ -141,6 +141,15 @@ def check(
             rich_help_panel=_APP,
         ),
     ] = None,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Judge the facts in a `cachediag gather` bundle (.tar.gz or its folder) "
+            "offline instead of probing.",
+        ),
+    ] = None,
 ) -> None:
     """Run the production troubleshooting checklist against Redis, Memcached and this host.
 
@@ -151,6 +160,9 @@ def check(
     Examples: cachediag check 10.0.0.5:6379 10.0.0.6:11211
               cachediag check -h 10.0.0.5 -p 6380 -a secret
               cachediag check --redis redis://:secret@10.0.0.5:6379/0 -f json
+
+    Offline: cachediag check --from BUNDLE judges the facts a `cachediag gather` bundle holds
+    (newer rules, other thresholds, any format); nothing is probed.
 
     Exit codes: 0 no fail or error, 1 a check failed (or warned, with --fail-on warn),
     2 usage or configuration error, 3 no fail but a check could not run.
@@ -172,6 +184,12 @@ def check(
         if list_checks:
             write_output(_render_list(loaded, chosen), output)
             return
+        if from_bundle is not None:
+            report = _offline_report(
+                from_bundle, common, loaded, fail_on, log, metrics_url, health_url
+            )
+            write_output(render_report(report, chosen, terminal=False if output else None), output)
+            raise typer.Exit(_exit_code(report, chosen))
         wants_kinds = {spec.kind for spec in loaded.checks}
         # Host checks judge local Redis settings (kernel, disk of its dir, jitter), so
         # selecting them still probes the targets; otherwise only the kinds asked for.
@@ -202,12 +220,39 @@ def check(
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         write_output(render_report(report, chosen, terminal=False if output else None), output)
-        code = report.exit_code
-        if chosen is Format.nagios:
-            from cachediag.render import nagios
-
-            code = nagios.exit_code(report)
+        code = _exit_code(report, chosen)
     raise typer.Exit(code)
+
+
+def _exit_code(report: Report, chosen: Format) -> int:
+    if chosen is Format.nagios:
+        from cachediag.render import nagios
+
+        return nagios.exit_code(report)
+    return report.exit_code
+
+
+def _offline_report(
+    bundle: str,
+    common: CommonOptions,
+    loaded: Checklist,
+    fail_on: FailOn,
+    *live: object,
+) -> Report:
+    """check --from BUNDLE: the checklist on the bundle's facts; nothing is probed."""
+    from cachediag.bundle.offline import checked_facts, evaluate_offline
+
+    if common.redis or common.memcached or any(live):
+        raise CachediagError(
+            "--from judges the facts in a bundle: --redis, --memcached, --log, "
+            "--metrics-url and --health-url cannot be used with it"
+        )
+    from cachediag.cli.common import err
+
+    facts, warnings = checked_facts(bundle)
+    for warning in warnings:
+        err(warning)
+    return evaluate_offline(loaded, facts, fail_on_warn=fail_on is FailOn.warn)
 
 
 def _window_needed(loaded: Checklist, window: float) -> float:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
@@ -29,6 +29,14 @@ def memory(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.memory/v1 JSON document.")
     ] = False,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Read the facts in a `cachediag gather` bundle instead of the servers.",
+        ),
+    ] = None,
 ) -> None:
     """Show memory use, limit, policy, fragmentation, evictions and keys, each with its verdict.
 
@@ -52,11 +60,19 @@ def memory(
 
         config_setup = setup(common)
         judge = Judge.load(config_setup.config.thresholds)
-        rows = per_target(
-            config_setup.targets,
-            lambda t: build(t, config_setup.timeout, sample_keys, judge),
-            on_error=unexpected_row,
-        )
+        if from_bundle is not None:
+            from cachediag.bundle.offline import memory_rows, offline_facts
+
+            facts_document, warnings = offline_facts(from_bundle, common)
+            for warning in warnings:
+                err(warning)
+            rows = memory_rows(facts_document, judge)
+        else:
+            rows = per_target(
+                config_setup.targets,
+                lambda t: build(t, config_setup.timeout, sample_keys, judge),
+                on_error=unexpected_row,
+            )
         if json_output:
             document = targets_document(MEMORY_SCHEMA, rows)
             write_output(to_json(document) + "\n", None)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, targets_document, write_output
+from cachediag.cli.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
@@ -45,6 +45,14 @@ def ttl(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.ttl/v1 JSON document.")
     ] = False,
+    from_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="BUNDLE",
+            help="Report on the key sample in a `cachediag gather` bundle instead of the servers.",
+        ),
+    ] = None,
 ) -> None:
     """Read TTLs: of given keys, or of a bounded sample of the keyspace, bucketed per namespace.
 
@@ -71,8 +79,19 @@ def ttl(
         timeout = config_setup.timeout
         # A cluster's nodes are one group, one row: keys read on their slot's owner, the
         # keyspace sampled on every primary at once.
-        nodes = groups(config_setup.targets)
-        if keys:
+        nodes = groups(config_setup.targets) if from_bundle is None else []
+        if from_bundle is not None:
+            from cachediag.bundle.offline import offline_facts, ttl_rows
+            from cachediag.errors import UsageError
+
+            if keys:
+                raise UsageError("ttl KEY reads a live server: it cannot be used with --from")
+            judge = Judge.load(config_setup.config.thresholds)
+            facts_document, warnings = offline_facts(from_bundle, common)
+            for warning in warnings:
+                err(warning)
+            rows = ttl_rows(facts_document, judge, pattern)
+        elif keys:
             rows = per_group(nodes, lambda g: ttl_report.keys_report_group(g, timeout, keys))
         else:
             judge = Judge.load(config_setup.config.thresholds)
