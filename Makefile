@@ -5,7 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint servers venv clean bench
+# Where `make run` looks for local caches (override: make run REDIS=redis://127.0.0.1:6380).
+REDIS     ?= redis://127.0.0.1:6379
+MEMCACHED ?= 127.0.0.1:11211
+
+.PHONY: run demo man test lint servers venv clean bench
 
 venv: $(STAMP)
 
@@ -24,8 +28,20 @@ servers:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server memcached openssl >/dev/null; \
 	fi
 
+# Checks the local caches when one answers at REDIS or MEMCACHED; with nothing there
+# (a fresh machine), says so and runs `cachediag demo` instead.
 run: venv
-	$(VENV)/bin/cachediag check
+	@$(PY) -m cachediag.demo.make_run '$(REDIS)' '$(MEMCACHED)'
+
+# cachediag(1), generated from the CLI's own commands and help: man -l build/man/cachediag.1
+man: venv
+	@mkdir -p build/man
+	$(VENV)/bin/cachediag --man > build/man/cachediag.1
+	@echo "wrote build/man/cachediag.1 (read it with: man -l build/man/cachediag.1)"
+
+# Throwaway redis-server and memcached seeded with the guide's issues, checked, stopped.
+demo: venv
+	$(VENV)/bin/cachediag demo
 
 test: servers venv
 	$(PY) -m pytest

@@ -24,11 +24,13 @@ for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir() and p.name != "da
         sys.path.insert(1, str(folder))
 
 from servers import (  # noqa: E402 - importable once the folders above are on the path
+    GuideScenario,
     MemcachedPool,
     MemcachedServer,
     RedisCluster,
     RedisServer,
     SilentServer,
+    start_guide_scenario,
     start_http,
     start_memcached,
     start_memcached_pool,
@@ -107,6 +109,14 @@ def memcached_factory() -> Iterator[Callable[..., MemcachedServer]]:
 @pytest.fixture
 def memcached_server(memcached_factory: Callable[..., MemcachedServer]) -> MemcachedServer:
     return memcached_factory()
+
+
+@pytest.fixture
+def guide_scenario(tmp_path: Path) -> Iterator[GuideScenario]:
+    """The guide's issues on a Redis and a Memcached, seeded as `cachediag demo` seeds them."""
+    scenario = start_guide_scenario(tmp_path / "guide-redis")
+    yield scenario
+    scenario.stop()
 
 
 @pytest.fixture

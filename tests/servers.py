@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from cachediag.demo import scenarios, seed
+from cachediag.demo.seed import Seeded
+from cachediag.targets.target import Target
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -822,4 +826,53 @@ def start_sentinel_set(workdir: Path, sentinels: int = 3) -> SentinelSet:
     except BaseException:
         for server in started:
             server.stop()
+
+
+# -- the guide's issues, as `cachediag demo` seeds them -------------------------------
+#
+# The scenarios live in the package (cachediag/demo/scenarios.py), written by its seeder
+# (cachediag/demo/seed.py): the fixtures start their servers with the same settings and
+# seed them with the same code, so the demo shows what these tests assert.
+
+
+def redis_target(server: RedisServer) -> Target:
+    return Target(
+        kind="redis", name=f"redis://127.0.0.1:{server.port}/0", source="flag",
+        host="127.0.0.1", port=server.port, password=server.password,
+    )  # fmt: skip
+
+
+def memcached_target(server: MemcachedServer) -> Target:
+    return Target(
+        kind="memcached", name=f"memcached://127.0.0.1:{server.port}", source="flag",
+        host="127.0.0.1", port=server.port,
+    )  # fmt: skip
+
+
+@dataclass
+class GuideScenario:
+    redis: RedisServer
+    memcached: MemcachedServer
+    redis_seeded: Seeded
+    memcached_seeded: Seeded
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.memcached.stop()
+
+
+def start_guide_scenario(workdir: Path) -> GuideScenario:
+    """A Redis and a Memcached with the guide's issues, exactly as `cachediag demo` has them."""
+    redis = start_redis(workdir, *scenarios.REDIS.server_args())
+    memcached = start_memcached(*scenarios.MEMCACHED.server_args())
+    try:
+        return GuideScenario(
+            redis,
+            memcached,
+            seed.seed_redis(redis_target(redis), scenarios.REDIS),
+            seed.seed_memcached(memcached_target(memcached), scenarios.MEMCACHED),
+        )
+    except BaseException:
+        redis.stop()
+        memcached.stop()
         raise

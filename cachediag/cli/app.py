@@ -34,12 +34,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gather": ("cachediag.cli.commands.gather", "gather"),
     "verify": ("cachediag.cli.commands.verify", "verify"),
     "ring": ("cachediag.cli.commands.ring", "ring"),
+    "demo": ("cachediag.cli.commands.demo", "demo"),
 }
 
 # On a command that talks to Redis, -h is the host, as in redis-cli (`cachediag ping -h
 # 10.0.0.5 -p 6380`), and help is --help alone. `cachediag -h` (no command yet) and
-# `logs` and `verify`, which talk to no server, keep -h as help.
-HELP_IS_H = {"logs", "verify"}
+# `logs`, `verify` and `demo`, which talk to no server of yours, keep -h as help.
+HELP_IS_H = {"logs", "verify", "demo"}
 
 HELP = "Troubleshoot Redis and Memcached caches: the cache-kit production checklist, executable."
 
@@ -50,11 +51,32 @@ def _version(value: bool) -> None:
         raise typer.Exit(ExitCode.OK)
 
 
+def _man(value: bool) -> None:
+    if value:
+        from cachediag.cli.man import man_page
+
+        # Past the masking stream: the page is cachediag's own help, no server's text,
+        # and its examples' `redis://:secret@…` must read as written.
+        stream = sys.__stdout__ or sys.stdout
+        stream.write(man_page(build_app()))
+        stream.flush()
+        raise typer.Exit(ExitCode.OK)
+
+
 def main_options(
     version: Annotated[
         bool,
         typer.Option(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    man: Annotated[
+        bool,
+        typer.Option(
+            "--man",
+            callback=_man,
+            is_eager=True,
+            help="Print the man page, cachediag(1), in roff (man -l - reads it), and exit.",
         ),
     ] = False,
 ) -> None:
@@ -89,10 +111,12 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main_options)
+    from cachediag.cli.version_option import with_version
+
     for name, (module, function) in COMMANDS.items():
         if only in (None, name):
             settings = None if name in HELP_IS_H else {"help_option_names": ["--help"]}
-            fn = getattr(importlib.import_module(module), function)
+            fn = with_version(getattr(importlib.import_module(module), function))
             command = app.command(
                 name, cls=_HelpCommand, context_settings=settings, help=reflow(fn.__doc__)
             )

@@ -18,8 +18,14 @@ import typer
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def json_schema_option(document: str, of: str = "--json") -> Callable[[F], F]:
+def json_schema_option(
+    document: str, of: str = "--json", variants: dict[str, tuple[str, str]] | None = None
+) -> Callable[[F], F]:
     """Add --json-schema: print the shipped JSON Schema of the command's `of` document, exit 0.
+
+    `variants` maps a flag's parameter to (the flag, another document it makes the command
+    print): `check --list --json` is the checklist, not a report, so with that flag given
+    its schema is printed instead. Such a command needs the flags parsed first, as with -o.
 
     Declared once here, so every command's flag says and does the same. It is eager, like
     --help, so `cachediag logs --json-schema` needs no FILE; a command with -o/--output
@@ -28,13 +34,17 @@ def json_schema_option(document: str, of: str = "--json") -> Callable[[F], F]:
     """
     title = f"cachediag.{document}/v1"
     help_text = f"Print the JSON schema of {of} ({title}), then exit."
+    variants = variants or {}
+    for flag, other in variants.values():
+        help_text += f" With {flag}: cachediag.{other}/v1."
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn, eval_str=True)
         own = [
             p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()
         ]
-        writes_file = "output" in signature.parameters
+        # Read with the other options when the schema depends on them (-o, a variant).
+        writes_file = "output" in signature.parameters or bool(variants)
 
         def print_now(ctx: typer.Context, value: bool) -> None:
             if value and not ctx.resilient_parsing:  # not while completing the shell's line
@@ -61,8 +71,11 @@ def json_schema_option(document: str, of: str = "--json") -> Callable[[F], F]:
             if kwargs.pop("json_schema"):
                 from cachediag.cli.common import cli_errors
 
+                chosen = next(
+                    (d for name, (_, d) in variants.items() if kwargs.get(name)), document
+                )
                 with cli_errors(bool(kwargs.get("debug"))):
-                    _print_schema(document, kwargs.get("output"))
+                    _print_schema(chosen, kwargs.get("output"))
             return fn(**kwargs)
 
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]

@@ -1,10 +1,17 @@
 """`--format junit`: JUnit XML for CI (GitLab `artifacts:reports:junit`, Jenkins `junit`).
 
 `testsuites` / one `testsuite` per target (plus `host` and `app`) / one `testcase` per
-check, classname = the check id, name = the checklist item. fail -> <failure>,
+check, classname = `<target>.<check id>`, name = the checklist item. The target is in the
+classname because consumers key test cases by it: GitLab keeps one case per (classname,
+name), and Jenkins builds its tree from the classname, so with the bare check id the
+three `redis.running` cases of three Redis targets collapsed into one. fail -> <failure>,
 error -> <error>, skip -> <skipped>; a warn passes with its reading in <system-out>
 (or fails, with --fail-on warn). The details go in the element body, where CI shows
 them, not only in the message attribute.
+
+The file is valid against the Jenkins xunit-plugin schema (junit-10.xsd, the strictest
+common one; tests/data/junit-10.xsd): `skipped` is counted per testsuite only, since
+that schema allows no `skipped` attribute on `testsuites`.
 
 Times: a check is a pure function of facts that were collected for all checks at
 once, so a testcase takes no measurable time of its own (time="0"); each suite's time
@@ -55,10 +62,15 @@ def _details(result: Result) -> str:
     return "\n".join(xml_text(line) for line in lines)
 
 
+def classname(result: Result) -> str:
+    """`<target>.<check id>`: unique per target, as CI servers key test cases."""
+    return xml_text(f"{result.target}.{result.id}")
+
+
 def _testcase(suite: ET.Element, result: Result, fail_on_warn: bool) -> str:
     """Append the testcase; return which counter it adds to (failures/errors/skipped/passed)."""
     case = ET.SubElement(
-        suite, "testcase", classname=xml_text(result.id), name=xml_text(result.item), time="0"
+        suite, "testcase", classname=classname(result), name=xml_text(result.item), time="0"
     )
     message = xml_text(result.summary)
     details = _details(result)
@@ -85,7 +97,7 @@ def _testcase(suite: ET.Element, result: Result, fail_on_warn: bool) -> str:
 def render(report: Report) -> str:
     root = ET.Element("testsuites", name=f"cachediag check: {xml_text(report.checklist)}")
     kinds = {t["name"]: t for t in report.targets}
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0}
     timestamp = report.generated_at.rstrip("Z")  # the JUnit XSD's timestamp has no zone (UTC here)
     for index, name in enumerate(_suite_order(report)):
         results = [r for r in report.results if r.target == name]
@@ -109,6 +121,7 @@ def render(report: Report) -> str:
         suite.set("tests", str(len(results)))
         for key in ("failures", "errors", "skipped"):
             suite.set(key, str(counts[key]))
+        for key in ("failures", "errors"):
             totals[key] += counts[key]
         suite.set("time", "0")
         totals["tests"] += len(results)

@@ -7,6 +7,13 @@ convention instead of cachediag's own: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 A fail is CRITICAL, a warn WARNING, an error (a check that could not run) UNKNOWN. A
 target we could not log in to (auth or TLS refused us) is UNKNOWN rather than
 CRITICAL: the cache may be fine, we just could not look at it.
+
+Perfdata labels are short and stable, `r0_hit_rate`, `m1_clients`, `app_error_rate`: the
+n-th Redis (r) or Memcached (m) target of the run, then the reading. A label holding the
+target (`'redis://127.0.0.1:6379/0 hit_rate'`) broke the consumers: graphers keep only
+its first 19 characters (two targets shared `redis://127.0.0.1:2`), and Icinga's
+guidelines (and pynag) reject spaces and `://`. The long output ends with which target
+each prefix stands for (`perfdata r0: redis://127.0.0.1:6379/0`).
 """
 
 from __future__ import annotations
@@ -55,10 +62,33 @@ def _plain(text: str) -> str:
     return safe_text(text).replace("|", "/")
 
 
-def _label(reading: Reading) -> str:
-    # Perfdata labels may hold anything but '=' and "'"; quoted because they hold spaces.
-    raw = f"{safe_text(reading.target)} {reading.name}"
-    return "'" + raw.replace("=", "_").replace("'", "_") + "'"
+_PREFIX_LETTERS = {"redis": "r", "memcached": "m"}
+
+
+def label_prefixes(report: Report) -> dict[str, str]:
+    """target -> its perfdata prefix: r0, r1... per Redis, m0... per Memcached, in the
+    order of the report's targets (then of first appearance); `app` and `host` as is."""
+    kinds = {r.target: r.id.partition(".")[0] for r in report.results}
+    kinds.update({t["name"]: t["kind"] for t in report.targets})
+    names = [t["name"] for t in report.targets]
+    names += [r.target for r in report.results if r.target not in names]
+    prefixes: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for name in names:
+        if name in prefixes:
+            continue
+        if name in ("app", "host"):
+            prefixes[name] = name
+            continue
+        letter = _PREFIX_LETTERS.get(kinds.get(name, ""), "t")
+        prefixes[name] = f"{letter}{counts.get(letter, 0)}"
+        counts[letter] = counts.get(letter, 0) + 1
+    return prefixes
+
+
+def _label(reading: Reading, prefixes: dict[str, str]) -> str:
+    # Reading names are [a-z0-9_]: with the prefix, no quoting is needed.
+    return f"{prefixes[reading.target]}_{reading.name}"
 
 
 def _fmt(value: float | None) -> str:
@@ -101,10 +131,10 @@ def _range(limit: float | None, low_is_bad: bool) -> str:
     return f"{_fmt(limit)}:" if low_is_bad else _fmt(limit)
 
 
-def perfdata(reading: Reading) -> str:
+def perfdata(reading: Reading, prefixes: dict[str, str]) -> str:
     uom, value, warn, crit, low, high = _scaled(reading)
     fields = [
-        f"{_label(reading)}={_fmt(value)}{uom}",
+        f"{_label(reading, prefixes)}={_fmt(value)}{uom}",
         _range(warn, reading.low_is_bad),
         _range(crit, reading.low_is_bad),
         _fmt(low),
@@ -130,7 +160,9 @@ def render(report: Report) -> str:
         f"{counts[s]} {s}" for s in ("fail", "error", "warn", "pass", "skip") if counts[s]
     )
     line = f"CACHEDIAG {STATE_NAMES[state]} - {reasons} [{tally or 'no checks'}]"
-    data = " ".join(perfdata(r) for r in readings(report))
+    prefixes = label_prefixes(report)
+    shown_readings = readings(report)
+    data = " ".join(perfdata(r, prefixes) for r in shown_readings)
     lines = [f"{line} | {data}" if data else line]
     order = sorted(
         (r for r in report.results if r.status in ("fail", "error", "warn")),
@@ -139,4 +171,8 @@ def render(report: Report) -> str:
     for result in order:
         name = STATE_NAMES[result_state(result, unchecked)]
         lines.append(f"[{name}] {result.id} {_plain(result.target)}: {_plain(result.summary)}")
+    labelled = dict.fromkeys(r.target for r in shown_readings)
+    for target in labelled:
+        if prefixes[target] not in ("app", "host"):
+            lines.append(f"perfdata {prefixes[target]}: {_plain(target)}")
     return "\n".join(lines) + "\n"

@@ -4,6 +4,14 @@ Run it from cron or a systemd timer with `-o /var/lib/node_exporter/textfile/cac
 (`-o` replaces the file atomically, so the collector never reads half a report). Every check becomes
 `cachediag_check_status{id,target}` (0 pass, 1 warn, 2 fail, 3 error, -1 skip), and the
 key readings become gauges, so one alert rule can watch the whole checklist.
+
+The round trips are a summary, `cachediag_latency_seconds{target,quantile}` with its
+`_sum` and `_count` over the round trips the check timed: a `quantile` label is reserved
+to summaries (`promtool check metrics` rejects it on a gauge), and a summary keeps the
+name and labels the earlier gauge had, so queries on it still work. Its _sum and _count
+are those of one run, not cumulative: rate() over them means nothing, the quantiles do.
+The output is checked by prometheus_client's parser, and by `promtool check metrics` where
+it is installed, in tests/e2e/test_formats.py.
 """
 
 from __future__ import annotations
@@ -19,19 +27,20 @@ from cachediag.safety.textsafe import safe_text
 
 STATUS_VALUES = {"pass": 0, "warn": 1, "fail": 2, "error": 3, "skip": -1}
 
-# reading name -> (metric, extra labels)
+# reading name -> (metric, extra labels); a reading with a quantile is a summary's.
 _GAUGES: dict[str, tuple[str, dict[str, str]]] = {
     "hit_rate": ("cachediag_hit_ratio", {}),
     "memory_used": ("cachediag_memory_used_ratio", {}),
-    "latency_p99": ("cachediag_latency_seconds", {"quantile": "0.99"}),
     "latency_p50": ("cachediag_latency_seconds", {"quantile": "0.5"}),
+    "latency_p99": ("cachediag_latency_seconds", {"quantile": "0.99"}),
     "clients": ("cachediag_connected_clients", {}),
     "evictions": ("cachediag_evicted_keys", {}),
     "error_rate": ("cachediag_app_error_ratio", {}),
     "health_latency": ("cachediag_app_health_seconds", {}),
 }
 _HELP = {
-    "cachediag_latency_seconds": "Round trip of PING (or version) from this host, by quantile.",
+    "cachediag_latency_seconds": "Round trips of PING (or version) from this host, "
+    "timed by the check: quantiles, and the sum and count of this run's round trips.",
 }
 
 
@@ -65,12 +74,20 @@ class _Families:
         self.samples: dict[str, list[str]] = defaultdict(list)
 
     def add(
-        self, name: str, kind: str, help_text: str, labels: dict[str, str], value: float
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        labels: dict[str, str],
+        value: float,
+        sample: str | None = None,
     ) -> None:
+        """One sample of family `name`; `sample` names it when it is not the family's
+        own name (a summary's `<name>_sum` and `<name>_count`)."""
         if name not in self.meta:
             self.order.append(name)
             self.meta[name] = (kind, help_text)
-        self.samples[name].append(f"{name}{_labels(labels)} {_value(value)}")
+        self.samples[name].append(f"{sample or name}{_labels(labels)} {_value(value)}")
 
     def text(self) -> str:
         lines = []
@@ -82,13 +99,29 @@ class _Families:
         return "\n".join(lines) + "\n"
 
 
-def _reading(families: _Families, reading: Reading) -> None:
-    mapped = _GAUGES.get(reading.name)
-    if mapped is None:
-        return
-    metric, extra = mapped
-    help_text = _HELP.get(metric, reading.help)
-    families.add(metric, "gauge", help_text, {"target": reading.target, **extra}, reading.value)
+def _readings(families: _Families, report: Report) -> None:
+    summaries: dict[tuple[str, str], list[Reading]] = {}  # (metric, target) -> quantiles
+    for reading in readings(report):
+        mapped = _GAUGES.get(reading.name)
+        if mapped is None:
+            continue
+        metric, extra = mapped
+        if "quantile" in extra:
+            summaries.setdefault((metric, reading.target), []).append(reading)
+            continue
+        help_text = _HELP.get(metric, reading.help)
+        families.add(metric, "gauge", help_text, {"target": reading.target}, reading.value)
+    # A summary's samples stay together: its quantiles per target, then _sum and _count.
+    for (metric, target), quantiles in summaries.items():
+        help_text = _HELP.get(metric, quantiles[0].help)
+        for reading in sorted(quantiles, key=lambda r: float(_GAUGES[r.name][1]["quantile"])):
+            labels = {"target": target, **_GAUGES[reading.name][1]}
+            families.add(metric, "summary", help_text, labels, reading.value)
+        first = quantiles[0]
+        if first.count is not None and first.total is not None:
+            labels = {"target": target}
+            families.add(metric, "summary", help_text, labels, first.total, f"{metric}_sum")
+            families.add(metric, "summary", help_text, labels, first.count, f"{metric}_count")
 
 
 def render(report: Report) -> str:
@@ -110,8 +143,7 @@ def render(report: Report) -> str:
             {"target": target["name"], "kind": target["kind"], "status": target["status"]},
             1 if target["status"] == "up" else 0,
         )
-    for reading in readings(report):
-        _reading(families, reading)
+    _readings(families, report)
     for status, count in report.counts().items():
         families.add(
             "cachediag_check_results",

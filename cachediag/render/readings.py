@@ -26,6 +26,10 @@ class Reading:
     minimum: float | None = None
     maximum: float | None = None
     help: str = ""
+    # A quantile of a distribution (latency_p50, latency_p99): how many observations it
+    # was taken over and their sum, in `unit`, for a Prometheus summary's _count and _sum.
+    count: int | None = None
+    total: float | None = None
 
 
 def _num(mapping: dict[str, Any], name: str) -> float | None:
@@ -89,6 +93,10 @@ def _memory(result: Result) -> list[Reading]:
 def _latency(result: Result) -> list[Reading]:
     out = []
     th = result.thresholds
+    samples, avg = _num(result.observed, "samples"), _num(result.observed, "avg_us")
+    count = int(samples) if samples is not None else None
+    # The mean is kept to 0.1 µs, so the sum is within 0.05 µs per round trip.
+    total = avg * samples / 1e6 if samples is not None and avg is not None else None
     p99 = _num(result.observed, "p99_us")
     if p99 is not None:
         out.append(
@@ -103,6 +111,8 @@ def _latency(result: Result) -> list[Reading]:
                 0,
                 None,
                 "99th percentile round trip of PING (or version) from this host.",
+                count,
+                total,
             )
         )
     p50 = _num(result.observed, "p50_us")
@@ -115,6 +125,8 @@ def _latency(result: Result) -> list[Reading]:
                 "seconds",
                 minimum=0,
                 help="Median round trip of PING (or version) from this host.",
+                count=count,
+                total=total,
             )
         )
     return out

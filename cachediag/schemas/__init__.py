@@ -1,9 +1,10 @@
 """JSON schemas (draft 2020-12) of cachediag's machine-readable documents, shipped in the package.
 
-One per `--json` document, named like the command that prints it, `facts` for the
-facts document (`cachediag.facts/v1`, what a bundle carries) and `bundle` for a
-bundle's manifest (`cachediag.bundle/v1`). Each command prints its
-own with `cachediag COMMAND --json-schema`. A schema's `$id` ends in its file name, so
+One per `--json` document, named like the command that prints it, `checklist` for
+`check --list --json`, `facts` for the facts document (`cachediag.facts/v1`, what a
+bundle carries) and `bundle` for a bundle's manifest (`cachediag.bundle/v1`). Each
+command prints its own with `cachediag COMMAND --json-schema` (`check --list
+--json-schema` the checklist's). A schema's `$id` ends in its file name, so
 `facts-v1.json` refers to `logs-v1.json` (the logs scan it embeds) by name: a validator
 given every schema here (`schema_documents()`) resolves it.
 """
@@ -29,6 +30,7 @@ FILES: dict[str, str] = {
     "gather": "gather-v1.json",
     "verify": "verify-v1.json",
     "ring": "ring-v1.json",
+    "checklist": "checklist-v1.json",
     "facts": "facts-v1.json",
     "bundle": "bundle-v1.json",
 }

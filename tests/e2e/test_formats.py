@@ -2,8 +2,11 @@
 
 The shared report is evaluated from recorded facts (cachediag.checks.evaluate.evaluate) with every
 status in it and hostile key names, so each renderer is checked against the same
-verdicts: JUnit parsed with ElementTree and its counts compared, nagios perfdata and
-exit codes, prometheus text parsed line by line, markdown tables counted.
+verdicts, and each format is checked by the consumer that reads it: JUnit validated
+against the Jenkins xunit-plugin schema (tests/data/junit-10.xsd) with xmlschema and its
+counts compared, nagios perfdata checked against the plugin guidelines' label rules,
+prometheus text parsed by prometheus_client's own parser (and linted by promtool where
+it is installed), markdown tables counted.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -134,9 +139,57 @@ def test_no_raw_escape_reaches_any_format(report: Report, choice: Format) -> Non
 # --- junit ---------------------------------------------------------------------------
 
 
+JUNIT_XSD = Path(__file__).resolve().parents[1] / "data" / "junit-10.xsd"
+
+
+@pytest.fixture(scope="module")
+def junit_schema() -> Any:
+    import xmlschema
+
+    return xmlschema.XMLSchema(str(JUNIT_XSD))
+
+
+def assert_valid_junit(text: str) -> None:
+    """Valid against the Jenkins xunit-plugin schema, the strictest of the common ones."""
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(str(JUNIT_XSD))
+    problems = [f"{e.path}: {e.reason}" for e in schema.iter_errors(text)]
+    assert not problems, "\n".join(problems)
+
+
 def parse_junit(text: str) -> ET.Element:
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
     return ET.fromstring(text.encode("utf-8"))
+
+
+def test_junit_is_valid_against_the_xunit_schema(report: Report, junit_schema: Any) -> None:
+    text = junit.render(report)
+    assert_valid_junit(text)
+    # The validator can fail: the old `skipped` on <testsuites> is rejected.
+    root = parse_junit(text)
+    root.set("skipped", "1")
+    assert not junit_schema.is_valid(ET.tostring(root, encoding="unicode"))
+
+
+def test_junit_case_keys_are_unique_across_targets(junit_schema: Any) -> None:
+    """GitLab keys cases by (classname, name), Jenkins builds its tree from classname:
+    with three Redis targets each (classname, name) must still be one case."""
+    facts = recorded_facts()
+    first = facts["targets"][0]
+    for port in (6380, 6381):
+        other = json.loads(json.dumps(first))
+        other["target"], other["address"] = f"redis://127.0.0.1:{port}/0", f"127.0.0.1:{port}"
+        facts["targets"].append(other)
+    rep = evaluate(load_checklist(), facts, duration_ms=5)
+    text = junit.render(rep)
+    assert junit_schema.is_valid(text)
+    cases = [(c.get("classname"), c.get("name")) for c in parse_junit(text).iter("testcase")]
+    assert len(cases) == len(rep.results) and len(set(cases)) == len(cases)
+    running = [c for c in cases if c[0] and c[0].endswith(".redis.running")]
+    assert [c[0] for c in running] == [
+        f"redis://127.0.0.1:{port}/0.redis.running" for port in (6379, 6380, 6381)
+    ]
 
 
 def test_junit_suites_cases_and_counts(report: Report) -> None:
@@ -154,7 +207,7 @@ def test_junit_suites_cases_and_counts(report: Report) -> None:
         cases = suite.findall("testcase")
         expected = [r for r in report.results if r.target == suite.get("name")]
         assert [(c.get("classname"), c.get("name")) for c in cases] == [
-            (r.id, r.item) for r in expected
+            (f"{r.target}.{r.id}", r.item) for r in expected
         ]
         by_status = Counter(r.status for r in expected)
         assert int(suite.get("tests", "-1")) == len(cases)
@@ -185,21 +238,22 @@ def test_junit_suites_cases_and_counts(report: Report) -> None:
         "errors": counts["error"],
         "skipped": counts["skip"],
     }
-    for name, value in totals.items():
-        assert int(root.get(name, "-1")) == value
+    for name in ("tests", "failures", "errors"):
+        assert int(root.get(name, "-1")) == totals[name]
+    assert root.get("skipped") is None  # not allowed on <testsuites> by junit-10.xsd
     assert float(root.get("time", "0")) == pytest.approx(0.812)
 
 
 def test_junit_details_are_in_the_body_and_warn_passes(report: Report) -> None:
     root = parse_junit(junit.render(report))
-    hit = root.find("testsuite/testcase[@classname='redis.hit_rate']")
+    hit = root.find("testsuite/testcase[@classname='redis://127.0.0.1:6379/0.redis.hit_rate']")
     assert hit is not None
     failure = hit.find("failure")
     assert failure is not None and "hit rate 12.5%" in failure.get("message", "")
     assert "remedy: " in (failure.text or "") and '"hit_rate": 0.125' in (failure.text or "")
-    errored = root.find("testsuite[@name='app']/testcase[@classname='app.error_logs']/error")
+    errored = root.find("testsuite[@name='app']/testcase[@classname='app.app.error_logs']/error")
     assert errored is not None and "Permission denied" in (errored.text or "")
-    warned = root.find("testsuite/testcase[@classname='redis.evictions']")
+    warned = root.find("testsuite/testcase[@classname='redis://127.0.0.1:6379/0.redis.evictions']")
     assert warned is not None and warned.find("failure") is None
     out = warned.find("system-out")
     assert out is not None and (out.text or "").startswith("[warn] 12 keys evicted")
@@ -214,12 +268,15 @@ def test_junit_fail_on_warn_turns_warnings_into_failures() -> None:
     root = parse_junit(junit.render(strict))
     counts = strict.counts()
     assert int(root.get("failures", "-1")) == counts["fail"] + counts["warn"]
-    warned = root.find("testsuite/testcase[@classname='redis.evictions']/failure")
+    warned = root.find(
+        "testsuite/testcase[@classname='redis://127.0.0.1:6379/0.redis.evictions']/failure"
+    )
     assert warned is not None and warned.get("type") == "warn"
 
 
 def test_junit_escapes_hostile_key_names(report: Report) -> None:
     text = junit.render(report)
+    assert_valid_junit(text)
     root = parse_junit(text)  # would raise on an illegal character or broken markup
     bodies = "\n".join(e.text or "" for e in root.iter() if e.text)
     assert "user:\\x1b[31mred\\x1b[0m" in bodies
@@ -229,8 +286,21 @@ def test_junit_escapes_hostile_key_names(report: Report) -> None:
 # --- nagios --------------------------------------------------------------------------
 
 PERF = re.compile(
-    r"'(?P<label>[^'=]+)'=(?P<value>-?[\d.]+)(?P<uom>[a-zA-Z%]*)(?:;(?P<rest>[^ ]*))?"
+    r"(?P<label>[A-Za-z0-9_]+)=(?P<value>-?[\d.]+)(?P<uom>[a-zA-Z%]*)(?:;(?P<rest>[^ ]*))?"
 )
+
+
+def assert_perfdata_labels(perf: str) -> dict[str, re.Match[str]]:
+    """The plugin guidelines' label rules, as graphers and pynag apply them: each label
+    unique in its first 19 characters (what some graphers keep), no spaces, quotes, '='
+    or `://`; nothing in the perfdata but perfdata."""
+    found = {m.group("label"): m for m in PERF.finditer(perf)}
+    assert PERF.sub("", perf).strip() == "", perf
+    labels = [m.group("label") for m in PERF.finditer(perf)]
+    assert len({label[:19] for label in labels}) == len(labels), labels
+    for label in labels:
+        assert not any(bad in label for bad in (" ", "'", "=", "://")), label
+    return found
 
 
 def test_nagios_status_line_perfdata_and_long_output(report: Report) -> None:
@@ -239,28 +309,46 @@ def test_nagios_status_line_perfdata_and_long_output(report: Report) -> None:
     status, _, perf = first.partition(" | ")
     assert status.startswith("CACHEDIAG CRITICAL - ")
     assert "redis.hit_rate" in status and "|" not in status
-    found = {m.group("label"): m for m in PERF.finditer(perf)}
-    assert PERF.sub("", perf).strip() == ""  # nothing in the perfdata but perfdata
-    hit = found["redis://127.0.0.1:6379/0 hit_rate"]
+    found = assert_perfdata_labels(perf)
+    hit = found["r0_hit_rate"]
     assert (hit.group("value"), hit.group("uom"), hit.group("rest")) == (
         "12.5",
         "%",
         "30:;20:;0;100",
     )
-    memory = found["redis://127.0.0.1:6379/0 memory_used"]
+    memory = found["r0_memory_used"]
     assert (memory.group("value"), memory.group("uom"), memory.group("rest")) == (
         "50",
         "%",
         "80;95;0;100",
     )
-    assert found["redis://127.0.0.1:6379/0 latency_p99"].group("uom") == "ms"
-    assert found["redis://127.0.0.1:6379/0 clients"].group("rest") == "8000;;0;10000"
-    assert found["redis://127.0.0.1:6379/0 evictions"].group("value") == "12"
-    assert found["app error_rate"].group("rest") == "5;;0;100"
-    assert found["app health_latency"].group("value") == "150"
+    assert found["r0_latency_p99"].group("uom") == "ms"
+    assert found["r0_clients"].group("rest") == "8000;;0;10000"
+    assert found["r0_evictions"].group("value") == "12"
+    assert found["app_error_rate"].group("rest") == "5;;0;100"
+    assert found["app_health_latency"].group("value") == "150"
     assert any(line.startswith("[CRITICAL] memcached.running") for line in rest)
     assert any(line.startswith("[UNKNOWN] app.error_logs") for line in rest)
+    assert rest[-1] == "perfdata r0: redis://127.0.0.1:6379/0"
     assert nagios.exit_code(report) == nagios.CRITICAL
+
+
+def test_nagios_labels_stay_unique_and_plain_across_many_targets() -> None:
+    """Twelve Redis targets on ports sharing their first digits, and two Memcached: the
+    labels that held the target shared `'redis://127.0.0.1:2` in 19 characters."""
+    facts = recorded_facts()
+    first = facts["targets"][0]
+    facts["targets"] = []
+    for port in range(26379, 26391):
+        other = json.loads(json.dumps(first))
+        other["target"], other["address"] = f"redis://127.0.0.1:{port}/0", f"127.0.0.1:{port}"
+        facts["targets"].append(other)
+    rep = evaluate(load_checklist(), facts, duration_ms=5)
+    first_line, *rest = nagios.render(rep).splitlines()
+    found = assert_perfdata_labels(first_line.partition(" | ")[2])
+    assert {"r0_hit_rate", "r11_hit_rate", "r11_latency_p50"} <= set(found)
+    mapping = [line for line in rest if line.startswith("perfdata ")]
+    assert mapping == [f"perfdata r{i}: redis://127.0.0.1:{26379 + i}/0" for i in range(12)]
 
 
 def result(
@@ -330,7 +418,8 @@ def test_nagios_keeps_pipes_and_quotes_out_of_its_syntax() -> None:
     first = nagios.render(rep).splitlines()[0]
     status, _, perf = first.partition(" | ")
     assert "a/b" in status
-    assert perf == "'unix:///x.sock?db_1_ hit_rate'=50%;;;0;100"
+    assert perf == "r0_hit_rate=50%;;;0;100"
+    assert nagios.render(rep).splitlines()[-1] == "perfdata r0: unix:///x.sock?db=1'"
 
 
 # --- prometheus ----------------------------------------------------------------------
@@ -375,16 +464,84 @@ def parse_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]
             helped.add(name)
         elif line.startswith("# TYPE "):
             _, _, name, kind = line.split()
-            assert name in helped and name not in typed and kind in ("gauge", "counter")
+            assert name in helped and name not in typed
+            assert kind in ("gauge", "counter", "summary")
             typed[name] = kind
         else:
             match = SAMPLE.match(line)
             assert match, f"not a sample line: {line!r}"
             name = match.group("name")
-            assert name in typed, f"{name} has no TYPE before its samples"
+            family = name
+            for suffix in ("_sum", "_count"):  # a summary's own samples
+                base = name.removesuffix(suffix)
+                if base != name and typed.get(base) == "summary":
+                    family = base
+            assert family in typed, f"{name} has no TYPE before its samples"
             labels = parse_labels(match.group("labels")) if match.group("labels") else {}
+            # Reserved labels (promtool's lint): quantile only on a summary's quantiles.
+            assert "le" not in labels, line
+            if "quantile" in labels:
+                assert typed[family] == "summary" and name == family, line
             families.setdefault(name, []).append((labels, float(match.group("value"))))
     return families
+
+
+def assert_prometheus_reads(text: str) -> dict[str, Any]:
+    """What Prometheus' own Python parser reads, and promtool's lint where installed."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    read = {family.name: family for family in text_string_to_metric_families(text)}
+    assert read, text
+    # promtool's name lints, for where it is not installed: no type or abbreviated unit
+    # in a name, snake_case, no ':'; every family has its HELP.
+    for name, family in read.items():
+        words = name.split("_")
+        assert not {"gauge", "counter", "summary", "histogram"} & set(words), name
+        assert not {"s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "m", "h", "d"} & set(
+            words
+        ), name
+        assert ":" not in name and not re.search("[a-z][A-Z]", name), name
+        assert family.documentation, name
+    promtool = shutil.which("promtool")
+    if promtool:
+        lint = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+    return read
+
+
+def test_promtool_lints_the_exposition(report: Report) -> None:
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool is not installed (Debian package `prometheus`)")
+    text = prometheus.render(report)
+    assert_prometheus_reads(text)
+    # promtool can fail: the old gauge with a quantile label is rejected.
+    old = '# HELP x_seconds Round trip.\n# TYPE x_seconds gauge\nx_seconds{quantile="0.5"} 1\n'
+    lint = subprocess.run(
+        ["promtool", "check", "metrics"], input=old, capture_output=True, text=True, timeout=30
+    )
+    assert lint.returncode != 0
+
+
+def test_prometheus_client_reads_every_family(report: Report) -> None:
+    read = assert_prometheus_reads(prometheus.render(report))
+    latency = read["cachediag_latency_seconds"]
+    assert latency.type == "summary"
+    by_name: dict[str, list[Any]] = {}
+    for sample in latency.samples:
+        by_name.setdefault(sample.name, []).append(sample)
+    quantiles = {s.labels["quantile"]: s.value for s in by_name["cachediag_latency_seconds"]}
+    assert set(quantiles) == {"0.5", "0.99"} and quantiles["0.5"] <= quantiles["0.99"]
+    ((count,),) = [by_name["cachediag_latency_seconds_count"]]
+    ((total,),) = [by_name["cachediag_latency_seconds_sum"]]
+    assert count.labels == {"target": "redis://127.0.0.1:6379/0"} and count.value > 0
+    assert total.value > 0
+    for family in read.values():
+        if family.type != "summary":
+            assert all("quantile" not in s.labels for s in family.samples), family.name
+    statuses = read["cachediag_check_status"]
+    assert statuses.type == "gauge" and len(statuses.samples) == len(report.results)
 
 
 def test_prometheus_statuses_and_gauges(report: Report) -> None:
@@ -401,6 +558,9 @@ def test_prometheus_statuses_and_gauges(report: Report) -> None:
     assert hit == {"redis://127.0.0.1:6379/0": 0.125, "app": 0.9}
     quantiles = {labels["quantile"] for labels, _ in families["cachediag_latency_seconds"]}
     assert quantiles == {"0.5", "0.99"}
+    assert [labels for labels, _ in families["cachediag_latency_seconds_count"]] == [
+        {"target": "redis://127.0.0.1:6379/0"}
+    ]
     assert families["cachediag_memory_used_ratio"] == [
         ({"target": "redis://127.0.0.1:6379/0"}, 0.5)
     ]
@@ -416,7 +576,9 @@ def test_prometheus_statuses_and_gauges(report: Report) -> None:
 def test_prometheus_escapes_label_values() -> None:
     hostile = 'redis://h:1/0 "quoted" back\\slash\nnewline\x1b'
     rep = small_report(result("warn", hostile))
-    families = parse_exposition(prometheus.render(rep))
+    text = prometheus.render(rep)
+    families = parse_exposition(text)
+    assert_prometheus_reads(text)
     ((labels, value),) = families["cachediag_check_status"]
     # The label carries the safe_text form: controls visible, nothing raw.
     assert labels["target"] == 'redis://h:1/0 "quoted" back\\slash\\nnewline\\x1b'
@@ -445,6 +607,42 @@ def test_markdown_tables_symbols_and_targets(report: Report) -> None:
         "⏭️": counts["skip"],
         "❗": counts["error"],
     }
+
+
+def test_a_markdown_renderer_reads_the_tables_and_no_link(report: Report) -> None:
+    """What GitHub and GitLab render, as markdown-it (CommonMark + GFM tables) parses it:
+    the targets table and one table per section, a row per result with its five cells,
+    and not one link, image or HTML tag made out of a key name."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown.render(report))
+    tables: list[list[list[str]]] = []
+    for index, token in enumerate(tokens):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            tables[-1].append([])
+        elif token.type == "inline" and tokens[index - 1].type in ("td_open", "th_open"):
+            tables[-1][-1].append(token.content)
+        if token.type == "inline":
+            kinds = {child.type for child in token.children or []}
+            assert not kinds & {"link_open", "image", "html_inline", "autolink"}, token.content
+        assert token.type not in ("html_block", "html_inline"), token.content
+    targets, *sections = tables
+    assert targets[0] == ["target", "kind", "status", "version", "source"]
+    rows = [row for table in sections for row in table[1:]]
+    assert len(sections) == 4 and len(rows) == len(report.results)
+    assert all(len(row) == 5 for table in sections for row in table)
+    symbols = {"pass": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️", "error": "❗"}
+    for row, res in zip(rows, sorted(report.results, key=_section_order(report)), strict=True):
+        assert row[0] == f"{symbols[res.status]} {res.status}" and row[1] == f"`{res.id}`"
+    text = "".join(cell for row in rows for cell in row)
+    assert "\\[click\\](http://evil.example):1" in text
+
+
+def _section_order(report: Report) -> Any:
+    sections = list(dict.fromkeys(r.section for r in report.results))
+    return lambda r: sections.index(r.section)
 
 
 def test_markdown_keeps_key_names_literal(report: Report) -> None:
@@ -484,6 +682,7 @@ def test_real_run_in_every_format(
     assert run.code == expected["exit_code"]
 
     junit_run = cachediag("check", *common, "--format", "junit")
+    assert_valid_junit(junit_run.out)
     root = parse_junit(junit_run.out)
     assert int(root.get("tests", "0")) == sum(
         expected[s] for s in ("pass", "warn", "fail", "skip", "error")
@@ -498,10 +697,16 @@ def test_real_run_in_every_format(
     first = nagios_run.out.splitlines()[0]
     state = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[first.split()[1]]
     assert nagios_run.code == state
-    assert f"'redis://127.0.0.1:{seeded_redis.port}/0 latency_p99'=" in first
+    assert_perfdata_labels(first.partition(" | ")[2])
+    assert " r0_latency_p99=" in first
+    assert (
+        nagios_run.out.splitlines()[-1] == f"perfdata r0: redis://127.0.0.1:{seeded_redis.port}/0"
+    )
 
     prom_run = cachediag("check", *common, "--format", "prometheus")
     families = parse_exposition(prom_run.out)
+    read = assert_prometheus_reads(prom_run.out)
+    assert read["cachediag_latency_seconds"].type == "summary"
     assert len(families["cachediag_check_status"]) == len(run.json()["results"])
 
     out = tmp_path / "report.md"
@@ -509,6 +714,37 @@ def test_real_run_in_every_format(
     assert md_run.out == ""
     text = out.read_text(encoding="utf-8")
     assert "### Cache Issues" in text and "\x1b" not in text
+
+
+def test_real_multi_target_run_for_ci_and_monitors(
+    redis_factory: Any, memcached_server: Any, cachediag: Any
+) -> None:
+    """Two Redis and a Memcached, as CI and a monitor see them: JUnit valid with one case
+    per (classname, name), perfdata labels unique in 19 characters and mapped back."""
+    first, second = redis_factory(), redis_factory()
+    common = (
+        "--redis", first.url, "--redis", second.url,
+        "--memcached", memcached_server.address, "--skip", "host.*",
+    )  # fmt: skip
+    junit_run = cachediag("check", *common, "--format", "junit")
+    assert_valid_junit(junit_run.out)
+    cases = [
+        (c.get("classname"), c.get("name")) for c in parse_junit(junit_run.out).iter("testcase")
+    ]
+    assert len(set(cases)) == len(cases)
+    assert {c for c, _ in cases if c and c.endswith(".redis.running")} == {
+        f"{first.url}.redis.running",
+        f"{second.url}.redis.running",
+    }
+    nagios_run = cachediag("check", *common, "--format", "nagios")
+    first_line, *rest = nagios_run.out.splitlines()
+    found = assert_perfdata_labels(first_line.partition(" | ")[2])
+    assert {"r0_clients", "r1_clients", "m0_clients", "r1_latency_p99"} <= set(found)
+    assert [line for line in rest if line.startswith("perfdata ")] == [
+        f"perfdata r0: {first.url}",
+        f"perfdata r1: {second.url}",
+        f"perfdata m0: memcached://{memcached_server.address}",
+    ]
 
 
 def test_nagios_real_run_exit_codes(redis_factory: Any, cachediag: Any, closed_port: int) -> None:

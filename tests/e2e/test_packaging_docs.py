@@ -63,3 +63,59 @@ def test_python_m_cachediag_is_the_console_script(redis_server, closed_port: int
     assert down.returncode == 1
     assert "refused" in down.stdout and "PWLEAK123" not in down.stdout + down.stderr
     assert "Usage: python -m cachediag" in run("ping", "--help").stdout
+
+
+def test_every_command_takes_version(cachediag) -> None:
+    from cachediag import __version__
+    from cachediag.cli.app import COMMANDS
+
+    for name in COMMANDS:
+        # Eager: before any required argument or target is looked at.
+        run = cachediag(name, "--version")
+        assert (run.code, run.out, run.err) == (0, f"cachediag {__version__}\n", ""), name
+    assert cachediag("inspect", "--json", "--version").out == f"cachediag {__version__}\n"
+
+
+def test_the_man_page_has_every_command_and_option(cachediag, tmp_path) -> None:
+    import shutil
+
+    import typer
+
+    from cachediag.cli.app import build_app
+    from cachediag.render.man import roff
+
+    run = cachediag("--man")
+    assert run.code == 0 and run.err == ""
+    page = run.out
+    assert page.startswith(".TH CACHEDIAG 1 ")
+    group = typer.main.get_command(build_app())
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert f"\n.SS cachediag {roff(name)} [OPTIONS]" in page, name
+        section = page.split(f"\n.SS cachediag {roff(name)} ")[1].split("\n.SS ")[0]
+        for param in command.params:
+            for flag in param.opts if param.param_type_name == "option" else ():
+                assert roff(flag) in section, (name, flag)
+    assert all(ord(c) < 128 for c in page)  # non-ASCII as \[uXXXX]: no preprocessor needed
+    assert "***" not in page  # the help's own examples, not masked
+    groff = shutil.which("groff")
+    if groff:  # the page as man(1) lays it out, with every warning on
+        laid = subprocess.run(
+            [groff, "-man", "-Tutf8", "-ww", "-z"], input=page, capture_output=True, text=True
+        )
+        assert (laid.returncode, laid.stderr) == (0, "")
+    make = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "man", f"VENV={Path(sys.executable).parent.parent}",
+         "STAMP="],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert make.returncode == 0, make.stderr
+    built = (ROOT / "build" / "man" / "cachediag.1").read_text()
+    assert built.split("\n", 1)[1] == page.split("\n", 1)[1]  # the .TH line carries the date
+
+
+def test_python_m_cachediag_runs_the_demo_command() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "cachediag", "demo", "--help"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0 and "throwaway" in run.stdout

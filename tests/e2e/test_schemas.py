@@ -134,8 +134,13 @@ def test_every_schema_is_draft_2020_12_and_names_its_document(name: str) -> None
     assert (Path(cachediag.__file__).parent / "schemas" / FILES[name]).is_file()
 
 
+# Commands that print no document of their own: `demo` runs `check` on throwaway servers
+# (what it shows is check's table; `check --json` is check's document).
+WITHOUT_JSON = {"demo"}
+
+
 def test_schema_text_names_the_documents_it_knows() -> None:
-    assert set(NAMES) == {*COMMANDS, "facts", "bundle"}
+    assert set(NAMES) == {*COMMANDS, "facts", "checklist", "bundle"} - WITHOUT_JSON
     with pytest.raises(ValueError, match="known: check, ping"):
         schema_text("purge")
 
@@ -158,20 +163,47 @@ def json_commands() -> dict[str, Any]:
 
 def test_every_command_with_json_has_json_schema() -> None:
     commands = json_commands()
+    assert set(commands) >= WITHOUT_JSON
     for name, command in commands.items():
         flags = {flag for param in command.params for flag in param.opts}
+        if name in WITHOUT_JSON:
+            assert not {"--json", "--json-schema", "--format"} & flags, name
+            continue
         assert "--json" in flags, name
         assert "--json-schema" in flags, name
         option = next(p for p in command.params if "--json-schema" in p.opts)
         assert f"(cachediag.{name}/v1)" in (option.help or ""), name
 
 
-@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize("name", sorted(set(COMMANDS) - WITHOUT_JSON))
 def test_json_schema_prints_exactly_the_shipped_file(cachediag: Any, name: str) -> None:
     run = cachediag(name, "--json-schema")
     assert (run.code, run.err) == (0, "")
     assert run.out == schema_text(name)
     assert json.loads(run.out)["title"] == f"cachediag.{name}/v1"
+
+
+def test_check_list_json_is_the_checklist_document(cachediag: Any, tmp_path: Path) -> None:
+    """`check --list --json` prints the checklist, not a report: its own schema, printed
+    by `check --list --json-schema`; with thresholds from cachediag.toml applied."""
+    run = cachediag("check", "--list", "--json-schema")
+    assert (run.code, run.out) == (0, schema_text("checklist"))
+    assert cachediag("check", "--json-schema").out == schema_text("check")
+    config = tmp_path / "cachediag.toml"
+    config.write_text('[thresholds."redis.hit_rate"]\nwarn_below = 0.5\n')
+    listed = cachediag("check", "--list", "--json", "--config", str(config))
+    document = listed.json()
+    assert_valid("checklist", document)
+    assert document["schema"] == "cachediag.checklist/v1"
+    hit = next(c for c in document["checks"] if c["id"] == "redis.hit_rate")
+    assert hit["thresholds"]["warn_below"] == 0.5
+    for path, value in (
+        (("checks", 0, "id"), "Redis Hit Rate"),
+        (("checks", 0, "remedies"), {"saturated": 3}),
+        (("checks", 0, "section"), DELETE),
+        (("schema",), "cachediag.check/v1"),
+    ):
+        assert_rejected("checklist", broken(document, path, value))
 
 
 def test_json_schema_needs_no_target_and_no_required_argument(
@@ -195,6 +227,12 @@ def test_ping(redis_server: Any, memcached_server: Any, closed_port: int, cached
     document = run.json()
     assert_valid("ping", document)
     assert run.code == 1
+    # Like every other document (added within v1: a document without them still validates).
+    from cachediag import __version__
+
+    assert list(document)[:3] == ["schema", "version", "generated_at"]
+    assert document["version"] == __version__
+    assert_valid("ping", {k: v for k, v in document.items() if k in ("schema", "targets")})
     rows = document["targets"]
     assert {(r["kind"], r["status"]) for r in rows} == {
         ("redis", "healthy"),
@@ -217,6 +255,8 @@ def test_ping(redis_server: Any, memcached_server: Any, closed_port: int, cached
         (("targets", down, "error"), None),
         (("targets", down, "error", "kind"), "nope"),
         (("schema",), "cachediag.ping/v2"),
+        (("generated_at",), "yesterday"),
+        (("version",), ""),
     ):
         assert_rejected("ping", broken(document, path, value))
 

@@ -5,7 +5,9 @@
 - checks/ does no I/O: no sockets, TLS, processes, HTTP, psutil, clients, probes or scan,
   and of render/ only units (pure text);
 - a write command (CONFIG SET, UNLINK, FLUSHALL, Memcached md, delete, set...) is built
-  only in cachediag/writes.py, which plans, confirms, applies and reads back;
+  only in cachediag/writes.py, which plans, confirms, applies and reads back; and in
+  cachediag/demo/seed.py, which fills the demo's throwaway servers (and refuses any
+  target off loopback: tests/unit/demo/test_seed.py);
 - only cli/common.py writes files (through the masking pass), and safety/masking.py,
   which opens os.devnull for a closed stream;
 - redis and pymemcache (the tests' application side) are imported by no runtime module;
@@ -44,6 +46,8 @@ APPLICATION_LIBRARIES = ("redis", "pymemcache")
 CLI_RICH = ("rich.console", "rich.live")
 FILE_WRITERS = ("cli/common.py", "safety/masking.py")
 WRITES_MODULE = "writes.py"
+# The demo plays a buggy application against servers it started itself: it must write.
+SEED_MODULE = "demo/seed.py"
 
 # Redis commands that change data or server state, at the start of a string (after
 # blanks and punctuation), in capitals as Redis documents them and cachediag writes them.
@@ -200,7 +204,7 @@ def violations(relpath: str, source: str) -> list[str]:
                 found.append(f"{where}: checks/ imports {name}: of render/ only units")
         if _within_any(name, APPLICATION_LIBRARIES):
             found.append(f"{where}: {name} is the tests' application side, not a runtime import")
-    if relpath != WRITES_MODULE:
+    if relpath not in (WRITES_MODULE, SEED_MODULE):
         for line, command in write_commands(source):
             found.append(f"{relpath}:{line}: write command {command!r} built outside writes.py")
     for node in ast.walk(tree):
@@ -256,6 +260,7 @@ def test_the_writes_module_is_where_the_write_commands_are() -> None:
         ("server/eviction.py", 'client.call("CONFIG", "SET", "maxmemory", "1gb")\n', "CONFIG SET"),
         ("server/eviction.py", 'cmd = f"{cli} CONFIG SET maxmemory {size}"\n', "CONFIG SET"),
         ("keyspace/purge.py", 'client.call("UNLINK", *keys)\n', "UNLINK"),
+        ("demo/run.py", 'client.call("SET", key, value)\n', "SET"),
         ("keyspace/purge.py", "pipe = [(b'DEL', key) for key in keys]\n", "DEL"),
         ("keyspace/purge.py", "client.call('FLUSHALL')\n", "FLUSHALL"),
         ("render/purge.py", 'line = f"  {target}: CONFIG REWRITE (persist)"\n', "CONFIG REWRITE"),

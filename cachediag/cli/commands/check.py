@@ -18,6 +18,8 @@ from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
 from cachediag.render.json_text import to_json
 
+CHECKLIST_SCHEMA = "cachediag.checklist/v1"
+
 if TYPE_CHECKING:
     from cachediag.checks.checklist import Checklist
     from cachediag.checks.evaluate import Report
@@ -54,7 +56,7 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
-@json_schema_option("check", of="--format json")
+@json_schema_option("check", of="--format json", variants={"list_checks": ("--list", "checklist")})
 @target_options
 def check(
     common: CommonOptions,
@@ -299,7 +301,12 @@ def _render_list(loaded: Checklist, chosen: Format) -> str:
             }
             for spec in loaded.checks
         ]
-        document = {"checklist": loaded.title, "source": loaded.source, "checks": checks}
+        document = {
+            "schema": CHECKLIST_SCHEMA,
+            "checklist": loaded.title,
+            "source": loaded.source,
+            "checks": checks,
+        }
         return to_json(document) + "\n"
     from cachediag.render import checklist_list
 

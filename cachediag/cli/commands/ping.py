@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.common import cli_errors, setup, targets_document, write_output
 from cachediag.cli.exit_codes import ExitCode
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
@@ -36,7 +36,7 @@ def ping(
         config_setup = setup(common)
         rows = ping_all(config_setup.targets, config_setup.timeout)
         if json_output:
-            document = {"schema": PING_SCHEMA, "targets": rows}
+            document = targets_document(PING_SCHEMA, rows)
             write_output(to_json(document) + "\n", None)
         else:
             from cachediag.render import ping as render  # rich: only when a table is printed
