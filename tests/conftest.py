@@ -25,13 +25,17 @@ for folder in sorted(p for p in TESTS.rglob("*") if p.is_dir() and p.name != "da
 
 from servers import (  # noqa: E402 - importable once the folders above are on the path
     GuideScenario,
+    MemcachedPool,
     MemcachedServer,
+    RedisCluster,
     RedisServer,
     SilentServer,
     start_guide_scenario,
     start_http,
     start_memcached,
+    start_memcached_pool,
     start_redis,
+    start_redis_cluster,
 )
 
 
@@ -53,6 +57,39 @@ def redis_factory(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
 def redis_server(redis_factory: Callable[..., RedisServer]) -> RedisServer:
     """A healthy Redis with a memory limit and an LRU policy."""
     return redis_factory("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+
+
+CLUSTER_KEYS = 30_000
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """Three primaries and three replicas on loopback, shared by the session (starting one
+    takes seconds), holding the issue's 30,000 keys user:0...user:29999, written by redis-py's
+    RedisCluster as an application writes them: each to its slot's primary. A test that
+    changes the cluster puts it back before it ends."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        app = cluster.client()
+        for start in range(0, CLUSTER_KEYS, 5000):
+            pipe = app.pipeline()
+            for i in range(start, start + 5000):
+                pipe.set(f"user:{i}", f"value-{i}")
+            pipe.execute()
+        app.close()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def memcached_pool() -> Iterator[MemcachedPool]:
+    """Three memcached servers an application spreads keys over (a test may kill one)."""
+    pool = start_memcached_pool(3)
+    try:
+        yield pool
+    finally:
+        pool.stop()
 
 
 @pytest.fixture

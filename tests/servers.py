@@ -735,6 +735,243 @@ def fill_connections(port: int, count: int) -> list[socket.socket]:
     return held
 
 
+# -- fleets: a Redis Cluster on loopback ------------------------------------------------------
+
+
+@dataclass
+class RedisCluster:
+    """Three primaries and three replicas, made by `redis-cli --cluster create` as an operator
+    would, each node a redis-server with --cluster-enabled yes."""
+
+    nodes: list[RedisServer]
+
+    @property
+    def seed(self) -> RedisServer:
+        return self.nodes[0]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """redis-py's RedisCluster: the application side, routing keys to their slots."""
+        from redis.cluster import RedisCluster as PyCluster
+
+        return PyCluster(host="127.0.0.1", port=self.seed.port, socket_timeout=10)
+
+    def role_of(self, server: RedisServer) -> str:
+        return redis_info(server, "replication")["role"]
+
+    def primaries(self) -> list[RedisServer]:
+        return [node for node in self.nodes if self.role_of(node) == "master"]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_redis_cluster(workdir: Path, *args: str, primaries: int = 3) -> RedisCluster:
+    """A cluster of `primaries` primaries with one replica each, all slots assigned, state ok.
+
+    The cluster bus port is chosen free too (--cluster-port): port + 10000 can be taken or
+    past 65535 for an ephemeral port.
+    """
+    nodes: list[RedisServer] = []
+    try:
+        for index in range(primaries * 2):
+            nodes.append(
+                start_redis(
+                    workdir / f"node{index}",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(workdir / f"node{index}" / "nodes.conf"),
+                    "--cluster-port",
+                    str(free_port()),
+                    "--cluster-node-timeout",
+                    "5000",
+                    *args,
+                )
+            )
+        addresses = [node.address for node in nodes]
+        subprocess.run(
+            [
+                require("redis-cli"),
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        cluster = RedisCluster(nodes)
+        wait_for_cluster(cluster)
+        return cluster
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+
+
+def wait_for_cluster(cluster: RedisCluster, timeout: float = 30) -> None:
+    """Until every node says cluster_state:ok and every replica's link is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [redis_info_cluster(node).get("cluster_state") for node in cluster.nodes]
+        links = [
+            redis_info(node, "replication").get("master_link_status", "up")
+            for node in cluster.nodes
+        ]
+        if all(state == "ok" for state in states) and all(link == "up" for link in links):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the cluster did not settle within {timeout}s")
+
+
+def redis_info_cluster(server: RedisServer) -> dict[str, str]:
+    lines = server.cli("CLUSTER", "INFO").splitlines()
+    return dict(line.strip().split(":", 1) for line in lines if ":" in line)
+
+
+# -- fleets: a pool of Memcached servers behind client-side hashing ------------------------------
+
+
+@dataclass
+class MemcachedPool:
+    servers: list[MemcachedServer]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """pymemcache's HashClient (rendezvous hashing): the application side."""
+        from pymemcache.client.hash import HashClient
+
+        return HashClient(
+            [("127.0.0.1", server.port) for server in self.servers], timeout=10, connect_timeout=10
+        )
+
+    def flags(self) -> list[str]:
+        return [arg for server in self.servers for arg in ("--memcached", server.address)]
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def start_memcached_pool(count: int = 3) -> MemcachedPool:
+    servers: list[MemcachedServer] = []
+    try:
+        for _ in range(count):
+            servers.append(start_memcached())
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return MemcachedPool(servers)
+
+
+def fill_pool_skewed(pool: MemcachedPool, keys: int = 3000, heavy: int = 0) -> int:
+    """`keys` keys spread by the HashClient, then as many again of the keys it hashes to
+    server `heavy`, with bigger values and read back: that server holds about twice
+    the mean in items and more in bytes and gets, as behind a hot namespace. Returns how
+    many keys the heavy server got in all."""
+    app = pool.client()
+    app.set_many({f"item:{i}": b"v" * 100 for i in range(keys)})
+    target = pool.servers[heavy].address  # the HashClient names servers host:port
+    chosen = []
+    candidate = 0
+    while len(chosen) < keys:
+        key = f"hot:{candidate}"
+        candidate += 1
+        node = app.hasher.get_node(key)
+        if node == target:
+            chosen.append(key)
+    app.set_many({key: b"h" * 1000 for key in chosen})
+    for key in chosen:
+        app.get(key)
+    held = sum(1 for i in range(keys) if app.hasher.get_node(f"item:{i}") == target)
+    app.close()
+    return held + len(chosen)
+
+
+# -- fleets: a primary, a replica and three sentinels -------------------------------------------
+
+
+@dataclass
+class SentinelSet:
+    primary: RedisServer
+    replica: RedisServer
+    sentinels: list[RedisServer]
+    master: str = "mymaster"
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(s.address for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.master}"
+
+    def stop(self) -> None:
+        for server in (*self.sentinels, self.replica, self.primary):
+            server.stop()
+
+
+def start_sentinel_set(workdir: Path, sentinels: int = 3) -> SentinelSet:
+    """1 primary, 1 replica, `sentinels` sentinels monitoring it with quorum 2, settled:
+    every sentinel knows the replica and the other sentinels."""
+    started: list[RedisServer] = []
+    try:
+        primary = start_redis(workdir / "primary")
+        started.append(primary)
+        replica = start_redis(workdir / "replica", "--replicaof", "127.0.0.1", str(primary.port))
+        started.append(replica)
+        wait_for_link(replica, "up")
+        watchers = []
+        for index in range(sentinels):
+            directory = workdir / f"sentinel{index}"
+            directory.mkdir(parents=True, exist_ok=True)
+            port = free_port()
+            config = directory / "sentinel.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor mymaster 127.0.0.1 {primary.port} 2\n"
+                "sentinel down-after-milliseconds mymaster 5000\n"
+                "sentinel failover-timeout mymaster 60000\n"
+            )
+            process = subprocess.Popen(
+                [
+                    require("redis-server"),
+                    str(config),
+                    "--sentinel",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    str(directory / "sentinel.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            _wait_for_port(port, process, "redis-sentinel")
+            watcher = RedisServer(port, process, directory)
+            started.append(watcher)
+            watchers.append(watcher)
+        sentinel_set = SentinelSet(primary, replica, watchers)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready = True
+            for watcher in watchers:
+                fields = watcher.cli("SENTINEL", "MASTER", "mymaster").split("\n")
+                info = dict(zip(fields[0::2], fields[1::2], strict=False))
+                if (
+                    info.get("num-other-sentinels") != str(sentinels - 1)
+                    or info.get("num-slaves") != "1"
+                ):
+                    ready = False
+            if ready:
+                return sentinel_set
+            time.sleep(0.2)
+        raise RuntimeError("the sentinels did not discover each other within 30 s")
+    except BaseException:
+        for server in started:
+            server.stop()
+
+
 # -- the guide's issues, as `cachediag demo` seeds them -------------------------------
 #
 # The scenarios live in the package (cachediag/demo/scenarios.py), written by its seeder

@@ -24,9 +24,21 @@ def backend_for(target: Target | str) -> Backend:
         raise ValueError(f"no backend for targets of kind {kind!r}") from None
 
 
-def expand(targets: list[Target]) -> list[Target]:
-    """Every target as the servers behind it, in order (each target itself, today)."""
-    return [node for target in targets for node in backend_for(target).nodes(target)]
+def expand(targets: list[Target], timeout: float = 2.0) -> list[Target]:
+    """Every target as the servers behind it, in order: a cluster node as every node of
+    its cluster. Asked of all targets at once, so a dead one costs its timeout once here."""
+    from cachediag.probes.fanout import per_target
+
+    groups = per_target(targets, lambda target: backend_for(target).nodes(target, timeout))
+    expanded = [node for group in groups for node in group]
+    # Two seeds of one cluster name the same nodes: each node is read once.
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for node in expanded:
+        if (node.kind, node.name) not in seen:
+            seen.add((node.kind, node.name))
+            unique.append(node)
+    return unique
 
 
 __all__ = ["BACKENDS", "Backend", "backend_for", "expand"]

@@ -43,8 +43,11 @@ class Backend(ABC):
     # Can purge filter on values and types (--invalid, --schema-*, --type), not only on
     # the metadata a listing gives (TTL, idle time)?
     purge_value_filters: ClassVar[bool] = False
+    # Are a system's nodes scanned and read as one (a cluster: bigkeys_nodes...)? A
+    # Memcached pool's servers are read one by one: the pool's hashing is the client's.
+    reads_nodes_as_one: ClassVar[bool] = False
 
-    def nodes(self, target: Target) -> list[Target]:
+    def nodes(self, target: Target, timeout: float) -> list[Target]:
         """The servers behind `target`: itself, for a single server."""
         return [target]
 
@@ -85,6 +88,16 @@ class Backend(ABC):
         self, target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
     ) -> Row: ...
 
+    def bigkeys_nodes(
+        self,
+        nodes: list[Target],
+        timeout: float,
+        request: BigkeysRequest,
+        progress: Progress | None,
+    ) -> Row:
+        """One system's nodes scanned at once and merged into one row (a cluster)."""
+        raise NotImplementedError(f"{self.kind} has no system of nodes to scan as one")
+
     def check_keys(self, keys: list[bytes]) -> None:
         """Refuse (UsageError) key names this kind's protocol cannot carry: none, by default."""
         return None
@@ -114,6 +127,16 @@ class Backend(ABC):
 
     @abstractmethod
     def ttl_keys(self, target: Target, timeout: float, keys: list[str]) -> Row: ...
+
+    def ttl_keys_nodes(self, nodes: list[Target], timeout: float, keys: list[str]) -> Row:
+        """`ttl KEY...` over a system: each key read where it lives (a cluster's slot owner)."""
+        raise NotImplementedError(f"{self.kind} has no system of nodes to route keys in")
+
+    def inspect_keys_nodes(
+        self, nodes: list[Target], timeout: float, keys: list[bytes]
+    ) -> list[tuple[Target, list[int]]]:
+        """Which node holds each key (`inspect KEY` reads it there): (node, key indexes)."""
+        raise NotImplementedError(f"{self.kind} has no system of nodes to route keys in")
 
     @abstractmethod
     def ttl_sample(

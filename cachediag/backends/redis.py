@@ -27,6 +27,19 @@ class RedisBackend(Backend):
     runtime_eviction_settings: ClassVar[bool] = True
     purge_backup: ClassVar[bool] = True
     purge_value_filters: ClassVar[bool] = True
+    reads_nodes_as_one: ClassVar[bool] = True
+
+    def nodes(self, target: Target, timeout: float) -> list[Target]:
+        """Every node of the Redis Cluster `target` is a node of; else `target` alone."""
+        if target.sentinel is not None and target.system is None:  # redis+sentinel://
+            from cachediag.probes import sentinel
+
+            return sentinel.discover(target, timeout)
+        if target.system is not None:  # already a node of a system
+            return [target]
+        from cachediag.probes.cluster import discover
+
+        return discover(target, timeout) or [target]
 
     def connect(self, target: Target, timeout: float) -> RedisClient:
         from cachediag.clients.resp import RedisClient
@@ -73,6 +86,17 @@ class RedisBackend(Backend):
 
         return redis_bigkeys(target, timeout, request, progress)
 
+    def bigkeys_nodes(
+        self,
+        nodes: list[Target],
+        timeout: float,
+        request: BigkeysRequest,
+        progress: Progress | None,
+    ) -> Row:
+        from cachediag.keyspace.bigkeys import redis_nodes_bigkeys
+
+        return redis_nodes_bigkeys(nodes, timeout, request, progress)
+
     def inspect_keys(
         self, target: Target, timeout: float, keys: list[bytes], delimiter: str
     ) -> Row:
@@ -104,6 +128,18 @@ class RedisBackend(Backend):
         from cachediag.keyspace.ttl import redis_keys_part
 
         return redis_keys_part(target, timeout, keys)
+
+    def ttl_keys_nodes(self, nodes: list[Target], timeout: float, keys: list[str]) -> Row:
+        from cachediag.keyspace.ttl import redis_nodes_keys_part
+
+        return redis_nodes_keys_part(nodes, timeout, keys)
+
+    def inspect_keys_nodes(
+        self, nodes: list[Target], timeout: float, keys: list[bytes]
+    ) -> list[tuple[Target, list[int]]]:
+        from cachediag.keyspace.routing import owners
+
+        return owners(nodes, timeout, keys)
 
     def ttl_sample(
         self,

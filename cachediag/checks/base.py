@@ -41,6 +41,9 @@ WINDOWED: set[str] = set()
 # limit (facts["saturated"]): there are no readings, only the refusal. Rules that judge
 # down targets judge these too; the others are skipped with the reason.
 JUDGES_SATURATED: set[str] = set()
+# Rules that judge a system of nodes (a Redis Cluster, a Memcached pool) as a whole: their
+# facts are {"name", "kind", "nodes": [each node's target facts]}, one result per system.
+JUDGES_SYSTEM: set[str] = set()
 
 
 def rule(
@@ -48,6 +51,7 @@ def rule(
     judges_down: bool = False,
     judges_saturated: bool = False,
     windowed: bool = False,
+    system: bool = False,
 ) -> Callable[[Rule], Rule]:
     """Register `fn` as the rule behind each of `check_ids` (ids are a public contract)."""
 
@@ -62,6 +66,8 @@ def rule(
                 JUDGES_SATURATED.add(check_id)
             if windowed:
                 WINDOWED.add(check_id)
+            if system:
+                JUDGES_SYSTEM.add(check_id)
         return fn
 
     return register

@@ -12,7 +12,7 @@ from cachediag import __version__
 from cachediag.checks.base import Outcome
 from cachediag.checks.checklist import Checklist, CheckSpec
 from cachediag.checks.facts_view import saturation
-from cachediag.checks.registry import JUDGES_DOWN, JUDGES_SATURATED, RULES
+from cachediag.checks.registry import JUDGES_DOWN, JUDGES_SATURATED, JUDGES_SYSTEM, RULES
 from cachediag.errors import MalformedReading
 
 CHECK_SCHEMA = "cachediag.check/v1"
@@ -124,8 +124,11 @@ def evaluate(
     started = time.monotonic()
     target_facts: list[dict[str, Any]] = facts.get("targets") or []
     results: list[Result] = []
+    systems = systems_of(target_facts, facts.get("systems") or [])
     for spec in checklist.checks:
-        if spec.kind in ("redis", "memcached"):
+        if spec.id in JUDGES_SYSTEM:
+            results += _system_results(spec, target_facts, systems)
+        elif spec.kind in ("redis", "memcached"):
             for tf in (t for t in target_facts if t["kind"] == spec.kind):
                 if tf.get("status") != "up" and spec.id not in JUDGES_DOWN:
                     state = "skipped" if tf.get("status") == "skipped" else "down"
@@ -148,8 +151,10 @@ def evaluate(
         checklist=checklist.title,
         targets=[
             {"name": t["target"], "kind": t["kind"], "source": t["source"], "status": t["status"]}
+            | ({"system": t["system"]["name"]} if t.get("system") else {})
             for t in target_facts
-        ],
+        ]
+        + [_system_target(system) for system in systems.values()],
         results=results,
         generated_at=datetime.fromtimestamp(collected, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         duration_ms=duration_ms
@@ -158,6 +163,64 @@ def evaluate(
         fail_on_warn=fail_on_warn,
         versions={t["target"]: v for t in target_facts if (v := _version_of(t))},
     )
+
+
+def systems_of(
+    target_facts: list[dict[str, Any]], documents: list[dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The systems (clusters, pools, Sentinel sets) the nodes belong to, by name, in the
+    order first seen: the facts a system rule judges, {"name", "kind", "nodes": [each
+    node's facts]}, plus what the system said of itself (a Sentinel set's `sentinels`)."""
+    systems: dict[str, dict[str, Any]] = {}
+    for tf in target_facts:
+        name = (tf.get("system") or {}).get("name")
+        if name:
+            system = systems.setdefault(name, {"name": name, "kind": tf["kind"], "nodes": []})
+            system["nodes"].append(tf)
+    for document in documents or []:
+        if document.get("name") in systems:
+            own = {k: v for k, v in document.items() if k not in ("name", "kind")}
+            systems[document["name"]].update(own, system_kind=document.get("kind"))
+    return systems
+
+
+def _system_results(
+    spec: CheckSpec, target_facts: list[dict[str, Any]], systems: dict[str, dict[str, Any]]
+) -> list[Result]:
+    """One result per system of the check's kind; a lone server is skipped, saying why."""
+    results = [
+        _result(spec, name, _run_rule(spec, system))
+        for name, system in systems.items()
+        if system["kind"] == spec.kind
+    ]
+    for tf in target_facts:
+        if tf["kind"] == spec.kind and not tf.get("system"):
+            results.append(_result(spec, tf["target"], _lone_server(spec, tf)))
+    return results
+
+
+def _lone_server(spec: CheckSpec, tf: dict[str, Any]) -> Outcome:
+    """A system check on a server of no system: skipped, for the same reasons as any
+    check first (down, saturated), else because there is nothing to compare it with."""
+    if tf.get("status") != "up":
+        state = "skipped" if tf.get("status") == "skipped" else "down"
+        return Outcome("skip", f"not measured: the target is {state}")
+    if saturation(tf):
+        return saturated_skip(tf)
+    what = "cluster" if spec.kind == "redis" else "pool"
+    return Outcome("skip", f"not applicable: a single server, not part of a {what}")
+
+
+def _system_target(system: dict[str, Any]) -> dict[str, Any]:
+    nodes = system["nodes"]
+    up = any(node["status"] == "up" for node in nodes)
+    return {
+        "name": system["name"],
+        "kind": system["kind"],
+        "source": nodes[0]["source"],
+        "status": "up" if up else "down",
+        "nodes": [node["target"] for node in nodes],
+    }
 
 
 def worst(statuses: list[str]) -> str:

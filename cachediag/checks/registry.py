@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from cachediag.checks.base import JUDGES_DOWN, JUDGES_SATURATED, RULES
+from cachediag.checks.base import JUDGES_DOWN, JUDGES_SATURATED, JUDGES_SYSTEM, RULES
 from cachediag.checks.rules import (  # noqa: F401  (they register)
     app,
     cache,
+    cluster,
     host,
     network,
+    pool,
     replication,
+    sentinel,
     slab_memory,
 )
 
-__all__ = ["JUDGES_DOWN", "JUDGES_SATURATED", "RULES"]
+__all__ = ["JUDGES_DOWN", "JUDGES_SATURATED", "JUDGES_SYSTEM", "RULES"]

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("cachediag.cli.commands.logs", "logs"),
     "gather": ("cachediag.cli.commands.gather", "gather"),
     "verify": ("cachediag.cli.commands.verify", "verify"),
+    "ring": ("cachediag.cli.commands.ring", "ring"),
     "demo": ("cachediag.cli.commands.demo", "demo"),
     "diagnose": ("cachediag.cli.commands.diagnose", "diagnose"),
     "purge": ("cachediag.cli.commands.purge", "purge"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import sys
@@ -32,8 +33,17 @@ DEFAULT_TIMEOUT = 2.0
 @dataclass(frozen=True)
 class Setup:
     config: Config
-    targets: list[Target]
+    named: list[Target]  # the targets as the user named them
     timeout: float
+
+    @functools.cached_property
+    def targets(self) -> list[Target]:
+        """The servers behind the named targets: a cluster URL as every node of the cluster,
+        a redis+sentinel:// one as the nodes its sentinels name. Expanded on first use,
+        so a command that reads no server (--list, --from a bundle) asks none."""
+        from cachediag.backends import expand
+
+        return expand(self.named, self.timeout)
 
 
 def setup(common: CommonOptions) -> Setup:
@@ -60,15 +70,39 @@ def setup(common: CommonOptions) -> Setup:
         redis_flags=tuple(common.redis),
         memcached_flags=tuple(common.memcached),
         config_redis=config.redis,
-        config_memcached=config.memcached,
+        # A configured pool's servers are Memcached targets of the config layer too.
+        config_memcached=tuple(dict.fromkeys(config.memcached + config.memcached_pool)),
         tls_options=tls,
         details=common.cli.details,
         named=_named_on_command_line(common, tls, timeout),
     )
-    from cachediag.backends import expand
+    from cachediag.probes import fanout
+    from cachediag.targets.pools import form_pools
 
+    if common.parallel is not None:
+        fanout.set_workers(common.parallel)
+    targets = form_pools(_with_inventory(common, config, request), config.memcached_pool)
     # A target may stand for several servers (a cluster, a pool): commands read each node.
-    return Setup(config, expand(resolve_targets(request)), timeout)
+    return Setup(config, targets, timeout)
+
+
+def _with_inventory(common: CommonOptions, config: Config, request: TargetRequest) -> list[Target]:
+    """The targets asked for, cachediag.toml's [[targets]] included: --target/--tag pick
+    entries (beside any --redis/--memcached); without them the entries are part of the
+    config layer, read when no flag or env names a target."""
+    from cachediag.targets import inventory
+
+    if common.target_names or common.tags:
+        chosen = inventory.select(config.inventory, common.target_names, common.tags)
+        named = inventory.to_targets(chosen, config.path, request.tls_options)
+        others = common.redis or common.memcached or request.named
+        flagged = resolve_targets(request) if others else []
+        return flagged + named
+    resolved = resolve_targets(request)
+    if not config.inventory or any(t.source in ("flag", "env") for t in resolved):
+        return resolved
+    everything = inventory.to_targets(list(config.inventory), config.path, request.tls_options)
+    return [t for t in resolved if t.source == "config"] + everything
 
 
 def _named_on_command_line(

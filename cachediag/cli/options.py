@@ -43,6 +43,10 @@ class CommonOptions:
     cli: RedisCliFlags = field(default_factory=RedisCliFlags)
     sni: str | None = None
     positional: tuple[str, ...] = ()
+    # Inventories (cachediag.toml [[targets]]): which entries, and how many probed at once.
+    target_names: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    parallel: int | None = None
 
 
 _TARGETS = "Targets"
@@ -285,6 +289,47 @@ _PARAMETERS: list[tuple[str, Any, Any]] = [
         None,
     ),
     ("debug", Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")], False),
+    (
+        "target_names",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--target",
+                metavar="NAME",
+                help="A [[targets]] entry of cachediag.toml, by name. Repeatable.",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
+        None,
+    ),
+    (
+        "tags",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--tag",
+                metavar="TAG",
+                help="The [[targets]] entries with this tag. Repeatable.",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
+        None,
+    ),
+    (
+        "parallel",
+        Annotated[
+            int | None,
+            typer.Option(
+                "--parallel",
+                metavar="N",
+                min=1,
+                max=1024,
+                help="Servers probed at once. [default: 128]",
+                rich_help_panel=_TARGETS,
+            ),
+        ],
+        None,
+    ),
 ]
 
 # redis-cli's names for the TLS options: the same settings (typed both ways, they must
@@ -390,6 +435,8 @@ def target_options(fn: F) -> F:
         values = {name: kwargs.pop(name) for name in COMMON_NAMES}
         values["redis"] = values["redis"] or []
         values["memcached"] = values["memcached"] or []
+        values["target_names"] = values["target_names"] or []
+        values["tags"] = values["tags"] or []
         cli = {field_name: kwargs.pop(p) for field_name, p, _, _ in _REDIS_CLI_PARAMETERS}
         context = kwargs.pop(_CONTEXT)
         typed = list(context.meta.get(_ORDER, []))

@@ -13,6 +13,7 @@ from cachediag.cli.exit_codes import ExitCode, exit_code
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.keyspace.fleet import Group
     from cachediag.scan.redis import Progress
 
 Row = dict[str, Any]
@@ -33,6 +34,30 @@ def scan_each(
     for target in targets:
         meter = StderrProgress(f"{label} {safe_text(target.name)}") if show_progress else None
         row = scan(target, meter)
+        rows.append(row)
+        if _interrupted(row):
+            break
+    return rows
+
+
+def scan_groups(
+    groups: list[Group],
+    label: str,
+    show_progress: bool,
+    scan: Callable[[Target, Progress | None], Row],
+    scan_nodes: Callable[[Group, Progress | None], Row],
+) -> list[Row]:
+    """As scan_each, with a system's nodes (a cluster) scanned at once into one row."""
+    from cachediag.cli.progress import StderrProgress
+    from cachediag.safety.textsafe import safe_text
+
+    rows = []
+    for group in groups:
+        name = safe_text(group.target.name)
+        meter = StderrProgress(f"{label} {name}") if show_progress else None
+        row = scan(group.nodes[0], meter) if group.system is None else scan_nodes(group, meter)
+        if meter is not None:
+            meter.finish()
         rows.append(row)
         if _interrupted(row):
             break

@@ -142,3 +142,14 @@ def check_delimiter(value: str) -> str:
 
 def want_progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
+
+
+Replicas = Annotated[
+    bool,
+    typer.Option(
+        "--replicas",
+        help="In a Redis Cluster, scan the replicas too (READONLY), not only the primaries "
+        "(a replica's keys are copies: the totals count them again).",
+        rich_help_panel="Scan budget",
+    ),
+]

@@ -7,17 +7,19 @@ with the slab classes the items sit in.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from cachediag.clients.memcache_text import MemcachedClient, stat_int
 from cachediag.clients.resp import RedisClient
-from cachediag.errors import ProbeError, ServerRefused
+from cachediag.errors import ProbeError, ServerRefused, UsageError
+from cachediag.keyspace.fleet import Group
 from cachediag.keyspace.keystats import KeyStats
 from cachediag.probes.rows import mark_error, target_row
 from cachediag.safety.textsafe import safe_text
 from cachediag.scan.memcached import CrawlOptions, ItemBlock, crawl
-from cachediag.scan.redis import Progress, ScanOptions, scan_keyspace
+from cachediag.scan.redis import Progress, ScanOptions, ScanResult, scan_keyspace
 from cachediag.targets.target import Target
 
 
@@ -44,12 +46,127 @@ def run(
     return row
 
 
+def run_nodes(
+    group: Group, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> dict[str, Any]:
+    """`bigkeys` for a system's nodes (a cluster's primaries), as one row."""
+    from cachediag.backends import backend_for
+
+    target = group.target
+    row = target_row(target)
+    try:
+        row.update(backend_for(target).bigkeys_nodes(group.nodes, timeout, request, progress))
+    except ProbeError as error:
+        mark_error(row, target, error)
+    if group.skipped:
+        row["replicas_skipped"] = group.skipped
+    return row
+
+
+def _redis_scan(
+    target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> tuple[KeyStats, ScanResult]:
+    stats = KeyStats(top=request.top)
+    with RedisClient(target, timeout).connect() as client:
+        if target.role == "replica":
+            # A cluster replica answers reads of its own keys only after READONLY (else
+            # MOVED to the primary): the scan reads what this replica holds.
+            client.call("READONLY")
+        result = scan_keyspace(client, request.scan, stats.add_redis, progress)
+    return stats, result
+
+
 def redis_bigkeys(
     target: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> dict[str, Any]:
-    stats = KeyStats(top=request.top)
-    with RedisClient(target, timeout).connect() as client:
-        result = scan_keyspace(client, request.scan, stats.add_redis, progress)
+    stats, result = _redis_scan(target, timeout, request, progress)
+    return _redis_row(stats, result, request)
+
+
+def redis_nodes_bigkeys(
+    nodes: list[Target], timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> dict[str, Any]:
+    """A cluster's nodes scanned at once, the key budget shared, the results merged: one
+    row, each top key named by its node, and `nodes` saying what each node gave."""
+    from cachediag.keyspace.fleet import in_processes, merged_scan, share
+
+    if request.scan.cursor:
+        raise UsageError(
+            "--cursor resumes one server's scan; a cluster is scanned on every node at once "
+            "(each node's cursor is in the JSON's nodes): drop --cursor"
+        )
+    options = dataclasses.replace(
+        request.scan, max_keys=share(request.scan.max_keys, len(nodes)), cursor=0
+    )
+    node_request = dataclasses.replace(request, scan=options)
+
+    jobs = [(node, timeout, node_request) for node in nodes]
+    outcomes = in_processes(_node_scan, jobs, progress)
+    merged = KeyStats(top=request.top)
+    scans: list[ScanResult] = []
+    node_rows = []
+    for node, outcome in zip(nodes, outcomes, strict=True):
+        row: dict[str, Any] = {"target": node.name, "role": node.role, "status": "up"}
+        if isinstance(outcome, ProbeError):
+            row.update(status="down", error=outcome.to_dict(), keys=0, complete=False)
+        else:
+            stats, result = outcome
+            merged.merge(stats, node.address)
+            scans.append(result)
+            row.update(
+                error=result.stop_error(),
+                keys=stats.keys,
+                complete=result.complete,
+                stop_reason=result.stop_reason,
+                cursor=str(result.cursor),
+                elapsed_s=round(result.elapsed_s, 3),
+            )
+        node_rows.append(row)
+    if not scans:
+        failure = next(o for o in outcomes if isinstance(o, ProbeError))
+        raise failure
+    row = _redis_row(merged, scans[0], request)
+    scan = merged_scan([result.to_dict() for result in scans])
+    lookups = {"hits": 0, "misses": 0, "exact": True}
+    for result in scans:
+        added = result.lookups.to_dict()
+        lookups = {
+            "hits": lookups["hits"] + added["hits"],
+            "misses": lookups["misses"] + added["misses"],
+            "exact": bool(lookups["exact"] and added.get("exact", True)),
+        }
+    down = [r for r in node_rows if r["status"] == "down"]
+    complete = scan["complete"] and not down
+    row.update(
+        scan=scan,
+        complete=complete,
+        stop_reason=scan["stop_reason"] or ("server-error" if down else None),
+        error=down[0]["error"]
+        if down
+        else next((r["error"] for r in node_rows if r["error"]), None),
+        # A partial cluster scan has a cursor per node (in `nodes`), not one to resume from.
+        resume_cursor=None,
+        lookups_added=lookups,
+        nodes=node_rows,
+    )
+    return row
+
+
+def _node_scan(
+    node: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
+) -> tuple[KeyStats, ScanResult] | ProbeError:
+    """One node's scan, in a process of its own: what it counted, or why it could not."""
+    try:
+        stats, result = _redis_scan(node, timeout, request, progress)
+    except ProbeError as error:
+        return (
+            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
+        )
+    result.failure = None  # an exception object need not cross back to the parent
+    return stats, result
+
+
+def _redis_row(stats: KeyStats, result: ScanResult, request: BigkeysRequest) -> dict[str, Any]:
     document = stats.to_dict(namespace_limit=request.namespaces)
     if result.memory_available:
         size_source = "MEMORY USAGE"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachediag.clients.memcache_text import MemcachedClient, is_text_key
 from cachediag.clients.resp import RedisClient, ReplyError
@@ -28,6 +28,9 @@ from cachediag.scan.redis import (
     scan_keyspace,
 )
 from cachediag.targets.target import Target
+
+if TYPE_CHECKING:
+    from cachediag.keyspace.fleet import Group
 
 # Memcached values are read whole: past this size an item is listed but not fetched.
 MEMCACHED_FETCH_LIMIT = 256 * 1024
@@ -151,6 +154,95 @@ def add_evidence_lookups(row: dict[str, Any]) -> None:
     added = row.get("lookups_added")
     if extra and isinstance(added, dict):
         added["hits"] = added.get("hits", 0) + extra
+
+
+# -- named keys in a system of nodes (a cluster) ----------------------------------------------
+
+
+def named_keys_row(
+    target: Target,
+    timeout: float,
+    keys: list[bytes],
+    entities: Entities | None,
+    delimiter: str = ":",
+) -> dict[str, Any]:
+    """`inspect KEY...` on one server: the keys, their verdicts completed by the namespace's
+    neighbours and whole values (bounded reads), and every read counted."""
+    from cachediag.keyspace.key_evidence import enrich_keys
+
+    row = keys_report(target, timeout, keys, delimiter)
+    enrich_keys(row, target, timeout, keys, entities, delimiter)
+    add_evidence_lookups(row)
+    return row
+
+
+def keys_report_group(
+    group: Group,
+    timeout: float,
+    keys: list[bytes],
+    entities: Entities | None,
+    delimiter: str = ":",
+) -> dict[str, Any]:
+    """`inspect KEY...` on a server, or on a cluster: each key read on the node owning its
+    slot (a MOVED answer, the slot moved since the map was read, is followed once), the
+    rows merged in the order the keys were named, each naming its node."""
+    if group.system is None:
+        return named_keys_row(group.nodes[0], timeout, keys, entities, delimiter)
+    from cachediag.backends import backend_for
+
+    target = group.target
+    backend = backend_for(target)
+    backend.check_keys(keys)
+    row = target_row(target)
+    row["mode"] = "keys"
+    try:
+        owners = backend.inspect_keys_nodes(group.nodes, timeout, keys)
+    except ProbeError as error:
+        return mark_error(row, target, error)
+    found: list[dict[str, Any] | None] = [None] * len(keys)
+    parts: list[dict[str, Any]] = []
+    by_address = {node.address: node for node in group.nodes}
+
+    def read(node: Target, indexes: list[int], retry: bool) -> None:
+        part = named_keys_row(node, timeout, [keys[i] for i in indexes], entities, delimiter)
+        parts.append(part)
+        moved: dict[str, list[int]] = {}
+        for index, key_row in zip(indexes, part.get("keys") or [], strict=False):
+            error = str(key_row.get("error") or "")
+            if retry and error.startswith("MOVED ") and error.split()[-1] in by_address:
+                moved.setdefault(error.split()[-1], []).append(index)
+                continue
+            found[index] = {**key_row, "node": node.address}
+        if part["status"] != "up":
+            for index in indexes:
+                found[index] = {
+                    "key": safe_text(keys[index]),
+                    "exists": None,
+                    "error": f"node {node.address} is down: {(part['error'] or {}).get('message')}",
+                    "node": node.address,
+                }
+        for address, moved_indexes in moved.items():
+            read(by_address[address], moved_indexes, retry=False)
+
+    for node, indexes in owners:
+        read(node, indexes, retry=True)
+    up = [part for part in parts if part["status"] == "up"]
+    if not up:
+        return mark_error(row, target, ServerRefused(str((parts[0]["error"] or {}).get("message"))))
+    lookups = Lookups()
+    for part in up:
+        added = part.get("lookups_added") or {}
+        lookups.add(hits=added.get("hits", 0), misses=added.get("misses", 0))
+    row["keys"] = [key_row for key_row in found if key_row is not None]
+    row["memory_reason"] = next((p["memory_reason"] for p in up if p.get("memory_reason")), None)
+    row["lookups_added"] = lookups.to_dict()
+    for name in ("values_read_whole", "neighbours_read"):
+        if any(name in part for part in up):
+            row[name] = sum(part.get(name) or 0 for part in up)
+    errors = [part["evidence_error"] for part in up if part.get("evidence_error")]
+    if errors:
+        row["evidence_error"] = errors[0]
+    return row
 
 
 def memcached_keys(

@@ -46,6 +46,19 @@ class Entry:
         }
 
 
+def _on_node(entry: Entry, node: str) -> Entry:
+    """The entry, saying which node of a cluster holds it."""
+    return Entry(
+        entry.key,
+        entry.type,
+        entry.size,
+        entry.length,
+        entry.ttl_s,
+        entry.namespace,
+        (*entry.extra, ("node", node)),
+    )
+
+
 class _Top:
     """The N largest by size: a min-heap whose root is the smallest of the kept ones."""
 
@@ -53,6 +66,16 @@ class _Top:
         self.size = size
         self.heap: list[tuple[int, int, Entry]] = []
         self._seq = itertools.count()
+
+    # Picklable (a cluster's nodes are scanned in processes of their own): the counter
+    # only orders equal sizes, so a fresh one continues past the highest order kept.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"size": self.size, "heap": self.heap}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.size = state["size"]
+        self.heap = state["heap"]
+        self._seq = itertools.count(max((item[1] for item in self.heap), default=-1) + 1)
 
     @property
     def floor(self) -> int:
@@ -222,6 +245,45 @@ class KeyStats:
         # Bounded memory: past the limit, new namespaces share one row.
         self.namespaces_folded += 1
         return self.namespaces.setdefault(OTHER_NAMESPACES, [0, 0, 0, 0])
+
+    # -- several nodes as one ---------------------------------------------------------------
+    def merge(self, other: KeyStats, node: str) -> None:
+        """Add what `other` counted on `node` (a cluster's primary): totals, types,
+        namespaces and histogram summed, the top keys re-ranked, each named by its node."""
+        self.keys += other.keys
+        self.bytes += other.bytes
+        self.with_ttl += other.with_ttl
+        self.key_bytes += other.key_bytes
+        for size, _, entry in other.top.heap:
+            if size > self.top.floor:
+                self.top.push(size, _on_node(entry, node))
+        for kind, row in other.types.items():
+            mine = self.types.get(kind)
+            if mine is None:
+                mine = self.types[kind] = [0, 0, 0, -1, None, -1, None]
+            mine[0] += row[0]
+            mine[1] += row[1]
+            mine[2] += row[2]
+            if row[3] > mine[3] and row[4] is not None:
+                mine[3], mine[4] = row[3], _on_node(self._as_entry_obj(row[4], row[3]), node)
+            if row[5] > mine[5] and row[6] is not None:
+                size = self._size_of(row[6])
+                mine[5], mine[6] = row[5], _on_node(self._as_entry_obj(row[6], size), node)
+        for namespace, (keys, size, no_ttl, biggest) in other.namespaces.items():
+            ns = self.namespaces.get(namespace)
+            if ns is None:
+                ns = self._namespace_row(namespace)
+            ns[0] += keys
+            ns[1] += size
+            ns[2] += no_ttl
+            ns[3] = max(ns[3], biggest)
+        self.namespaces_folded += other.namespaces_folded
+        for bucket in range(len(self.hist_keys)):
+            self.hist_keys[bucket] += other.hist_keys[bucket]
+            self.hist_bytes[bucket] += other.hist_bytes[bucket]
+
+    def _as_entry_obj(self, item: KeyInfo | Entry, size: int) -> Entry:
+        return item if isinstance(item, Entry) else self._entry(item, size)
 
     # -- output ---------------------------------------------------------------------------
     @property

@@ -31,6 +31,7 @@ from cachediag.scan.lookups import Lookups
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
+    from cachediag.keyspace.fleet import Group
     from cachediag.scan.redis import Progress
 
 HOUR = 3600
@@ -123,6 +124,24 @@ def _count(db: dict[str, Any], field: str, name: str) -> int:
     raise ProtocolViolation(f"INFO keyspace sent {name}:{field}={value}, not a whole number")
 
 
+def merged_databases(per_node: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """INFO keyspace of several nodes as one: keys and expires summed, the average TTL
+    weighted by each node's keys with an expiry."""
+    merged: dict[str, dict[str, Any]] = {}
+    for dbs in per_node:
+        for db in dbs:
+            row = merged.setdefault(db["db"], {"db": db["db"], "keys": 0, "expires": 0, "w": 0})
+            row["keys"] += db["keys"]
+            row["expires"] += db["expires"]
+            row["w"] += db["avg_ttl_ms"] * db["expires"]
+    out = []
+    for row in merged.values():
+        weight = row.pop("w")
+        row["avg_ttl_ms"] = round(weight / row["expires"]) if row["expires"] else 0
+        out.append(row)
+    return out
+
+
 # -- per key ---------------------------------------------------------------------------
 
 
@@ -150,35 +169,104 @@ def redis_keys(
 
     `lookups_added` receives what TTL and TYPE added to keyspace_hits/misses.
     """
-    from cachediag.clients.resp import ReplyError
 
     lookups_added = {} if lookups_added is None else lookups_added
 
     raw = [key.encode("utf-8", "surrogateescape") for key in keys]
     commands: list[tuple[Any, ...]] = []
     for key in raw:
-        commands += [("TTL", key), ("TYPE", key), ("MEMORY", "USAGE", key)]
+        commands += key_commands(key)
     replies = client.pipeline(commands)
     rows, memory_reason = [], None
     lookups_added.update(_key_lookups([replies[i * 3] for i in range(len(raw))], per_key=2))
     for index, key in enumerate(raw):
-        ttl, kind, memory = replies[index * 3 : index * 3 + 3]
-        if isinstance(ttl, ReplyError):
-            raise ServerRefused(f"TTL failed: {ttl.text}")
-        if isinstance(memory, ReplyError):
-            memory_reason = memory_reason or memory.text
-            memory = None
-        ttl = int(ttl)
-        rows.append(
-            {
-                "key": safe_text(key),
-                "ttl": ttl,
-                "type": kind.decode() if isinstance(kind, bytes) and ttl != -2 else None,
-                "memory_bytes": memory if isinstance(memory, int) else None,
-                "reading": reading(ttl),
-            }
-        )
+        row, refused = key_row(key, replies[index * 3 : index * 3 + 3])
+        memory_reason = memory_reason or refused
+        rows.append(row)
     return rows, memory_reason
+
+
+def key_commands(key: bytes) -> list[tuple[Any, ...]]:
+    """What `ttl KEY` asks of a key: TTL, TYPE and MEMORY USAGE."""
+    return [("TTL", key), ("TYPE", key), ("MEMORY", "USAGE", key)]
+
+
+def key_row(key: bytes, replies: list[Any]) -> tuple[dict[str, Any], str | None]:
+    """A key's row from the replies to key_commands, and why MEMORY USAGE was refused."""
+    from cachediag.clients.resp import ReplyError
+
+    ttl, kind, memory = replies
+    if isinstance(ttl, ReplyError):
+        raise ServerRefused(f"TTL failed: {ttl.text}")
+    memory_reason = None
+    if isinstance(memory, ReplyError):
+        memory_reason = memory.text
+        memory = None
+    ttl = int(ttl)
+    row = {
+        "key": safe_text(key),
+        "ttl": ttl,
+        "type": kind.decode() if isinstance(kind, bytes) and ttl != -2 else None,
+        "memory_bytes": memory if isinstance(memory, int) else None,
+        "reading": reading(ttl),
+    }
+    return row, memory_reason
+
+
+def redis_nodes_keys_part(nodes: list[Target], timeout: float, keys: list[str]) -> dict[str, Any]:
+    """`ttl KEY...` over a cluster: each key asked of the node owning its slot (MOVED and
+    ASK followed), each row naming that node."""
+    from cachediag.keyspace.routing import SlotRouter
+
+    rows, memory_reason, ttls = [], None, []
+    with SlotRouter(nodes, timeout) as router:
+        for key in keys:
+            raw = key.encode("utf-8", "surrogateescape")
+            node, replies = router.pipeline(raw, key_commands(raw))
+            row, refused = key_row(raw, replies)
+            memory_reason = memory_reason or refused
+            ttls.append(replies[0])
+            rows.append({**row, "node": node.address})
+        redirects = router.redirects
+    part: dict[str, Any] = {"keys": rows, "lookups_added": _key_lookups(ttls, per_key=2)}
+    notes = []
+    if memory_reason:
+        notes.append(f"MEMORY USAGE is unavailable: {memory_reason}")
+    if redirects:
+        notes.append(
+            f"{redirects} MOVED/ASK redirection(s) followed: slots are moving between nodes"
+        )
+    if notes:
+        part["notes"] = notes
+    return part
+
+
+def keys_report_group(group: Group, timeout: float, keys: list[str]) -> dict[str, Any]:
+    if group.system is None:
+        return keys_report(group.nodes[0], timeout, keys)
+    return keys_report_nodes(group, timeout, keys)
+
+
+def keyspace_report_group(
+    group: Group, timeout: float, max_keys: int, pattern: str | None, judge: Judge
+) -> dict[str, Any]:
+    if group.system is None:
+        return keyspace_report(group.nodes[0], timeout, max_keys, pattern, judge)
+    return keyspace_report_nodes(group, timeout, max_keys, pattern, judge)
+
+
+def keys_report_nodes(group: Group, timeout: float, keys: list[str]) -> dict[str, Any]:
+    """`ttl KEY...` for a cluster, as one row."""
+    from cachediag.backends import backend_for
+
+    target = group.target
+    row = target_row(target)
+    row["mode"] = "keys"
+    try:
+        row.update(backend_for(target).ttl_keys_nodes(group.nodes, timeout, keys))
+    except ProbeError as error:
+        return mark_error(row, target, error)
+    return row
 
 
 def memcached_key(client: Any, key: str) -> dict[str, Any]:
@@ -372,6 +460,68 @@ def keyspace_report(
     row["verdict"] = judge(f"{backend.kind}.ttl", sample.facts)
     row["notes"] = sample.notes
     row["lookups_added"] = sample.lookups_added
+    return row
+
+
+def keyspace_report_nodes(
+    group: Group,
+    timeout: float,
+    max_keys: int,
+    pattern: str | None,
+    judge: Judge,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The keyspace report of a cluster: every primary sampled at once (the key budget
+    shared), the samples merged into one row, each node's share in `nodes`."""
+    from cachediag.backends import backend_for
+    from cachediag.keyspace.fleet import on_nodes, share
+
+    target = group.target
+    backend = backend_for(target)
+    row = target_row(target)
+    row.update(mode="keyspace", max_keys=max_keys, pattern=pattern)
+    per_node = share(max_keys, len(group.nodes))
+
+    def one(node: Target, meter: Progress | None) -> TtlSample | ProbeError:
+        try:
+            return backend.ttl_sample(node, timeout, per_node, pattern, meter)
+        except ProbeError as error:
+            return error
+
+    samples = on_nodes(group.nodes, one, progress)
+    items: list[tuple[str, float]] = []
+    notes: list[str] = []
+    lookups = Lookups()
+    node_rows = []
+    for node, sample in zip(group.nodes, samples, strict=True):
+        if isinstance(sample, ProbeError):
+            node_rows.append({"target": node.name, "status": "down", "keys": 0})
+            notes.append(f"{node.address} could not be read: {sample.message}")
+            continue
+        items += sample.items
+        notes += [f"{node.address}: {note}" for note in sample.notes]
+        added = sample.lookups_added
+        lookups.add(hits=added.get("hits", 0), misses=added.get("misses", 0))
+        node_rows.append(
+            {
+                "target": node.name,
+                "status": "up",
+                "keys": len(sample.items),
+                "complete": sample.complete,
+            }
+        )
+    readable = [s for s in samples if not isinstance(s, ProbeError)]
+    if not readable:
+        return mark_error(row, target, next(s for s in samples if isinstance(s, ProbeError)))
+    per_db = [s.databases for s in readable if s.databases is not None]
+    if per_db:
+        row["databases"] = merged_databases(per_db)
+    row.update(summarize(items))
+    row["complete"] = all(s.complete for s in readable) and len(readable) == len(samples)
+    row["verdict"] = judge(f"{backend.kind}.ttl", sample_facts(items))
+    row["notes"] = notes
+    row["lookups_added"] = lookups.to_dict()
+    row["nodes"] = node_rows
     return row
 
 

@@ -13,7 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cachediag.errors import ProbeError, ProtocolViolation
-from cachediag.probes.facts import AppFacts, FactsDocument, HostFacts, TargetFacts
+from cachediag.probes.facts import (
+    AppFacts,
+    FactsDocument,
+    HostFacts,
+    SystemDocument,
+    TargetFacts,
+)
 from cachediag.targets.target import Target
 
 if TYPE_CHECKING:
@@ -125,6 +131,7 @@ def collect_facts(
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
     target_facts = probe_targets(targets, timeout, sample_keys, window)
+    systems = system_facts(targets, timeout)
     if entities:  # layouts configured: the sampled payloads are decoded in full
         from cachediag.probes.payloads import decode_sampled_payloads
 
@@ -151,7 +158,7 @@ def collect_facts(
             "schema_versions": app_probe.schema_versions(target_facts),
         }
         app_pool.shutdown()
-    return {
+    document: FactsDocument = {
         "schema": FACTS_SCHEMA,
         "collected_at": started,
         "timeout": timeout,
@@ -159,3 +166,15 @@ def collect_facts(
         "host": host_facts,
         "app": app_facts,
     }
+    if systems:
+        document["systems"] = systems
+    return document
+
+
+def system_facts(targets: list[Target], timeout: float) -> list[SystemDocument]:
+    """What a system says of itself beyond its nodes: each Sentinel-managed set's sentinels
+    (who they name as primary, quorum, failover), asked once per set."""
+    from cachediag.probes import sentinel
+
+    sets = {t.system: t for t in targets if t.sentinel is not None and t.system}
+    return [sentinel.read_all(target, timeout) for target in sets.values()]

@@ -19,7 +19,7 @@ def base_facts(target: Target) -> Any:
     Any, not a TypedDict: the probe that fills it declares the shape it returns
     (RedisFacts, MemcachedFacts in probes/facts.py); tests hold both to facts-v1.json.
     """
-    return {
+    facts = {
         "kind": target.kind,
         "target": target.name,
         "source": target.source,
@@ -32,6 +32,11 @@ def base_facts(target: Target) -> Any:
         "ping": {"ok": False, "samples_us": [], "error": None},
         "errors": {},
     }
+    if target.system is not None:
+        # A node of a cluster or pool: which, and its part in it, recorded even when it is
+        # down (a dead node still belongs to its system and costs it its share).
+        facts["system"] = {"name": target.system, "role": target.role, "node_id": target.node_id}
+    return facts
 
 
 def mark_down(facts: F, error: ProbeError, stage: str) -> F:

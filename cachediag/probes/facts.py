@@ -77,9 +77,18 @@ class SaturatedFacts(TypedDict):
     message: str
 
 
+class SystemFacts(TypedDict):
+    """The system a node belongs to (added within v1): a Redis Cluster, a Memcached pool."""
+
+    name: str  # the system's name: redis-cluster://SEED, memcached-pool://...
+    role: str | None  # primary, replica (a cluster), server (a pool)
+    node_id: str | None  # the cluster's id of the node
+
+
 class _TargetSometimes(_TargetAlways, total=False):
     established: int  # TCP connections from this host to the target, other than ours
     saturated: SaturatedFacts  # only when the server refused us at its connection limit
+    system: SystemFacts  # only for a node of a cluster or pool
 
 
 # -- Redis --------------------------------------------------------------------------------
@@ -235,6 +244,26 @@ class RedisSample(_RedisSampleAlways, total=False):
     error_kind: str  # the sample broke off (timeout, protocol), not refused: the checks err
 
 
+class ClusterNodeFacts(TypedDict):
+    """One line of CLUSTER NODES, as the node probed sees the cluster."""
+
+    id: str
+    address: str
+    role: str  # primary, replica
+    primary_id: str | None
+    slots: list[list[int]]  # inclusive [start, end] ranges
+    health: str  # online, pfail, failed, handshake
+    flags: list[str]
+    migrating: list[int]  # open slots: only the node itself knows and shows them
+    importing: list[int]
+
+
+class ClusterFacts(TypedDict):
+    info: InfoSection  # CLUSTER INFO: cluster_state, cluster_slots_assigned...
+    nodes: list[ClusterNodeFacts]
+    error: str | None
+
+
 class MemoryDoctorFacts(TypedDict):
     available: bool
     text: str | None
@@ -261,6 +290,7 @@ class RedisFacts(_RedisAlways, total=False):
     # Added within v1 (a bundle written before them lacks them):
     window: WindowFacts | None  # None: --window 0
     stalls: StallFacts
+    cluster: ClusterFacts  # only on a node with cluster_enabled:1
     # In a bundle only (gather reads them for `memory --from`):
     memory_doctor: MemoryDoctorFacts
     memory_stats: MemoryStatsFacts
@@ -508,10 +538,41 @@ class AppFacts(AppEndpoints):
 # -- the document -------------------------------------------------------------------------
 
 
-class FactsDocument(TypedDict):
+class _SentinelAlways(TypedDict):
+    address: str
+    reachable: bool
+    error: str | None  # why it could not be asked, or its refusal
+
+
+class SentinelAnswer(_SentinelAlways, total=False):
+    """What one sentinel said of the master (the rest only when it answered)."""
+
+    primary: str | None  # host:port it names as the primary
+    flags: str
+    failover_in_progress: bool
+    other_sentinels: int | None
+    quorum: int | None
+    replicas: list[dict[str, Any]]
+    ckquorum: dict[str, Any]  # {ok, message}
+
+
+class SystemDocument(TypedDict):
+    """A system's own facts beyond its nodes' (added within v1): a Sentinel set's answers."""
+
+    name: str
+    kind: str  # redis-sentinel
+    master: str
+    sentinels: list[SentinelAnswer]
+
+
+class _FactsAlways(TypedDict):
     schema: str  # "cachediag.facts/v1"
     collected_at: float  # epoch seconds
     timeout: float
     targets: list[TargetFacts]
     host: HostFacts | None
     app: AppFacts | None
+
+
+class FactsDocument(_FactsAlways, total=False):
+    systems: list[SystemDocument]  # added within v1: only when a system has facts of its own

@@ -10,11 +10,22 @@ from cachediag.targets.target import Target
 
 T = TypeVar("T")
 
+# How many servers are read at once: --parallel N, set once per run by cli/common.setup.
+# Large by default: a probe mostly waits (on the network, on check's --window), so 100
+# servers take about as long as the slowest one.
+DEFAULT_WORKERS = 128
+_workers = DEFAULT_WORKERS
+
+
+def set_workers(count: int) -> None:
+    global _workers
+    _workers = max(1, count)
+
 
 def per_target(
     targets: list[Target],
     work: Callable[[Target], T],
-    workers: int = 8,
+    workers: int | None = None,
     on_error: Callable[[Target, Exception], T] | None = None,
 ) -> list[T]:
     """Run `work` on every target at once, so a dead one costs its timeout once; order kept.
@@ -35,5 +46,6 @@ def per_target(
         return []
     if len(targets) == 1:
         return [guarded(targets[0])]
-    with ThreadPoolExecutor(max_workers=min(workers, len(targets))) as pool:
+    limit = workers if workers is not None else _workers
+    with ThreadPoolExecutor(max_workers=min(limit, len(targets))) as pool:
         return list(pool.map(guarded, targets))

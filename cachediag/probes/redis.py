@@ -17,6 +17,9 @@ Facts (all JSON-serializable):
            "now", not since boot (keyspace and memory: growth over the window, for diagnose)
   stalls:  SLOWLOG and LATENCY LATEST, masked (see probes/stalls.py), measured_s
   errors:  {step: message} for steps that failed while the server was up
+  system:  (a node of a cluster) name, role, node_id
+  cluster: (cluster_enabled:1) info {cluster_state, cluster_slots_assigned...}, nodes [as
+           CLUSTER NODES shows them here: id, address, role, slots, health, migrating...]
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ def collect(
     keyspace hits) must not be judged as the application's.
     """
     facts = base_facts(target)
+    if target.role == "unresolved":  # redis+sentinel:// and no sentinel named a primary
+        from cachediag.errors import ServerRefused
+
+        error = ServerRefused("no sentinel named a primary for this master (see redis.sentinel)")
+        return mark_down(facts, error, "connect")
     client = RedisClient(target, timeout)
     try:
         client.connect()
@@ -66,6 +74,10 @@ def collect(
     }
     try:
         with client:
+            if target.role == "replica":
+                # A cluster replica answers reads of its own keys (the key sample) only
+                # after READONLY; without it every TYPE is a MOVED to the primary.
+                client.call("READONLY")
             measured_from = time.monotonic()
             samples: list[int] = []
             facts["ping"]["samples_us"] = samples
@@ -77,6 +89,7 @@ def collect(
                 facts["status"] = "up"
             first = _first_reading(client, window)
             _collect_state(client, facts)
+            _collect_cluster(client, facts)
             _window_facts(facts, first, window)
             _collect_replica_config(client, facts)
             facts["stalls"] = stalls.read(client, first["stalls"], stalls.own_addresses(client))
@@ -126,6 +139,31 @@ def _collect_state(client: RedisClient, facts: dict[str, Any]) -> None:
         facts["config"] = {"available": False, "reason": reason, "values": {}}
     else:
         facts["config"] = {"available": True, "reason": None, "values": values}
+
+
+def _collect_cluster(client: RedisClient, facts: dict[str, Any]) -> None:
+    """CLUSTER INFO and CLUSTER NODES as this node sees them, on a cluster node only.
+
+    NODES, not SHARDS, even on 7.0+: only NODES shows the slots this node is migrating
+    or importing (an open slot), which redis.cluster_state judges.
+    """
+    cluster_section = (facts.get("info") or {}).get("cluster") or {}
+    if cluster_section.get("cluster_enabled") != 1:
+        return
+    from cachediag.probes.cluster import parse_nodes
+
+    info_reply, nodes_reply = client.pipeline([("CLUSTER", "INFO"), ("CLUSTER", "NODES")])
+    error = next(
+        (reply.text for reply in (info_reply, nodes_reply) if isinstance(reply, ReplyError)),
+        None,
+    )
+    facts["cluster"] = {
+        "info": parse_info(info_reply).get("server", {}) if isinstance(info_reply, bytes) else {},
+        "nodes": [node.to_fact() for node in parse_nodes(nodes_reply)]
+        if isinstance(nodes_reply, bytes)
+        else [],
+        "error": f"CLUSTER INFO/NODES failed: {error}" if error else None,
+    }
 
 
 # Read on replicas only: whether the replica's own maxmemory and policy decide anything.

@@ -103,6 +103,9 @@ def _top_table(row: dict[str, Any]) -> Table:
         table.add_column("memory", justify="right")
         table.add_column("length", justify="right")
     table.add_column("TTL", justify="right")
+    on_nodes = any("node" in entry for entry in row["top"])
+    if on_nodes:  # a cluster: the node holding each key
+        table.add_column("node", overflow="fold")
     for index, entry in enumerate(row["top"], 1):
         cells: list[Text | str] = [str(index), Text(key_label(entry["key"]))]
         if memcached:
@@ -114,7 +117,32 @@ def _top_table(row: dict[str, Any]) -> Table:
         else:
             cells += [entry["type"], human_bytes(entry["bytes"]), _num(entry["length"])]
         cells.append(human_ttl(entry["ttl_s"]))
+        if on_nodes:
+            cells.append(Text(safe_text(entry.get("node", ""))))
         table.add_row(*cells)
+    return table
+
+
+def nodes_table(row: dict[str, Any]) -> Table:
+    """A cluster's nodes: what each one's part of the scan found."""
+    skipped = row.get("replicas_skipped")
+    title = f"Nodes scanned at once ({len(row['nodes'])})"
+    if skipped:
+        title += f"; {plural(skipped, 'replica')} left out (--replicas scans them)"
+    table = Table(title=title, title_justify="left", title_style="bold")
+    for column in ("node", "role", "keys", "scan"):
+        table.add_column(column, justify="right" if column == "keys" else "left", overflow="fold")
+    for node in row["nodes"]:
+        if node["status"] != "up":
+            state = Text(f"down: {safe_text((node.get('error') or {}).get('message', ''))}")
+            state.stylize("red")
+        elif node.get("complete"):
+            state = Text(f"complete in {node.get('elapsed_s', 0):.1f}s", style="green")
+        else:
+            state = Text(f"partial ({node.get('stop_reason') or 'stopped'})", style="yellow")
+        table.add_row(
+            Text(safe_text(node["target"])), node.get("role") or "", f"{node['keys']:,}", state
+        )
     return table
 
 
@@ -267,6 +295,8 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         else "yellow",
     )
     parts += [_status_line(row), summary]
+    if row.get("nodes"):
+        parts.append(nodes_table(row))
     if (lookups := lookups_line(row)) is not None:
         parts.append(lookups)
     if not totals["keys"]:

@@ -86,16 +86,19 @@ def _evidence_text(evidence: dict[str, Any]) -> str:
 
 def _keys_table(row: dict[str, Any]) -> Table:
     table = Table(show_header=True, title_justify="left")
-    for column in ("key", "type", "TTL", "memory", "encoding", "length", "value"):
+    on_nodes = any("node" in key for key in row["keys"])  # a cluster: where each key is
+    columns = ("key", "type", "TTL", "memory", "encoding", "length", "value")
+    for column in (*columns, "node") if on_nodes else columns:
         table.add_column(column, overflow="fold")
     for key in row["keys"]:
+        node = [Text(safe_text(key.get("node", "")))] if on_nodes else []
         if not key["exists"]:  # None: could not be read; False: does not exist
             state = (
                 Text(f"unreadable: {key.get('error')}", style="yellow")
                 if key["exists"] is None
                 else Text("-2 (does not exist)", style="dim")
             )
-            table.add_row(Text(key_label(key["key"])), state, *[""] * 5)
+            table.add_row(Text(key_label(key["key"])), state, *[""] * 5, *node)
             continue
         table.add_row(
             Text(key_label(key["key"])),
@@ -105,6 +108,7 @@ def _keys_table(row: dict[str, Any]) -> Table:
             key["encoding"] or "–",
             f"{key['length']:,}" if key["length"] is not None else "–",
             _envelope_text(key["envelope"]),
+            *node,
         )
     return table
 

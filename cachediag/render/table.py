@@ -57,6 +57,11 @@ def render(report: Report, terminal: bool | None = None) -> str:
         # Too narrow for the table without cutting words: one block per check instead.
         fits = fit_columns(table, output_width(terminal))
         tables.append(table if fits else _stacked(name, results))
+    from cachediag.render.fleet import summary_table
+
+    fleet = summary_table(report)
+    if fleet is not None:
+        tables.append(fleet)
     return render_to_string(header, *tables, Text(summary_line(report)), terminal=terminal)
 
 

@@ -39,18 +39,23 @@ def _keys(row: dict[str, Any]) -> Table:
     memcached = row.get("kind") == "memcached"
     size_cell = _memcached_size if memcached else _memory
     table = Table(title=safe_text(row["target"]), title_justify="left")
-    for column in ("key", "ttl", "type", "item size" if memcached else "memory", "reading"):
+    on_nodes = any("node" in key for key in row["keys"])  # a cluster: each key's owner
+    columns = ["key", "ttl", "type", "item size" if memcached else "memory", "reading"]
+    for column in [*columns, "node"] if on_nodes else columns:
         table.add_column(column, overflow="fold")
     for key in row["keys"]:
         ttl = key["ttl"]
         style = "yellow" if ttl == -1 else "red" if ttl == -2 else ""
-        table.add_row(
+        cells: list[Text | str] = [
             Text(key_label(key["key"])),
             "–" if ttl is None else str(ttl),
             key["type"] or "–",
             size_cell(key),
             Text(key["reading"], style=style),
-        )
+        ]
+        if on_nodes:
+            cells.append(Text(safe_text(key.get("node", ""))))
+        table.add_row(*cells)
     return table
 
 

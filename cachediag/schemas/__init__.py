@@ -30,6 +30,7 @@ FILES: dict[str, str] = {
     "purge": "purge-v1.json",
     "gather": "gather-v1.json",
     "verify": "verify-v1.json",
+    "ring": "ring-v1.json",
     "checklist": "checklist-v1.json",
     "diagnose": "diagnose-v1.json",
     "facts": "facts-v1.json",

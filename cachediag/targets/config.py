@@ -10,6 +10,7 @@ from typing import Any
 from cachediag.checks.checklist import read_toml
 from cachediag.errors import UsageError
 from cachediag.keyspace.entities import Entities, parse_entities
+from cachediag.targets.inventory import Entry, parse_entries
 
 DEFAULT_CONFIG = Path("cachediag.toml")
 MAX_TIMEOUT = 3600.0  # the bound --timeout has
@@ -18,6 +19,7 @@ MAX_TIMEOUT = 3600.0  # the bound --timeout has
 KNOWN_KEYS = {
     "redis": "list of Redis URLs",
     "memcached": "list of Memcached addresses",
+    "memcached_pool": "list of Memcached addresses one application hashes its keys over",
     "timeout": "seconds",
     "disabled": "list of check ids, globs or sections",
     "thresholds": "table of check id -> {threshold = value}",
@@ -25,6 +27,7 @@ KNOWN_KEYS = {
     "metrics_url": "the application's Prometheus endpoint",
     "health_url": "the application's health endpoint",
     "metrics": "table of metric names",
+    "targets": "[[targets]] name, url, tags, password_env or password_file",
     "entities": 'cache-kit entity layouts, [entities."user"] fields = ["u64", "string"]',
 }
 
@@ -34,11 +37,13 @@ class Config:
     path: str | None = None
     redis: tuple[str, ...] = ()
     memcached: tuple[str, ...] = ()
+    memcached_pool: tuple[str, ...] = ()
     timeout: float | None = None
     disabled: tuple[str, ...] = ()
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     entities: Entities = field(default_factory=Entities)
+    inventory: tuple[Entry, ...] = ()
 
 
 def _strings(path: Path, data: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -83,6 +88,7 @@ def load_config(explicit: Path | None) -> Config:
         path=str(path),
         redis=_strings(path, data, "redis"),
         memcached=_strings(path, data, "memcached"),
+        memcached_pool=_strings(path, data, "memcached_pool"),
         timeout=float(timeout) if timeout is not None else None,
         disabled=_strings(path, data, "disabled"),
         thresholds=thresholds,
@@ -90,4 +96,5 @@ def load_config(explicit: Path | None) -> Config:
             k: v for k, v in data.items() if k in ("logs", "metrics_url", "health_url", "metrics")
         },
         entities=parse_entities(data.get("entities"), f"config {path}"),
+        inventory=parse_entries(path, data.get("targets")),
     )

@@ -118,6 +118,10 @@ def parse_redis(
         text = f"redis://{text}"  # host[:port] alone is the common shorthand
     scheme_text, _, remainder = text.partition("://")
     scheme = scheme_text.lower()
+    if scheme == "redis+sentinel":  # a primary and replicas through Sentinel (issue 14)
+        from cachediag.targets.sentinel import parse_sentinel
+
+        return parse_sentinel(text, source, tls_options)
     userinfo: str | None = None
     if scheme in ("redis", "rediss") and "@" in remainder:
         # The user-info ends at the authority's last @, wherever a / # or ? stands before
@@ -137,7 +141,11 @@ def parse_redis(
         name = f"unix://{parts.path}" + (f"?db={db}" if db else "")
         return Target("redis", name, source, unix_path=parts.path, db=db, password=password)
     if scheme not in ("redis", "rediss"):
-        raise _bad(option, raw, f"unknown scheme '{scheme}' (use redis://, rediss:// or unix://)")
+        raise _bad(
+            option,
+            raw,
+            f"unknown scheme '{scheme}' (use redis://, rediss://, unix:// or redis+sentinel://)",
+        )
     _check_query(
         option,
         raw,

@@ -43,6 +43,17 @@ class Details:
 
 
 @dataclass(frozen=True)
+class SentinelSpec:
+    """redis+sentinel://: the sentinels to ask, the master's name, the sentinels' password
+    (the data nodes' is the target's own)."""
+
+    addresses: tuple[tuple[str, int], ...]
+    master: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Target:
     kind: str  # "redis" or "memcached"
     name: str  # masked, safe to print
@@ -55,6 +66,12 @@ class Target:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     tls_options: TLSOptions = field(default_factory=TLSOptions)
+    # A node of a system (a Redis Cluster, a Memcached pool, a Sentinel-managed set): the
+    # system's name, and the node's part in it ("primary", "replica", "server").
+    system: str | None = None
+    role: str | None = None
+    node_id: str | None = None
+    sentinel: SentinelSpec | None = None  # a Sentinel-managed primary, resolved by expand
 
     @property
     def is_default(self) -> bool:

@@ -790,6 +790,19 @@ def test_the_typed_facts_and_the_schema_agree() -> None:
             defs["memcached"]["properties"]["sample"]["properties"]["keys"]["items"],
             set(),
         ),
+        (typed.SystemFacts, target["properties"]["system"], set()),
+        (typed.SystemDocument, schema("facts")["properties"]["systems"]["items"], set()),
+        (
+            typed.SentinelAnswer,
+            schema("facts")["properties"]["systems"]["items"]["properties"]["sentinels"]["items"],
+            set(),
+        ),
+        (typed.ClusterFacts, defs["redis"]["properties"]["cluster"], set()),
+        (
+            typed.ClusterNodeFacts,
+            defs["redis"]["properties"]["cluster"]["properties"]["nodes"]["items"],
+            set(),
+        ),
         (typed.HostFacts, host, set()),
         (typed.LogsFacts, object_of(app["properties"]["logs"]), set()),
         (typed.SchemaVersions, app["properties"]["schema_versions"], set()),
@@ -819,5 +832,9 @@ def test_the_typed_facts_and_the_schema_agree() -> None:
         kind_only = set(defs[kind]["properties"])
         assert optional == kind_only | (set(target["properties"]) - common), td.__name__
         # Keys added within v1 are not required: a bundle written before them lacks them.
-        added = {"window", "stalls", "memory_doctor", "memory_stats"} if kind == "redis" else set()
+        added = (
+            {"window", "stalls", "memory_doctor", "memory_stats", "cluster"}
+            if kind == "redis"
+            else set()
+        )
         assert set(defs[kind]["then"]["required"]) == kind_only - added, td.__name__

@@ -19,6 +19,7 @@ from cachediag.cli.scanopts import (
     Pattern,
     ProgressFlag,
     RedisType,
+    Replicas,
     Sleep,
     check_delimiter,
     parse_cursor,
@@ -78,6 +79,7 @@ def bigkeys(
     crawl: Crawl = CrawlSpec.auto,
     backoff_above: BackoffAbove = None,
     progress: ProgressFlag = None,
+    replicas: Replicas = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.bigkeys/v1 JSON document.")
     ] = False,
@@ -90,7 +92,9 @@ def bigkeys(
     --memkeys). Read-only and gentle: SCAN never KEYS, a bounded budget, optional
     sleeps, and it slows down when the server's latency rises. Ctrl-C or a budget
     stop prints what was scanned and the cursor to resume from. Memcached: the LRU
-    crawler's metadump (sizes, namespaces, slab classes).
+    crawler's metadump (sizes, namespaces, slab classes). A Redis Cluster: every
+    primary scanned at once (--replicas: the replicas too) into one report that
+    names the node of each key.
 
     Examples: cachediag bigkeys --redis redis://10.0.0.5:6379 --max-keys 0
               cachediag bigkeys --pattern 'user:*' --max-seconds 30 --sleep 5
@@ -100,7 +104,7 @@ def bigkeys(
     what was scanned is printed), 130 interrupted.
     """
     with cli_errors(common.debug):
-        from cachediag.cli.scanning import scan_each, scan_exit_code
+        from cachediag.cli.scanning import scan_exit_code, scan_groups
         from cachediag.keyspace import bigkeys as core
         from cachediag.scan.memcached import CrawlOptions
         from cachediag.scan.redis import ScanOptions
@@ -129,11 +133,14 @@ def bigkeys(
                 delimiter=delimiter,
             ),
         )
-        rows = scan_each(
-            config_setup.targets,
+        from cachediag.keyspace.fleet import groups
+
+        rows = scan_groups(
+            groups(config_setup.targets, replicas),
             "bigkeys",
             want_progress(progress),
             lambda t, meter: core.run(t, config_setup.timeout, request, meter),
+            lambda group, meter: core.run_nodes(group, config_setup.timeout, request, meter),
         )
         for row in rows:
             if row.get("resume_cursor") not in (None, "0"):

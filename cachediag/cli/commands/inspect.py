@@ -79,7 +79,8 @@ def inspect(
     envelopes, invalid magic headers, undecodable entries, values that are not
     cache-kit's, the schema versions present, and sample affected keys (the guide's
     Issue 4). Memcached: the sampled items' values are fetched with multi-gets.
-    Read-only.
+    Read-only. A Redis Cluster: each key read on the node owning its slot; the
+    sample taken on each primary.
 
     Examples: cachediag inspect user:123 product:prod_123 --redis redis://10.0.0.5:6379
               cachediag inspect --pattern 'user:*' --max-keys 5000
@@ -99,18 +100,16 @@ def inspect(
         if keys:
             # argv was decoded with surrogateescape: fsencode gives back the exact bytes typed.
             raw = [os.fsencode(key) for key in keys]
-            from cachediag.keyspace.key_evidence import enrich_keys
+            from cachediag.keyspace.fleet import groups
 
+            # The key's namespace and whole value complete its verdict (bounded reads); in
+            # a cluster each key is read on the node owning its slot.
             rows = [
-                core.keys_report(target, config_setup.timeout, raw, delimiter)
-                for target in config_setup.targets
-            ]
-            for target, row in zip(config_setup.targets, rows, strict=True):
-                # The key's namespace and whole value complete its verdict (bounded reads).
-                enrich_keys(
-                    row, target, config_setup.timeout, raw, config_setup.config.entities, delimiter
+                core.keys_report_group(
+                    group, config_setup.timeout, raw, config_setup.config.entities, delimiter
                 )
-                core.add_evidence_lookups(row)
+                for group in groups(config_setup.targets)
+            ]
         else:
             request = core.SampleRequest(
                 scan=ScanOptions(
@@ -134,8 +133,13 @@ def inspect(
                 affected=affected,
                 entities=config_setup.config.entities,
             )
+            from cachediag.keyspace.fleet import groups
+
+            # A cluster's primaries each sampled as a row of its own (a replica would
+            # answer MOVED to every read of a key).
+            primaries = [node for group in groups(config_setup.targets) for node in group.nodes]
             rows = scan_each(
-                config_setup.targets,
+                primaries,
                 "inspect",
                 want_progress(progress),
                 lambda t, meter: core.sample_report(t, config_setup.timeout, request, meter),

@@ -60,7 +60,8 @@ def ttl(
     forever; -2 key does not exist; plus type and memory. Without keys: keys, expires
     and avg_ttl per database and a sample bucketed as no expiry, < 1 h, 1–4 h, 4–12 h,
     12–24 h, 1–7 d, > 7 d, per namespace, the namespaces with most keys without a TTL
-    first. Memcached through lru_crawler metadump. Read-only.
+    first. Memcached through lru_crawler metadump. Read-only. A Redis Cluster: each
+    key read on the node owning its slot; the sample taken on every primary at once.
 
     Examples: cachediag ttl user:123 session:9 --redis redis://10.0.0.5:6379
               cachediag ttl --pattern 'user:*' --max-keys 50000
@@ -72,11 +73,13 @@ def ttl(
         from cachediag.checks.judge import Judge
         from cachediag.cli.exit_codes import exit_code
         from cachediag.keyspace import ttl as ttl_report
-        from cachediag.probes.fanout import per_target
-        from cachediag.probes.rows import unexpected_row
+        from cachediag.keyspace.fleet import groups, per_group
 
         config_setup = setup(common)
         timeout = config_setup.timeout
+        # A cluster's nodes are one group, one row: keys read on their slot's owner, the
+        # keyspace sampled on every primary at once.
+        nodes = groups(config_setup.targets) if from_bundle is None else []
         if from_bundle is not None:
             from cachediag.bundle.offline import offline_facts, ttl_rows
             from cachediag.errors import UsageError
@@ -89,17 +92,12 @@ def ttl(
                 err(warning)
             rows = ttl_rows(facts_document, judge, pattern)
         elif keys:
-            rows = per_target(
-                config_setup.targets,
-                lambda t: ttl_report.keys_report(t, timeout, keys),
-                on_error=unexpected_row,
-            )
+            rows = per_group(nodes, lambda g: ttl_report.keys_report_group(g, timeout, keys))
         else:
             judge = Judge.load(config_setup.config.thresholds)
-            rows = per_target(
-                config_setup.targets,
-                lambda t: ttl_report.keyspace_report(t, timeout, max_keys, pattern, judge),
-                on_error=unexpected_row,
+            rows = per_group(
+                nodes,
+                lambda g: ttl_report.keyspace_report_group(g, timeout, max_keys, pattern, judge),
             )
         if json_output:
             document = targets_document(TTL_SCHEMA, rows, mode="keys" if keys else "keyspace")

@@ -92,7 +92,7 @@ class PairBackend(RedisBackend):
     def __init__(self, second: Target) -> None:
         self.second = second
 
-    def nodes(self, target: Target) -> list[Target]:
+    def nodes(self, target: Target, timeout: float) -> list[Target]:
         return [target, self.second]
 
 

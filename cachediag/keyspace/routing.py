@@ -1,0 +1,149 @@
+"""Sending a key's commands to the cluster node that owns its slot, as a cluster client does.
+
+The slot map is read once per command (CLUSTER SHARDS, or CLUSTER NODES before 7.0) from
+the first primary that answers. A MOVED reply (the slot has a new owner) is followed to
+the node it names and the map corrected; an ASK reply (the slot is being migrated and
+this key already moved) is followed with ASKING, for that one request. Either is the
+cluster working as designed: a redirection, never a node "down". Read-only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from cachediag.errors import ServerRefused
+from cachediag.keyspace.slots import key_slot
+from cachediag.targets.target import Target
+
+MAX_REDIRECTS = 5
+
+
+def redirection(reply: Any) -> tuple[str, int, str] | None:
+    """("MOVED" or "ASK", slot, "host:port") of a redirect error reply, else None."""
+    from cachediag.clients.resp import ReplyError
+
+    if not isinstance(reply, ReplyError):
+        return None
+    parts = reply.text.split()
+    if len(parts) == 3 and parts[0] in ("MOVED", "ASK") and parts[1].isdigit():
+        return parts[0], int(parts[1]), parts[2]
+    return None
+
+
+class SlotRouter:
+    """The nodes of one cluster, a slot -> node map, and one connection per node used."""
+
+    def __init__(self, nodes: list[Target], timeout: float) -> None:
+        self.nodes = list(nodes)
+        self.timeout = timeout
+        self.slots: dict[int, Target] = {}
+        self.clients: dict[str, Any] = {}
+        self.redirects = 0
+
+    # -- the map ------------------------------------------------------------------------
+    def load(self) -> None:
+        from cachediag.errors import ProbeError
+        from cachediag.probes.cluster import read_topology
+
+        failure: ProbeError | None = None
+        for node in (n for n in self.nodes if n.role != "replica"):
+            try:
+                client = self.client(node)
+                nodes, _ = read_topology(client, 7)
+            except ProbeError as error:
+                failure = failure or error
+                continue
+            for entry in nodes:
+                if entry.role != "primary":
+                    continue
+                owner = self.node_at(f"{entry.host}:{entry.port}")
+                for start, end in entry.slots:
+                    for slot in range(start, end + 1):
+                        self.slots[slot] = owner
+            if self.slots:
+                return
+        if failure is not None:
+            raise failure
+
+    def node_at(self, address: str) -> Target:
+        """The node at host:port: one of ours, or (a node added since) one like them."""
+        for node in self.nodes:
+            if node.address == address:
+                return node
+        host, _, port = address.rpartition(":")
+        seed = self.nodes[0]
+        scheme, _, rest = seed.name.partition("://")
+        userinfo = rest.rpartition("@")[0] + "@" if "@" in rest else ""
+        node = dataclasses.replace(
+            seed,
+            name=f"{scheme}://{userinfo}{address}/0",
+            host=host.strip("[]"),
+            port=int(port),
+            role="primary",
+            node_id=None,
+        )
+        self.nodes.append(node)
+        return node
+
+    def owner(self, key: bytes) -> Target:
+        if not self.slots:
+            self.load()
+        node = self.slots.get(key_slot(key))
+        if node is None:
+            raise ServerRefused(f"slot {key_slot(key)} is served by no node (CLUSTER SHARDS)")
+        return node
+
+    # -- requests -------------------------------------------------------------------------
+    def client(self, node: Target) -> Any:
+        from cachediag.clients.resp import RedisClient
+
+        client = self.clients.get(node.address)
+        if client is None:
+            client = self.clients[node.address] = RedisClient(node, self.timeout).connect()
+        return client
+
+    def pipeline(self, key: bytes, commands: list[tuple[Any, ...]]) -> tuple[Target, list[Any]]:
+        """`commands` (all about `key`) on the node owning it, redirections followed; the
+        node that answered, and its replies."""
+        node = self.owner(key)
+        asking = False
+        for _ in range(MAX_REDIRECTS + 1):
+            sent = [("ASKING",), *commands] if asking else commands
+            replies = self.client(node).pipeline(sent)
+            if asking:
+                replies = replies[1:]
+            moved = next((r for r in map(redirection, replies) if r), None)
+            if moved is None:
+                return node, replies
+            self.redirects += 1
+            kind, slot, address = moved
+            node = self.node_at(address)
+            asking = kind == "ASK"
+            if kind == "MOVED":
+                self.slots[slot] = node
+        raise ServerRefused(f"more than {MAX_REDIRECTS} redirections for one key")
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        self.clients.clear()
+
+    def __enter__(self) -> SlotRouter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def owners(
+    nodes: list[Target], timeout: float, keys: list[bytes]
+) -> list[tuple[Target, list[int]]]:
+    """The node owning each key's slot by the map read just now (as a cluster client
+    routes), with the indexes of its keys, in first-seen order."""
+    by_owner: dict[str, tuple[Target, list[int]]] = {}
+    with SlotRouter(nodes, timeout) as router:
+        for index, key in enumerate(keys):
+            node = router.owner(key)
+            by_owner.setdefault(node.address, (node, []))[1].append(index)
+    return list(by_owner.values())

@@ -1,0 +1,160 @@
+"""bigkeys, ttl and inspect over a real Redis Cluster holding 30,000 keys (the issue's
+example): pointed at one node, they read the whole cluster, and each key on its owner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+import cachediag
+from cachediag.keyspace.slots import key_slot
+
+SCHEMAS = Path(cachediag.__file__).parent / "schemas"
+
+
+def _valid(run: Any, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = run.json()
+    jsonschema.validate(document, json.loads((SCHEMAS / f"{name}-v1.json").read_text()))
+    return document
+
+
+def _port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def test_key_slots_are_the_servers(redis_cluster: Any) -> None:
+    for key in ("user:1", "user:29999", "{user:1}:cart", "a{b}c", "émoji:☃"):
+        assert key_slot(key.encode()) == int(redis_cluster.seed.cli("CLUSTER", "KEYSLOT", key))
+
+
+def test_bigkeys_counts_every_key_of_the_cluster(cachediag: Any, redis_cluster: Any) -> None:
+    node = redis_cluster.nodes[1]
+    run = cachediag("bigkeys", "--redis", node.url, "--json", "--no-progress", "--top", "50")
+    assert run.code == 0, run.err
+    (row,) = _valid(run, "bigkeys")["targets"]
+    assert row["target"] == f"redis-cluster://127.0.0.1:{node.port}"
+    assert row["totals"]["keys"] == 30_000 and row["complete"]
+    assert [n["role"] for n in row["nodes"]] == ["primary"] * 3
+    assert sum(n["keys"] for n in row["nodes"]) == 30_000
+    assert row["replicas_skipped"] == 3
+    # Each listed key names the node holding it: its slot's owner.
+    app = redis_cluster.client()
+    for entry in row["top"]:
+        owner = app.get_node_from_key(entry["key"])
+        assert entry["node"] == f"127.0.0.1:{owner.port}", entry
+    app.close()
+
+
+def test_bigkeys_with_replicas_reads_them_too(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag(
+        "bigkeys", "--redis", redis_cluster.seed.url, "--json", "--no-progress", "--replicas"
+    )
+    assert run.code == 0, run.err
+    (row,) = _valid(run, "bigkeys")["targets"]
+    assert len(row["nodes"]) == 6
+    replicas = [n for n in row["nodes"] if n["role"] == "replica"]
+    assert sum(n["keys"] for n in replicas) == 30_000  # READONLY: their own copies
+
+
+def test_bigkeys_table_shows_the_nodes(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag("bigkeys", "--redis", redis_cluster.seed.url, "--no-progress", "--top", "3")
+    assert run.code == 0, run.err
+    assert "30,000 keys" in run.out and "Nodes scanned at once (3)" in run.out
+    assert "node" in run.out
+
+
+@pytest.mark.parametrize("index", [0, 4])
+def test_ttl_of_a_key_goes_to_its_owner(cachediag: Any, redis_cluster: Any, index: int) -> None:
+    node = redis_cluster.nodes[index]
+    run = cachediag("ttl", "user:1", "user:2", "nosuch:key", "--redis", node.url, "--json")
+    assert run.code == 0, run.err  # a MOVED is never "down"
+    (row,) = _valid(run, "ttl")["targets"]
+    assert row["status"] == "up"
+    keys = {k["key"]: k for k in row["keys"]}
+    assert keys["user:1"]["ttl"] == -1 and keys["user:1"]["type"] == "string"
+    assert keys["nosuch:key"]["ttl"] == -2
+    app = redis_cluster.client()
+    assert _port_of(keys["user:1"]["node"]) == app.get_node_from_key("user:1").port
+    app.close()
+
+
+def test_ttl_follows_a_moved_slot(cachediag: Any, redis_cluster: Any) -> None:
+    """The map says one owner, the slot is then given to another: MOVED is followed."""
+    from cachediag.backends import expand
+    from cachediag.keyspace.routing import SlotRouter
+    from cachediag.targets.parse import parse_redis
+
+    nodes = expand([parse_redis(redis_cluster.seed.url, "flag")], 2.0)
+    with SlotRouter(nodes, 2.0) as router:
+        router.load()
+        slot = key_slot(b"user:1")
+        right = router.slots[slot]
+        wrong = next(n for n in nodes if n.role == "primary" and n.address != right.address)
+        router.slots[slot] = wrong  # a stale map, as after a resharding
+        node, replies = router.pipeline(b"user:1", [("TTL", b"user:1")])
+        assert node.address == right.address and replies == [-1]
+        assert router.redirects == 1 and router.slots[slot].address == right.address
+
+
+def test_ttl_keyspace_samples_every_primary(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag("ttl", "--redis", redis_cluster.seed.url, "--json", "--max-keys", "60000")
+    assert run.code in (0, 1), run.err
+    (row,) = _valid(run, "ttl")["targets"]
+    assert len(row["nodes"]) == 3 and sum(n["keys"] for n in row["nodes"]) == 30_000
+
+
+def test_inspect_a_key_on_its_owner(cachediag: Any, redis_cluster: Any) -> None:
+    node = redis_cluster.nodes[2]
+    run = cachediag("inspect", "user:1", "user:17", "--redis", node.url, "--json")
+    assert run.code == 0, run.err
+    (row,) = _valid(run, "inspect")["targets"]
+    assert [k["key"] for k in row["keys"]] == ["user:1", "user:17"]
+    app = redis_cluster.client()
+    for key in row["keys"]:
+        assert key["exists"] is True and key["type"] == "string"
+        assert _port_of(key["node"]) == app.get_node_from_key(key["key"]).port
+    app.close()
+    table = cachediag("inspect", "user:1", "--redis", node.url)
+    assert table.code == 0 and "MOVED" not in table.out
+
+
+def test_inspect_sample_reads_the_primaries(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag(
+        "inspect", "--redis", redis_cluster.seed.url, "--json", "--no-progress", "--max-keys", "50"
+    )
+    assert run.code == 0, run.err
+    rows = _valid(run, "inspect")["targets"]
+    primaries = {f"redis://127.0.0.1:{n.port}/0" for n in redis_cluster.primaries()}
+    assert {row["target"] for row in rows} == primaries
+    assert all(row["status"] == "up" for row in rows)
+
+
+def test_a_node_down_mid_run_is_named_and_the_rest_merged(
+    redis_cluster: Any, closed_port: int
+) -> None:
+    """A primary that cannot be reached (killed after discovery) costs only its share."""
+    import dataclasses
+
+    from cachediag.backends import expand
+    from cachediag.keyspace.bigkeys import BigkeysRequest, redis_nodes_bigkeys
+    from cachediag.scan.memcached import CrawlOptions
+    from cachediag.scan.redis import ScanOptions
+    from cachediag.targets.parse import parse_redis
+
+    nodes = [n for n in expand([parse_redis(redis_cluster.seed.url, "flag")], 2.0)]
+    primaries = [n for n in nodes if n.role == "primary"]
+    dead = dataclasses.replace(
+        primaries[0], name=f"redis://127.0.0.1:{closed_port}/0", port=closed_port
+    )
+    request = BigkeysRequest(5, 5, ScanOptions(max_keys=0), CrawlOptions())
+    row = redis_nodes_bigkeys([dead, *primaries[1:]], 2.0, request, None)
+    by_target = {n["target"]: n for n in row["nodes"]}
+    assert by_target[dead.name]["status"] == "down"
+    assert by_target[dead.name]["error"]["kind"] == "refused"
+    assert row["complete"] is False and row["stop_reason"] == "server-error"
+    assert row["totals"]["keys"] == sum(by_target[p.name]["keys"] for p in primaries[1:])
+    assert 0 < row["totals"]["keys"] < 30_000
