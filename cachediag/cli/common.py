@@ -7,10 +7,11 @@ import os
 import stat
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ class Setup:
     config: Config
     named: list[Target]  # the targets as the user named them
     timeout: float
+    # When the command began with its targets (time.monotonic()): each target's whole
+    # probe deadline counts from here, so its cluster discovery is inside the bound.
+    started: float = field(default_factory=time.monotonic, compare=False)
 
     @functools.cached_property
     def targets(self) -> list[Target]:

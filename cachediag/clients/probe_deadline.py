@@ -8,7 +8,9 @@ longer than what is left, and past the deadline a read is a ProbeDeadline, whose
 message says which bound was reached. The probes turn it into that target's error and
 the run goes on with the other targets.
 
-The bound is PROBE_TIMEOUTS x --timeout (plus a --window the probe waits on purpose):
+The bound is PROBE_TIMEOUTS x --timeout (plus a --window the probe waits on purpose),
+counted from when the command began with the target (`since`): learning whether a Redis
+is a cluster node, before its probe, is one more round trip inside the same bound.
 a healthy server is probed in a fraction of one --timeout, a remote one at 100 ms a
 round trip in a few seconds; five timeouts leave room for both and still end a drip.
 """
@@ -30,11 +32,11 @@ class ProbeDeadline(ProbeTimeout):
 
 
 class WholeDeadline:
-    def __init__(self, timeout: float, window: float = 0.0) -> None:
+    def __init__(self, timeout: float, window: float = 0.0, since: float | None = None) -> None:
         self.seconds = probe_seconds(timeout, window)
         self.timeout = timeout
         self.window = max(window, 0.0)
-        self.at = time.monotonic() + self.seconds
+        self.at = (time.monotonic() if since is None else since) + self.seconds
 
     def left(self) -> float:
         return self.at - time.monotonic()
@@ -60,9 +62,12 @@ def probe_seconds(timeout: float, window: float = 0.0) -> float:
 
 
 @contextmanager
-def whole_probe(timeout: float, window: float = 0.0) -> Iterator[WholeDeadline]:
-    """Bound every connection opened inside (in this thread) by one probe deadline."""
-    deadline = WholeDeadline(timeout, window)
+def whole_probe(
+    timeout: float, window: float = 0.0, since: float | None = None
+) -> Iterator[WholeDeadline]:
+    """Bound every connection opened inside (in this thread) by one probe deadline,
+    counted from `since` (time.monotonic()) when given, else from now."""
+    deadline = WholeDeadline(timeout, window, since)
     token = _CURRENT.set(deadline)
     try:
         yield deadline

@@ -30,7 +30,11 @@ FACTS_SCHEMA = "cachediag.facts/v1"
 
 
 def probe_target(
-    target: Target, timeout: float, sample_keys: int, window: float = 0.0
+    target: Target,
+    timeout: float,
+    sample_keys: int,
+    window: float = 0.0,
+    since: float | None = None,
 ) -> TargetFacts:
     from cachediag.backends import backend_for
     from cachediag.clients.probe_deadline import whole_probe
@@ -38,7 +42,7 @@ def probe_target(
     try:
         # One deadline for the whole probe (PROBE_TIMEOUTS x --timeout, and the window):
         # past it, the target's remaining facts are missing and its checks say why.
-        with whole_probe(timeout, window):
+        with whole_probe(timeout, window, since):
             return backend_for(target).probe(target, timeout, sample_keys, window=window)
     except Exception as exc:  # noqa: BLE001 - one odd server must not abort the whole run
         from cachediag.probes.common import base_facts, mark_down
@@ -52,12 +56,16 @@ def probe_target(
 
 
 def probe_targets(
-    targets: list[Target], timeout: float, sample_keys: int, window: float = 0.0
+    targets: list[Target],
+    timeout: float,
+    sample_keys: int,
+    window: float = 0.0,
+    since: float | None = None,
 ) -> list[TargetFacts]:
     """Probe all targets at once, so a dead one costs its timeout (and the window) once."""
     from cachediag.probes.fanout import per_target
 
-    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys, window))
+    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys, window, since))
 
 
 def count_established(facts_list: Sequence[TargetFacts]) -> None:
@@ -115,6 +123,7 @@ def collect_facts(
     app: AppSources | None = None,
     entities: Entities | None = None,
     window: float = 0.0,
+    since: float | None = None,
 ) -> FactsDocument:
     """The facts document; `window` > 0 reads each Redis's counters twice, that far apart."""
     started = time.time()
@@ -130,7 +139,7 @@ def collect_facts(
         # The HTTP endpoints are read while the targets are probed, not after them.
         app_pool = ThreadPoolExecutor(max_workers=1)
         app_future = app_pool.submit(app_probe.collect_endpoints, app, timeout)
-    target_facts = probe_targets(targets, timeout, sample_keys, window)
+    target_facts = probe_targets(targets, timeout, sample_keys, window, since)
     systems = system_facts(targets, timeout)
     if entities:  # layouts configured: the sampled payloads are decoded in full
         from cachediag.probes.payloads import decode_sampled_payloads

@@ -40,11 +40,15 @@ STATS_HIGHLIGHTS = (
 # -- collection (I/O) -------------------------------------------------------------------
 
 
-def collect(target: Target, timeout: float, sample_keys: int) -> dict[str, Any]:
+def collect(
+    target: Target, timeout: float, sample_keys: int, since: float | None = None
+) -> dict[str, Any]:
     from cachediag.backends import backend_for
     from cachediag.clients.probe_deadline import whole_probe
 
-    with whole_probe(timeout):  # the whole target's reading is bounded, as check's probe is
+    with whole_probe(
+        timeout, since=since
+    ):  # the whole target's reading is bounded, as check's probe is
         return backend_for(target).memory_facts(target, timeout, sample_keys)
 
 
@@ -454,11 +458,13 @@ def _count(value: float | None) -> str:
     return "–" if value is None else f"{int(value):,}"
 
 
-def build(target: Target, timeout: float, sample_keys: int, judge: Judge) -> dict[str, Any]:
+def build(
+    target: Target, timeout: float, sample_keys: int, judge: Judge, since: float | None = None
+) -> dict[str, Any]:
     """Collect and judge one target: its row of the cachediag.memory/v1 document."""
     row = target_row(target)
     try:
-        facts = collect(target, timeout, sample_keys)
+        facts = collect(target, timeout, sample_keys, since)
     except ProbeError as error:  # pragma: no cover - probes report failures in their facts
         return mark_error(row, target, error)
     return judge_facts(target, facts, judge)

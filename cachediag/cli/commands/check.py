@@ -214,6 +214,7 @@ def check(
             app=app_sources,
             entities=config_setup.config.entities,
             window=_window_needed(loaded, window),
+            since=config_setup.started,
         )
         report = evaluate(
             loaded,

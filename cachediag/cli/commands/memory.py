@@ -70,7 +70,7 @@ def memory(
         else:
             rows = per_target(
                 config_setup.targets,
-                lambda t: build(t, config_setup.timeout, sample_keys, judge),
+                lambda t: build(t, config_setup.timeout, sample_keys, judge, config_setup.started),
                 on_error=unexpected_row,
             )
         if json_output:
