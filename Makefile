@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The tests start real redis-server and memcached processes; install them when missing.
+# The tests start real redis-server and memcached processes (and build a Redis Cluster with
+# redis-cli, from redis-tools, a dependency of redis-server); install them when missing.
 servers:
 	@if ! command -v redis-server >/dev/null || ! command -v memcached >/dev/null \
-	    || ! command -v openssl >/dev/null; then \
+	    || ! command -v redis-cli >/dev/null || ! command -v openssl >/dev/null; then \
 	  echo "installing redis-server, memcached and openssl from the OS packages"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server memcached openssl >/dev/null; \
