@@ -285,3 +285,12 @@ def write_private(path: Path, text: str) -> None:
     except OSError as exc:
         raise CachediagError(f"cannot write {path}: {exc.strerror or exc}") from None
     _replace_atomically(path, text, 0o600)
+
+
+def log_paths(values: list[str] | None) -> list[str]:
+    """The --log values as given. Unlike ids, a path may contain a comma: --log is
+    repeated, never split. An empty one is a usage error, as `logs ""` is, not a flag
+    silently dropped."""
+    if any(not value for value in values or []):
+        raise CachediagError("--log needs a file path, not an empty string")
+    return list(values or [])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
@@ -204,7 +204,7 @@ def check(
 
             config = config_setup.config
             app_sources = sources_from(
-                _split_paths(log), metrics_url, health_url, config.extra, config.path
+                log_paths(log), metrics_url, health_url, config.extra, config.path
             )
         facts = collect_facts(
             targets,
@@ -319,11 +319,3 @@ def render_report(report: Report, chosen: Format, terminal: bool | None = None) 
     if chosen is Format.table:
         return str(module.render(report, terminal=terminal))
     return str(module.render(report))
-
-
-def _split_paths(values: list[str] | None) -> list[str]:
-    # Unlike ids, a path may contain a comma: --log is repeated, never split. An empty
-    # one is a usage error, as `logs ""` is, not a flag silently dropped.
-    if any(not value for value in values or []):
-        raise CachediagError("--log needs a file path, not an empty string")
-    return list(values or [])

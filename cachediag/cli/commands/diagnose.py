@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
@@ -154,7 +154,6 @@ def diagnose(
     """
     chosen = Format.json if json_output else format
     with cli_errors(common.debug):
-        from cachediag.cli.commands.check import _split_paths
         from cachediag.diagnose import sources
         from cachediag.diagnose.engine import diagnose as run_diagnosis
         from cachediag.diagnose.weights import load_weights, with_params
@@ -202,9 +201,7 @@ def diagnose(
 
             config_setup = setup(common)
             config = config_setup.config
-            app = sources_from(
-                _split_paths(log), metrics_url, health_url, config.extra, config.path
-            )
+            app = sources_from(log_paths(log), metrics_url, health_url, config.extra, config.path)
             facts = sources.live_facts(
                 config_setup.targets,
                 config_setup.timeout,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.common import cli_errors, setup, write_output
+from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
@@ -95,9 +95,7 @@ def gather(
         loaded = checklists.load_checklist(None)
         loaded = checklists.with_overrides(loaded, config_setup.config.thresholds)
         loaded = checklists.select(loaded, [], [], list(config_setup.config.disabled))
-        logs = list(log or [])
-        if any(not value for value in logs):
-            raise UsageError("--log needs a file path, not an empty string")
+        logs = log_paths(log)
         if logs:
             from cachediag.logscan.reader import expand_inputs
 
