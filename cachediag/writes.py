@@ -482,6 +482,19 @@ class DeleteTally:
     changed: int = 0
     failed: int = 0
     error: str | None = None  # the first failure's reply
+    # A cluster node's MOVED / ASK for a batch: its slot has (or is getting) another
+    # owner. Unlinks: (keys, reply text), to be sent to that owner; guarded deletes:
+    # their slots, which this purge could not finish.
+    redirected: list[tuple[list[bytes], str]] = field(default_factory=list)
+    unfinished_slots: set[int] = field(default_factory=set)
+
+
+def _redirect(text: str) -> tuple[str, int, str] | None:
+    """("MOVED" or "ASK", slot, "host:port") of a cluster redirection's text, else None."""
+    parts = text.split()
+    if len(parts) == 3 and parts[0] in ("MOVED", "ASK") and parts[1].isdigit():
+        return parts[0], int(parts[1]), parts[2]
+    return None
 
 
 def _pack(*words: bytes) -> bytes:
@@ -576,12 +589,47 @@ def tally_unlinks(
     tally = DeleteTally()
     batches = [batch for batch in batches if batch]
     for batch, reply in zip(batches, replies, strict=True):
+        if isinstance(reply, ReplyError) and _redirect(reply.text) is not None:
+            tally.redirected.append((list(batch), reply.text))
+            continue
         if isinstance(reply, ReplyError):
             tally.failed += len(batch)
             tally.error = tally.error or f"{'DEL' if sync else 'UNLINK'} failed: {reply.text}"
             continue
         tally.deleted += int(reply)
         tally.gone += len(batch) - int(reply)
+    return tally
+
+
+def apply_redirected_unlinks(
+    router: Any, redirected: Sequence[tuple[list[bytes], str]], sync: bool
+) -> DeleteTally:
+    """The unlinks a cluster node redirected, sent to the slot's owner now (a
+    `keyspace.routing.SlotRouter`: MOVED corrects its map, ASK is sent with ASKING). The
+    keys matched by name, which a move does not change; a slot that still cannot be
+    reached is reported unfinished, its keys neither deleted nor failed."""
+    from cachediag.clients.resp import ReplyError
+    from cachediag.errors import ProbeError
+
+    tally = DeleteTally()
+    for keys, text in redirected:
+        moved = _redirect(text)
+        slot = moved[1] if moved else -1
+        try:
+            _, replies = router.pipeline(keys[0], [(b"DEL" if sync else b"UNLINK", *keys)])
+        except ProbeError:
+            tally.unfinished_slots.add(slot)
+            continue
+        reply = replies[0]
+        if isinstance(reply, ReplyError):
+            tally.unfinished_slots.add(slot)
+            tally.error = (
+                tally.error
+                or f"{'DEL' if sync else 'UNLINK'} on the new owner failed: {reply.text}"
+            )
+            continue
+        tally.deleted += int(reply)
+        tally.gone += len(keys) - int(reply)
     return tally
 
 
@@ -628,7 +676,12 @@ def apply_guarded_deletes(
         return tally
     client.send(b"".join(guarded_delete(key, expect, sha, sync) for key, expect in items))
     for reply in client.read_replies(len(items)):
-        if reply == 1:
+        moved = _redirect(reply.text) if isinstance(reply, ReplyError) else None
+        if moved is not None:
+            # What the filters read was read on this node: the new owner's copy is not
+            # what was judged, so the slot is left for a run on the new topology.
+            tally.unfinished_slots.add(moved[1])
+        elif reply == 1:
             tally.deleted += 1
         elif reply == 0:
             tally.changed += 1

@@ -3,27 +3,15 @@ of its hash tag, modulo 16384, as the cluster specification defines it. Pure."""
 
 from __future__ import annotations
 
+import binascii
+
 SLOTS = 16384
 
 
-def _table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_TABLE = _table()
-
-
 def crc16(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[((crc >> 8) ^ byte) & 0xFF]
-    return crc
+    # binascii's CRC-CCITT with a zero start is the cluster's CRC16 (XMODEM), in C: a purge
+    # groups every key it deletes by slot, a million keys at a time.
+    return binascii.crc_hqx(data, 0)
 
 
 def hash_tag(key: bytes) -> bytes:
@@ -39,3 +27,12 @@ def hash_tag(key: bytes) -> bytes:
 
 def key_slot(key: bytes) -> int:
     return crc16(hash_tag(key)) % SLOTS
+
+
+def slot_groups(keys: list[bytes]) -> list[list[bytes]]:
+    """`keys` grouped by slot, in first-seen order: a cluster node refuses a multi-key
+    command (UNLINK k1 k2 ...) whose keys hash to different slots (CROSSSLOT)."""
+    groups: dict[int, list[bytes]] = {}
+    for key in keys:
+        groups.setdefault(key_slot(key), []).append(key)
+    return list(groups.values())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cachediag import writes
-from cachediag.clients.resp import RedisClient, ReplyError
+from cachediag.clients.resp import RedisClient
 from cachediag.errors import ProbeError
 from cachediag.purge.filters import Inspection, expectation, qualifies
 from cachediag.purge.guard import Guard, StopFlag
@@ -92,6 +92,12 @@ class Seen:
         return out_keys, out_names
 
 
+def cluster_enabled(client: RedisClient) -> bool:
+    """Whether this node is part of a Redis Cluster (INFO cluster: cluster_enabled:1)."""
+    reply = client.call("INFO", "cluster")
+    return isinstance(reply, bytes) and b"cluster_enabled:1" in reply
+
+
 def server_version(client: RedisClient) -> tuple[int, ...]:
     reply = client.call("INFO", "server")
     if isinstance(reply, bytes):
@@ -104,9 +110,17 @@ def server_version(client: RedisClient) -> tuple[int, ...]:
 
 class RedisPurge:
     def __init__(
-        self, client: RedisClient, request: PurgeRequest, sinks: Sinks, target_name: str
+        self,
+        client: RedisClient,
+        request: PurgeRequest,
+        sinks: Sinks,
+        target_name: str,
+        target: Any = None,
+        timeout: float = 5.0,
     ) -> None:
         self.client = client
+        self.target = target
+        self.timeout = timeout
         self.request = request
         self.sinks = sinks
         self.target_name = target_name
@@ -122,6 +136,10 @@ class RedisPurge:
         self.seen = Seen()
         self.namespacer = Namespacer(request.delimiter)
         self.version = server_version(client)
+        # A cluster node refuses multi-key commands across slots (CROSSSLOT): its deletes
+        # go a slot at a time, and a slot that moved is followed to its new owner.
+        self.cluster = cluster_enabled(client)
+        self._router: Any = None
         # UNLINK came with Redis 4.0; before it, DEL (which frees values in the foreground).
         self.sync = request.sync or bool(self.version and self.version < (4,))
         self.sha: bytes | None = None
@@ -238,8 +256,9 @@ class RedisPurge:
             payload += dump_commands(keys)
             expected += 2 * len(keys)
         elif keys:
-            payload += writes.unlinks_riding([keys], self.sync)
-            expected += 1
+            groups = self._groups(keys)
+            payload += writes.unlinks_riding(groups, self.sync)
+            expected += len(groups)
         self._ride = (keys, memory, time.monotonic(), dumped, self._dumped_cursor)
         self._ride_cursor = self._pending_cursor
         return payload, expected
@@ -269,7 +288,7 @@ class RedisPurge:
                     self.sinks.before_delete(keys)
             checkpoint = self._safe_cursor
         else:
-            self._tally(writes.tally_unlinks([keys], rest, self.sync), keys)
+            self._tally(writes.tally_unlinks(self._groups(keys), rest, self.sync), keys)
             checkpoint = self._ride_cursor
         # The write went out before the batch before it was handled here: when its
         # replies were waiting by the time that was done, the server was quicker than
@@ -281,8 +300,31 @@ class RedisPurge:
         self._maybe_checkpoint(checkpoint)
         self._progress()
 
-    def _tally(self, tally: writes.DeleteTally, keys: list[bytes]) -> None:
+    def _groups(self, keys: list[bytes]) -> list[list[bytes]]:
+        """The keys as the batches one command may delete: all of them, or on a cluster
+        node one batch per slot."""
+        if not self.cluster:
+            return [keys]
+        from cachediag.keyspace.slots import slot_groups
+
+        return slot_groups(keys)
+
+    def _settle(self, tally: writes.DeleteTally) -> None:
+        """Count a tally; the batches a cluster node redirected (their slot moved) are sent
+        to the new owner first, and what could not be finished is named by slot."""
+        if tally.redirected:
+            from cachediag.keyspace.routing import SlotRouter
+
+            if self._router is None:
+                self._router = SlotRouter([self.target], self.timeout)
+            moved = sum(len(keys) for keys, _ in tally.redirected)
+            followed = writes.apply_redirected_unlinks(self._router, tally.redirected, self.sync)
+            self.report.redirected += moved
+            self.report.add_tally(followed)
         self.report.add_tally(tally)
+
+    def _tally(self, tally: writes.DeleteTally, keys: list[bytes]) -> None:
+        self._settle(tally)
         room = READ_BACK_SAMPLE - len(self.read_back)
         if room > 0 and tally.deleted:
             self.read_back.extend(keys[:room])
@@ -327,9 +369,9 @@ class RedisPurge:
                 if kept is not None:
                     tally.gone += len(part) - len(kept)  # no DUMP: gone before the backup
             else:
-                tally = writes.apply_unlinks(self.client, [part], self.sync)
+                tally = writes.apply_unlinks(self.client, self._groups(part), self.sync)
             guard.timed(started)
-            self.report.add_tally(tally)
+            self._settle(tally)
             room = READ_BACK_SAMPLE - len(self.read_back)
             if room > 0 and tally.deleted:
                 self.read_back.extend(part[:room])
@@ -472,13 +514,16 @@ class RedisPurge:
         }
 
     def _read_back(self) -> None:
+        groups = self._groups(self.read_back)
         try:
-            reply = self.client.call("EXISTS", *self.read_back)
+            replies = self.client.pipeline([("EXISTS", *group) for group in groups])
         except ProbeError:
             return
-        if not isinstance(reply, ReplyError):
-            self.report.read_back = len(self.read_back)
-            self.report.still_present = int(reply)
+        # On a cluster node, keys of a slot that moved answer MOVED: not read back.
+        read = [(g, r) for g, r in zip(groups, replies, strict=True) if isinstance(r, int)]
+        if read:
+            self.report.read_back = sum(len(g) for g, _ in read)
+            self.report.still_present = sum(r for _, r in read)
 
 
 def _kind(error: ProbeError | None) -> str:
@@ -487,4 +532,9 @@ def _kind(error: ProbeError | None) -> str:
 
 def purge_redis(target: Any, timeout: float, request: PurgeRequest, sinks: Sinks) -> dict[str, Any]:
     with RedisClient(target, timeout).connect() as client:
-        return RedisPurge(client, request, sinks, target.name).run()
+        purge = RedisPurge(client, request, sinks, target.name, target, timeout)
+        try:
+            return purge.run()
+        finally:
+            if purge._router is not None:
+                purge._router.close()

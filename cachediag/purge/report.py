@@ -44,6 +44,8 @@ class PurgeReport:
     checkpoint: str | None = None
     still_present: int | None = None  # deleted keys found again on reading a sample back
     read_back: int = 0
+    redirected: int = 0  # keys a cluster node redirected (slot moved), sent to the new owner
+    unfinished_slots: set[int] = field(default_factory=set)  # slots that could not be finished
 
     def add_matched(self, keys: list[bytes], namespaces: list[str]) -> None:
         self.matched += len(keys)
@@ -59,6 +61,7 @@ class PurgeReport:
         self.failed += tally.failed
         if tally.error and len(self.errors) < 5:
             self.errors.append(tally.error)
+        self.unfinished_slots |= tally.unfinished_slots
 
     def add_memory(self, sizes: Sequence[int | None]) -> None:
         known = [size for size in sizes if size is not None]
@@ -113,4 +116,6 @@ class PurgeReport:
             "backup": self.backup,
             "checkpoint": self.checkpoint,
             "read_back": {"checked": self.read_back, "still_present": self.still_present},
+            "redirected": self.redirected,
+            "unfinished_slots": sorted(self.unfinished_slots),
         }

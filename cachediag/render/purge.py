@@ -85,7 +85,20 @@ def _purge_lines(row: dict[str, Any]) -> list[str]:
         )
     for error in p["errors"]:
         lines.append(f"  error: {safe_text(error)}")
-    if not p["complete"]:
+    if p.get("redirected"):
+        lines.append(
+            f"  {_n(p['redirected'])} keys were in slots that moved mid-purge: sent to their "
+            "new owner"
+        )
+    if p.get("unfinished_slots"):
+        slots = ", ".join(str(slot) for slot in p["unfinished_slots"][:20])
+        more = len(p["unfinished_slots"]) - 20
+        lines.append(
+            f"  not finished: slot{'s' if len(p['unfinished_slots']) > 1 else ''} {slots}"
+            + (f" and {more} more" if more > 0 else "")
+            + " moved mid-purge; run the purge again to finish them"
+        )
+    if not p["complete"] and not row.get("nodes"):
         where = f"cursor {p['cursor']}"
         if len(row.get("patterns") or []) > 1:
             where += f" of pattern {p['pattern_index'] + 1}"
@@ -113,6 +126,33 @@ def _restore_lines(row: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _node_lines(row: dict[str, Any]) -> list[str]:
+    """A system's nodes, one line each: where the keys were, and what each node did."""
+    lines = [f"  {len(row['nodes'])} primaries, all at once:"]
+    for node in row["nodes"]:
+        p = node.get("purge")
+        if node["status"] != "up" or p is None:
+            message = (node.get("error") or {}).get("message", "")
+            lines.append(f"    {safe_text(node['target'])}  {node['status']}: {safe_text(message)}")
+            continue
+        done = (
+            f"{_n(p['matched'])} match"
+            if p["mode"] == "dry-run"
+            else f"deleted {_n(p['deleted'])} of {_n(p['matched'])}"
+        )
+        if p["failed"]:
+            done += f", errors {_n(p['failed'])}"
+        if not p["complete"]:
+            resume = f" (checkpoint {safe_text(p['checkpoint'])})" if p["checkpoint"] else ""
+            done += f"; stopped ({p['stop_reason']}) at cursor {p['cursor']}: --resume{resume}"
+        lines.append(f"    {safe_text(node['target'])}  {done}")
+    if row.get("replicas_skipped"):
+        lines.append(
+            f"  {_n(row['replicas_skipped'])} replicas left alone: they follow their primaries"
+        )
+    return lines
+
+
 def render(rows: list[dict[str, Any]], hint: str = "") -> str:
     out: list[str] = []
     for row in rows:
@@ -127,6 +167,8 @@ def render(rows: list[dict[str, Any]], hint: str = "") -> str:
         out.extend(_restore_lines(row) if row.get("restore") else _purge_lines(row))
         if row.get("error"):
             out.append(f"  error: {safe_text(row['error'].get('message', ''))}")
+        if row.get("nodes"):
+            out.extend(_node_lines(row))
     if hint:
         out.append(hint)
     return "\n".join(out) + "\n"

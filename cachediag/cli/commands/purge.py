@@ -274,11 +274,18 @@ def _purge(
     from cachediag import writes
     from cachediag.backends import backend_for
     from cachediag.errors import UsageError
+    from cachediag.keyspace.fleet import groups
     from cachediag.purge import checkpoint
     from cachediag.render import purge as render
 
-    targets = config_setup.targets
+    # A cluster's primaries (a Sentinel set's primary) are purged; replicas follow them.
+    fleet = groups(config_setup.targets)
+    targets = [node for group in fleet for node in group.nodes]
     timeout = config_setup.timeout
+    if backup is not None and any(group.system is not None for group in fleet):
+        raise UsageError(
+            "--backup FILE keeps one server's keys: a cluster's primaries are several servers"
+        )
     if backup is not None:
         if len(targets) != 1:
             raise UsageError("--backup FILE keeps one target's keys: name one target")
@@ -313,8 +320,53 @@ def _purge(
         from cachediag.purge.run import purge_target
         from cachediag.safety.textsafe import safe_text
 
+        def node_sinks(target: Any, meter: Any) -> Any:
+            sinks = Sinks(progress=meter)
+            if apply:
+                path = paths[target.name]
+                sinks.checkpoint = lambda position, t=target, p=path: _save(
+                    p, t.name, request, position
+                )
+            return sinks
+
+        def finish_node(row: dict[str, Any]) -> dict[str, Any]:
+            report = row.get("purge")
+            if report is not None and apply:
+                path = paths[row["target"]]
+                if report["complete"]:
+                    path.unlink(missing_ok=True)
+                else:
+                    report["checkpoint"] = str(path)
+            return row
+
+        def purge_system(group: Any) -> dict[str, Any]:
+            from cachediag.purge.cluster import SummedMeter, purge_nodes
+
+            label = f"purge {safe_text(group.target.name)} ({len(group.nodes)} nodes)"
+            meter = PurgeMeter(label) if show else None
+            summed = SummedMeter(meter, len(group.nodes))
+            try:
+                row = purge_nodes(
+                    group.target,
+                    group.nodes,
+                    group.skipped,
+                    timeout,
+                    dataclasses.replace(request, apply=apply),
+                    lambda node, index: node_sinks(node, summed.for_node(index)),
+                    positions,
+                    lambda *args: finish_node(purge_target(*args)),
+                )
+            finally:
+                if meter is not None:
+                    meter.finish()
+            return row
+
         rows = []
-        for target in targets:
+        for group in fleet:
+            if group.system is not None:
+                rows.append(purge_system(group))
+                continue
+            target = group.nodes[0]
             index, cursor = positions.get(target.name, (0, 0))
             one = dataclasses.replace(request, apply=apply, pattern_index=index, cursor=cursor)
             meter = PurgeMeter(f"purge {safe_text(target.name)}") if show else None
@@ -329,11 +381,8 @@ def _purge(
                     handle,
                     {"target": target.name, "created": utc_stamp(), "request": request.to_dict()},
                 )
-            path = paths[target.name]
             if apply:
-                sinks.checkpoint = lambda position, t=target, p=path: _save(
-                    p, t.name, request, position
-                )
+                sinks.checkpoint = node_sinks(target, None).checkpoint
             try:
                 row = purge_target(target, timeout, one, sinks)
             finally:
@@ -344,12 +393,7 @@ def _purge(
             report = row.get("purge")
             if report is not None and handle is not None:
                 report["backup"] = {"file": str(backup), "records": sinks.backup.records}  # type: ignore[union-attr]
-            if report is not None and apply:
-                if report["complete"]:
-                    path.unlink(missing_ok=True)
-                else:
-                    report["checkpoint"] = str(path)
-            rows.append(row)
+            rows.append(finish_node(row))
             if report is not None and report["stop_reason"] == "interrupted":
                 break
         return rows
@@ -365,8 +409,8 @@ def _purge(
         rows = run(apply=False)
         matched = sum(row["purge"]["matched"] for row in rows if row.get("purge"))
         plans = [
-            writes.purge_plan(t, row["purge"]["matched"], request.what(), request.sync)
-            for t, row in zip(targets, rows, strict=False)
+            writes.purge_plan(group.target, row["purge"]["matched"], request.what(), request.sync)
+            for group, row in zip(fleet, rows, strict=False)
             if row.get("purge") and row["purge"]["matched"]
         ]
         if dry_run or not plans:
@@ -403,7 +447,13 @@ def _code(rows: list[dict[str, Any]]) -> ExitCode:
 
     if any((row.get("purge") or {}).get("stop_reason") == "interrupted" for row in rows):
         return ExitCode.INTERRUPTED
-    return exit_code(rows)
+    code = exit_code(rows)
+    if code == ExitCode.OK and any(
+        (row.get("purge") or {}).get("unfinished_slots") for row in rows
+    ):
+        # Slots that moved and could not be followed still hold matching keys.
+        return ExitCode.UNREADABLE
+    return code
 
 
 def _restore(
