@@ -91,6 +91,17 @@ def many_servers(workdir: Path, count: int, runs: int) -> dict[str, float]:
     return {"one_s": one, "many_s": hundred, "ratio": hundred / one}
 
 
+def servers_cpu(servers: list) -> float:  # type: ignore[type-arg]
+    """CPU seconds the redis-servers have used (INFO used_cpu_sys + used_cpu_user)."""
+    total = 0.0
+    for server in servers:
+        client = server.client()
+        info = client.info("cpu")
+        client.close()
+        total += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+    return total
+
+
 def fill_cluster(cluster, keys: int) -> None:
     """`keys` strings spread over the slots, each written to its owner with a pipeline."""
     from cachediag.keyspace.slots import key_slot
@@ -123,11 +134,15 @@ def cluster_scans(workdir: Path, keys: int, runs: int) -> dict[str, float]:
         # by the machine's noise, not by the scan.
         seed = [CACHEDIAG, "bigkeys", "--redis", cluster.seed.url, "--max-keys", "0"]
         seed += ["--backoff-above", "1000"]
+        before = servers_cpu(primaries)
         parallel, out = best([*seed, "--json", "--no-progress"], runs)
+        parallel_servers = (servers_cpu(primaries) - before) / runs
         assert json.loads(out)["targets"][0]["totals"]["keys"] == keys
         urls = [server.url for server in primaries]
         parallel_cpu = CPU[" ".join(seed[:2])]
+        before = servers_cpu(primaries)
         in_turn, out = best([sys.executable, "-c", IN_TURN, *urls], runs)
+        in_turn_servers = (servers_cpu(primaries) - before) / runs
         in_turn_cpu = CPU[f"{sys.executable} -c"]
         assert int(out) == keys
         redis_cli = require("redis-cli")
@@ -153,6 +168,8 @@ def cluster_scans(workdir: Path, keys: int, runs: int) -> dict[str, float]:
         "vs_redis_cli": parallel / cli,
         "parallel_cpu_s": parallel_cpu,
         "in_turn_cpu_s": in_turn_cpu,
+        "parallel_servers_cpu_s": parallel_servers,
+        "in_turn_servers_cpu_s": in_turn_servers,
     }
 
 
@@ -179,6 +196,16 @@ def main() -> None:
                 f"primary in turn {scans['redis_cli_in_turn_s']:.2f} s "
                 f"({scans['vs_redis_cli']:.2f}x, target <= 0.25x); client CPU (last run): "
                 f"parallel {scans['parallel_cpu_s']:.2f} s, in turn {scans['in_turn_cpu_s']:.2f} s"
+            )
+            # Work spread over the cores can end no sooner than all of it divided by them:
+            # the parallel scan's floor on this machine, beside what it measured.
+            cores = os.cpu_count() or 1
+            work = scans["parallel_cpu_s"] + scans["parallel_servers_cpu_s"]
+            print(
+                f"servers' CPU (a run): parallel {scans['parallel_servers_cpu_s']:.2f} s, in turn "
+                f"{scans['in_turn_servers_cpu_s']:.2f} s; the parallel scan's CPU, client and "
+                f"servers, {work:.2f} s over {cores} cores: no faster than {work / cores:.2f} s "
+                f"({work / cores / scans['in_turn_s']:.2f}x the in-turn time) on this machine"
             )
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
 

@@ -148,7 +148,12 @@ def purge_nodes(
     from cachediag.probes.fanout import per_target
     from cachediag.probes.rows import target_row
 
+    from cachediag.purge.guard import StopFlag
+
     shares = named_by_owner(nodes, timeout, request.keys) if request.keys else {}
+    # One Ctrl-C stops every node after its batch in hand: the handler can only be
+    # installed here, in the main thread, and the nodes' threads all watch its flag.
+    stop = StopFlag()
 
     def one(node: Target) -> dict[str, Any]:
         index, cursor = positions.get(node.name, (request.pattern_index, request.cursor))
@@ -158,9 +163,12 @@ def purge_nodes(
             pattern_index=index,
             cursor=cursor,
         )
-        return purge_one(node, timeout, mine, sinks_for(node, nodes.index(node)))
+        sinks = sinks_for(node, nodes.index(node))
+        sinks.stop = stop
+        return purge_one(node, timeout, mine, sinks)
 
-    rows = per_target(nodes, one, workers=len(nodes))
+    with stop.installed():
+        rows = per_target(nodes, one, workers=len(nodes))
     row = target_row(system)
     row["version"] = next((r.get("version") for r in rows if r.get("version")), None)
     row["patterns"] = list(request.patterns)

@@ -235,3 +235,38 @@ def test_a_filtered_purge_names_the_slot_it_could_not_finish(cluster: RedisClust
     assert report.unfinished_slots == {slot}
     assert report.deleted == 0 and report.failed == 0
     assert len(_left(cluster, "{mvf}:*")) == 20
+
+
+def test_ctrl_c_stops_every_primary_and_resume_finishes(
+    cachediag: Any, cluster: RedisCluster, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import cachediag_binary
+
+    _write(cluster, [f"slow:{i}" for i in range(20_000)])
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    purge = ["purge", "--redis", cluster.seed.url, "--pattern", "slow:*", "--yes"]
+    proc = subprocess.Popen(
+        [cachediag_binary(), *purge, "--rate", "3000", "--count", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    # Each primary stopped after its batch in hand (not at the end of its keyspace).
+    assert proc.returncode == 130, err
+    assert out.count("stopped (interrupted) at cursor") == 3, out
+    left = len(_left(cluster, "slow:*"))
+    assert 0 < left < 20_000
+    deleted = int(out.split("deleted ")[1].split(" ")[0].replace(",", ""))
+    assert deleted == 20_000 - left  # what it says it deleted is what is gone
+    run = cachediag(*purge, "--resume", "--json", env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    assert run.code == 0, run.err
+    assert _row(run)["purge"]["deleted"] == left and not _left(cluster, "slow:*")
