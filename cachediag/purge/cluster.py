@@ -147,7 +147,6 @@ def purge_nodes(
     """One system's purge: every node at once, the system's row with `nodes` inside."""
     from cachediag.probes.fanout import per_target
     from cachediag.probes.rows import target_row
-
     from cachediag.purge.guard import StopFlag
 
     shares = named_by_owner(nodes, timeout, request.keys) if request.keys else {}
