@@ -194,7 +194,8 @@ def purge(
     each delete is conditional on the key still holding what was read. It paces itself
     (--rate, --max-latency), can keep what it deletes (--backup, then --restore), and a
     Ctrl-C or a lost server stops after the batch with a checkpoint for --resume.
-    Memcached: the LRU crawler lists the keys, `md KEY C<cas>` deletes them.
+    Memcached: the LRU crawler lists the keys, `md KEY C<cas>` deletes them. A Redis
+    Cluster: every primary at once, a slot at a time, into one report (replicas follow).
 
     Examples: cachediag purge --pattern 'user:*'                  (dry run)
               cachediag purge --pattern 'user:*' --invalid --yes --backup users.bak
