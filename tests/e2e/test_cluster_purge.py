@@ -179,11 +179,14 @@ def _finish_move(cluster: RedisCluster, slot: int, target: Any) -> None:
         node.cli("CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
 
 
-@pytest.mark.parametrize("finish", [True, False], ids=["moved", "ask"])
-def test_keys_of_a_slot_moved_mid_purge_are_deleted_on_the_new_owner(
-    cluster: RedisCluster, finish: bool
-) -> None:
-    keys = [f"{{mv{int(finish)}}}:{i}" for i in range(50)]
+def _purge_moving(
+    cluster: RedisCluster, keys: list[str], request: PurgeRequest, finish: bool
+) -> tuple[Any, Any]:
+    """`request` purged on the owner of `keys`' slot (one slot: the keys share a hash tag),
+    the slot moved to another primary just before the first delete is sent. The report,
+    and the node the slot went to."""
+    from cachediag.clients.resp import RedisClient
+
     slot = key_slot(keys[0].encode())
     _write(cluster, keys)
     source = _owner_of(cluster, slot)
@@ -193,17 +196,22 @@ def test_keys_of_a_slot_moved_mid_purge_are_deleted_on_the_new_owner(
         if not moved:
             moved.append(_move(cluster, slot, keys, finish))
 
-    request = validate(PurgeRequest(keys=tuple(k.encode() for k in keys), apply=True))
     node = parse_redis(source.url, "flag")
-    from cachediag.clients.resp import RedisClient
-
     with RedisClient(node, 5.0).connect() as client:
-        report = RedisPurge(
-            client, request, Sinks(before_delete=move_first), node.name, node, 5.0
-        ).run()["purge"]
-    _, target = moved[0]
+        sinks = Sinks(before_delete=move_first)
+        report = RedisPurge(client, request, sinks, node.name, node, 5.0).run()["purge"]
+    return report, moved[0][1]
+
+
+@pytest.mark.parametrize("finish", [True, False], ids=["moved", "ask"])
+def test_keys_of_a_slot_moved_mid_purge_are_deleted_on_the_new_owner(
+    cluster: RedisCluster, finish: bool
+) -> None:
+    keys = [f"{{mv{int(finish)}}}:{i}" for i in range(50)]
+    request = validate(PurgeRequest(keys=tuple(k.encode() for k in keys), apply=True))
+    report, target = _purge_moving(cluster, keys, request, finish)
     if not finish:
-        _finish_move(cluster, slot, target)
+        _finish_move(cluster, key_slot(keys[0].encode()), target)
     assert (report.deleted, report.failed, report.redirected) == (50, 0, 50)
     assert not report.unfinished_slots and not report.errors
     assert not _left(cluster, f"{{mv{int(finish)}}}:*")
@@ -212,24 +220,10 @@ def test_keys_of_a_slot_moved_mid_purge_are_deleted_on_the_new_owner(
 def test_a_filtered_purge_names_the_slot_it_could_not_finish(cluster: RedisCluster) -> None:
     keys = [f"{{mvf}}:{i}" for i in range(20)]
     slot = key_slot(keys[0].encode())
-    _write(cluster, keys)
-    source = _owner_of(cluster, slot)
-    moved: list[Any] = []
-
-    def move_first(batch: list[bytes]) -> None:
-        if not moved:
-            moved.append(_move(cluster, slot, keys, True))
-
     request = validate(
         PurgeRequest(patterns=("{mvf}:*",), filters=Filters(no_ttl=True), apply=True)
     )
-    node = parse_redis(source.url, "flag")
-    from cachediag.clients.resp import RedisClient
-
-    with RedisClient(node, 5.0).connect() as client:
-        report = RedisPurge(
-            client, request, Sinks(before_delete=move_first), node.name, node, 5.0
-        ).run()["purge"]
+    report, _ = _purge_moving(cluster, keys, request, True)
     # What the filter judged was read on the old owner: those keys are not deleted on the
     # new one unread; the slot is named for a run on the new topology.
     assert report.unfinished_slots == {slot}
