@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cachediag.cli.appopts import AppLog, HealthUrl, MetricsUrl
 from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
@@ -43,8 +44,6 @@ RENDERERS: dict[Format, str] = {
     Format.nagios: "cachediag.render.nagios",
     Format.prometheus: "cachediag.render.prometheus",
 }
-
-_APP = "Application"
 
 
 class FailOn(str, Enum):
@@ -115,34 +114,9 @@ def check(
             "--list", help="List every check with its section, thresholds and remedy, then exit."
         ),
     ] = False,
-    log: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--log",
-            metavar="FILE",
-            help="Application log to scan for cache errors and fallbacks "
-            "(globs, .gz, - for stdin). Repeatable.",
-            rich_help_panel=_APP,
-        ),
-    ] = None,
-    metrics_url: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics-url",
-            metavar="URL",
-            help="The application's Prometheus metrics endpoint, e.g. http://app:9090/metrics.",
-            rich_help_panel=_APP,
-        ),
-    ] = None,
-    health_url: Annotated[
-        str | None,
-        typer.Option(
-            "--health-url",
-            metavar="URL",
-            help="The application's health endpoint, e.g. http://app:8080/health.",
-            rich_help_panel=_APP,
-        ),
-    ] = None,
+    log: AppLog = None,
+    metrics_url: MetricsUrl = None,
+    health_url: HealthUrl = None,
     from_bundle: Annotated[
         str | None,
         typer.Option(

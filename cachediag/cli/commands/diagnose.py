@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 
+from cachediag.cli.appopts import APP_PANEL, AppLog, HealthUrl, MetricsUrl
 from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.errors import CachediagError
 
-_APP = "Application"
 _OFFLINE = "Offline"
 
 
@@ -73,33 +73,9 @@ def diagnose(
             "--weights", metavar="FILE", help="Another diagnoses TOML (causes and weights)."
         ),
     ] = None,
-    log: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--log",
-            metavar="FILE",
-            help="Application log (globs, .gz, - for stdin). Repeatable.",
-            rich_help_panel=_APP,
-        ),
-    ] = None,
-    metrics_url: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics-url",
-            metavar="URL",
-            help="The application's Prometheus metrics endpoint.",
-            rich_help_panel=_APP,
-        ),
-    ] = None,
-    health_url: Annotated[
-        str | None,
-        typer.Option(
-            "--health-url",
-            metavar="URL",
-            help="The application's health endpoint.",
-            rich_help_panel=_APP,
-        ),
-    ] = None,
+    log: AppLog = None,
+    metrics_url: MetricsUrl = None,
+    health_url: HealthUrl = None,
     app_timeout: Annotated[
         float | None,
         typer.Option(
@@ -107,7 +83,7 @@ def diagnose(
             metavar="MS",
             min=0.001,
             help="The application's cache timeout in milliseconds: judged against the p99.",
-            rich_help_panel=_APP,
+            rich_help_panel=APP_PANEL,
         ),
     ] = None,
     facts_file: Annotated[
