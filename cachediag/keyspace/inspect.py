@@ -292,16 +292,33 @@ def sample_report(
 def redis_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
+    survey, result = _redis_survey(target, timeout, request, progress)
+    return _sample_row(survey, result, request)
+
+
+def _redis_survey(
+    target: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> tuple[EnvelopeSurvey, ScanResult]:
     survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.scan.delimiter))
 
     def add(infos: list[KeyInfo]) -> None:
         for info in infos:
             survey.add(info.key, info.namespace, info.head, info.length)
 
-    options = request.scan
     with RedisClient(target, timeout).connect() as client:
-        result = scan_keyspace(client, options, add, progress)
+        if target.role == "replica":
+            # A cluster replica reads its own keys only after READONLY (else every GETRANGE
+            # is a MOVED to its primary); a replica outside a cluster says no, harmlessly.
+            client.call("READONLY")
+        result = scan_keyspace(client, request.scan, add, progress)
         read_whole(survey.payloads, redis_reader(client), result.stop_reason)
+    return survey, result
+
+
+def _sample_row(
+    survey: EnvelopeSurvey, result: ScanResult, request: SampleRequest
+) -> dict[str, Any]:
+    options = request.scan
     return {
         "mode": "sample",
         "pattern": safe_text(options.match) if options.match else None,
@@ -318,6 +335,100 @@ def redis_sample(
         "error": _sample_error(result),
         **survey.to_dict(),
     }
+
+
+def sample_report_nodes(
+    group: Group, timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    """The sample of a system's nodes (a cluster's primaries, and replicas with
+    --replicas) as one row: each node sampled at once in a process of its own, the key
+    budget shared, the surveys merged; `nodes` says what each node gave."""
+    target = group.target
+    row = target_row(target)
+    try:
+        row.update(redis_nodes_sample(group.nodes, timeout, request, progress))
+    except ProbeError as error:
+        mark_error(row, target, error)
+    if group.skipped:
+        row["replicas_skipped"] = group.skipped
+    return row
+
+
+def redis_nodes_sample(
+    nodes: list[Target], timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    import dataclasses
+
+    from cachediag.keyspace.fleet import in_processes, merged_scan, share
+
+    if request.scan.cursor:
+        raise UsageError(
+            "--cursor resumes one server's scan; a cluster is sampled on every node at once "
+            "(each node's cursor is in the JSON's nodes): drop --cursor"
+        )
+    options = dataclasses.replace(
+        request.scan, max_keys=share(request.scan.max_keys, len(nodes)), cursor=0
+    )
+    node_request = dataclasses.replace(request, scan=options)
+    outcomes = in_processes(_node_survey, [(n, timeout, node_request) for n in nodes], progress)
+    merged = EnvelopeSurvey(request.affected, survey_for(request.entities, options.delimiter))
+    results: list[ScanResult] = []
+    node_rows = []
+    for node, outcome in zip(nodes, outcomes, strict=True):
+        node_row: dict[str, Any] = {"target": node.name, "role": node.role, "status": "up"}
+        if isinstance(outcome, ProbeError):
+            node_row.update(status="down", error=outcome.to_dict(), keys=0, complete=False)
+        else:
+            survey, result = outcome
+            merged.merge(survey, node.address)
+            results.append(result)
+            node_row.update(
+                error=_sample_error(result),
+                keys=result.inspected,
+                complete=result.complete,
+                stop_reason=result.stop_reason,
+                cursor=str(result.cursor),
+                elapsed_s=round(result.elapsed_s, 3),
+            )
+        node_rows.append(node_row)
+    if not results:
+        raise next(o for o in outcomes if isinstance(o, ProbeError))
+    row = _sample_row(merged, results[0], request)
+    scan = merged_scan([result.to_dict() for result in results])
+    lookups = Lookups()
+    for result in results:
+        lookups.add(hits=result.lookups.hits, misses=result.lookups.misses)
+        lookups.exact = lookups.exact and result.lookups.exact
+    down = [r for r in node_rows if r["status"] == "down"]
+    errors = [r["error"] for r in node_rows if r["error"]]
+    row.update(
+        scan=scan,
+        complete=scan["complete"] and not down,
+        stop_reason=scan["stop_reason"] or ("server-error" if down else None),
+        # A partial sample of a cluster has a cursor per node (in `nodes`), not one.
+        resume_cursor=None,
+        entries=sum(result.inspected for result in results),
+        values_unreadable=next((r.head_reason for r in results if r.head_reason), None),
+        lookups_added=lookups.to_dict(),
+        error=errors[0] if errors else None,
+        nodes=node_rows,
+    )
+    return row
+
+
+def _node_survey(
+    node: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> tuple[EnvelopeSurvey, ScanResult] | ProbeError:
+    """One node's sample, in a process of its own: what it surveyed, or why it could not."""
+    try:
+        survey, result = _redis_survey(node, timeout, request, progress)
+    except ProbeError as error:
+        # Sent back by pickling: a plain ProbeError when the subclass takes other arguments.
+        return (
+            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
+        )
+    result.failure = None  # an exception object need not cross back to the parent
+    return survey, result
 
 
 def _sample_error(result: ScanResult) -> dict[str, str] | None:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.keyspace.entities import describe_outcome
-from cachediag.render.bigkeys import findings, human_ttl
+from cachediag.render.bigkeys import findings, human_ttl, nodes_table
 from cachediag.render.targets import (
     key_label,
     kind_header,
@@ -169,6 +169,8 @@ def _affected(row: dict[str, Any]) -> Text:
             text.append(f"  {entry['problem'].replace('_', ' ')}")
             if entry.get("reason"):
                 text.append(f": {safe_text(entry['reason'])}", style="dim")
+            if entry.get("node"):  # a cluster: where it was read
+                text.append(f"  on {safe_text(entry['node'])}", style="dim")
             text.append("\n")
     if not listed:
         text.append("  none\n", style="green")
@@ -265,6 +267,8 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     parts.append(line)
     if row.get("stop_reason") == "server-error" and row.get("error"):
         parts.append(Text(safe_text(row["error"]["message"]), style="yellow"))
+    if row.get("nodes"):  # a cluster: what each node's part of the sample gave
+        parts.append(nodes_table(row))
     summary = Text()
     summary.append(f"valid {totals['valid']:,}", style="green")
     summary.append(

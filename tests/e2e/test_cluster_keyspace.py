@@ -122,15 +122,129 @@ def test_inspect_a_key_on_its_owner(cachediag: Any, redis_cluster: Any) -> None:
     assert table.code == 0 and "MOVED" not in table.out
 
 
-def test_inspect_sample_reads_the_primaries(cachediag: Any, redis_cluster: Any) -> None:
+def test_inspect_sample_merges_the_primaries_into_one_row(
+    cachediag: Any, redis_cluster: Any
+) -> None:
     run = cachediag(
-        "inspect", "--redis", redis_cluster.seed.url, "--json", "--no-progress", "--max-keys", "50"
+        "inspect", "--redis", redis_cluster.seed.url, "--json", "--no-progress", "--max-keys", "0"
     )
     assert run.code == 0, run.err
-    rows = _valid(run, "inspect")["targets"]
+    (row,) = _valid(run, "inspect")["targets"]
+    assert row["target"] == f"redis-cluster://127.0.0.1:{redis_cluster.seed.port}"
+    assert row["status"] == "up" and row["complete"] and row["error"] is None
     primaries = {f"redis://127.0.0.1:{n.port}/0" for n in redis_cluster.primaries()}
-    assert {row["target"] for row in rows} == primaries
-    assert all(row["status"] == "up" for row in rows)
+    assert {n["target"] for n in row["nodes"]} == primaries
+    assert [n["role"] for n in row["nodes"]] == ["primary"] * 3
+    assert row["replicas_skipped"] == 3
+    # Every key of the cluster once: the nodes' samples add up, and so do their classes.
+    assert row["entries"] == sum(n["keys"] for n in row["nodes"]) == 30_000
+    assert row["totals"]["not_cache_kit"] == 30_000 and row["values_decoded"] == 30_000
+    (users,) = row["namespaces"]
+    assert users["namespace"] == "user:*" and users["entries"] == 30_000
+    assert all(n["keys"] > 9_000 for n in row["nodes"])  # each primary its share
+
+
+def test_inspect_sample_budget_is_shared(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag(
+        "inspect", "--redis", redis_cluster.seed.url, "--json", "--no-progress", "--max-keys", "90"
+    )
+    assert run.code == 0, run.err
+    (row,) = _valid(run, "inspect")["targets"]
+    assert not row["complete"] and row["stop_reason"] == "max-keys"
+    assert row["resume_cursor"] is None  # a cursor per node, in nodes
+    assert all(n["cursor"] != "0" for n in row["nodes"])
+    assert 90 <= row["entries"] < 90 + 3 * 1000  # about the budget, a SCAN batch over at most
+
+
+@pytest.fixture
+def planted(redis_cluster: Any) -> Any:
+    """cache-kit entries, and corrupt ones, spread by slot over the primaries; removed after."""
+    valid = bytes.fromhex("434b4954012a05416c69636511616c696365406578616d706c652e636f6d")
+    values = {f"ck:{i}": valid for i in range(30)}
+    values.update({f"ck:bad{i}": b"CKIU\x01" + valid[5:] for i in range(6)})
+    values.update({f"ck:v2:{i}": b"CKIT\x02" + valid[5:] for i in range(3)})
+    app = redis_cluster.client()
+    for key, value in values.items():
+        app.set(key, value)
+    try:
+        yield app, values
+    finally:
+        for key in values:
+            app.delete(key)
+        app.close()
+        _replicated(redis_cluster)
+
+
+def _replicated(redis_cluster: Any, keys: int = 30_000) -> None:
+    """Until the replicas hold the fixture's keys again (replication is asynchronous)."""
+    import time
+
+    replicas = [n for n in redis_cluster.nodes if redis_cluster.role_of(n) != "master"]
+    deadline = time.monotonic() + 10
+    while sum(int(n.cli("DBSIZE")) for n in replicas) != keys:
+        assert time.monotonic() < deadline, "the replicas did not catch up"
+        time.sleep(0.05)
+
+
+def test_inspect_sample_adds_up_what_each_primary_holds(
+    cachediag: Any, redis_cluster: Any, planted: Any
+) -> None:
+    app, values = planted
+    owners = {_port_of_node(app, key) for key in values if "bad" in key}
+    assert len(owners) > 1  # the corrupt entries sit on several primaries
+    run = cachediag(
+        "inspect", "--redis", redis_cluster.seed.url, "--pattern", "ck:*", "--max-keys", "0",
+        "--json", "--no-progress",
+    )  # fmt: skip
+    assert run.code == 1, run.err  # corrupt entries found
+    (row,) = _valid(run, "inspect")["targets"]
+    assert row["entries"] == len(values) and row["complete"]
+    assert row["totals"] == {
+        "valid": 33, "invalid_magic": 6, "undecodable": 0, "not_cache_kit": 0
+    }  # fmt: skip
+    assert row["schema_versions"] == {"1": 30, "2": 3}
+    affected = [entry for ns in row["namespaces"] for entry in ns["affected"]]
+    assert sorted(entry["key"] for entry in affected) == sorted(k for k in values if "bad" in k)
+    for entry in affected:  # each read on its slot's owner, and named by it
+        assert _port_of(entry["node"]) == _port_of_node(app, entry["key"]), entry
+    table = cachediag(
+        "inspect", "--redis", redis_cluster.seed.url, "--pattern", "ck:*", "--no-progress"
+    )
+    assert f"redis-cluster://127.0.0.1:{redis_cluster.seed.port}" in table.out
+    assert "Nodes scanned at once (3)" in table.out and "3 replicas left out" in table.out
+    assert "ck:bad0  invalid magic" in table.out and " on 127.0.0.1:" in table.out
+
+
+def _port_of_node(app: Any, key: str) -> int:
+    return int(app.get_node_from_key(key).port)
+
+
+def test_inspect_sample_with_replicas_reads_them_too(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag(
+        "inspect", "--redis", redis_cluster.seed.url, "--replicas", "--max-keys", "0",
+        "--json", "--no-progress",
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    (row,) = _valid(run, "inspect")["targets"]
+    assert len(row["nodes"]) == 6 and "replicas_skipped" not in row
+    replicas = [n for n in row["nodes"] if n["role"] == "replica"]
+    # READONLY: each replica reads its own copies (without it every read is a MOVED)
+    assert sum(n["keys"] for n in replicas) == 30_000
+    assert all(n["error"] is None for n in row["nodes"])
+    assert row["totals"]["not_cache_kit"] == 60_000  # copies counted again, as bigkeys does
+
+
+def test_inspect_replicas_with_named_keys_is_a_usage_error(
+    cachediag: Any, redis_cluster: Any
+) -> None:
+    run = cachediag("inspect", "user:1", "--redis", redis_cluster.seed.url, "--replicas")
+    assert run.code == 2
+    assert "--replicas applies to the sample" in run.err and "Traceback" not in run.err
+
+
+def test_inspect_sample_refuses_a_cursor_on_a_cluster(cachediag: Any, redis_cluster: Any) -> None:
+    run = cachediag("inspect", "--redis", redis_cluster.seed.url, "--cursor", "1234")
+    assert run.code == 2 and "drop --cursor" in run.err and "Traceback" not in run.err
 
 
 def test_a_node_down_mid_run_is_named_and_the_rest_merged(
