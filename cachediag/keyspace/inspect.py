@@ -78,20 +78,29 @@ def keys_report(
 
 
 def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str) -> dict[str, Any]:
-    namespace = Namespacer(delimiter)
     with RedisClient(target, timeout).connect() as client:
+        return redis_keys_on(client, keys, delimiter)
+
+
+def redis_keys_on(
+    client: Any, keys: list[bytes], delimiter: str, types: list[Any] | None = None
+) -> dict[str, Any]:
+    """`inspect KEY...` on an open connection; `types`: the keys' TYPE replies, when the
+    caller already has them (a cluster's router asked TYPE to find each key's node)."""
+    namespace = Namespacer(delimiter)
+    if types is None:
         types = client.pipeline([("TYPE", key) for key in keys])
-        commands: list[tuple[Any, ...]] = []
-        for key, kind in zip(keys, types, strict=True):
-            name = server_text(kind) if isinstance(kind, bytes) else "none"
-            commands += [
-                ("PTTL", key),
-                ("MEMORY", "USAGE", key),
-                ("OBJECT", "ENCODING", key),
-                (LENGTH_COMMANDS.get(name, b"EXISTS"), key),
-                ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1) if name == "string" else ("EXISTS", key),
-            ]
-        replies = client.pipeline(commands)
+    commands: list[tuple[Any, ...]] = []
+    for key, kind in zip(keys, types, strict=True):
+        name = server_text(kind) if isinstance(kind, bytes) else "none"
+        commands += [
+            ("PTTL", key),
+            ("MEMORY", "USAGE", key),
+            ("OBJECT", "ENCODING", key),
+            (LENGTH_COMMANDS.get(name, b"EXISTS"), key),
+            ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1) if name == "string" else ("EXISTS", key),
+        ]
+    replies = client.pipeline(commands)
     rows = []
     memory_reason = None
     for index, (key, kind) in enumerate(zip(keys, types, strict=True)):
@@ -183,49 +192,47 @@ def keys_report_group(
     entities: Entities | None,
     delimiter: str = ":",
 ) -> dict[str, Any]:
-    """`inspect KEY...` on a server, or on a cluster: each key read on the node owning its
-    slot (a MOVED answer, the slot moved since the map was read, is followed once), the
-    rows merged in the order the keys were named, each naming its node."""
+    """`inspect KEY...` on a server, or on a cluster: each key read on the node serving its
+    slot (keyspace.routing: a MOVED answer re-maps the slot; an ASK, the key already on
+    the node importing its slot, is read there with ASKING), the rows merged in the order
+    the keys were named, each naming its node."""
     if group.system is None:
         return named_keys_row(group.nodes[0], timeout, keys, entities, delimiter)
     from cachediag.backends import backend_for
+    from cachediag.keyspace.routing import SlotRouter
 
     target = group.target
-    backend = backend_for(target)
-    backend.check_keys(keys)
+    backend_for(target).check_keys(keys)
     row = target_row(target)
     row["mode"] = "keys"
-    try:
-        owners = backend.inspect_keys_nodes(group.nodes, timeout, keys)
-    except ProbeError as error:
-        return mark_error(row, target, error)
     found: list[dict[str, Any] | None] = [None] * len(keys)
     parts: list[dict[str, Any]] = []
-    by_address = {node.address: node for node in group.nodes}
-
-    def read(node: Target, indexes: list[int], retry: bool) -> None:
-        part = named_keys_row(node, timeout, [keys[i] for i in indexes], entities, delimiter)
-        parts.append(part)
-        moved: dict[str, list[int]] = {}
-        for index, key_row in zip(indexes, part.get("keys") or [], strict=False):
-            error = str(key_row.get("error") or "")
-            if retry and error.startswith("MOVED ") and error.split()[-1] in by_address:
-                moved.setdefault(error.split()[-1], []).append(index)
-                continue
-            found[index] = {**key_row, "node": node.address}
-        if part["status"] != "up":
-            for index in indexes:
-                found[index] = {
-                    "key": safe_text(keys[index]),
-                    "exists": None,
-                    "error": f"node {node.address} is down: {(part['error'] or {}).get('message')}",
-                    "node": node.address,
-                }
-        for address, moved_indexes in moved.items():
-            read(by_address[address], moved_indexes, retry=False)
-
-    for node, indexes in owners:
-        read(node, indexes, retry=True)
+    with SlotRouter(group.nodes, timeout) as router:
+        try:
+            routes = _routes(router, keys)
+        except ProbeError as error:  # no slot map: no primary answered
+            return mark_error(row, target, error)
+        for (node, asking), indexes, reply in routes:
+            chosen = [keys[i] for i in indexes]
+            if isinstance(reply, ProbeError):  # the node did not answer
+                part = mark_error(target_row(node), node, reply)
+            else:
+                part = _routed_part(
+                    router, node, asking, chosen, reply, timeout, entities, delimiter
+                )
+            parts.append(part)
+            for index, key_row in zip(indexes, part.get("keys") or [], strict=False):
+                found[index] = {**key_row, "node": node.address}
+            if part["status"] != "up":
+                for index in indexes:
+                    found[index] = {
+                        "key": safe_text(keys[index]),
+                        "exists": None,
+                        "error": f"node {node.address} is down: "
+                        f"{(part['error'] or {}).get('message')}",
+                        "node": node.address,
+                    }
+        redirects = router.redirects
     up = [part for part in parts if part["status"] == "up"]
     if not up:
         return mark_error(row, target, ServerRefused(str((parts[0]["error"] or {}).get("message"))))
@@ -242,7 +249,114 @@ def keys_report_group(
     errors = [part["evidence_error"] for part in up if part.get("evidence_error")]
     if errors:
         row["evidence_error"] = errors[0]
+    if redirects:
+        row["redirects"] = redirects
+        row["notes"] = [
+            f"{redirects} MOVED/ASK redirection(s) followed: slots are moving between nodes"
+        ]
     return row
+
+
+# (the node serving the keys, read there with ASKING?), the keys' indexes, and their TYPE
+# replies, or why the node could not be asked
+Route = tuple[tuple[Target, bool], list[int], "list[Any] | ProbeError"]
+
+
+def _routes(router: Any, keys: list[bytes]) -> list[Route]:
+    """The keys grouped by the node serving them, and their TYPE replies: one TYPE pipeline
+    per slot owner by the map, then each redirected key alone through the router
+    (MOVED or ASK followed, once per key)."""
+    from cachediag.keyspace.routing import redirection
+
+    by_owner: dict[str, tuple[Target, list[int]]] = {}
+    for index, key in enumerate(keys):
+        owner = router.owner(key)
+        by_owner.setdefault(owner.address, (owner, []))[1].append(index)
+    routes: dict[tuple[str, bool], tuple[Target, list[int], list[Any]]] = {}
+    down: list[Route] = []
+    for owner, indexes in by_owner.values():
+        try:
+            types = router.client(owner).pipeline([("TYPE", keys[i]) for i in indexes])
+        except ProbeError as error:
+            down.append(((owner, False), indexes, error))
+            continue
+        for index, kind in zip(indexes, types, strict=True):
+            node, asking = owner, False
+            if redirection(kind) is not None:
+                try:
+                    node, (kind,) = router.pipeline(keys[index], [("TYPE", keys[index])])
+                    asking = keys[index] in router.asked
+                except ProbeError as error:  # too many redirections, or the node named is down
+                    kind = ReplyError(error.message)
+            route = routes.setdefault((node.address, asking), (node, [], []))
+            route[1].append(index)
+            route[2].append(kind)
+    found: list[Route] = [
+        ((node, asking), idx, types) for (_, asking), (node, idx, types) in routes.items()
+    ]
+    return found + down
+
+
+def _routed_part(
+    router: Any,
+    node: Target,
+    asking: bool,
+    keys: list[bytes],
+    types: list[Any],
+    timeout: float,
+    entities: Entities | None,
+    delimiter: str,
+) -> dict[str, Any]:
+    """The keys one node serves, read there (with ASKING when it is importing them), their
+    verdicts completed as for a lone server."""
+    from cachediag.keyspace.key_evidence import enrich_keys
+    from cachediag.keyspace.routing import AskingClient
+
+    client = router.client(node)
+    part = _guard(
+        node,
+        lambda: redis_keys_on(AskingClient(client) if asking else client, keys, delimiter, types),
+    )
+    if asking:
+        _enrich_asked(part, AskingClient(client), keys, entities, delimiter)
+    else:
+        enrich_keys(part, node, timeout, keys, entities, delimiter)
+    add_evidence_lookups(part)
+    return part
+
+
+def _enrich_asked(
+    part: dict[str, Any],
+    client: Any,
+    keys: list[bytes],
+    entities: Entities | None,
+    delimiter: str,
+) -> None:
+    """key_evidence.enrich_keys for keys read on the node importing their slot: its whole
+    values and neighbours read on that connection, each GETRANGE after ASKING (on another
+    connection, without it, every read of them is a MOVED back to the slot's owner)."""
+    from cachediag.keyspace import key_evidence
+    from cachediag.keyspace.whole_values import redis_reader
+
+    if part.get("status") != "up":
+        return
+    named = [
+        (raw, key)
+        for raw, key in zip(keys, part.get("keys") or [], strict=False)
+        if key.get("exists") and key.get("envelope")
+    ]
+    if not named or not key_evidence._has_work(named, entities):
+        return
+    reads = key_evidence._Reads()
+    neighbours = key_evidence._RedisNeighbours(client, delimiter)
+    try:
+        key_evidence._judge(
+            named, entities, redis_reader(client), reads, neighbours.look, delimiter
+        )
+    except ProbeError as error:
+        part["evidence_error"] = error.message
+    part["values_read_whole"] = reads.whole
+    part["neighbours_read"] = reads.neighbours
 
 
 def memcached_keys(

@@ -15,6 +15,7 @@ from cachediag.render.targets import (
     kind_header,
     lookups_line,
     no_keys_line,
+    note_lines,
     render_targets,
     unreachable_status,
 )
@@ -244,6 +245,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         reads = _reads_line(row)
         if reads is not None:
             parts.append(reads)
+        parts.extend(note_lines(row))  # a cluster: redirections followed
         return _with_lookups(parts, row)
     totals = row["totals"]
     line = Text(style="dim")

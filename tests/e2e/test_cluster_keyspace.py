@@ -272,3 +272,123 @@ def test_a_node_down_mid_run_is_named_and_the_rest_merged(
     assert row["complete"] is False and row["stop_reason"] == "server-error"
     assert row["totals"]["keys"] == sum(by_target[p.name]["keys"] for p in primaries[1:])
     assert 0 < row["totals"]["keys"] < 30_000
+
+
+# -- a slot being migrated: ASK ---------------------------------------------------------------
+
+CKIT_USER = bytes.fromhex("434b4954012a05416c69636511616c696365406578616d706c652e636f6d")
+USER_LAYOUT = '[entities."{mig}"]\nfields = ["id: u64", "name: string", "email: string"]\n'
+
+
+@pytest.fixture
+def migrating(redis_cluster: Any) -> Any:
+    """A slot half migrated, as `redis-cli --cluster reshard` leaves it between two keys:
+    IMPORTING on one primary, MIGRATING on its owner, two of its keys already MIGRATEd, one
+    still on the owner. Put back afterwards (the moved keys deleted, both nodes STABLE)."""
+    import redis
+
+    app = redis_cluster.client()
+    moved, plain, stays = "{mig}:1", "{mig}:2", "{mig}:3"
+    for key, value in ((moved, CKIT_USER), (plain, b"no magic here"), (stays, CKIT_USER)):
+        app.set(key, value)
+    slot = str(key_slot(moved.encode()))
+    owner_port = _port_of_node(app, moved)
+    source = next(n for n in redis_cluster.primaries() if n.port == owner_port)
+    target = next(n for n in redis_cluster.primaries() if n.port != owner_port)
+    source_id, target_id = (
+        source.cli("CLUSTER", "MYID").strip(),
+        target.cli("CLUSTER", "MYID").strip(),
+    )
+    target.cli("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.cli("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    for key in (moved, plain):
+        assert (
+            source.cli("MIGRATE", "127.0.0.1", str(target.port), key, "0", "5000").strip() == "OK"
+        )
+    try:
+        with pytest.raises(redis.exceptions.AskError):  # what a client now hears
+            redis.Redis(port=source.port).get(moved)
+        yield source, target, {"moved": moved, "plain": plain, "stays": stays}
+    finally:
+        on_target = redis.Redis(port=target.port)
+        pipe = on_target.pipeline(transaction=False)
+        for key in (moved, plain):
+            pipe.execute_command("ASKING")
+            pipe.execute_command("DEL", key)
+        pipe.execute()
+        on_target.close()
+        source.cli("CLUSTER", "SETSLOT", slot, "STABLE")
+        target.cli("CLUSTER", "SETSLOT", slot, "STABLE")
+        app.delete(stays)
+        app.close()
+        _replicated(redis_cluster)
+
+
+def test_inspect_follows_ask_to_the_importing_node(
+    cachediag: Any, redis_cluster: Any, migrating: Any
+) -> None:
+    source, target, keys = migrating
+    run = cachediag(
+        "inspect", keys["moved"], keys["stays"], "user:1", "--redis", redis_cluster.seed.url,
+        "--json",
+    )  # fmt: skip
+    assert run.code == 0, run.out + run.err  # an ASK is never "down", nor unreadable
+    (row,) = _valid(run, "inspect")["targets"]
+    assert row["status"] == "up"
+    by_key = {k["key"]: k for k in row["keys"]}
+    assert [k["key"] for k in row["keys"]] == [keys["moved"], keys["stays"], "user:1"]
+    moved = by_key[keys["moved"]]
+    assert moved["exists"] is True and moved["type"] == "string" and moved["ttl_ms"] == -1
+    assert moved["envelope"]["verdict"] == "valid" and moved["length"] == len(CKIT_USER)
+    assert moved["node"] == f"127.0.0.1:{target.port}"  # read where it is now
+    assert by_key[keys["stays"]]["node"] == f"127.0.0.1:{source.port}"  # not moved yet
+    assert by_key[keys["stays"]]["envelope"]["verdict"] == "valid"
+    assert row["redirects"] == 1  # once, for the one key that moved
+    table = cachediag("inspect", keys["moved"], "--redis", redis_cluster.seed.url)
+    assert table.code == 0 and "ASK" not in table.out.replace("MOVED/ASK", "")
+    assert "redirection(s) followed" in table.out
+
+
+def test_inspect_reads_an_asked_keys_value_and_neighbours_there(
+    cachediag: Any, redis_cluster: Any, migrating: Any, tmp_path: Path
+) -> None:
+    """The verdict's extra reads (the whole value, the namespace's neighbours) go to the
+    importing node with ASKING too: without it each one is a MOVED back to the owner."""
+    _source, target, keys = migrating
+    config = tmp_path / "cachediag.toml"
+    config.write_text(USER_LAYOUT)
+    run = cachediag(
+        "inspect", keys["moved"], "--redis", redis_cluster.seed.url, "--config", str(config),
+        "--json",
+    )  # fmt: skip
+    assert run.code == 0, run.out + run.err
+    (row,) = _valid(run, "inspect")["targets"]
+    (moved,) = row["keys"]
+    assert moved["envelope"]["payload"]["state"] == "ok", moved  # decoded in full
+    plain = cachediag("inspect", keys["plain"], "--redis", redis_cluster.seed.url, "--json")
+    (row,) = _valid(plain, "inspect")["targets"]
+    (key,) = row["keys"]
+    assert key["node"] == f"127.0.0.1:{target.port}"
+    evidence = key["envelope"]["namespace_evidence"]
+    # its neighbour on the importing node, {mig}:moved, read there: a cache-kit entry
+    assert evidence["source"] == "neighbours" and evidence.get("error") is None, evidence
+    assert evidence["looked_at"] == 1 and evidence["cache_kit_entries"] == 1
+    assert key["envelope"]["verdict"] == "invalid_magic"
+    assert plain.code == 1  # a corrupt entry in a cache-kit namespace
+
+
+def test_ttl_follows_ask_to_the_importing_node(
+    cachediag: Any, redis_cluster: Any, migrating: Any
+) -> None:
+    source, target, keys = migrating
+    run = cachediag(
+        "ttl", keys["moved"], keys["stays"], "--redis", redis_cluster.seed.url, "--json"
+    )
+    assert run.code == 0, run.out + run.err
+    (row,) = _valid(run, "ttl")["targets"]
+    by_key = {k["key"]: k for k in row["keys"]}
+    moved = by_key[keys["moved"]]
+    # TTL, TYPE and MEMORY USAGE each after ASKING (it holds for one command only)
+    assert moved["ttl"] == -1 and moved["type"] == "string" and moved["memory_bytes"]
+    assert moved["node"] == f"127.0.0.1:{target.port}"
+    assert by_key[keys["stays"]]["node"] == f"127.0.0.1:{source.port}"
