@@ -105,6 +105,54 @@ def test_ttl_keyspace_samples_every_primary(cachediag: Any, redis_cluster: Any) 
     assert run.code in (0, 1), run.err
     (row,) = _valid(run, "ttl")["targets"]
     assert len(row["nodes"]) == 3 and sum(n["keys"] for n in row["nodes"]) == 30_000
+    assert [n["role"] for n in row["nodes"]] == ["primary"] * 3
+    assert row["replicas_skipped"] == 3
+    table = cachediag("ttl", "--redis", redis_cluster.seed.url, "--max-keys", "60000")
+    assert "Nodes scanned at once (3); 3 replicas left out (--replicas scans them)" in table.out
+
+
+@pytest.fixture
+def expiring(redis_cluster: Any) -> Any:
+    """30 keys with a TTL of an hour spread over the primaries, replicated; removed after."""
+    app = redis_cluster.client()
+    keys = [f"exp:{i}" for i in range(30)]
+    for key in keys:
+        app.set(key, b"x", ex=3600)
+    try:
+        _replicated(redis_cluster, 30_030)
+        yield keys
+    finally:
+        for key in keys:
+            app.delete(key)
+        app.close()
+        _replicated(redis_cluster)
+
+
+def test_ttl_keyspace_with_replicas_reads_them_too(
+    cachediag: Any, redis_cluster: Any, expiring: list[str]
+) -> None:
+    run = cachediag(
+        "ttl", "--redis", redis_cluster.seed.url, "--replicas", "--max-keys", "120000", "--json"
+    )
+    assert run.code in (0, 1), run.err  # 1: every key lacks a TTL, the verdict fails
+    (row,) = _valid(run, "ttl")["targets"]
+    assert len(row["nodes"]) == 6 and "replicas_skipped" not in row
+    assert all(n["status"] == "up" and n["complete"] for n in row["nodes"])
+    replicas = [n for n in row["nodes"] if n["role"] == "replica"]
+    # READONLY: each replica's PTTLs answered from its own copies, not MOVED to the primary
+    assert sum(n["keys"] for n in replicas) == 30_030 and not row["notes"]
+    # the copies' TTLs too (a PTTL a replica refused would read as no expiry)
+    assert row["sampled"] == 60_060 and row["buckets"]["< 1 h"] == 60
+    assert row["buckets"]["no expiry"] == 60_000
+
+
+@pytest.mark.parametrize("args", [["user:1"], ["--from", "bundle.tar.gz"]])
+def test_ttl_replicas_outside_the_live_sample_is_a_usage_error(
+    cachediag: Any, redis_cluster: Any, args: list[str]
+) -> None:
+    run = cachediag("ttl", *args, "--redis", redis_cluster.seed.url, "--replicas")
+    assert run.code == 2, run.out + run.err
+    assert "--replicas applies to the keyspace sample" in run.err and "Traceback" not in run.err
 
 
 def test_inspect_a_key_on_its_owner(cachediag: Any, redis_cluster: Any) -> None:
