@@ -475,13 +475,14 @@ def redis_nodes_sample(
 
     from cachediag.keyspace.fleet import in_processes, merged_scan, share
 
-    if request.scan.cursor:
+    if request.scan.cursor and len(nodes) > 1:
         raise UsageError(
             "--cursor resumes one server's scan; a cluster is sampled on every node at once "
             "(each node's cursor is in the JSON's nodes): drop --cursor"
         )
+    # One node read (a Sentinel set's primary): its scan resumes from --cursor, as before.
     options = dataclasses.replace(
-        request.scan, max_keys=share(request.scan.max_keys, len(nodes)), cursor=0
+        request.scan, max_keys=share(request.scan.max_keys, len(nodes)), cursor=request.scan.cursor
     )
     node_request = dataclasses.replace(request, scan=options)
     outcomes = in_processes(_node_survey, [(n, timeout, node_request) for n in nodes], progress)
@@ -508,7 +509,8 @@ def redis_nodes_sample(
     if not results:
         raise next(o for o in outcomes if isinstance(o, ProbeError))
     row = _sample_row(merged, results[0], request)
-    scan = merged_scan([result.to_dict() for result in results])
+    scans = [result.to_dict() for result in results]
+    scan = scans[0] if len(nodes) == 1 else merged_scan(scans)
     lookups = Lookups()
     for result in results:
         lookups.add(hits=result.lookups.hits, misses=result.lookups.misses)
@@ -520,7 +522,7 @@ def redis_nodes_sample(
         complete=scan["complete"] and not down,
         stop_reason=scan["stop_reason"] or ("server-error" if down else None),
         # A partial sample of a cluster has a cursor per node (in `nodes`), not one.
-        resume_cursor=None,
+        resume_cursor=row["resume_cursor"] if len(nodes) == 1 else None,
         entries=sum(result.inspected for result in results),
         values_unreadable=next((r.head_reason for r in results if r.head_reason), None),
         lookups_added=lookups.to_dict(),
