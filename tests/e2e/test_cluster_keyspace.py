@@ -440,3 +440,29 @@ def test_ttl_follows_ask_to_the_importing_node(
     assert moved["ttl"] == -1 and moved["type"] == "string" and moved["memory_bytes"]
     assert moved["node"] == f"127.0.0.1:{target.port}"
     assert by_key[keys["stays"]]["node"] == f"127.0.0.1:{source.port}"
+
+
+def test_inspect_sample_with_a_node_down_names_it_and_merges_the_rest(
+    redis_cluster: Any, closed_port: int
+) -> None:
+    import dataclasses
+
+    from cachediag.backends import expand
+    from cachediag.keyspace.inspect import SampleRequest, redis_nodes_sample
+    from cachediag.scan.memcached import CrawlOptions
+    from cachediag.scan.redis import ScanOptions
+    from cachediag.targets.parse import parse_redis
+
+    nodes = expand([parse_redis(redis_cluster.seed.url, "flag")], 2.0)
+    primaries = [n for n in nodes if n.role == "primary"]
+    dead = dataclasses.replace(
+        primaries[0], name=f"redis://127.0.0.1:{closed_port}/0", port=closed_port
+    )
+    request = SampleRequest(ScanOptions(max_keys=0, with_head=True), CrawlOptions())
+    row = redis_nodes_sample([dead, *primaries[1:]], 2.0, request, None)
+    by_target = {n["target"]: n for n in row["nodes"]}
+    assert by_target[dead.name]["status"] == "down"
+    assert by_target[dead.name]["error"]["kind"] == "refused"
+    assert row["complete"] is False and row["stop_reason"] == "server-error"
+    assert row["entries"] == sum(by_target[p.name]["keys"] for p in primaries[1:])
+    assert 0 < row["entries"] < 30_000 and row["totals"]["not_cache_kit"] == row["entries"]
