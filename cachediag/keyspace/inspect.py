@@ -264,10 +264,8 @@ Route = tuple[tuple[Target, bool], list[int], "list[Any] | ProbeError"]
 
 def _routes(router: Any, keys: list[bytes]) -> list[Route]:
     """The keys grouped by the node serving them, and their TYPE replies: one TYPE pipeline
-    per slot owner by the map, then each redirected key alone through the router
-    (MOVED or ASK followed, once per key)."""
-    from cachediag.keyspace.routing import redirection
-
+    per slot owner by the map, then each redirected key alone through the router, from
+    the node the redirection named (MOVED or ASK followed, once per key)."""
     by_owner: dict[str, tuple[Target, list[int]]] = {}
     for index, key in enumerate(keys):
         owner = router.owner(key)
@@ -282,7 +280,7 @@ def _routes(router: Any, keys: list[bytes]) -> list[Route]:
             continue
         for index, kind in zip(indexes, types, strict=True):
             node, asking = owner, False
-            if redirection(kind) is not None:
+            if router.follow(keys[index], kind):  # the next request goes where it said
                 try:
                     node, (kind,) = router.pipeline(keys[index], [("TYPE", keys[index])])
                     asking = keys[index] in router.asked

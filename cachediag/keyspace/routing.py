@@ -149,6 +149,23 @@ class SlotRouter:
                 self.asked.pop(key, None)  # the migration ended: the slot has its owner
         raise ServerRefused(f"more than {MAX_REDIRECTS} redirections for one key")
 
+    def follow(self, key: bytes, reply: Any) -> bool:
+        """Apply a redirection another request about `key` got (a batch sent to the map's
+        owner): MOVED re-maps the slot, ASK sends the key's next commands to the importing
+        node; `pipeline` then starts there. Whether `reply` was one."""
+        found = redirection(reply)
+        if found is None:
+            return False
+        self.redirects += 1
+        kind, slot, address = found
+        node = self.node_at(address)
+        if kind == "MOVED":
+            self.slots[slot] = node
+            self.asked.pop(key, None)
+        else:
+            self.asked[key] = node
+        return True
+
     def connection(self, key: bytes) -> tuple[Target, Any]:
         """The node serving `key` as the last pipeline found it, and a connection to read
         it with there (ASKING before each command on an importing node)."""

@@ -100,6 +100,43 @@ def test_ttl_follows_a_moved_slot(cachediag: Any, redis_cluster: Any) -> None:
         assert router.redirects == 1 and router.slots[slot].address == right.address
 
 
+def test_inspect_follows_a_moved_slot_once(redis_cluster: Any) -> None:
+    """inspect KEY's routing with a stale map: the owner's MOVED re-maps the slot and the
+    key is read on the right node, after one redirection (not a second trip to the old)."""
+    from cachediag.backends import expand
+    from cachediag.keyspace.inspect import _routes
+    from cachediag.keyspace.routing import SlotRouter
+    from cachediag.targets.parse import parse_redis
+
+    nodes = expand([parse_redis(redis_cluster.seed.url, "flag")], 2.0)
+    with SlotRouter(nodes, 2.0) as router:
+        router.load()
+        slot = key_slot(b"user:1")
+        right = router.slots[slot]
+        wrong = next(n for n in nodes if n.role == "primary" and n.address != right.address)
+        router.slots[slot] = wrong  # a stale map, as after a resharding
+        sent: list[str] = []
+        connect = router.client
+
+        def counted(node: Any) -> Any:
+            client = connect(node)
+
+            class Counting:
+                def pipeline(self, commands: Any, timeout: Any = None) -> Any:
+                    sent.append(node.address)
+                    return client.pipeline(commands, timeout)
+
+            return Counting()
+
+        router.client = counted  # type: ignore[method-assign]
+        routes = _routes(router, [b"user:1", b"user:2"])
+        served = {route[0][0].address: route for route in routes}
+        assert router.redirects == 1 and router.slots[slot].address == right.address
+        assert sent.count(wrong.address) == 1  # the owner by the map, asked once
+        ((_node, asking), indexes, types) = served[right.address]
+        assert not asking and 0 in indexes and types[indexes.index(0)] == b"string"
+
+
 def test_ttl_keyspace_samples_every_primary(cachediag: Any, redis_cluster: Any) -> None:
     run = cachediag("ttl", "--redis", redis_cluster.seed.url, "--json", "--max-keys", "60000")
     assert run.code in (0, 1), run.err
