@@ -272,7 +272,7 @@ def _replicated(redis_cluster: Any, keys: int = 30_000) -> None:
 
 
 def test_inspect_sample_adds_up_what_each_primary_holds(
-    cachediag: Any, redis_cluster: Any, planted: Any
+    cachediag: Any, redis_cluster: Any, planted: Any, tmp_path: Path
 ) -> None:
     app, values = planted
     owners = {_port_of_node(app, key) for key in values if "bad" in key}
@@ -292,6 +292,15 @@ def test_inspect_sample_adds_up_what_each_primary_holds(
     assert sorted(entry["key"] for entry in affected) == sorted(k for k in values if "bad" in k)
     for entry in affected:  # each read on its slot's owner, and named by it
         assert _port_of(entry["node"]) == _port_of_node(app, entry["key"]), entry
+    layout = tmp_path / "cachediag.toml"
+    layout.write_text('[entities."ck"]\nfields = ["id: u64", "name: string", "email: string"]\n')
+    decoded = cachediag(
+        "inspect", "--redis", redis_cluster.seed.url, "--pattern", "ck:*", "--max-keys", "0",
+        "--config", str(layout), "--json", "--no-progress",
+    )  # fmt: skip
+    (row,) = _valid(decoded, "inspect")["targets"]
+    payloads = row["payloads"]  # each primary's payload decode, summed
+    assert payloads["decoded"] == 33 and payloads["broken"] == payloads["not_read"] == 0
     table = cachediag(
         "inspect", "--redis", redis_cluster.seed.url, "--pattern", "ck:*", "--no-progress"
     )
