@@ -60,8 +60,9 @@ class _Namespace:
     counts: Counter[str] = field(default_factory=Counter)
     versions: Counter[int] = field(default_factory=Counter)
     non_string: int = 0
-    # (key, class-before-namespace-judgement, envelope) of entries that are not valid
-    suspects: list[tuple[bytes, Envelope, bool]] = field(default_factory=list)
+    # (key, envelope, header one byte off the magic, node it was read on: a cluster's) of
+    # entries that are not valid
+    suspects: list[tuple[bytes, Envelope, bool, str | None]] = field(default_factory=list)
     suspects_seen: int = 0
 
 
@@ -117,14 +118,38 @@ class EnvelopeSurvey:
             row.counts["no_magic"] += 1
         row.suspects_seen += 1
         if len(row.suspects) < 10 * self.affected_sample:  # bounded: a sample of the affected
-            row.suspects.append((key, decoded, near_magic(head)))
+            row.suspects.append((key, decoded, near_magic(head), None))
+
+    def merge(self, other: EnvelopeSurvey, node: str) -> None:
+        """Add what `other` surveyed on `node` (a cluster's primary): counts, schema versions
+        and payload states summed per namespace, its affected keys each named by `node`."""
+        self.values += other.values
+        for namespace, theirs in other.namespaces.items():
+            row = self.namespaces.get(namespace)
+            if row is None:
+                if len(self.namespaces) >= NAMESPACE_LIMIT:  # the same bound as add()
+                    namespace = OTHER_NAMESPACES
+                row = self.namespaces.setdefault(namespace, _Namespace())
+            row.counts.update(theirs.counts)
+            row.versions.update(theirs.versions)
+            row.non_string += theirs.non_string
+            row.suspects_seen += theirs.suspects_seen
+            room = max(0, 10 * self.affected_sample - len(row.suspects))
+            row.suspects += [
+                (key, decoded, near, seen_on or node)
+                for key, decoded, near, seen_on in theirs.suspects[:room]
+            ]
+        if other.payloads is not None:
+            if self.payloads is None:
+                self.payloads = other.payloads.empty_like()
+            self.payloads.merge(other.payloads, node)
 
     def _judge(
         self, namespace: str, row: _Namespace
     ) -> tuple[dict[str, int], list[dict[str, Any]]]:
         # Values carrying the magic (valid or not) make the namespace a cache-kit one.
         cache_kit = bool(row.counts[VALID] or row.counts[UNDECODABLE])
-        near = sum(1 for _, _, is_near in row.suspects if is_near)
+        near = sum(1 for _, _, is_near, _ in row.suspects if is_near)
         no_magic = row.counts["no_magic"]
         if cache_kit:
             invalid, foreign = no_magic, 0
@@ -139,7 +164,7 @@ class EnvelopeSurvey:
             NOT_CACHE_KIT: foreign + row.non_string,
         }
         affected: list[dict[str, Any]] = []
-        for key, decoded, is_near in row.suspects:
+        for key, decoded, is_near, node in row.suspects:
             state = classify(decoded, is_near, cache_kit)
             if state == NOT_CACHE_KIT:
                 continue
@@ -149,6 +174,7 @@ class EnvelopeSurvey:
                     "problem": state,
                     "reason": decoded.reason,
                     "schema_version": decoded.version,
+                    **({"node": node} if node is not None else {}),
                 }
             )
             if len(affected) >= self.affected_sample:
@@ -165,7 +191,8 @@ class EnvelopeSurvey:
                         "problem": UNDECODABLE,
                         "reason": describe_outcome(failure),
                         "schema_version": failure.get("version"),
-                        "payload": {k: v for k, v in failure.items() if k != "key"},
+                        "payload": {k: v for k, v in failure.items() if k not in ("key", "node")},
+                        **({"node": failure["node"]} if "node" in failure else {}),
                     }
                 )
         return counts, affected

@@ -78,20 +78,29 @@ def keys_report(
 
 
 def redis_keys(target: Target, timeout: float, keys: list[bytes], delimiter: str) -> dict[str, Any]:
-    namespace = Namespacer(delimiter)
     with RedisClient(target, timeout).connect() as client:
+        return redis_keys_on(client, keys, delimiter)
+
+
+def redis_keys_on(
+    client: Any, keys: list[bytes], delimiter: str, types: list[Any] | None = None
+) -> dict[str, Any]:
+    """`inspect KEY...` on an open connection; `types`: the keys' TYPE replies, when the
+    caller already has them (a cluster's router asked TYPE to find each key's node)."""
+    namespace = Namespacer(delimiter)
+    if types is None:
         types = client.pipeline([("TYPE", key) for key in keys])
-        commands: list[tuple[Any, ...]] = []
-        for key, kind in zip(keys, types, strict=True):
-            name = server_text(kind) if isinstance(kind, bytes) else "none"
-            commands += [
-                ("PTTL", key),
-                ("MEMORY", "USAGE", key),
-                ("OBJECT", "ENCODING", key),
-                (LENGTH_COMMANDS.get(name, b"EXISTS"), key),
-                ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1) if name == "string" else ("EXISTS", key),
-            ]
-        replies = client.pipeline(commands)
+    commands: list[tuple[Any, ...]] = []
+    for key, kind in zip(keys, types, strict=True):
+        name = server_text(kind) if isinstance(kind, bytes) else "none"
+        commands += [
+            ("PTTL", key),
+            ("MEMORY", "USAGE", key),
+            ("OBJECT", "ENCODING", key),
+            (LENGTH_COMMANDS.get(name, b"EXISTS"), key),
+            ("GETRANGE", key, 0, VALUE_HEAD_BYTES - 1) if name == "string" else ("EXISTS", key),
+        ]
+    replies = client.pipeline(commands)
     rows = []
     memory_reason = None
     for index, (key, kind) in enumerate(zip(keys, types, strict=True)):
@@ -183,49 +192,47 @@ def keys_report_group(
     entities: Entities | None,
     delimiter: str = ":",
 ) -> dict[str, Any]:
-    """`inspect KEY...` on a server, or on a cluster: each key read on the node owning its
-    slot (a MOVED answer, the slot moved since the map was read, is followed once), the
-    rows merged in the order the keys were named, each naming its node."""
+    """`inspect KEY...` on a server, or on a cluster: each key read on the node serving its
+    slot (keyspace.routing: a MOVED answer re-maps the slot; an ASK, the key already on
+    the node importing its slot, is read there with ASKING), the rows merged in the order
+    the keys were named, each naming its node."""
     if group.system is None:
         return named_keys_row(group.nodes[0], timeout, keys, entities, delimiter)
     from cachediag.backends import backend_for
+    from cachediag.keyspace.routing import SlotRouter
 
     target = group.target
-    backend = backend_for(target)
-    backend.check_keys(keys)
+    backend_for(target).check_keys(keys)
     row = target_row(target)
     row["mode"] = "keys"
-    try:
-        owners = backend.inspect_keys_nodes(group.nodes, timeout, keys)
-    except ProbeError as error:
-        return mark_error(row, target, error)
     found: list[dict[str, Any] | None] = [None] * len(keys)
     parts: list[dict[str, Any]] = []
-    by_address = {node.address: node for node in group.nodes}
-
-    def read(node: Target, indexes: list[int], retry: bool) -> None:
-        part = named_keys_row(node, timeout, [keys[i] for i in indexes], entities, delimiter)
-        parts.append(part)
-        moved: dict[str, list[int]] = {}
-        for index, key_row in zip(indexes, part.get("keys") or [], strict=False):
-            error = str(key_row.get("error") or "")
-            if retry and error.startswith("MOVED ") and error.split()[-1] in by_address:
-                moved.setdefault(error.split()[-1], []).append(index)
-                continue
-            found[index] = {**key_row, "node": node.address}
-        if part["status"] != "up":
-            for index in indexes:
-                found[index] = {
-                    "key": safe_text(keys[index]),
-                    "exists": None,
-                    "error": f"node {node.address} is down: {(part['error'] or {}).get('message')}",
-                    "node": node.address,
-                }
-        for address, moved_indexes in moved.items():
-            read(by_address[address], moved_indexes, retry=False)
-
-    for node, indexes in owners:
-        read(node, indexes, retry=True)
+    with SlotRouter(group.nodes, timeout) as router:
+        try:
+            routes = _routes(router, keys)
+        except ProbeError as error:  # no slot map: no primary answered
+            return mark_error(row, target, error)
+        for (node, asking), indexes, reply in routes:
+            chosen = [keys[i] for i in indexes]
+            if isinstance(reply, ProbeError):  # the node did not answer
+                part = mark_error(target_row(node), node, reply)
+            else:
+                part = _routed_part(
+                    router, node, asking, chosen, reply, timeout, entities, delimiter
+                )
+            parts.append(part)
+            for index, key_row in zip(indexes, part.get("keys") or [], strict=False):
+                found[index] = {**key_row, "node": node.address}
+            if part["status"] != "up":
+                for index in indexes:
+                    found[index] = {
+                        "key": safe_text(keys[index]),
+                        "exists": None,
+                        "error": f"node {node.address} is down: "
+                        f"{(part['error'] or {}).get('message')}",
+                        "node": node.address,
+                    }
+        redirects = router.redirects
     up = [part for part in parts if part["status"] == "up"]
     if not up:
         return mark_error(row, target, ServerRefused(str((parts[0]["error"] or {}).get("message"))))
@@ -242,7 +249,112 @@ def keys_report_group(
     errors = [part["evidence_error"] for part in up if part.get("evidence_error")]
     if errors:
         row["evidence_error"] = errors[0]
+    if redirects:
+        row["redirects"] = redirects
+        row["notes"] = [
+            f"{redirects} MOVED/ASK redirection(s) followed: slots are moving between nodes"
+        ]
     return row
+
+
+# (the node serving the keys, read there with ASKING?), the keys' indexes, and their TYPE
+# replies, or why the node could not be asked
+Route = tuple[tuple[Target, bool], list[int], "list[Any] | ProbeError"]
+
+
+def _routes(router: Any, keys: list[bytes]) -> list[Route]:
+    """The keys grouped by the node serving them, and their TYPE replies: one TYPE pipeline
+    per slot owner by the map, then each redirected key alone through the router, from
+    the node the redirection named (MOVED or ASK followed, once per key)."""
+    by_owner: dict[str, tuple[Target, list[int]]] = {}
+    for index, key in enumerate(keys):
+        owner = router.owner(key)
+        by_owner.setdefault(owner.address, (owner, []))[1].append(index)
+    routes: dict[tuple[str, bool], tuple[Target, list[int], list[Any]]] = {}
+    down: list[Route] = []
+    for owner, indexes in by_owner.values():
+        try:
+            types = router.client(owner).pipeline([("TYPE", keys[i]) for i in indexes])
+        except ProbeError as error:
+            down.append(((owner, False), indexes, error))
+            continue
+        for index, kind in zip(indexes, types, strict=True):
+            node, asking = owner, False
+            if router.follow(keys[index], kind):  # the next request goes where it said
+                try:
+                    node, (kind,) = router.pipeline(keys[index], [("TYPE", keys[index])])
+                    asking = keys[index] in router.asked
+                except ProbeError as error:  # too many redirections, or the node named is down
+                    kind = ReplyError(error.message)
+            route = routes.setdefault((node.address, asking), (node, [], []))
+            route[1].append(index)
+            route[2].append(kind)
+    found: list[Route] = [
+        ((node, asking), idx, types) for (_, asking), (node, idx, types) in routes.items()
+    ]
+    return found + down
+
+
+def _routed_part(
+    router: Any,
+    node: Target,
+    asking: bool,
+    keys: list[bytes],
+    types: list[Any],
+    timeout: float,
+    entities: Entities | None,
+    delimiter: str,
+) -> dict[str, Any]:
+    """The keys one node serves, read there (with ASKING when it is importing them), their
+    verdicts completed as for a lone server."""
+    from cachediag.keyspace.key_evidence import enrich_keys
+    from cachediag.keyspace.routing import AskingClient
+
+    client = router.client(node)
+    part = _guard(
+        node,
+        lambda: redis_keys_on(AskingClient(client) if asking else client, keys, delimiter, types),
+    )
+    if asking:
+        _enrich_asked(part, AskingClient(client), keys, entities, delimiter)
+    else:
+        enrich_keys(part, node, timeout, keys, entities, delimiter)
+    add_evidence_lookups(part)
+    return part
+
+
+def _enrich_asked(
+    part: dict[str, Any],
+    client: Any,
+    keys: list[bytes],
+    entities: Entities | None,
+    delimiter: str,
+) -> None:
+    """key_evidence.enrich_keys for keys read on the node importing their slot: its whole
+    values and neighbours read on that connection, each GETRANGE after ASKING (on another
+    connection, without it, every read of them is a MOVED back to the slot's owner)."""
+    from cachediag.keyspace import key_evidence
+    from cachediag.keyspace.whole_values import redis_reader
+
+    if part.get("status") != "up":
+        return
+    named = [
+        (raw, key)
+        for raw, key in zip(keys, part.get("keys") or [], strict=False)
+        if key.get("exists") and key.get("envelope")
+    ]
+    if not named or not key_evidence._has_work(named, entities):
+        return
+    reads = key_evidence._Reads()
+    neighbours = key_evidence._RedisNeighbours(client, delimiter)
+    try:
+        key_evidence._judge(
+            named, entities, redis_reader(client), reads, neighbours.look, delimiter
+        )
+    except ProbeError as error:
+        part["evidence_error"] = error.message
+    part["values_read_whole"] = reads.whole
+    part["neighbours_read"] = reads.neighbours
 
 
 def memcached_keys(
@@ -292,16 +404,33 @@ def sample_report(
 def redis_sample(
     target: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> dict[str, Any]:
+    survey, result = _redis_survey(target, timeout, request, progress)
+    return _sample_row(survey, result, request)
+
+
+def _redis_survey(
+    target: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> tuple[EnvelopeSurvey, ScanResult]:
     survey = EnvelopeSurvey(request.affected, survey_for(request.entities, request.scan.delimiter))
 
     def add(infos: list[KeyInfo]) -> None:
         for info in infos:
             survey.add(info.key, info.namespace, info.head, info.length)
 
-    options = request.scan
     with RedisClient(target, timeout).connect() as client:
-        result = scan_keyspace(client, options, add, progress)
+        if target.role == "replica":
+            # A cluster replica reads its own keys only after READONLY (else every GETRANGE
+            # is a MOVED to its primary); a replica outside a cluster says no, harmlessly.
+            client.call("READONLY")
+        result = scan_keyspace(client, request.scan, add, progress)
         read_whole(survey.payloads, redis_reader(client), result.stop_reason)
+    return survey, result
+
+
+def _sample_row(
+    survey: EnvelopeSurvey, result: ScanResult, request: SampleRequest
+) -> dict[str, Any]:
+    options = request.scan
     return {
         "mode": "sample",
         "pattern": safe_text(options.match) if options.match else None,
@@ -318,6 +447,102 @@ def redis_sample(
         "error": _sample_error(result),
         **survey.to_dict(),
     }
+
+
+def sample_report_nodes(
+    group: Group, timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    """The sample of a system's nodes (a cluster's primaries, and replicas with
+    --replicas) as one row: each node sampled at once in a process of its own, the key
+    budget shared, the surveys merged; `nodes` says what each node gave."""
+    target = group.target
+    row = target_row(target)
+    try:
+        row.update(redis_nodes_sample(group.nodes, timeout, request, progress))
+    except ProbeError as error:
+        mark_error(row, target, error)
+    if group.skipped:
+        row["replicas_skipped"] = group.skipped
+    return row
+
+
+def redis_nodes_sample(
+    nodes: list[Target], timeout: float, request: SampleRequest, progress: Progress | None
+) -> dict[str, Any]:
+    import dataclasses
+
+    from cachediag.keyspace.fleet import in_processes, merged_scan, share
+
+    if request.scan.cursor and len(nodes) > 1:
+        raise UsageError(
+            "--cursor resumes one server's scan; a cluster is sampled on every node at once "
+            "(each node's cursor is in the JSON's nodes): drop --cursor"
+        )
+    # One node read (a Sentinel set's primary): its scan resumes from --cursor, as before.
+    options = dataclasses.replace(
+        request.scan, max_keys=share(request.scan.max_keys, len(nodes)), cursor=request.scan.cursor
+    )
+    node_request = dataclasses.replace(request, scan=options)
+    outcomes = in_processes(_node_survey, [(n, timeout, node_request) for n in nodes], progress)
+    merged = EnvelopeSurvey(request.affected, survey_for(request.entities, options.delimiter))
+    results: list[ScanResult] = []
+    node_rows = []
+    for node, outcome in zip(nodes, outcomes, strict=True):
+        node_row: dict[str, Any] = {"target": node.name, "role": node.role, "status": "up"}
+        if isinstance(outcome, ProbeError):
+            node_row.update(status="down", error=outcome.to_dict(), keys=0, complete=False)
+        else:
+            survey, result = outcome
+            merged.merge(survey, node.address)
+            results.append(result)
+            node_row.update(
+                error=_sample_error(result),
+                keys=result.inspected,
+                complete=result.complete,
+                stop_reason=result.stop_reason,
+                cursor=str(result.cursor),
+                elapsed_s=round(result.elapsed_s, 3),
+            )
+        node_rows.append(node_row)
+    if not results:
+        raise next(o for o in outcomes if isinstance(o, ProbeError))
+    row = _sample_row(merged, results[0], request)
+    scans = [result.to_dict() for result in results]
+    scan = scans[0] if len(nodes) == 1 else merged_scan(scans)
+    lookups = Lookups()
+    for result in results:
+        lookups.add(hits=result.lookups.hits, misses=result.lookups.misses)
+        lookups.exact = lookups.exact and result.lookups.exact
+    down = [r for r in node_rows if r["status"] == "down"]
+    errors = [r["error"] for r in node_rows if r["error"]]
+    row.update(
+        scan=scan,
+        complete=scan["complete"] and not down,
+        stop_reason=scan["stop_reason"] or ("server-error" if down else None),
+        # A partial sample of a cluster has a cursor per node (in `nodes`), not one.
+        resume_cursor=row["resume_cursor"] if len(nodes) == 1 else None,
+        entries=sum(result.inspected for result in results),
+        values_unreadable=next((r.head_reason for r in results if r.head_reason), None),
+        lookups_added=lookups.to_dict(),
+        error=errors[0] if errors else None,
+        nodes=node_rows,
+    )
+    return row
+
+
+def _node_survey(
+    node: Target, timeout: float, request: SampleRequest, progress: Progress | None
+) -> tuple[EnvelopeSurvey, ScanResult] | ProbeError:
+    """One node's sample, in a process of its own: what it surveyed, or why it could not."""
+    try:
+        survey, result = _redis_survey(node, timeout, request, progress)
+    except ProbeError as error:
+        # Sent back by pickling: a plain ProbeError when the subclass takes other arguments.
+        return (
+            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
+        )
+    result.failure = None  # an exception object need not cross back to the parent
+    return survey, result
 
 
 def _sample_error(result: ScanResult) -> dict[str, str] | None:

@@ -119,6 +119,25 @@ class PayloadSurvey:
         if state in (ent.BROKEN, ent.TRAILING) and len(row.examples) < self.examples:
             row.examples.append({"key": safe_text(key), **outcome})
 
+    def empty_like(self) -> PayloadSurvey:
+        """A survey with the same layouts and bounds, nothing in it yet."""
+        return PayloadSurvey(
+            self.entities, self.limit, self.max_reads, self.max_bytes, self.examples, self.delimiter
+        )
+
+    def merge(self, other: PayloadSurvey, node: str) -> None:
+        """Add what `other` decoded on `node` (a cluster's primary, its values read there):
+        states summed per namespace, its failing keys each named by `node`."""
+        for namespace, theirs in other.rows.items():
+            row = self.rows.get(namespace)
+            if row is None:
+                row = self.rows[namespace] = _Row(theirs.entity)
+            row.states.update(theirs.states)
+            room = max(0, self.examples - len(row.examples))
+            row.examples += [{**example, "node": node} for example in theirs.examples[:room]]
+        self.reads += other.reads
+        self.read_error = self.read_error or other.read_error
+
     # -- what the survey reports ------------------------------------------------------
     def broken(self, namespace: str) -> int:
         row = self.rows.get(namespace)

@@ -3,8 +3,10 @@
 The slot map is read once per command (CLUSTER SHARDS, or CLUSTER NODES before 7.0) from
 the first primary that answers. A MOVED reply (the slot has a new owner) is followed to
 the node it names and the map corrected; an ASK reply (the slot is being migrated and
-this key already moved) is followed with ASKING, for that one request. Either is the
-cluster working as designed: a redirection, never a node "down". Read-only.
+this key already moved) is followed to the importing node with ASKING before each
+command (the flag holds for one command only), and that key's later commands go there
+the same way. Either is the cluster working as designed: a redirection, never a node
+"down". Read-only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,26 @@ def redirection(reply: Any) -> tuple[str, int, str] | None:
     return None
 
 
+class AskingClient:
+    """A node's connection for the keys it is importing: every command sent after ASKING,
+    which lets the next command (one only) read a key of a slot the node does not own
+    yet. Everything else (the scan engine's own sends) goes to the connection as is:
+    SCAN names no key and needs no ASKING."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def pipeline(self, commands: Any, timeout: float | None = None) -> list[Any]:
+        sent = [part for command in commands for part in (("ASKING",), tuple(command))]
+        return list(self.client.pipeline(sent, timeout)[1::2])
+
+    def call(self, *args: Any) -> Any:
+        return self.pipeline([args])[0]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
 class SlotRouter:
     """The nodes of one cluster, a slot -> node map, and one connection per node used."""
 
@@ -40,6 +62,8 @@ class SlotRouter:
         self.slots: dict[int, Target] = {}
         self.clients: dict[str, Any] = {}
         self.redirects = 0
+        # Keys an ASK sent to an importing node: their later commands go there too.
+        self.asked: dict[bytes, Target] = {}
 
     # -- the map ------------------------------------------------------------------------
     def load(self) -> None:
@@ -104,17 +128,17 @@ class SlotRouter:
         return client
 
     def pipeline(self, key: bytes, commands: list[tuple[Any, ...]]) -> tuple[Target, list[Any]]:
-        """`commands` (all about `key`) on the node owning it, redirections followed; the
+        """`commands` (all about `key`) on the node serving it, redirections followed; the
         node that answered, and its replies."""
-        node = self.owner(key)
-        asking = False
+        asking = key in self.asked
+        node = self.asked[key] if asking else self.owner(key)
         for _ in range(MAX_REDIRECTS + 1):
-            sent = [("ASKING",), *commands] if asking else commands
-            replies = self.client(node).pipeline(sent)
-            if asking:
-                replies = replies[1:]
+            client = self.client(node)
+            replies = (AskingClient(client) if asking else client).pipeline(commands)
             moved = next((r for r in map(redirection, replies) if r), None)
             if moved is None:
+                if asking:
+                    self.asked[key] = node
                 return node, replies
             self.redirects += 1
             kind, slot, address = moved
@@ -122,7 +146,34 @@ class SlotRouter:
             asking = kind == "ASK"
             if kind == "MOVED":
                 self.slots[slot] = node
+                self.asked.pop(key, None)  # the migration ended: the slot has its owner
         raise ServerRefused(f"more than {MAX_REDIRECTS} redirections for one key")
+
+    def follow(self, key: bytes, reply: Any) -> bool:
+        """Apply a redirection another request about `key` got (a batch sent to the map's
+        owner): MOVED re-maps the slot, ASK sends the key's next commands to the importing
+        node; `pipeline` then starts there. Whether `reply` was one."""
+        found = redirection(reply)
+        if found is None:
+            return False
+        self.redirects += 1
+        kind, slot, address = found
+        node = self.node_at(address)
+        if kind == "MOVED":
+            self.slots[slot] = node
+            self.asked.pop(key, None)
+        else:
+            self.asked[key] = node
+        return True
+
+    def connection(self, key: bytes) -> tuple[Target, Any]:
+        """The node serving `key` as the last pipeline found it, and a connection to read
+        it with there (ASKING before each command on an importing node)."""
+        if key in self.asked:
+            node = self.asked[key]
+            return node, AskingClient(self.client(node))
+        node = self.owner(key)
+        return node, self.client(node)
 
     def close(self) -> None:
         for client in self.clients.values():

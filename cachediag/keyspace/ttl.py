@@ -10,6 +10,7 @@ bucketed by remaining TTL and grouped by namespace.
 from __future__ import annotations
 
 import fnmatch
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -471,8 +472,9 @@ def keyspace_report_nodes(
     judge: Judge,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The keyspace report of a cluster: every primary sampled at once (the key budget
-    shared), the samples merged into one row, each node's share in `nodes`."""
+    """The keyspace report of a cluster: every primary (and replica, with --replicas)
+    sampled at once (the key budget shared), the samples merged into one row, each node's
+    share in `nodes`."""
     from cachediag.backends import backend_for
     from cachediag.keyspace.fleet import on_nodes, share
 
@@ -482,20 +484,26 @@ def keyspace_report_nodes(
     row.update(mode="keyspace", max_keys=max_keys, pattern=pattern)
     per_node = share(max_keys, len(group.nodes))
 
-    def one(node: Target, meter: Progress | None) -> TtlSample | ProbeError:
+    def one(node: Target, meter: Progress | None) -> tuple[TtlSample | ProbeError, float]:
+        started = time.monotonic()
         try:
-            return backend.ttl_sample(node, timeout, per_node, pattern, meter)
+            sample: TtlSample | ProbeError = backend.ttl_sample(
+                node, timeout, per_node, pattern, meter
+            )
         except ProbeError as error:
-            return error
+            sample = error
+        return sample, time.monotonic() - started
 
-    samples = on_nodes(group.nodes, one, progress)
+    timed = on_nodes(group.nodes, one, progress)
+    samples = [sample for sample, _ in timed]
     items: list[tuple[str, float]] = []
     notes: list[str] = []
     lookups = Lookups()
     node_rows = []
-    for node, sample in zip(group.nodes, samples, strict=True):
+    for node, (sample, elapsed) in zip(group.nodes, timed, strict=True):
+        base = {"target": node.name, "role": node.role, "elapsed_s": round(elapsed, 3)}
         if isinstance(sample, ProbeError):
-            node_rows.append({"target": node.name, "status": "down", "keys": 0})
+            node_rows.append({**base, "status": "down", "keys": 0, "error": sample.to_dict()})
             notes.append(f"{node.address} could not be read: {sample.message}")
             continue
         items += sample.items
@@ -503,12 +511,7 @@ def keyspace_report_nodes(
         added = sample.lookups_added
         lookups.add(hits=added.get("hits", 0), misses=added.get("misses", 0))
         node_rows.append(
-            {
-                "target": node.name,
-                "status": "up",
-                "keys": len(sample.items),
-                "complete": sample.complete,
-            }
+            {**base, "status": "up", "keys": len(sample.items), "complete": sample.complete}
         )
     readable = [s for s in samples if not isinstance(s, ProbeError)]
     if not readable:
@@ -522,6 +525,8 @@ def keyspace_report_nodes(
     row["notes"] = notes
     row["lookups_added"] = lookups.to_dict()
     row["nodes"] = node_rows
+    if group.skipped:
+        row["replicas_skipped"] = group.skipped
     return row
 
 
@@ -537,6 +542,10 @@ def redis_keyspace(
 
     with RedisClient(target, timeout).connect() as client:
         client.timed_ping()
+        if target.role == "replica":
+            # A cluster replica answers PTTL of its own keys only after READONLY (else
+            # MOVED to its primary); a replica outside a cluster says no, harmlessly.
+            client.call("READONLY")
         info_reply = client.call("INFO", "keyspace")
         info = {} if isinstance(info_reply, ReplyError) else parse_info(info_reply)
         dbs = databases(info.get("keyspace") or {})

@@ -9,12 +9,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.keyspace.entities import describe_outcome
-from cachediag.render.bigkeys import findings, human_ttl
+from cachediag.render.bigkeys import findings, human_ttl, nodes_table
 from cachediag.render.targets import (
     key_label,
     kind_header,
     lookups_line,
     no_keys_line,
+    note_lines,
     render_targets,
     unreachable_status,
 )
@@ -169,6 +170,8 @@ def _affected(row: dict[str, Any]) -> Text:
             text.append(f"  {entry['problem'].replace('_', ' ')}")
             if entry.get("reason"):
                 text.append(f": {safe_text(entry['reason'])}", style="dim")
+            if entry.get("node"):  # a cluster: where it was read
+                text.append(f"  on {safe_text(entry['node'])}", style="dim")
             text.append("\n")
     if not listed:
         text.append("  none\n", style="green")
@@ -242,6 +245,7 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
         reads = _reads_line(row)
         if reads is not None:
             parts.append(reads)
+        parts.extend(note_lines(row))  # a cluster: redirections followed
         return _with_lookups(parts, row)
     totals = row["totals"]
     line = Text(style="dim")
@@ -265,6 +269,8 @@ def render_target(row: dict[str, Any]) -> list[RenderableType]:
     parts.append(line)
     if row.get("stop_reason") == "server-error" and row.get("error"):
         parts.append(Text(safe_text(row["error"]["message"]), style="yellow"))
+    if row.get("nodes"):  # a cluster: what each node's part of the sample gave
+        parts.append(nodes_table(row))
     summary = Text()
     summary.append(f"valid {totals['valid']:,}", style="green")
     summary.append(

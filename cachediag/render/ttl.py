@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cachediag.keyspace.ttl import BUCKET_NAMES, NO_EXPIRY
+from cachediag.render.bigkeys import nodes_table
 from cachediag.render.targets import (
     key_label,
     lookups_line,
@@ -107,6 +108,8 @@ def _target(row: dict[str, Any]) -> list[RenderableType]:
         parts: list[RenderableType] = [_keys(row)]
     else:
         parts = [Text(safe_text(row["target"]), style="bold")]
+        if row.get("nodes"):  # a cluster: what each node's part of the sample gave
+            parts.append(nodes_table(row))
         if row.get("databases"):
             parts.append(_databases(row["databases"]))
         parts.append(_buckets(row))

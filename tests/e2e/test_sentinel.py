@@ -89,3 +89,45 @@ def test_no_sentinel_answering(cachediag: Any, closed_port: int) -> None:
 def test_bad_sentinel_urls(cachediag: Any, url: str, message: str) -> None:
     run = cachediag("ping", "--redis", url)
     assert run.code == 2 and message in run.err and "Traceback" not in run.err
+
+
+def test_inspect_and_ttl_samples_read_the_set_as_one(
+    cachediag: Any, sentinel_set: SentinelSet
+) -> None:
+    """The primary sampled as the set's one row (its replica with --replicas); a single
+    node's scan still resumes from --cursor."""
+    import time
+
+    app = sentinel_set.primary.client()
+    try:
+        for i in range(50):
+            app.set(f"user:{i}", b"CKIT\x01payload")
+        deadline = time.monotonic() + 10
+        while sentinel_set.replica.client().dbsize() < 50:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        primary = f"redis://127.0.0.1:{sentinel_set.primary.port}/0"
+        run = cachediag("inspect", "--redis", sentinel_set.url, "--json", "--no-progress")
+        assert run.code == 0, run.err
+        (row,) = run.json()["targets"]
+        assert [n["target"] for n in row["nodes"]] == [primary] and row["replicas_skipped"] == 1
+        assert row["totals"]["valid"] == 50
+        run = cachediag(
+            "inspect", "--redis", sentinel_set.url, "--json", "--no-progress", "--replicas"
+        )
+        (row,) = run.json()["targets"]
+        assert run.code == 0 and row["totals"]["valid"] == 100 and len(row["nodes"]) == 2
+        resumed = cachediag(
+            "inspect", "--redis", sentinel_set.url, "--json", "--no-progress", "--cursor", "1",
+            "--max-keys", "5", "--count", "5",
+        )  # fmt: skip
+        assert resumed.code == 0, resumed.err
+        (row,) = resumed.json()["targets"]
+        assert row["scan"]["start_cursor"] == "1"  # resumed where it was told to
+        ttl = cachediag("ttl", "--redis", sentinel_set.url, "--replicas", "--json")
+        (row,) = ttl.json()["targets"]
+        assert [n["role"] for n in row["nodes"]] == ["primary", "replica"]
+        assert row["sampled"] == 100 and not row["notes"]
+    finally:
+        for i in range(50):
+            app.delete(f"user:{i}")

@@ -19,6 +19,7 @@ from cachediag.cli.scanopts import (
     MaxSeconds,
     Pattern,
     ProgressFlag,
+    Replicas,
     Sleep,
     check_delimiter,
     parse_cursor,
@@ -61,6 +62,7 @@ def inspect(
     crawl: Crawl = CrawlSpec.auto,
     backoff_above: BackoffAbove = None,
     progress: ProgressFlag = None,
+    replicas: Replicas = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a cachediag.inspect/v1 JSON document.")
     ] = False,
@@ -79,8 +81,9 @@ def inspect(
     envelopes, invalid magic headers, undecodable entries, values that are not
     cache-kit's, the schema versions present, and sample affected keys (the guide's
     Issue 4). Memcached: the sampled items' values are fetched with multi-gets.
-    Read-only. A Redis Cluster: each key read on the node owning its slot; the
-    sample taken on each primary.
+    Read-only. A Redis Cluster: each key read on the node owning its slot (MOVED
+    and ASK followed); the sample taken on every primary at once (--replicas: the
+    replicas too) into one report that names the node of each affected key.
 
     Examples: cachediag inspect user:123 product:prod_123 --redis redis://10.0.0.5:6379
               cachediag inspect --pattern 'user:*' --max-keys 5000
@@ -90,18 +93,25 @@ def inspect(
     refused, connection lost), 130 interrupted.
     """
     with cli_errors(common.debug):
-        from cachediag.cli.scanning import scan_each, scan_exit_code
+        from cachediag.cli.scanning import scan_exit_code, scan_groups
         from cachediag.keyspace import inspect as core
         from cachediag.scan.memcached import CrawlOptions
         from cachediag.scan.redis import ScanOptions
 
         config_setup = setup(common)
         check_delimiter(delimiter)
+        from cachediag.keyspace.fleet import groups
+
+        if keys and replicas:
+            from cachediag.errors import UsageError
+
+            raise UsageError(
+                "--replicas applies to the sample (inspect without KEY): a named key is read "
+                "on the primary owning its slot"
+            )
         if keys:
             # argv was decoded with surrogateescape: fsencode gives back the exact bytes typed.
             raw = [os.fsencode(key) for key in keys]
-            from cachediag.keyspace.fleet import groups
-
             # The key's namespace and whole value complete its verdict (bounded reads); in
             # a cluster each key is read on the node owning its slot.
             rows = [
@@ -133,16 +143,14 @@ def inspect(
                 affected=affected,
                 entities=config_setup.config.entities,
             )
-            from cachediag.keyspace.fleet import groups
-
-            # A cluster's primaries each sampled as a row of its own (a replica would
-            # answer MOVED to every read of a key).
-            primaries = [node for group in groups(config_setup.targets) for node in group.nodes]
-            rows = scan_each(
-                primaries,
+            # A cluster's primaries (and replicas, READONLY, with --replicas) sampled at
+            # once into one row for the cluster.
+            rows = scan_groups(
+                groups(config_setup.targets, replicas),
                 "inspect",
                 want_progress(progress),
                 lambda t, meter: core.sample_report(t, config_setup.timeout, request, meter),
+                lambda g, meter: core.sample_report_nodes(g, config_setup.timeout, request, meter),
             )
         if json_output:
             document = targets_document(INSPECT_SCHEMA, rows, mode="keys" if keys else "sample")

@@ -8,6 +8,7 @@ import typer
 
 from cachediag.cli.common import cli_errors, err, setup, targets_document, write_output
 from cachediag.cli.options import CommonOptions, target_options
+from cachediag.cli.scanopts import Replicas
 from cachediag.cli.schema_option import json_schema_option
 from cachediag.render.json_text import to_json
 
@@ -53,6 +54,7 @@ def ttl(
             help="Report on the key sample in a `cachediag gather` bundle instead of the servers.",
         ),
     ] = None,
+    replicas: Replicas = False,
 ) -> None:
     """Read TTLs: of given keys, or of a bounded sample of the keyspace, bucketed per namespace.
 
@@ -61,7 +63,8 @@ def ttl(
     and avg_ttl per database and a sample bucketed as no expiry, < 1 h, 1–4 h, 4–12 h,
     12–24 h, 1–7 d, > 7 d, per namespace, the namespaces with most keys without a TTL
     first. Memcached through lru_crawler metadump. Read-only. A Redis Cluster: each
-    key read on the node owning its slot; the sample taken on every primary at once.
+    key read on the node owning its slot (MOVED and ASK followed); the sample taken
+    on every primary at once (--replicas: the replicas too, with READONLY).
 
     Examples: cachediag ttl user:123 session:9 --redis redis://10.0.0.5:6379
               cachediag ttl --pattern 'user:*' --max-keys 50000
@@ -75,11 +78,18 @@ def ttl(
         from cachediag.keyspace import ttl as ttl_report
         from cachediag.keyspace.fleet import groups, per_group
 
+        if replicas and (keys or from_bundle is not None):
+            from cachediag.errors import UsageError
+
+            raise UsageError(
+                "--replicas applies to the keyspace sample of live servers (ttl without KEY "
+                "or --from): a named key is read on the primary owning its slot"
+            )
         config_setup = setup(common)
         timeout = config_setup.timeout
         # A cluster's nodes are one group, one row: keys read on their slot's owner, the
-        # keyspace sampled on every primary at once.
-        nodes = groups(config_setup.targets) if from_bundle is None else []
+        # keyspace sampled on every primary (and replica, with --replicas) at once.
+        nodes = groups(config_setup.targets, replicas) if from_bundle is None else []
         if from_bundle is not None:
             from cachediag.bundle.offline import offline_facts, ttl_rows
             from cachediag.errors import UsageError
