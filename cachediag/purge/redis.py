@@ -166,10 +166,11 @@ class RedisPurge:
         # Rides sent and not yet answered, oldest first: two at most while the next one's
         # write is out before the last one's replies are read (overlap).
         self._rides: deque[_Ride] = deque()
-        # Plain deletes do not depend on the replies to the last ones: the engine may send
-        # the next write before reading them. --backup deletes what the last ride's DUMPs
-        # wrote to disk, so each ride is answered before the next is built.
-        self.overlap = not self.backup_riding
+        # No ride depends on the replies to the one before it, so the engine may send the
+        # next before reading them: plain deletes need nothing of them, and --backup's
+        # deletes take only the keys whose DUMPs have landed and been written to disk
+        # (with overlap, those of the ride two back).
+        self.overlap = True
         self._landed_at = 0.0
         self._processed_at = 0.0
         self._pending_cursor = request.cursor  # the cursor after the keys queued to ride
@@ -282,7 +283,8 @@ class RedisPurge:
                 if self.report.backup is not None:
                     self.report.backup["records"] += len(records)
                 self.report.already_gone += len(keys) - len(records)
-                self._dumped = [(key, dump) for key, _, dump in records]
+                # Added to: with overlap, two rides may land before the next is built.
+                self._dumped.extend((key, dump) for key, _, dump in records)
                 self._dumped_cursor = ride.cursor
                 if self.sinks.before_delete is not None:
                     self.sinks.before_delete(keys)
