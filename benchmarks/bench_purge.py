@@ -170,10 +170,10 @@ def redis_bench(args: argparse.Namespace, tmp: Path) -> None:
             f"{args.keys + args.others:,}, {args.runs} run(s)"
         )
         med = {
-            n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()
+            n: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "stats"}
+            for n, rs in results.items()
         }
         stats = {n: rs[-1]["stats"] for n, rs in results.items()}
-        med = {n: {k: v for k, v in m.items() if k != "stats"} for n, m in med.items()}
         for name, m in med.items():
             print(
                 f"{name:<36} wall {m['wall']:6.2f} s  server CPU {m['cpu']:5.2f} s  "
