@@ -608,8 +608,8 @@ def test_a_rider_sends_behind_each_scan_in_one_round_trip(redis_server) -> None:
         )
     assert result.complete and rider.sent == rider.landed_keys == 5000
     assert rider.rides >= result.batches - 1
-    # One write a batch (the rider's commands go with the next SCAN), plus DBSIZE, the
-    # PINGs and at most the last ride sent alone.
+    # One round trip a batch (the rider's commands go right behind the next SCAN), plus
+    # DBSIZE, the PINGs and at most the last ride sent alone.
     pings = int(result.elapsed_s / 0.5) + 1 + result.backoffs
     assert result.batches >= 8 and result.round_trips <= result.batches + 4 + 1 + pings
 
