@@ -945,9 +945,9 @@ class _Engine:
             self._queued_start = batch.start if self._queued_start is None else self._queued_start
             if not overlap:
                 self._land(rider)
-            self._send_ride(rider)
-            # The rider's commands before the ones just sent: answered before this SCAN.
-            self._land(rider, keep=1)
+            sent = self._send_ride(rider)
+            # The rider's commands before any just sent: answered before this SCAN.
+            self._land(rider, keep=1 if sent else 0)
             if scanning and self._enough:
                 # Read what is in flight; its SCAN's batch is left for a resumed run.
                 self.client.read_replies(1)
@@ -959,13 +959,14 @@ class _Engine:
                     self.result.stop_reason = stop
                 return
 
-    def _send_ride(self, rider: Rider) -> None:
-        """The rider's commands for the batches handed over since its last ones."""
+    def _send_ride(self, rider: Rider) -> bool:
+        """The rider's commands for the batches handed over since its last ones, if any."""
         payload, expected = rider.ride()
         start, self._queued_start = self._queued_start, None
         if expected:
             self._rides.append((expected, start))
             self.client.send(payload)
+        return bool(expected)
 
     def _land(self, rider: Rider, keep: int = 0) -> None:
         """Read the replies of the rider's commands sent but the last `keep`, oldest first."""

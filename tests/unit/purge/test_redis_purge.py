@@ -256,3 +256,14 @@ def test_a_key_of_any_kind_rewritten_after_its_backup_survives(redis_server: Red
     assert (report["deleted"], report["changed"], report["already_gone"]) == (39, 5, 1)
     assert names(redis_server) == {b"user:3", b"user:int", b"user:long", b"user:hash", b"user:type"}
     assert client.get("user:3") == b"new" and client.lrange("user:type", 0, -1) == [b"x"]
+
+
+@pytest.mark.parametrize("backup", [False, True])
+def test_a_sparse_pattern_with_empty_batches(redis_server: RedisServer, backup: bool) -> None:
+    client = redis_server.client()
+    client.mset({f"other:{i}": 1 for i in range(6000)})
+    client.mset({f"user:{i}": 1 for i in range(300)})
+    writer = BackupWriter(io.BytesIO(), {"target": "t"}) if backup else None
+    row = run(redis_server, Sinks(backup=writer), patterns=("user:*",), count=100)
+    assert row["error"] is None and row["purge"]["deleted"] == 300
+    assert client.dbsize() == 6000 and (writer is None or writer.records == 300)

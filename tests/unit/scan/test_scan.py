@@ -715,3 +715,23 @@ def test_enough_with_an_overlapping_rider_lands_everything_and_resumes(redis_ser
             list,
         )
     assert r.dbsize() == 0
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_rider_over_a_sparse_match_with_empty_batches(redis_server, overlap) -> None:
+    """Batches with nothing to ride between ones that do: each reply is read as what it
+    answers (the rider's last commands before the next SCAN's reply)."""
+    r = redis_server.client()
+    r.mset({f"other:{i}": 1 for i in range(6000)})
+    r.mset({f"ride:{i}": 1 for i in range(300)})
+    rider = _UnlinkRider(overlap)
+    with connect(redis_server) as client:
+        result = scan_keyspace(
+            client,
+            ScanOptions(
+                count=100, match="ride:*", keys_only=True, rider=rider, on_keys=rider.on_keys
+            ),
+            lambda batch: pytest.fail("on_keys takes the batches"),
+        )
+    assert result.complete and rider.sent == rider.landed_keys == 300
+    assert rider.unanswered == 0 and r.dbsize() == 6000
