@@ -36,6 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from servers import memcached_tool, start_memcached, start_redis
 
 CACHEDIAG = str(Path(sys.executable).parent / "cachediag")
+SHORT = {
+    "guide: KEYS | xargs DEL": "guide",
+    "kb: --scan | xargs -L 1000 unlink": "kb",
+    "cachediag purge": "purge",
+    "cachediag purge --backup": "backup",
+}
 
 
 class Pinger:
@@ -70,6 +76,10 @@ class Pinger:
         self.sock.close()
 
 
+def purge_command(url: str) -> list[str]:
+    return [CACHEDIAG, "purge", "--redis", url, "--pattern", "user:*", "--yes", "--json"]
+
+
 def cpu(server) -> float:
     info = server.cli("INFO", "cpu")
     fields = dict(line.split(":", 1) for line in info.split() if ":" in line)
@@ -83,7 +93,19 @@ def populate(server, keys: int, others: int) -> None:
     assert int(server.cli("DBSIZE")) == keys + others
 
 
+def commandstats(server) -> dict[str, tuple[int, float]]:
+    """INFO commandstats: calls and usec per command name."""
+    stats = {}
+    for line in server.cli("INFO", "commandstats").split():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_") :].split(":", 1)
+            fields = dict(part.split("=", 1) for part in rest.split(","))
+            stats[name] = (int(fields["calls"]), float(fields["usec"]))
+    return stats
+
+
 def measure(server, command: str | list[str]) -> dict[str, float]:
+    server.cli("CONFIG", "RESETSTAT")
     before = cpu(server)
     with Pinger(server.port) as pinger:
         started = time.perf_counter()
@@ -97,7 +119,10 @@ def measure(server, command: str | list[str]) -> dict[str, float]:
     if proc.stdout.startswith(b"{"):
         report = json.loads(proc.stdout)["targets"][0]["purge"]
         paused, pauses = report["paused_s"], report["pauses"]
+    stats = commandstats(server)
     return {
+        "commands_s": sum(usec for name, (_, usec) in stats.items() if name != "ping") / 1e6,
+        "stats": stats,  # type: ignore[dict-item]
         "paused_s": paused,
         "pauses": pauses,
         "wall": wall,
@@ -118,24 +143,18 @@ def redis_bench(args: argparse.Namespace, tmp: Path) -> None:
             "kb: --scan | xargs -L 1000 unlink": (
                 f"{cli} --scan --pattern 'user:*' | xargs -L 1000 {cli} unlink > /dev/null"
             ),
-            "cachediag purge": [
-                CACHEDIAG,
-                "purge",
-                "--redis",
-                server.url,
-                "--pattern",
-                "user:*",
-                "--yes",
-                "--json",
-            ],
+            "cachediag purge": purge_command(server.url),
             "cachediag purge --backup": [],
         }
+        if args.methods:
+            wanted = args.methods.split(",")
+            methods = {n: c for n, c in methods.items() if SHORT[n] in wanted}
         results: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
         for run in range(args.runs):
             for name, command in methods.items():
                 if name == "cachediag purge --backup":
                     backup = tmp / f"backup-{run}.bin"
-                    command = [*methods["cachediag purge"], "--backup", str(backup)]
+                    command = [*purge_command(server.url), "--backup", str(backup)]
                 populate(server, args.keys, args.others)
                 result = measure(server, command)
                 assert result["left"] == args.others, (name, result)
@@ -151,26 +170,43 @@ def redis_bench(args: argparse.Namespace, tmp: Path) -> None:
             f"{args.keys + args.others:,}, {args.runs} run(s)"
         )
         med = {
-            n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in results.items()
+            n: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "stats"}
+            for n, rs in results.items()
         }
+        stats = {n: rs[-1]["stats"] for n, rs in results.items()}
         for name, m in med.items():
             print(
                 f"{name:<36} wall {m['wall']:6.2f} s  server CPU {m['cpu']:5.2f} s  "
+                f"commands {m['commands_s']:5.2f} s  "
                 f"worst PING {m['ping_worst_ms']:7.1f} ms ({m['pings']:.0f} pings)"
                 + (f"  paused {m['paused_s']:.2f} s ({m['pauses']:.0f})" if "purge" in name else "")
             )
-        purge = med["cachediag purge"]
-        guide = med["guide: KEYS | xargs DEL"]
-        kb = med["kb: --scan | xargs -L 1000 unlink"]
-        backup = med["cachediag purge --backup"]
-        print(f"purge / guide            = {purge['wall'] / guide['wall']:.2f}  (target ≤ 1)")
-        print(f"purge / kb               = {purge['wall'] / kb['wall']:.2f}  (target ≤ 0.5)")
-        print(
-            f"purge worst PING         = {purge['ping_worst_ms']:.1f} ms  (target ≤ 10 ms; "
-            f"guide: {guide['ping_worst_ms']:.1f} ms)"
-        )
-        print(f"purge wall / server CPU  = {purge['wall'] / purge['cpu']:.2f}  (target ≤ 1.3)")
-        print(f"purge --backup / purge   = {backup['wall'] / purge['wall']:.2f}  (target ≤ 2.5)")
+        if args.commandstats:
+            for name, per in stats.items():
+                print(f"  {name}: INFO commandstats (last run)")
+                for command, (calls, usec) in sorted(per.items(), key=lambda kv: -kv[1][1]):
+                    print(
+                        f"    {command:<10} {calls:>8,} calls {usec / 1e6:7.3f} s "
+                        f"{usec / max(calls, 1):9.1f} usec/call"
+                    )
+        purge = med.get("cachediag purge")
+        guide = med.get("guide: KEYS | xargs DEL")
+        kb = med.get("kb: --scan | xargs -L 1000 unlink")
+        backup = med.get("cachediag purge --backup")
+        if purge and guide:
+            print(f"purge / guide            = {purge['wall'] / guide['wall']:.2f}  (target ≤ 1)")
+        if purge and kb:
+            print(f"purge / kb               = {purge['wall'] / kb['wall']:.2f}  (target ≤ 0.5)")
+        if purge:
+            print(
+                f"purge worst PING         = {purge['ping_worst_ms']:.1f} ms  (target ≤ 10 ms"
+                + (f"; guide: {guide['ping_worst_ms']:.1f} ms)" if guide else ")")
+            )
+            print(f"purge wall / server CPU  = {purge['wall'] / purge['cpu']:.2f}  (target ≤ 1.3)")
+        if purge and backup:
+            print(
+                f"purge --backup / purge   = {backup['wall'] / purge['wall']:.2f}  (target ≤ 2.5)"
+            )
     finally:
         server.stop()
 
@@ -262,6 +298,12 @@ def main() -> None:
     parser.add_argument("--memcached-items", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--only", choices=["redis", "memcached"])
+    parser.add_argument(
+        "--methods", help="comma-separated subset of guide,kb,purge,backup (default: all)"
+    )
+    parser.add_argument(
+        "--commandstats", action="store_true", help="print INFO commandstats of each method"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if args.only != "memcached":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,18 @@ MIN_SCAN_COUNT = 50
 CHECKPOINT_EVERY_S = 1.0
 # Replies read within this of a batch's handling ending were there already.
 READY_S = 0.0005
+
+
+@dataclass
+class _Ride:
+    """One ride's keys and what its replies are tallied against."""
+
+    keys: list[bytes]  # deleted (plain) or dumped (--backup) by it
+    memory: list[bytes]  # MEMORY USAGE asked of these
+    sent_at: float
+    dumped: list[tuple[bytes, bytes]]  # --backup: deleted by it, guarded by their DUMPs
+    dumped_cursor: int  # --backup: the cursor after the keys in `dumped`
+    cursor: int  # the cursor after the keys in `keys`
 
 
 class BackupSink(Protocol):
@@ -168,12 +181,17 @@ class RedisPurge:
         self._queue: list[bytes] = []
         self._queue_memory: list[bytes] = []
         self._memory_asked = 0
-        self._ride: (
-            tuple[list[bytes], list[bytes], float, list[tuple[bytes, bytes]], int] | None
-        ) = None
+        # Rides sent and not yet answered, oldest first: two at most while the next one's
+        # write is out before the last one's replies are read (overlap).
+        self._rides: deque[_Ride] = deque()
+        # No ride depends on the replies to the one before it, so the engine may send the
+        # next before reading them: plain deletes need nothing of them, and --backup's
+        # deletes take only the keys whose DUMPs have landed and been written to disk
+        # (with overlap, those of the ride two back).
+        self.overlap = True
+        self._landed_at = 0.0
         self._processed_at = 0.0
         self._pending_cursor = request.cursor  # the cursor after the keys queued to ride
-        self._ride_cursor = request.cursor
         self._inspected: dict[bytes, Inspection] = {}
 
     # -- the batches -----------------------------------------------------------------
@@ -259,14 +277,16 @@ class RedisPurge:
             groups = self._groups(keys)
             payload += writes.unlinks_riding(groups, self.sync)
             expected += len(groups)
-        self._ride = (keys, memory, time.monotonic(), dumped, self._dumped_cursor)
-        self._ride_cursor = self._pending_cursor
+        self._rides.append(
+            _Ride(keys, memory, time.monotonic(), dumped, self._dumped_cursor, self._pending_cursor)
+        )
+        # What this process had to do before waiting for replies is done (see landed).
+        self._processed_at = time.monotonic()
         return payload, expected
 
     def landed(self, replies: list[Any]) -> None:
-        assert self._ride is not None
-        keys, memory, sent_at, dumped, dumped_cursor = self._ride
-        self._ride = None
+        ride = self._rides.popleft()
+        keys, memory, dumped = ride.keys, ride.memory, ride.dumped
         now = time.monotonic()
         self.report.add_memory([r if isinstance(r, int) else None for r in replies[: len(memory)]])
         rest = replies[len(memory) :]
@@ -274,7 +294,7 @@ class RedisPurge:
             if dumped:
                 self._tally(writes.tally_backed_up(rest[0], len(dumped)), [k for k, _ in dumped])
                 rest = rest[1:]
-                self._safe_cursor = dumped_cursor
+                self._safe_cursor = ride.dumped_cursor
             if keys:
                 records = dump_records(keys, rest)
                 assert self.sinks.backup is not None
@@ -282,20 +302,26 @@ class RedisPurge:
                 if self.report.backup is not None:
                     self.report.backup["records"] += len(records)
                 self.report.already_gone += len(keys) - len(records)
-                self._dumped = [(key, dump) for key, _, dump in records]
-                self._dumped_cursor = self._ride_cursor
+                # Added to: with overlap, two rides may land before the next is built.
+                self._dumped.extend((key, dump) for key, _, dump in records)
+                self._dumped_cursor = ride.cursor
                 if self.sinks.before_delete is not None:
                     self.sinks.before_delete(keys)
             checkpoint = self._safe_cursor
         else:
             self._tally(writes.tally_unlinks(self._groups(keys), rest, self.sync), keys)
-            checkpoint = self._ride_cursor
+            checkpoint = ride.cursor
         # The write went out before the batch before it was handled here: when its
         # replies were waiting by the time that was done, the server was quicker than
         # this process (a fast write, however long the handling took); otherwise the
-        # write took the server all the time since it was sent.
+        # write took the server all the time since the server could start on it: since
+        # it was sent, or, with a write still unanswered ahead of it (overlap), since
+        # that one's replies were read. The time a write waits queued behind the one
+        # before is the pipeline's depth, not the server's latency.
+        since = max(ride.sent_at, self._landed_at)
+        self._landed_at = now
         waited = now - self._processed_at
-        took = now - sent_at if self._processed_at < sent_at or waited > READY_S else waited
+        took = now - since if self._processed_at < since or waited > READY_S else waited
         self.guard.observe(took)
         self._maybe_checkpoint(checkpoint)
         self._progress()
@@ -399,7 +425,7 @@ class RedisPurge:
         if self._stop_mid_batch:
             return  # the batch just cut short resumes at its start, not after it
         self.cursor_before = cursor
-        if self.riding and (self._queue or self._ride is not None or self._dumped):
+        if self.riding and (self._queue or self._rides or self._dumped):
             # Deletes for the keys before `cursor` are still to go or to be answered: the
             # checkpoint moves when they land (never ahead of what was deleted).
             self._pending_cursor = cursor

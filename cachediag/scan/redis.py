@@ -304,6 +304,9 @@ class ScanResult:
 class Rider(Protocol):
     """Commands that ride a keys-only scan's pipeline (see _Engine._keys_loop)."""
 
+    # A rider may also say `overlap = True`: its next commands do not depend on the replies
+    # to its last ones, which may then be read after the next write is sent.
+
     def ride(self) -> tuple[bytes, int]:
         """The packed commands to send behind the next SCAN, and how many replies they get."""
         ...
@@ -433,7 +436,9 @@ class _Engine:
         # whether it was re-read, unchanged, since the guard last tripped.
         self._recheck_dbsize = False
         self._dbsize_confirmed = False
-        self._ride_start: int | None = None  # the batch whose rider commands are unanswered
+        # The rider's commands sent and not yet answered, oldest first: how many replies
+        # each has coming, and the first batch they were built from.
+        self._rides: deque[tuple[int, int | None]] = deque()
         self._queued_start: int | None = None  # the first batch handed over since the last ride
 
     # -- packing (the bytes themselves are clients/resp's) ---------------------------------
@@ -842,7 +847,8 @@ class _Engine:
             else:
                 result.stop_reason = "interrupted"
             result.cursor = self.open[0].start if self.open else result.cursor
-            unanswered = self._ride_start if self._ride_start is not None else self._queued_start
+            starts = [start for _, start in self._rides if start is not None]
+            unanswered = starts[0] if starts else self._queued_start
             if unanswered is not None:
                 # A rider's commands for that batch (and those after it) were not sent or
                 # not answered: resume at the batch, so whatever they did not do is done.
@@ -900,63 +906,75 @@ class _Engine:
 
     def _riding_loop(self, rider: Rider) -> None:
         """The keys-only loop with a rider: what it builds from a batch (purge's UNLINKs)
-        goes behind a later SCAN, in the same write.
+        is sent while the server works on the next SCAN.
 
-        As soon as a SCAN's reply is read, the next write goes out: the SCAN for the next
-        batch and the rider's commands for the batch before this one. The batch just read
-        is handed over while the server works on that write, so both sides are busy and a
-        batch costs one round trip. When the batch handed over says it has enough, the
-        SCAN already sent is read and dropped (its batch is not reported: the cursor
-        resumes there) and the rider's last commands go alone.
+        As soon as a SCAN's reply is read, the next SCAN goes out, alone; the batch just
+        read is handed over while the server works on it, and the rider's commands for
+        that batch follow in a write of their own. Redis answers what one read of a
+        connection brings in one go: a SCAN sent with the commands behind it would be
+        answered only once they are done too, and the server would then wait, idle,
+        for this process to hand the batch over and send the next write. Sent apart,
+        the SCAN's reply comes while the server runs the rider's commands, and the
+        next SCAN is queued behind them: the server always has work, at most two writes
+        deep. A batch costs one round trip.
+
+        A rider whose commands do not depend on the replies to its last ones
+        (`overlap`) has those landed after its next commands are out; one that builds on
+        them (purge --backup deletes what its last DUMPs wrote to disk) has them landed
+        first. When the batch handed over says it has enough, the SCAN already sent is
+        read and dropped (its batch is not reported: the cursor resumes there).
         """
+        overlap = bool(getattr(rider, "overlap", False))
         cursor = self.options.cursor
-        riding = 0  # replies of the rider's commands in the write in flight
         self.client.send(self._scan_command(cursor))
         self.result.round_trips += 1
         while True:
             batch = self._read_scan(cursor)
-            if riding:
-                self._land(rider, riding)
-                riding = 0
+            # Unread now: the replies of the rider's last commands, sent after this SCAN.
             cursor = batch.following
             stop = None if cursor == 0 else self._budget_left()
-            sent = False
-            if not stop and cursor != 0:
-                self._pause()
-                payload, riding = self._ride(rider)
-                self.client.send(self._scan_command(cursor) + payload)
+            scanning = not stop and cursor != 0
+            if scanning:
+                if self._recheck_dbsize or not self._may_overlap():
+                    # A pause (its PING and DBSIZE are calls) needs nothing in flight.
+                    self._land(rider)
+                    self._pause()
+                self.client.send(self._scan_command(cursor))
                 self.result.round_trips += 1
-                sent = True
             self._hand_over(batch)
             self._queued_start = batch.start if self._queued_start is None else self._queued_start
-            if sent and self._enough:
+            if not overlap:
+                self._land(rider)
+            sent = self._send_ride(rider)
+            # The rider's commands before any just sent: answered before this SCAN.
+            self._land(rider, keep=1 if sent else 0)
+            if scanning and self._enough:
                 # Read what is in flight; its SCAN's batch is left for a resumed run.
                 self.client.read_replies(1)
-                if riding:
-                    self._land(rider, riding)
-                    riding = 0
-                sent = False
+                scanning = False
                 stop = "enough"
-            if not sent:
-                payload, expected = self._ride(rider)
-                if expected:
-                    self.client.send(payload)
-                    self.result.round_trips += 1
-                    self._land(rider, expected)
+            if not scanning:
+                self._land(rider)
                 if stop:
                     self.result.stop_reason = stop
                 return
 
-    def _ride(self, rider: Rider) -> tuple[bytes, int]:
+    def _send_ride(self, rider: Rider) -> bool:
+        """The rider's commands for the batches handed over since its last ones, if any."""
         payload, expected = rider.ride()
-        self._ride_start = self._queued_start if expected else None
-        self._queued_start = None
-        return payload, expected
+        start, self._queued_start = self._queued_start, None
+        if expected:
+            self._rides.append((expected, start))
+            self.client.send(payload)
+        return bool(expected)
 
-    def _land(self, rider: Rider, expected: int) -> None:
-        replies = self.client.read_replies(expected)
-        self._ride_start = None
-        rider.landed(replies)
+    def _land(self, rider: Rider, keep: int = 0) -> None:
+        """Read the replies of the rider's commands sent but the last `keep`, oldest first."""
+        rides = self._rides
+        while len(rides) > keep:
+            replies = self.client.read_replies(rides[0][0])
+            rides.popleft()  # answered: a failure from here on resumes after its batches
+            rider.landed(replies)
 
     def _loop(self) -> None:
         client = self.client

@@ -5,6 +5,7 @@ guard, --max-keys, backup and restore."""
 from __future__ import annotations
 
 import io
+import random
 import threading
 import time
 from pathlib import Path
@@ -205,3 +206,64 @@ def test_a_key_rewritten_after_its_backup_survives(redis_server: RedisServer) ->
     row = run(redis_server, Sinks(backup=writer, before_delete=rewrite), patterns=("user:*",))
     assert (row["purge"]["deleted"], row["purge"]["changed"]) == (19, 1)
     assert names(redis_server) == {b"user:5"} and client.get("user:5") == b"new"
+
+
+def test_backup_guard_reads_plain_strings_from_real_dumps(redis_server: RedisServer) -> None:
+    from cachediag.writes import backup_guard
+
+    client = redis_server.client()
+    # 6- and 14-bit lengths (incompressible bytes: Redis LZF-compresses longer strings
+    # when that saves room); integers, compressed strings and a 32-bit length keep DUMP.
+    plain = [b"", b"a", b"12a", bytes(range(63)), bytes(range(64)), random.randbytes(9000)]
+    kept = [b"12345", b"-7", b"x" * 63, b"ab" * 200, random.randbytes(16384)]
+    for value in plain + kept:
+        client.set("k", value)
+        kind, guard = backup_guard(client.dump("k"))
+        assert (kind, guard) == ((b"s", value) if value in plain else (b"d", client.dump("k")))
+    client.hset("h", "f", "v")
+    assert backup_guard(client.dump("h")) == (b"d", client.dump("h"))
+
+
+def test_a_key_of_any_kind_rewritten_after_its_backup_survives(redis_server: RedisServer) -> None:
+    """The batch guard compares a plain string by its value and anything else by its DUMP:
+    each kind of rewrite between the backup and the delete leaves the key alone."""
+    client = redis_server.client()
+    client.mset({f"user:{i}": f"old {i}" for i in range(40)})
+    client.mset({"user:int": 12345, "user:long": "ab" * 200, "user:type": "a string"})
+    client.hset("user:hash", mapping={"a": 1})
+    client.set("user:gone", "x")
+    rewrites = {
+        b"user:3": lambda: client.set("user:3", "new"),
+        b"user:int": lambda: client.set("user:int", 12346),
+        b"user:long": lambda: client.set("user:long", "ab" * 199 + "ac"),
+        b"user:hash": lambda: client.hset("user:hash", "a", 2),
+        b"user:type": lambda: (client.delete("user:type"), client.rpush("user:type", "x")),
+        b"user:gone": lambda: client.delete("user:gone"),
+    }
+
+    def rewrite(keys: list[bytes]) -> None:
+        for key in keys:
+            if key in rewrites:
+                rewrites.pop(key)()
+
+    buffer = io.BytesIO()
+    writer = BackupWriter(buffer, {"target": "t"})
+    row = run(
+        redis_server, Sinks(backup=writer, before_delete=rewrite), patterns=("user:*",), count=10
+    )
+    report = row["purge"]
+    assert not rewrites and writer.records == 45
+    assert (report["deleted"], report["changed"], report["already_gone"]) == (39, 5, 1)
+    assert names(redis_server) == {b"user:3", b"user:int", b"user:long", b"user:hash", b"user:type"}
+    assert client.get("user:3") == b"new" and client.lrange("user:type", 0, -1) == [b"x"]
+
+
+@pytest.mark.parametrize("backup", [False, True])
+def test_a_sparse_pattern_with_empty_batches(redis_server: RedisServer, backup: bool) -> None:
+    client = redis_server.client()
+    client.mset({f"other:{i}": 1 for i in range(6000)})
+    client.mset({f"user:{i}": 1 for i in range(300)})
+    writer = BackupWriter(io.BytesIO(), {"target": "t"}) if backup else None
+    row = run(redis_server, Sinks(backup=writer), patterns=("user:*",), count=100)
+    assert row["error"] is None and row["purge"]["deleted"] == 300
+    assert client.dbsize() == 6000 and (writer is None or writer.records == 300)

@@ -608,8 +608,8 @@ def test_a_rider_sends_behind_each_scan_in_one_round_trip(redis_server) -> None:
         )
     assert result.complete and rider.sent == rider.landed_keys == 5000
     assert rider.rides >= result.batches - 1
-    # One write a batch (the rider's commands go with the next SCAN), plus DBSIZE, the
-    # PINGs and at most the last ride sent alone.
+    # One round trip a batch (the rider's commands go right behind the next SCAN), plus
+    # DBSIZE, the PINGs and at most the last ride sent alone.
     pings = int(result.elapsed_s / 0.5) + 1 + result.backoffs
     assert result.batches >= 8 and result.round_trips <= result.batches + 4 + 1 + pings
 
@@ -634,3 +634,104 @@ def test_on_keys_can_end_the_scan_and_the_cursor_resumes(redis_server) -> None:
             list,
         )
     assert rest.complete and set(seen) == {f"k:{i}".encode() for i in range(3000)}
+
+
+class _UnlinkRider(_ExistsRider):
+    """UNLINKs each batch; counts its commands sent and not yet answered at each send."""
+
+    def __init__(self, overlap: bool) -> None:
+        super().__init__()
+        self.overlap = overlap
+        self.unanswered = 0
+        self.deepest = 0
+
+    def ride(self) -> tuple[bytes, int]:
+        from cachediag.clients.resp import pack
+
+        if not self.queue:
+            return b"", 0
+        keys, self.queue = self.queue, []
+        self.sent += len(keys)
+        self.unanswered += 1
+        self.deepest = max(self.deepest, self.unanswered)
+        return pack(b"UNLINK", *keys), 1
+
+    def landed(self, replies: list) -> None:  # type: ignore[type-arg]
+        self.unanswered -= 1
+        super().landed(replies)
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_an_overlapping_rider_has_two_writes_in_flight_at_most(redis_server, overlap) -> None:
+    """overlap: the next batch's commands go out before the last ones' replies are read
+    (two unanswered at most); without it, each is answered before the next is built."""
+    r = redis_server.client()
+    r.mset({f"ride:{i}": 1 for i in range(5000)})
+    r.mset({f"keep:{i}": 1 for i in range(100)})
+    rider = _UnlinkRider(overlap)
+    with connect(redis_server) as client:
+        result = scan_keyspace(
+            client,
+            ScanOptions(
+                count=250, match="ride:*", keys_only=True, rider=rider, on_keys=rider.on_keys
+            ),
+            lambda batch: pytest.fail("on_keys takes the batches"),
+        )
+    assert result.complete and rider.sent == rider.landed_keys == 5000
+    assert rider.unanswered == 0 and rider.deepest == (2 if overlap else 1)
+    assert r.dbsize() == 100
+    pings = int(result.elapsed_s / 0.5) + 1 + result.backoffs
+    assert result.round_trips <= result.batches + 4 + pings  # one round trip a batch
+
+
+def test_enough_with_an_overlapping_rider_lands_everything_and_resumes(redis_server) -> None:
+    r = redis_server.client()
+    r.mset({f"ride:{i}": 1 for i in range(3000)})
+    rider = _UnlinkRider(True)
+
+    def enough(keys: list[bytes], names: list[str]) -> bool:
+        rider.on_keys(keys, names)
+        return rider.sent + len(rider.queue) >= 1000
+
+    with connect(redis_server) as client:
+        first = scan_keyspace(
+            client,
+            ScanOptions(count=200, match="ride:*", keys_only=True, rider=rider, on_keys=enough),
+            list,
+        )
+        assert first.stop_reason == "enough" and rider.unanswered == 0
+        assert rider.sent == rider.landed_keys == 3000 - r.dbsize()
+        rest = _UnlinkRider(True)
+        scan_keyspace(
+            client,
+            ScanOptions(
+                count=200,
+                match="ride:*",
+                keys_only=True,
+                cursor=first.cursor,
+                rider=rest,
+                on_keys=rest.on_keys,
+            ),
+            list,
+        )
+    assert r.dbsize() == 0
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_rider_over_a_sparse_match_with_empty_batches(redis_server, overlap) -> None:
+    """Batches with nothing to ride between ones that do: each reply is read as what it
+    answers (the rider's last commands before the next SCAN's reply)."""
+    r = redis_server.client()
+    r.mset({f"other:{i}": 1 for i in range(6000)})
+    r.mset({f"ride:{i}": 1 for i in range(300)})
+    rider = _UnlinkRider(overlap)
+    with connect(redis_server) as client:
+        result = scan_keyspace(
+            client,
+            ScanOptions(
+                count=100, match="ride:*", keys_only=True, rider=rider, on_keys=rider.on_keys
+            ),
+            lambda batch: pytest.fail("on_keys takes the batches"),
+        )
+    assert result.complete and rider.sent == rider.landed_keys == 300
+    assert rider.unanswered == 0 and r.dbsize() == 6000
