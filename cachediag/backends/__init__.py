@@ -29,7 +29,9 @@ def expand(targets: list[Target], timeout: float = 2.0) -> list[Target]:
     its cluster. Asked of all targets at once, so a dead one costs its timeout once here."""
     from cachediag.probes.fanout import per_target
 
-    groups = per_target(targets, lambda target: backend_for(target).nodes(target, timeout))
+    groups = per_target(
+        targets, lambda target: backend_for(target).nodes(target, timeout), processes=True
+    )
     expanded = [node for group in groups for node in group]
     # Two seeds of one cluster name the same nodes: each node is read once.
     seen: set[tuple[str, str]] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -65,9 +65,24 @@ class Report:
             "generated_at": self.generated_at,
             "duration_ms": self.duration_ms,
             "targets": self.targets,
-            "results": [asdict(result) for result in self.results],
+            "results": [_plain(result) for result in self.results],
             "summary": {**self.counts(), "exit_code": self.exit_code},
         }
+
+
+def _plain(value: Any) -> Any:
+    """What dataclasses.asdict makes of a result, without its deep copy of every leaf
+    (strings and numbers, which nothing mutates): 100 servers' 2,400 results took 0.17 s
+    through asdict, most of a fleet check's rendering."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    return value
 
 
 def _run_rule(spec: CheckSpec, facts: dict[str, Any]) -> Outcome:

@@ -78,6 +78,9 @@ class MemcachedClient(Connection):
         # (stats, a flood of them) costs its length, not its length squared.
         self._buffer = b""
         self._pos = 0
+        # As the Redis client: 64 KiB a recv (no mmap per call) until one fills it, then
+        # 1 MiB for a connection that streams (a metadump).
+        self._recv_bytes = 64 << 10
 
     def saturated_error(self) -> ServerSaturated:
         return ServerSaturated(
@@ -96,7 +99,7 @@ class MemcachedClient(Connection):
         assert self.sock is not None
         try:
             self.sock.settimeout(self._time_left(deadline))
-            chunk = self.sock.recv(1 << 20)
+            chunk = self.sock.recv(self._recv_bytes)
         except OSError as exc:
             self.close()
             error = self._timed_out(
@@ -105,6 +108,8 @@ class MemcachedClient(Connection):
             raise (
                 self._closed_silently() if error.kind == "closed" and not self._heard else error
             ) from exc
+        if len(chunk) == self._recv_bytes:
+            self._recv_bytes = 1 << 20
         if not chunk:
             self.close()
             if not self._heard:

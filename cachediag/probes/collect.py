@@ -65,7 +65,11 @@ def probe_targets(
     """Probe all targets at once, so a dead one costs its timeout (and the window) once."""
     from cachediag.probes.fanout import per_target
 
-    return per_target(targets, lambda t: probe_target(t, timeout, sample_keys, window, since))
+    return per_target(
+        targets,
+        lambda t: probe_target(t, timeout, sample_keys, window, since),
+        processes=True,
+    )
 
 
 def count_established(facts_list: Sequence[TargetFacts]) -> None:
