@@ -86,15 +86,7 @@ def per_target(
         if done is not None:
             return done
 
-    # The pool starts a thread per target submitted, and each start waits for the new
-    # thread to say it runs: with the threads before it already probing, that handshake
-    # waits for the interpreter lock (a switch interval, 5 ms) each time, and 100 targets
-    # spent half a second just starting. So the work waits at a gate until every thread
-    # is started, then all go at once.
-    gate = threading.Event()
-
     def guarded(target: Target) -> T:
-        gate.wait()
         if on_error is None:
             return work(target)
         try:
@@ -105,12 +97,7 @@ def per_target(
     if not targets:
         return []
     if len(targets) == 1:
-        gate.set()
         return [guarded(targets[0])]
     limit = workers if workers is not None else _workers
     with ThreadPoolExecutor(max_workers=min(limit, len(targets))) as pool:
-        try:
-            futures = [pool.submit(guarded, target) for target in targets]
-        finally:
-            gate.set()  # never leave a started thread waiting, even if a submit failed
-        return [future.result() for future in futures]
+        return list(pool.map(guarded, targets))
