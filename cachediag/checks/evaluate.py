@@ -74,15 +74,21 @@ def _plain(value: Any) -> Any:
     """What dataclasses.asdict makes of a result, without its deep copy of every leaf
     (strings and numbers, which nothing mutates): 100 servers' 2,400 results took 0.17 s
     through asdict, most of a fleet check's rendering."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: item if type(item) in _LEAVES else _plain(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [item if type(item) in _LEAVES else _plain(item) for item in value]
     if isinstance(value, tuple):
         return tuple(_plain(item) for item in value)
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     return value
+
+
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _run_rule(spec: CheckSpec, facts: dict[str, Any]) -> Outcome:

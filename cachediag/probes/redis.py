@@ -247,7 +247,14 @@ def _collect_sample(client: RedisClient, facts: dict[str, Any], sample_keys: int
     if sample_keys <= 0:
         return
     try:
-        result = scan_sample(client, max_keys=sample_keys)
+        pings = facts["ping"].get("samples_us") or []
+        result = scan_sample(
+            client,
+            max_keys=sample_keys,
+            # The probe's own PINGs and DBSIZE, just read on this connection.
+            baseline_us=min(pings) if pings else None,
+            dbsize=facts.get("dbsize"),
+        )
     except ScanRefused as exc:  # SCAN denied by an ACL, say
         sample["error"] = str(exc)
         return
