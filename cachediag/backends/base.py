@@ -132,12 +132,6 @@ class Backend(ABC):
         """`ttl KEY...` over a system: each key read where it lives (a cluster's slot owner)."""
         raise NotImplementedError(f"{self.kind} has no system of nodes to route keys in")
 
-    def inspect_keys_nodes(
-        self, nodes: list[Target], timeout: float, keys: list[bytes]
-    ) -> list[tuple[Target, list[int]]]:
-        """Which node holds each key (`inspect KEY` reads it there): (node, key indexes)."""
-        raise NotImplementedError(f"{self.kind} has no system of nodes to route keys in")
-
     @abstractmethod
     def ttl_sample(
         self,

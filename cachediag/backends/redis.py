@@ -134,13 +134,6 @@ class RedisBackend(Backend):
 
         return redis_nodes_keys_part(nodes, timeout, keys)
 
-    def inspect_keys_nodes(
-        self, nodes: list[Target], timeout: float, keys: list[bytes]
-    ) -> list[tuple[Target, list[int]]]:
-        from cachediag.keyspace.routing import owners
-
-        return owners(nodes, timeout, keys)
-
     def ttl_sample(
         self,
         target: Target,

@@ -19,27 +19,6 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 
 
-def scan_each(
-    targets: list[Target],
-    label: str,
-    show_progress: bool,
-    scan: Callable[[Target, Progress | None], Row],
-) -> list[Row]:
-    """One row per target, in order; Ctrl-C ends the run after the interrupted target,
-    whose partial row is kept so what was scanned is still printed."""
-    from cachediag.cli.progress import StderrProgress
-    from cachediag.safety.textsafe import safe_text
-
-    rows = []
-    for target in targets:
-        meter = StderrProgress(f"{label} {safe_text(target.name)}") if show_progress else None
-        row = scan(target, meter)
-        rows.append(row)
-        if _interrupted(row):
-            break
-    return rows
-
-
 def scan_groups(
     groups: list[Group],
     label: str,
@@ -47,7 +26,9 @@ def scan_groups(
     scan: Callable[[Target, Progress | None], Row],
     scan_nodes: Callable[[Group, Progress | None], Row],
 ) -> list[Row]:
-    """As scan_each, with a system's nodes (a cluster) scanned at once into one row."""
+    """One row per group, in order: a lone server scanned as itself, a system's nodes (a
+    cluster) at once into one row. Ctrl-C ends the run after the interrupted group, whose
+    partial row is kept so what was scanned is still printed."""
     from cachediag.cli.progress import StderrProgress
     from cachediag.safety.textsafe import safe_text
 
