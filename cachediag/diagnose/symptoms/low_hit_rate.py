@@ -112,9 +112,15 @@ def _climbing(view: TargetView, churn: Churn, by: float, minimum: float) -> str 
     return f"hit rate {churn.rate:.0%} {churn.during} against {lifetime:.0%} since start"
 
 
-def _need_window(view: TargetView, churn: Churn, found: Findings) -> None:
-    if churn.basis != "window" and view.redis:
+def _churn_findings(view: TargetView) -> tuple[Findings, Churn | None]:
+    """Where every cause reading the churn starts: its findings, and the churn (None: no
+    counters to judge). On Redis, counts since start instead of over a window are noted
+    as missing the window."""
+    found = Findings()
+    churn = view.churn
+    if churn is not None and churn.basis != "window" and view.redis:
         found.lacks("window", "these counts are since start")
+    return found, churn
 
 
 def _writes(churn: Churn, found: Findings) -> float | None:
@@ -139,11 +145,9 @@ def _writes(churn: Churn, found: Findings) -> float | None:
     missing=("window", "commandstats"),
 )
 def keys_not_reused(view: TargetView, params: Params) -> Findings:
-    found = Findings()
-    churn = view.churn
+    found, churn = _churn_findings(view)
     if churn is None:
         return found
-    _need_window(view, churn, found)
     writes = _writes(churn, found)
     kept = churn.kept
     minimum = float(params.get("min_writes", 20))
@@ -193,11 +197,9 @@ def keys_not_reused(view: TargetView, params: Params) -> Findings:
     missing=("window", "sample", "commandstats"),
 )
 def ttl_too_short(view: TargetView, params: Params) -> Findings:
-    found = Findings()
-    churn = view.churn
+    found, churn = _churn_findings(view)
     if churn is None:
         return found
-    _need_window(view, churn, found)
     writes = _writes(churn, found)
     expired = churn.expired
     if writes is not None and expired is not None and writes >= float(params.get("min_writes", 20)):
@@ -285,11 +287,9 @@ def nondeterministic_keys(view: TargetView, params: Params) -> Findings:
     missing=("log", "commandstats", "window"),
 )
 def cache_cleared(view: TargetView, params: Params) -> Findings:
-    found = Findings()
-    churn = view.churn
+    found, churn = _churn_findings(view)
     if churn is None:
         return found
-    _need_window(view, churn, found)
     since_start = view.flushes_since_start()
     word = "flushes (FLUSHDB, FLUSHALL)" if view.redis else "flushes (flush_all)"
     if churn.basis == "window" and churn.flushes:
@@ -330,11 +330,9 @@ def cache_cleared(view: TargetView, params: Params) -> Findings:
     missing=("window", "commandstats"),
 )
 def data_not_cached(view: TargetView, params: Params) -> Findings:
-    found = Findings()
-    churn = view.churn
+    found, churn = _churn_findings(view)
     if churn is None:
         return found
-    _need_window(view, churn, found)
     writes = _writes(churn, found)
     if writes is None or churn.misses < float(params.get("min_misses", 20)):
         return found
@@ -373,11 +371,9 @@ def _memory_limit(view: TargetView) -> tuple[float | None, float | None]:
     missing=("window", "commandstats"),
 )
 def memory_pressure(view: TargetView, params: Params) -> Findings:
-    found = Findings()
-    churn = view.churn
+    found, churn = _churn_findings(view)
     if churn is None:
         return found
-    _need_window(view, churn, found)
     lifetime = view.counter("stats", "evicted_keys" if view.redis else "evictions")
     evicted, writes = churn.evicted, churn.writes
     if churn.basis == "window" and evicted:
@@ -430,11 +426,9 @@ def memory_pressure(view: TargetView, params: Params) -> Findings:
     missing=("window",),
 )
 def cold_cache(view: TargetView, params: Params) -> Findings:
-    found = Findings()
-    churn = view.churn
+    found, churn = _churn_findings(view)
     if churn is None:
         return found
-    _need_window(view, churn, found)
     uptime = view.uptime
     cold_s = float(params.get("cold_uptime_s", 1800))
     if uptime is not None and uptime < cold_s:
