@@ -88,7 +88,8 @@ def redis_nodes_bigkeys(
 ) -> dict[str, Any]:
     """A cluster's nodes scanned at once, the key budget shared, the results merged: one
     row, each top key named by its node, and `nodes` saying what each node gave."""
-    from cachediag.keyspace.fleet import in_processes, merged_scan, share
+    from cachediag.keyspace.fleet import in_processes, merged_scan, share, summed_lookups
+    from cachediag.keyspace.fleet import node_rows as fleet_rows
 
     if request.scan.cursor:
         raise UsageError(
@@ -102,39 +103,16 @@ def redis_nodes_bigkeys(
 
     jobs = [(node, timeout, node_request) for node in nodes]
     outcomes = in_processes(_node_scan, jobs, progress)
+    node_rows, read = fleet_rows(
+        nodes, outcomes, lambda stats, _: stats.keys, lambda result: result.stop_error()
+    )
     merged = KeyStats(top=request.top)
-    scans: list[ScanResult] = []
-    node_rows = []
-    for node, outcome in zip(nodes, outcomes, strict=True):
-        row: dict[str, Any] = {"target": node.name, "role": node.role, "status": "up"}
-        if isinstance(outcome, ProbeError):
-            row.update(status="down", error=outcome.to_dict(), keys=0, complete=False)
-        else:
-            stats, result = outcome
-            merged.merge(stats, node.address)
-            scans.append(result)
-            row.update(
-                error=result.stop_error(),
-                keys=stats.keys,
-                complete=result.complete,
-                stop_reason=result.stop_reason,
-                cursor=str(result.cursor),
-                elapsed_s=round(result.elapsed_s, 3),
-            )
-        node_rows.append(row)
-    if not scans:
-        failure = next(o for o in outcomes if isinstance(o, ProbeError))
-        raise failure
+    for node, stats, _ in read:
+        merged.merge(stats, node.address)
+    scans = [result for _, _, result in read]
     row = _redis_row(merged, scans[0], request)
     scan = merged_scan([result.to_dict() for result in scans])
-    lookups = {"hits": 0, "misses": 0, "exact": True}
-    for result in scans:
-        added = result.lookups.to_dict()
-        lookups = {
-            "hits": lookups["hits"] + added["hits"],
-            "misses": lookups["misses"] + added["misses"],
-            "exact": bool(lookups["exact"] and added.get("exact", True)),
-        }
+    lookups = summed_lookups(scans).to_dict()
     down = [r for r in node_rows if r["status"] == "down"]
     complete = scan["complete"] and not down
     row.update(
@@ -156,14 +134,9 @@ def _node_scan(
     node: Target, timeout: float, request: BigkeysRequest, progress: Progress | None
 ) -> tuple[KeyStats, ScanResult] | ProbeError:
     """One node's scan, in a process of its own: what it counted, or why it could not."""
-    try:
-        stats, result = _redis_scan(node, timeout, request, progress)
-    except ProbeError as error:
-        return (
-            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
-        )
-    result.failure = None  # an exception object need not cross back to the parent
-    return stats, result
+    from cachediag.keyspace.fleet import sent_back
+
+    return sent_back(lambda: _redis_scan(node, timeout, request, progress))
 
 
 def _redis_row(stats: KeyStats, result: ScanResult, request: BigkeysRequest) -> dict[str, Any]:

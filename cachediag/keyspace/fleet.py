@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from cachediag.scan.redis import Progress
+from cachediag.errors import ProbeError
+from cachediag.scan.lookups import Lookups
+from cachediag.scan.redis import Progress, ScanResult
 from cachediag.targets.target import Target
 
 T = TypeVar("T")
@@ -233,3 +235,60 @@ def in_processes(
                 total = sum(totals) if all(t >= 0 for t in totals) else None
                 progress.update(done, total, time.monotonic() - started)
         return [future.result() for future in futures]
+
+
+# -- a scan's nodes read in processes, brought back together --------------------------------
+
+
+def sent_back(read: Callable[[], tuple[T, ScanResult]]) -> tuple[T, ScanResult] | ProbeError:
+    """A node's read, run in a process of its own, as it can be pickled back to the parent:
+    what it found and its scan, or why it could not be read."""
+    try:
+        found, result = read()
+    except ProbeError as error:
+        # A plain ProbeError when the subclass takes other arguments than the message.
+        return (
+            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
+        )
+    result.failure = None  # an exception object need not cross back to the parent
+    return found, result
+
+
+def node_rows(
+    nodes: list[Target],
+    outcomes: list[tuple[T, ScanResult] | ProbeError],
+    keys: Callable[[T, ScanResult], int],
+    error: Callable[[ScanResult], dict[str, str] | None],
+) -> tuple[list[dict[str, Any]], list[tuple[Target, T, ScanResult]]]:
+    """What each node gave, a row each (down, or up with its keys, cursor and time), and
+    the nodes that were read with what they found. No node read: the first node's error."""
+    rows: list[dict[str, Any]] = []
+    read: list[tuple[Target, T, ScanResult]] = []
+    for node, outcome in zip(nodes, outcomes, strict=True):
+        row: dict[str, Any] = {"target": node.name, "role": node.role, "status": "up"}
+        if isinstance(outcome, ProbeError):
+            row.update(status="down", error=outcome.to_dict(), keys=0, complete=False)
+        else:
+            found, result = outcome
+            read.append((node, found, result))
+            row.update(
+                error=error(result),
+                keys=keys(found, result),
+                complete=result.complete,
+                stop_reason=result.stop_reason,
+                cursor=str(result.cursor),
+                elapsed_s=round(result.elapsed_s, 3),
+            )
+        rows.append(row)
+    if not read:
+        raise next(o for o in outcomes if isinstance(o, ProbeError))
+    return rows, read
+
+
+def summed_lookups(results: list[ScanResult]) -> Lookups:
+    """The keyspace lookups the nodes' scans added, together (exact only if each was)."""
+    lookups = Lookups()
+    for result in results:
+        lookups.add(hits=result.lookups.hits, misses=result.lookups.misses)
+        lookups.exact = lookups.exact and result.lookups.exact
+    return lookups

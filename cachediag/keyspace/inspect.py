@@ -471,7 +471,8 @@ def redis_nodes_sample(
 ) -> dict[str, Any]:
     import dataclasses
 
-    from cachediag.keyspace.fleet import in_processes, merged_scan, share
+    from cachediag.keyspace.fleet import in_processes, merged_scan, share, summed_lookups
+    from cachediag.keyspace.fleet import node_rows as fleet_rows
 
     if request.scan.cursor and len(nodes) > 1:
         raise UsageError(
@@ -484,35 +485,15 @@ def redis_nodes_sample(
     )
     node_request = dataclasses.replace(request, scan=options)
     outcomes = in_processes(_node_survey, [(n, timeout, node_request) for n in nodes], progress)
+    node_rows, read = fleet_rows(nodes, outcomes, lambda _, result: result.inspected, _sample_error)
     merged = EnvelopeSurvey(request.affected, survey_for(request.entities, options.delimiter))
-    results: list[ScanResult] = []
-    node_rows = []
-    for node, outcome in zip(nodes, outcomes, strict=True):
-        node_row: dict[str, Any] = {"target": node.name, "role": node.role, "status": "up"}
-        if isinstance(outcome, ProbeError):
-            node_row.update(status="down", error=outcome.to_dict(), keys=0, complete=False)
-        else:
-            survey, result = outcome
-            merged.merge(survey, node.address)
-            results.append(result)
-            node_row.update(
-                error=_sample_error(result),
-                keys=result.inspected,
-                complete=result.complete,
-                stop_reason=result.stop_reason,
-                cursor=str(result.cursor),
-                elapsed_s=round(result.elapsed_s, 3),
-            )
-        node_rows.append(node_row)
-    if not results:
-        raise next(o for o in outcomes if isinstance(o, ProbeError))
+    for node, survey, _ in read:
+        merged.merge(survey, node.address)
+    results = [result for _, _, result in read]
     row = _sample_row(merged, results[0], request)
     scans = [result.to_dict() for result in results]
     scan = scans[0] if len(nodes) == 1 else merged_scan(scans)
-    lookups = Lookups()
-    for result in results:
-        lookups.add(hits=result.lookups.hits, misses=result.lookups.misses)
-        lookups.exact = lookups.exact and result.lookups.exact
+    lookups = summed_lookups(results)
     down = [r for r in node_rows if r["status"] == "down"]
     errors = [r["error"] for r in node_rows if r["error"]]
     row.update(
@@ -534,15 +515,9 @@ def _node_survey(
     node: Target, timeout: float, request: SampleRequest, progress: Progress | None
 ) -> tuple[EnvelopeSurvey, ScanResult] | ProbeError:
     """One node's sample, in a process of its own: what it surveyed, or why it could not."""
-    try:
-        survey, result = _redis_survey(node, timeout, request, progress)
-    except ProbeError as error:
-        # Sent back by pickling: a plain ProbeError when the subclass takes other arguments.
-        return (
-            ProbeError(error.message) if type(error).__init__ is not ProbeError.__init__ else error
-        )
-    result.failure = None  # an exception object need not cross back to the parent
-    return survey, result
+    from cachediag.keyspace.fleet import sent_back
+
+    return sent_back(lambda: _redis_survey(node, timeout, request, progress))
 
 
 def _sample_error(result: ScanResult) -> dict[str, str] | None:
