@@ -27,10 +27,8 @@ class StderrProgress:
         self._line = ""
 
     def update(self, done: int, total: int | None, elapsed: float) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval:
+        if not self._due():
             return
-        self._last = now
         rate = done / elapsed if elapsed > 0 else 0.0
         text = f"{self.label}: {done:,} keys"
         if total:
@@ -48,6 +46,14 @@ class StderrProgress:
 
     def finish(self) -> None:
         self._clear()
+
+    def _due(self) -> bool:
+        """Whether a line is due: at most one an interval."""
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
 
     def _write(self, text: str) -> None:
         if self.terminal:
