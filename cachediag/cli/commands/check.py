@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cachediag.cli.appopts import AppLog, HealthUrl, MetricsUrl
+from cachediag.cli.appopts import AppLog, HealthUrl, MetricsUrl, SampleKeys, Window
 from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
@@ -87,27 +87,8 @@ def check(
             "--skip", metavar="ID", help="Leave out these check ids, globs or sections. Repeatable."
         ),
     ] = None,
-    sample_keys: Annotated[
-        int,
-        typer.Option(
-            "--sample-keys",
-            min=0,
-            max=1_000_000,
-            help="Keys sampled per target (SCAN, never KEYS; 0: no sample).",
-        ),
-    ] = 1000,
-    window: Annotated[
-        float,
-        typer.Option(
-            "--window",
-            metavar="SECONDS",
-            min=0,
-            max=3600,
-            help="Read each Redis's counters twice, SECONDS apart, before the key sample: "
-            "the hit rate (and rejected connections) of now, not since boot "
-            "(0: since boot only).",
-        ),
-    ] = 2.0,
+    sample_keys: SampleKeys = 1000,
+    window: Window = 2.0,
     list_checks: Annotated[
         bool,
         typer.Option(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cachediag.cli.appopts import APP_PANEL, AppLog, HealthUrl, MetricsUrl
+from cachediag.cli.appopts import APP_PANEL, AppLog, HealthUrl, MetricsUrl, SampleKeys, Window
 from cachediag.cli.common import cli_errors, log_paths, setup, write_output
 from cachediag.cli.options import CommonOptions, target_options
 from cachediag.cli.schema_option import json_schema_option
@@ -48,25 +48,8 @@ def diagnose(
         str | None,
         typer.Option("--output", "-o", metavar="FILE", help="Write the diagnosis to FILE."),
     ] = None,
-    window: Annotated[
-        float,
-        typer.Option(
-            "--window",
-            metavar="SECONDS",
-            min=0,
-            max=3600,
-            help="Read each Redis's counters twice, SECONDS apart: rates of now (0: since boot).",
-        ),
-    ] = 2.0,
-    sample_keys: Annotated[
-        int,
-        typer.Option(
-            "--sample-keys",
-            min=0,
-            max=1_000_000,
-            help="Keys sampled per target (SCAN, never KEYS; 0: no sample).",
-        ),
-    ] = 1000,
+    window: Window = 2.0,
+    sample_keys: SampleKeys = 1000,
     weights: Annotated[
         Path | None,
         typer.Option(
