@@ -59,6 +59,7 @@ class _Ride:
     dumped: list[tuple[bytes, bytes]]  # --backup: deleted by it, guarded by their DUMPs
     dumped_cursor: int  # --backup: the cursor after the keys in `dumped`
     cursor: int  # the cursor after the keys in `keys`
+    groups: list[list[bytes]]  # plain: `keys` as their UNLINKs went (a slot each on a cluster)
 
 
 class BackupSink(Protocol):
@@ -266,6 +267,7 @@ class RedisPurge:
         self.guard.before(len(keys))
         payload = memory_command(memory)
         expected = len(memory)
+        groups: list[list[bytes]] = []
         if self.backup_riding:
             assert self.backup_sha is not None
             if dumped:
@@ -278,7 +280,15 @@ class RedisPurge:
             payload += writes.unlinks_riding(groups, self.sync)
             expected += len(groups)
         self._rides.append(
-            _Ride(keys, memory, time.monotonic(), dumped, self._dumped_cursor, self._pending_cursor)
+            _Ride(
+                keys,
+                memory,
+                time.monotonic(),
+                dumped,
+                self._dumped_cursor,
+                self._pending_cursor,
+                groups,
+            )
         )
         # What this process had to do before waiting for replies is done (see landed).
         self._processed_at = time.monotonic()
@@ -309,7 +319,7 @@ class RedisPurge:
                     self.sinks.before_delete(keys)
             checkpoint = self._safe_cursor
         else:
-            self._tally(writes.tally_unlinks(self._groups(keys), rest, self.sync), keys)
+            self._tally(writes.tally_unlinks(ride.groups, rest, self.sync), keys)
             checkpoint = ride.cursor
         # The write went out before the batch before it was handled here: when its
         # replies were waiting by the time that was done, the server was quicker than
