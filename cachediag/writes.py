@@ -515,18 +515,10 @@ class DeleteTally:
     failed: int = 0
     error: str | None = None  # the first failure's reply
     # A cluster node's MOVED / ASK for a batch: its slot has (or is getting) another
-    # owner. Unlinks: (keys, reply text), to be sent to that owner; guarded deletes:
-    # their slots, which this purge could not finish.
-    redirected: list[tuple[list[bytes], str]] = field(default_factory=list)
+    # owner. Unlinks: (keys, slot), to be sent to that owner; guarded deletes: their
+    # slots, which this purge could not finish.
+    redirected: list[tuple[list[bytes], int]] = field(default_factory=list)
     unfinished_slots: set[int] = field(default_factory=set)
-
-
-def _redirect(text: str) -> tuple[str, int, str] | None:
-    """("MOVED" or "ASK", slot, "host:port") of a cluster redirection's text, else None."""
-    parts = text.split()
-    if len(parts) == 3 and parts[0] in ("MOVED", "ASK") and parts[1].isdigit():
-        return parts[0], int(parts[1]), parts[2]
-    return None
 
 
 def _pack(*words: bytes) -> bytes:
@@ -617,12 +609,14 @@ def tally_unlinks(
     batches: Sequence[Sequence[bytes]], replies: Sequence[Any], sync: bool
 ) -> DeleteTally:
     from cachediag.clients.resp import ReplyError
+    from cachediag.keyspace.routing import redirection
 
     tally = DeleteTally()
     batches = [batch for batch in batches if batch]
     for batch, reply in zip(batches, replies, strict=True):
-        if isinstance(reply, ReplyError) and _redirect(reply.text) is not None:
-            tally.redirected.append((list(batch), reply.text))
+        moved = redirection(reply)
+        if moved is not None:
+            tally.redirected.append((list(batch), moved[1]))
             continue
         if isinstance(reply, ReplyError):
             tally.failed += len(batch)
@@ -634,7 +628,7 @@ def tally_unlinks(
 
 
 def apply_redirected_unlinks(
-    router: Any, redirected: Sequence[tuple[list[bytes], str]], sync: bool
+    router: Any, redirected: Sequence[tuple[list[bytes], int]], sync: bool
 ) -> DeleteTally:
     """The unlinks a cluster node redirected, sent to the slot's owner now (a
     `keyspace.routing.SlotRouter`: MOVED corrects its map, ASK is sent with ASKING). The
@@ -644,9 +638,7 @@ def apply_redirected_unlinks(
     from cachediag.errors import ProbeError
 
     tally = DeleteTally()
-    for keys, text in redirected:
-        moved = _redirect(text)
-        slot = moved[1] if moved else -1
+    for keys, slot in redirected:
         try:
             _, replies = router.pipeline(keys[0], [(b"DEL" if sync else b"UNLINK", *keys)])
         except ProbeError:
@@ -707,13 +699,14 @@ def apply_guarded_deletes(
 ) -> DeleteTally:
     """One guarded delete per key, pipelined: a key that changed since it was read stays."""
     from cachediag.clients.resp import ReplyError
+    from cachediag.keyspace.routing import redirection
 
     tally = DeleteTally()
     if not items:
         return tally
     client.send(b"".join(guarded_delete(key, expect, sha, sync) for key, expect in items))
     for reply in client.read_replies(len(items)):
-        moved = _redirect(reply.text) if isinstance(reply, ReplyError) else None
+        moved = redirection(reply)
         if moved is not None:
             # What the filters read was read on this node: the new owner's copy is not
             # what was judged, so the slot is left for a run on the new topology.
