@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cachediag.purge.redis import Sinks
-from cachediag.purge.report import PurgeReport
+from cachediag.purge.report import SHOWN_NAMESPACES, PurgeReport
 from cachediag.purge.request import PurgeRequest
 from cachediag.targets.target import Target
 
@@ -62,9 +62,8 @@ def merged_report(reports: list[dict[str, Any]], sample_limit: int) -> dict[str,
     for report in reports:
         namespaces.update({n["namespace"]: n["keys"] for n in report["namespaces"]})
         counted += int(report["namespace_count"])
-    shown = len(reports[0]["namespaces"]) or 20
     merged["namespaces"] = [
-        {"namespace": name, "keys": keys} for name, keys in namespaces.most_common(shown)
+        {"namespace": name, "keys": keys} for name, keys in namespaces.most_common(SHOWN_NAMESPACES)
     ]
     # Node reports list their top namespaces only: the count is a floor when some are cut.
     merged["namespace_count"] = max(len(namespaces), max(r["namespace_count"] for r in reports))
