@@ -58,10 +58,8 @@ def merged_report(reports: list[dict[str, Any]], sample_limit: int) -> dict[str,
     for name in _SUMMED:
         merged[name] = sum(int(report.get(name) or 0) for report in reports)
     namespaces: Counter[str] = Counter()
-    counted = 0
     for report in reports:
         namespaces.update({n["namespace"]: n["keys"] for n in report["namespaces"]})
-        counted += int(report["namespace_count"])
     merged["namespaces"] = [
         {"namespace": name, "keys": keys} for name, keys in namespaces.most_common(SHOWN_NAMESPACES)
     ]
