@@ -21,9 +21,11 @@ def _plans(redis_server, memcached_server) -> list[writes.WritePlan]:  # type: i
     client = redis_server.client()
     client.mset({f"session:{i}": "s" for i in range(1200)} | {"user:1": "u"})
     mc = memcached_server.client()
+    # Acknowledged sets (pymemcache's default is noreply): a test reading on another
+    # connection must not race the last of them.
     for i in range(300):
-        mc.set(f"session:{i}", b"s")
-    mc.set("user:1", b"u")
+        mc.set(f"session:{i}", b"s", noreply=False)
+    mc.set("user:1", b"u", noreply=False)
     redis_keys = [f"session:{i}".encode() for i in range(1200)]
     # A key stored over the binary protocol may hold a space: never sent as text.
     memcached_keys = [f"session:{i}".encode() for i in range(300)] + [b"session:x flush_all"]
